@@ -1,0 +1,119 @@
+/* conf: the daemon's configuration, loaded from YAML through one key table.
+ *
+ * Every error reads like a compiler's: `FILE:LINE:COL: key.path: what is
+ * wrong`. The BPJS secret is never read from the YAML: it comes from
+ * $CREDENTIALS_DIRECTORY/bpjs-secret (systemd LoadCredential=) or from the
+ * file named by bpjs.secret_file. */
+#ifndef BPJS_CONFIG_H
+#define BPJS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_ERR_SIZE 512
+
+enum conf_payer_level {
+        PAYER_CITY = 1,
+        PAYER_PROVINCE = 2,
+};
+
+enum conf_benefit {
+        BENEFIT_JKK = 1 << 0,
+        BENEFIT_JKM = 1 << 1,
+};
+
+struct conf_mark {
+        int line; /* 1-based; 0 when the key was not in the file */
+        int column;
+};
+
+struct conf_kv {
+        char *key;
+        char *value;
+        struct conf_mark mark;
+};
+
+struct conf_program {
+        char *id;
+        char *name;
+        int payer_level; /* enum conf_payer_level */
+        char *payer_region;
+        int64_t benefits; /* enum conf_benefit bits */
+        int64_t monthly_premium;
+        int64_t quota;
+        int64_t start_month; /* year * 12 + month - 1 */
+        int64_t end_month;
+        struct conf_mark mark; /* of the list item */
+};
+
+struct conf {
+        char *path;
+        struct {
+                char *brokers;
+                char *group_id;
+                char **topics;
+                size_t n_topics;
+                char *results_topic;
+                char *dlq_topic;
+                struct conf_kv *properties;
+                size_t n_properties;
+        } kafka;
+        struct {
+                char *base_url;
+                char *cons_id;
+                char *secret_file;
+                int64_t batch_size;
+                int64_t batch_linger_ms;
+                int64_t max_in_flight;
+                int64_t timeout_ms;
+                int64_t connect_timeout_ms;
+                bool allow_insecure;
+                struct {
+                        int64_t initial_ms;
+                        int64_t max_ms;
+                        int64_t max_attempts;
+                } retry;
+                struct {
+                        char *ca_file;
+                        char *client_cert;
+                        char *client_key;
+                } tls;
+                unsigned char *secret; /* wiped on free */
+                size_t secret_len;
+                char *secret_source; /* where it was read from, for messages */
+        } bpjs;
+        struct {
+                char *path;
+                int64_t max_pending;
+                int64_t retention_days;
+        } journal;
+        struct {
+                int64_t level; /* enum log_level */
+        } log;
+        struct conf_program *programs;
+        size_t n_programs;
+};
+
+enum conf_flags {
+        CONF_NO_SECRET = 1 << 0, /* do not read the secret (documentation checks) */
+};
+
+/* Loads and checks the whole file. Returns 0 and *out, or a negative errno
+ * with a complete message in err (CONF_ERR_SIZE bytes); *out untouched. */
+int conf_load(const char *path, unsigned flags, struct conf **out, char *err);
+void conf_free(struct conf *c);
+
+const struct conf_program *conf_program_find(const struct conf *c, const char *id);
+const char *conf_payer_level_name(int level);
+/* "2025-01" for a month number. */
+void conf_month_format(int64_t month, char out[8]);
+
+/* Prints every key of the table with its type, default and description, as
+ * a Markdown table (the configuration reference in docs/). */
+void conf_print_reference(FILE *f);
+/* Prints the effective configuration, secrets redacted. */
+void conf_dump(const struct conf *c, FILE *f);
+
+#endif

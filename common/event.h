@@ -1,0 +1,59 @@
+/* event: the enrollment/v1 event that portals publish, parsed and checked
+ * exactly as spec/enrollment-events.md says. */
+#ifndef BPJS_EVENT_H
+#define BPJS_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nik.h"
+#include "reason.h"
+
+#define EVENT_MAX_BYTES    (64 * 1024)
+#define EVENT_ID_MAX       128
+#define EVENT_PROGRAM_MAX  64
+#define EVENT_NAME_MAX     100 /* characters */
+#define EVENT_TEXT_MAX     200 /* characters, optional free-text fields */
+
+enum event_type {
+        EVENT_SUBMITTED = 1,
+        EVENT_WITHDRAWN = 2,
+};
+
+struct event {
+        char event_id[EVENT_ID_MAX + 1]; /* "" until known valid */
+        enum event_type type;
+        char occurred_at[40];
+        char portal[EVENT_ID_MAX + 1];
+        char program[EVENT_PROGRAM_MAX + 1];
+        char nik[NIK_LEN + 1]; /* "" until known valid */
+        char name[EVENT_NAME_MAX * 4 + 1];
+        char birth_date[11];
+        char sex; /* 'M', 'F', or 0 */
+        char phone[33];
+        char occupation[EVENT_TEXT_MAX * 4 + 1];
+        int disability; /* -1 absent, 0, 1 */
+        char reason[EVENT_TEXT_MAX * 4 + 1];
+};
+
+/* Why an event was refused: the code, and the field it concerns. */
+struct event_error {
+        enum reason reason;
+        char field[32];
+};
+
+/* Parses len bytes. Returns 0 with *ev complete, or -1 with *err set; *ev
+ * then holds whatever was valid before the failure (event_id, program and
+ * nik are "" unless they were valid), so a result can still name them. */
+int event_parse(const char *buf, size_t len, struct event *ev, struct event_error *err);
+
+const char *event_type_name(enum event_type t);
+
+/* Validators shared with the configuration and the mock endpoint. */
+bool event_id_valid(const char *s, size_t len);
+bool event_date_valid(const char *s, int *year, int *month, int *day);
+bool event_rfc3339_valid(const char *s);
+/* Returns the number of code points, or -1 if s is not valid UTF-8. */
+long utf8_length(const char *s, size_t len);
+
+#endif

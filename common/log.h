@@ -1,0 +1,47 @@
+/* log: one line per happening, with its context, at syslog levels.
+ *
+ * Under systemd (stderr is the journal) lines carry a <N> priority prefix;
+ * on a terminal they are plain. Every line passes a last guard that masks any
+ * run of 16 or more digits, so a NIK cannot leak even by mistake; callers
+ * still mask with nik_mask() so that lines stay useful. */
+#ifndef BPJS_LOG_H
+#define BPJS_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+        LOG_LVL_ERR = 3,
+        LOG_LVL_WARNING = 4,
+        LOG_LVL_NOTICE = 5,
+        LOG_LVL_INFO = 6,
+        LOG_LVL_DEBUG = 7,
+};
+
+/* A sink receives each finished line (tests use it to assert on logs). */
+typedef void (*log_sink_fn)(int level, const char *line, void *opaque);
+
+void log_set_level(enum log_level max);
+enum log_level log_get_level(void);
+/* Returns 0, or -EINVAL for an unknown name (err, warning, notice, info, debug). */
+int log_level_parse(const char *name, enum log_level *out);
+void log_set_sink(log_sink_fn sink, void *opaque);
+bool log_enabled(int level);
+
+void log_write(int level, const char *ctx, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+#define LOG_AT(level, ctx, ...)                                                         \
+        do {                                                                            \
+                if (log_enabled(level))                                                 \
+                        log_write(level, ctx, __VA_ARGS__);                             \
+        } while (0)
+#define log_error(ctx, ...)   LOG_AT(LOG_LVL_ERR, ctx, __VA_ARGS__)
+#define log_warning(ctx, ...) LOG_AT(LOG_LVL_WARNING, ctx, __VA_ARGS__)
+#define log_notice(ctx, ...)  LOG_AT(LOG_LVL_NOTICE, ctx, __VA_ARGS__)
+#define log_info(ctx, ...)    LOG_AT(LOG_LVL_INFO, ctx, __VA_ARGS__)
+#define log_debug(ctx, ...)   LOG_AT(LOG_LVL_DEBUG, ctx, __VA_ARGS__)
+
+/* Masks every run of 16 or more ASCII digits in s, in place. */
+void log_scrub(char *s);
+
+#endif
