@@ -1,0 +1,57 @@
+#include "decide.h"
+
+#include <string.h>
+
+static bool overlaps(int64_t s1, int64_t e1, int64_t s2, int64_t e2)
+{
+        return s1 <= e2 && s2 <= e1;
+}
+
+void decide(const struct event *ev, const struct conf_program *prog,
+            const struct decide_worker *worker, int64_t quota_used, struct decision *out)
+{
+        struct decision d = {.status = RESULT_REJECTED};
+
+        /* Rule 1: an unknown programme is a rejection with a dead letter. */
+        if (!prog) {
+                d.reason = REASON_UNKNOWN_PROGRAM;
+                d.dead_letter = true;
+                goto out;
+        }
+
+        /* Rule 5: a withdrawal ends the coverage of the programme it names. */
+        if (ev->type == EVENT_WITHDRAWN) {
+                d.status = RESULT_IGNORED;
+                for (size_t i = 0; i < worker->n; i++) {
+                        if (strcmp(worker->cov[i].program, prog->id) == 0) {
+                                d.status = RESULT_CONFIRMED;
+                                d.action = DECIDE_DEACTIVATE;
+                                break;
+                        }
+                }
+                goto out;
+        }
+
+        /* Rule 2: at most one active coverage across overlapping periods. */
+        for (size_t i = 0; i < worker->n; i++) {
+                const struct decide_coverage *c = &worker->cov[i];
+                if (overlaps(c->start_month, c->end_month, prog->start_month,
+                             prog->end_month)) {
+                        d.status = RESULT_DUPLICATE;
+                        d.covered_by = c->program;
+                        goto out;
+                }
+        }
+
+        /* Rule 3: the quota is the most workers covered at once. */
+        if (quota_used >= prog->quota) {
+                d.reason = REASON_QUOTA_EXCEEDED;
+                goto out;
+        }
+
+        /* Rule 4. */
+        d.status = RESULT_CONFIRMED;
+        d.action = DECIDE_REGISTER;
+out:
+        *out = d;
+}

@@ -1,0 +1,49 @@
+/* decide: the deciding rules of spec/enrollment-events.md, as one pure
+ * function. No I/O, no clock, no globals: it takes a valid event, the
+ * programme it names, the journal's view of the worker and the programme's
+ * quota use, and returns the decision. Invalid events never reach it: the
+ * consume stage rejects them with the parser's reason (rule 1). */
+#ifndef BPJS_DECIDE_H
+#define BPJS_DECIDE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "event.h"
+#include "reason.h"
+#include "result.h"
+
+#define DECIDE_MAX_COVERAGES 16
+
+/* One of the worker's live coverages (confirmed and not ended or failed). */
+struct decide_coverage {
+        char program[EVENT_PROGRAM_MAX + 1];
+        int64_t start_month;
+        int64_t end_month;
+};
+
+struct decide_worker {
+        size_t n;
+        struct decide_coverage cov[DECIDE_MAX_COVERAGES];
+};
+
+enum decide_action {
+        DECIDE_NOTHING = 0,
+        DECIDE_REGISTER,   /* take a slot, start coverage, push a registration */
+        DECIDE_DEACTIVATE, /* end coverage, release the slot, push a deactivation */
+};
+
+struct decision {
+        enum result_status status; /* confirmed, duplicate, rejected or ignored */
+        enum reason reason;        /* for rejected */
+        bool dead_letter;          /* rule 1: the original goes to the dead-letter topic */
+        const char *covered_by;    /* for duplicate: points into the worker view */
+        enum decide_action action;
+};
+
+/* prog is the configured programme the event names, or NULL if none is. */
+void decide(const struct event *ev, const struct conf_program *prog,
+            const struct decide_worker *worker, int64_t quota_used, struct decision *out);
+
+#endif
