@@ -46,77 +46,77 @@ struct conf_key {
 #define NOLIM 0, 0
 
 static const struct conf_key conf_keys[] = {
-        {"kafka.brokers", K_STR, C(kafka.brokers), 0, NULL, NOLIM, KF_REQUIRED,
-         "Kafka bootstrap servers, host:port[,host:port...]"},
-        {"kafka.group_id", K_STR, C(kafka.group_id), 0, "bpjs-sync", NOLIM, 0,
-         "consumer group shared by every instance"},
-        {"kafka.topics", K_STRLIST, C(kafka.topics), C(kafka.n_topics), "enrollment.events",
-         1, 64, 0, "topics the portals publish enrollment events to"},
-        {"kafka.results_topic", K_STR, C(kafka.results_topic), 0, "enrollment.results", NOLIM,
-         0, "topic every event's results are published to"},
-        {"kafka.dlq_topic", K_STR, C(kafka.dlq_topic), 0, "enrollment.events.dlq", NOLIM, 0,
-         "dead-letter topic for rejected events (original bytes, reason headers)"},
-        {"kafka.properties", K_MAP, C(kafka.properties), C(kafka.n_properties), NULL, NOLIM, 0,
-         "librdkafka properties, passed as they are"},
-        {"bpjs.base_url", K_STR, C(bpjs.base_url), 0, NULL, NOLIM, KF_REQUIRED,
-         "endpoint base URL; https, or http on loopback"},
-        {"bpjs.cons_id", K_STR, C(bpjs.cons_id), 0, NULL, NOLIM, KF_REQUIRED,
-         "consumer id issued to the payer (digits)"},
-        {"bpjs.secret_file", K_STR, C(bpjs.secret_file), 0, "", NOLIM, 0,
-         "file holding the signing secret; $CREDENTIALS_DIRECTORY/bpjs-secret wins"},
-        {"bpjs.batch_size", K_INT, C(bpjs.batch_size), 0, "100", 1, 500, KF_RELOADABLE,
-         "registrations per request"},
-        {"bpjs.batch_linger_ms", K_INT, C(bpjs.batch_linger_ms), 0, "200", 0, 60000,
-         KF_RELOADABLE, "wait at most this long to fill a batch"},
-        {"bpjs.max_in_flight", K_INT, C(bpjs.max_in_flight), 0, "4", 1, 64, KF_RELOADABLE,
-         "concurrent requests"},
-        {"bpjs.timeout_ms", K_INT, C(bpjs.timeout_ms), 0, "10000", 100, 600000,
-         KF_RELOADABLE, "total time one request may take"},
-        {"bpjs.connect_timeout_ms", K_INT, C(bpjs.connect_timeout_ms), 0, "3000", 100,
-         600000, KF_RELOADABLE, "time to establish a connection"},
-        {"bpjs.allow_insecure", K_BOOL, C(bpjs.allow_insecure), 0, "false", NOLIM, 0,
-         "allow plain http to a non-loopback host (never in production)"},
-        {"bpjs.retry.initial_ms", K_INT, C(bpjs.retry.initial_ms), 0, "500", 1, 3600000,
-         KF_RELOADABLE, "first backoff step"},
-        {"bpjs.retry.max_ms", K_INT, C(bpjs.retry.max_ms), 0, "60000", 1, 3600000,
-         KF_RELOADABLE, "backoff cap"},
-        {"bpjs.retry.max_attempts", K_INT, C(bpjs.retry.max_attempts), 0, "0", 0, 1000000,
-         KF_RELOADABLE, "attempts before a transient failure is final; 0: for ever"},
-        {"bpjs.tls.ca_file", K_STR, C(bpjs.tls.ca_file), 0, "", NOLIM, 0,
-         "CA bundle to verify the endpoint with (system bundle if empty)"},
-        {"bpjs.tls.client_cert", K_STR, C(bpjs.tls.client_cert), 0, "", NOLIM, 0,
-         "client certificate for mutual TLS"},
-        {"bpjs.tls.client_key", K_STR, C(bpjs.tls.client_key), 0, "", NOLIM, 0,
-         "client private key for mutual TLS"},
-        {"journal.path", K_STR, C(journal.path), 0, "/var/lib/bpjs-sync/journal.db", NOLIM,
-         0, "SQLite journal file"},
-        {"journal.max_pending", K_INT, C(journal.max_pending), 0, "100000", 1, 100000000,
-         KF_RELOADABLE, "unsent registrations before consuming pauses"},
-        {"journal.retention_days", K_INT, C(journal.retention_days), 0, "30", 1, 3650,
-         KF_RELOADABLE, "how long event ids are kept for redelivery checks"},
-        {"log.level", K_LOGLEVEL, C(log.level), 0, "info", NOLIM, KF_RELOADABLE,
-         "err, warning, notice, info or debug"},
-        {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
-         KF_REQUIRED | KF_RELOADABLE, "the programmes this daemon enrols workers in"},
+    {"kafka.brokers", K_STR, C(kafka.brokers), 0, NULL, NOLIM, KF_REQUIRED,
+     "Kafka bootstrap servers, host:port[,host:port...]"},
+    {"kafka.group_id", K_STR, C(kafka.group_id), 0, "bpjs-sync", NOLIM, 0,
+     "consumer group shared by every instance"},
+    {"kafka.topics", K_STRLIST, C(kafka.topics), C(kafka.n_topics), "enrollment.events",
+     1, 64, 0, "topics the portals publish enrollment events to"},
+    {"kafka.results_topic", K_STR, C(kafka.results_topic), 0, "enrollment.results", NOLIM,
+     0, "topic every event's results are published to"},
+    {"kafka.dlq_topic", K_STR, C(kafka.dlq_topic), 0, "enrollment.events.dlq", NOLIM, 0,
+     "dead-letter topic for rejected events (original bytes, reason headers)"},
+    {"kafka.properties", K_MAP, C(kafka.properties), C(kafka.n_properties), NULL, NOLIM,
+     0, "librdkafka properties, passed as they are"},
+    {"bpjs.base_url", K_STR, C(bpjs.base_url), 0, NULL, NOLIM, KF_REQUIRED,
+     "endpoint base URL; https, or http on loopback"},
+    {"bpjs.cons_id", K_STR, C(bpjs.cons_id), 0, NULL, NOLIM, KF_REQUIRED,
+     "consumer id issued to the payer (digits)"},
+    {"bpjs.secret_file", K_STR, C(bpjs.secret_file), 0, "", NOLIM, 0,
+     "file holding the signing secret; $CREDENTIALS_DIRECTORY/bpjs-secret wins"},
+    {"bpjs.batch_size", K_INT, C(bpjs.batch_size), 0, "100", 1, 500, KF_RELOADABLE,
+     "registrations per request"},
+    {"bpjs.batch_linger_ms", K_INT, C(bpjs.batch_linger_ms), 0, "200", 0, 60000,
+     KF_RELOADABLE, "wait at most this long to fill a batch"},
+    {"bpjs.max_in_flight", K_INT, C(bpjs.max_in_flight), 0, "4", 1, 64, KF_RELOADABLE,
+     "concurrent requests"},
+    {"bpjs.timeout_ms", K_INT, C(bpjs.timeout_ms), 0, "10000", 100, 600000, KF_RELOADABLE,
+     "total time one request may take"},
+    {"bpjs.connect_timeout_ms", K_INT, C(bpjs.connect_timeout_ms), 0, "3000", 100, 600000,
+     KF_RELOADABLE, "time to establish a connection"},
+    {"bpjs.allow_insecure", K_BOOL, C(bpjs.allow_insecure), 0, "false", NOLIM, 0,
+     "allow plain http to a non-loopback host (never in production)"},
+    {"bpjs.retry.initial_ms", K_INT, C(bpjs.retry.initial_ms), 0, "500", 1, 3600000,
+     KF_RELOADABLE, "first backoff step"},
+    {"bpjs.retry.max_ms", K_INT, C(bpjs.retry.max_ms), 0, "60000", 1, 3600000,
+     KF_RELOADABLE, "backoff cap"},
+    {"bpjs.retry.max_attempts", K_INT, C(bpjs.retry.max_attempts), 0, "0", 0, 1000000,
+     KF_RELOADABLE, "attempts before a transient failure is final; 0: for ever"},
+    {"bpjs.tls.ca_file", K_STR, C(bpjs.tls.ca_file), 0, "", NOLIM, 0,
+     "CA bundle to verify the endpoint with (system bundle if empty)"},
+    {"bpjs.tls.client_cert", K_STR, C(bpjs.tls.client_cert), 0, "", NOLIM, 0,
+     "client certificate for mutual TLS"},
+    {"bpjs.tls.client_key", K_STR, C(bpjs.tls.client_key), 0, "", NOLIM, 0,
+     "client private key for mutual TLS"},
+    {"journal.path", K_STR, C(journal.path), 0, "/var/lib/bpjs-sync/journal.db", NOLIM, 0,
+     "SQLite journal file"},
+    {"journal.max_pending", K_INT, C(journal.max_pending), 0, "100000", 1, 100000000,
+     KF_RELOADABLE, "unsent registrations before consuming pauses"},
+    {"journal.retention_days", K_INT, C(journal.retention_days), 0, "30", 1, 3650,
+     KF_RELOADABLE, "how long event ids are kept for redelivery checks"},
+    {"log.level", K_LOGLEVEL, C(log.level), 0, "info", NOLIM, KF_RELOADABLE,
+     "err, warning, notice, info or debug"},
+    {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
+     KF_REQUIRED | KF_RELOADABLE, "the programmes this daemon enrols workers in"},
 };
 
 static const struct conf_key program_keys[] = {
-        {"id", K_STR, P(id), 0, NULL, NOLIM, KF_REQUIRED,
-         "programme id, as events name it (1..64 of [A-Za-z0-9._:-])"},
-        {"name", K_STR, P(name), 0, "", NOLIM, 0, "human name"},
-        {"payer.level", K_PAYER, P(payer_level), 0, NULL, NOLIM, KF_REQUIRED,
-         "city or province"},
-        {"payer.region", K_STR, P(payer_region), 0, NULL, NOLIM, KF_REQUIRED,
-         "region code: 2 digits for a province, 4 for a city or regency"},
-        {"benefits", K_BENEFITS, P(benefits), 0, NULL, NOLIM, KF_REQUIRED, "JKK and/or JKM"},
-        {"monthly_premium", K_INT, P(monthly_premium), 0, NULL, 0, 100000000, KF_REQUIRED,
-         "rupiah a worker a month"},
-        {"quota", K_INT, P(quota), 0, NULL, 0, 100000000, KF_REQUIRED,
-         "most workers covered at once"},
-        {"period.start", K_MONTH, P(start_month), 0, NULL, NOLIM, KF_REQUIRED,
-         "first month covered, YYYY-MM"},
-        {"period.end", K_MONTH, P(end_month), 0, NULL, NOLIM, KF_REQUIRED,
-         "last month covered, YYYY-MM"},
+    {"id", K_STR, P(id), 0, NULL, NOLIM, KF_REQUIRED,
+     "programme id, as events name it (1..64 of [A-Za-z0-9._:-])"},
+    {"name", K_STR, P(name), 0, "", NOLIM, 0, "human name"},
+    {"payer.level", K_PAYER, P(payer_level), 0, NULL, NOLIM, KF_REQUIRED,
+     "city or province"},
+    {"payer.region", K_STR, P(payer_region), 0, NULL, NOLIM, KF_REQUIRED,
+     "region code: 2 digits for a province, 4 for a city or regency"},
+    {"benefits", K_BENEFITS, P(benefits), 0, NULL, NOLIM, KF_REQUIRED, "JKK and/or JKM"},
+    {"monthly_premium", K_INT, P(monthly_premium), 0, NULL, 0, 100000000, KF_REQUIRED,
+     "rupiah a worker a month"},
+    {"quota", K_INT, P(quota), 0, NULL, 0, 100000000, KF_REQUIRED,
+     "most workers covered at once"},
+    {"period.start", K_MONTH, P(start_month), 0, NULL, NOLIM, KF_REQUIRED,
+     "first month covered, YYYY-MM"},
+    {"period.end", K_MONTH, P(end_month), 0, NULL, NOLIM, KF_REQUIRED,
+     "last month covered, YYYY-MM"},
 };
 
 #define N_CONF_KEYS    (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -128,11 +128,11 @@ struct loader {
         char *err;
 };
 
-static int failf(struct loader *L, const yaml_node_t *at, const char *key, const char *fmt,
-                 ...) __attribute__((format(printf, 4, 5)));
+static int failf(struct loader *L, const yaml_node_t *at, const char *key,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int failf(struct loader *L, const yaml_node_t *at, const char *key, const char *fmt,
-                 ...)
+static int failf(struct loader *L, const yaml_node_t *at, const char *key,
+                 const char *fmt, ...)
 {
         int n;
         va_list ap;
@@ -152,7 +152,8 @@ static int failf(struct loader *L, const yaml_node_t *at, const char *key, const
 
 static const char *scalar(const yaml_node_t *n)
 {
-        return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+        return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
+                                                : NULL;
 }
 
 static int parse_int(const char *s, int64_t *out)
@@ -172,8 +173,8 @@ static int parse_int(const char *s, int64_t *out)
 
 static int parse_bool(const char *s, bool *out)
 {
-        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
-                                                                               "off"};
+        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {
+                                                                    "false", "no", "off"};
         for (size_t i = 0; i < 3; i++) {
                 if (strcasecmp(s, yes[i]) == 0)
                         return *out = true, 0;
@@ -199,7 +200,8 @@ static int parse_month(const char *s, int64_t *out)
 
 void conf_month_format(int64_t month, char out[8])
 {
-        snprintf(out, 8, "%04u-%02u", (unsigned)(month / 12) % 10000u, (unsigned)(month % 12) % 12u + 1u);
+        snprintf(out, 8, "%04u-%02u", (unsigned)(month / 12) % 10000u,
+                 (unsigned)(month % 12) % 12u + 1u);
 }
 
 const char *conf_payer_level_name(int level)
@@ -228,7 +230,8 @@ static int set_text(struct loader *L, const struct conf_key *k, void *base,
         }
         case K_INT:
                 if (parse_int(s, &v))
-                        return failf(L, at, name, "expected a whole number (got \"%s\")", s);
+                        return failf(L, at, name, "expected a whole number (got \"%s\")",
+                                     s);
                 if ((k->min || k->max) && (v < k->min || v > k->max))
                         return failf(L, at, name,
                                      "must be between %lld and %lld (got %lld)",
@@ -237,12 +240,14 @@ static int set_text(struct loader *L, const struct conf_key *k, void *base,
                 return 0;
         case K_BOOL:
                 if (parse_bool(s, &b))
-                        return failf(L, at, name, "expected true or false (got \"%s\")", s);
+                        return failf(L, at, name, "expected true or false (got \"%s\")",
+                                     s);
                 *(bool *)field(base, k->off) = b;
                 return 0;
         case K_MONTH:
                 if (parse_month(s, &v))
-                        return failf(L, at, name, "expected a month YYYY-MM (got \"%s\")", s);
+                        return failf(L, at, name, "expected a month YYYY-MM (got \"%s\")",
+                                     s);
                 *(int64_t *)field(base, k->off) = v;
                 return 0;
         case K_PAYER:
@@ -251,8 +256,8 @@ static int set_text(struct loader *L, const struct conf_key *k, void *base,
                 else if (strcmp(s, "province") == 0)
                         *(int *)field(base, k->off) = PAYER_PROVINCE;
                 else
-                        return failf(L, at, name, "expected city or province (got \"%s\")",
-                                     s);
+                        return failf(L, at, name,
+                                     "expected city or province (got \"%s\")", s);
                 return 0;
         case K_LOGLEVEL: {
                 enum log_level lvl;
@@ -355,7 +360,8 @@ static int set_list(struct loader *L, const struct conf_key *k, void *base,
         yaml_node_item_t *it = n->data.sequence.items.start;
         count = (size_t)(n->data.sequence.items.top - it);
         if ((k->min || k->max) && (count < (size_t)k->min || count > (size_t)k->max))
-                return failf(L, n, name, "must have between %lld and %lld entries (got %zu)",
+                return failf(L, n, name,
+                             "must have between %lld and %lld entries (got %zu)",
                              (long long)k->min, (long long)k->max, count);
 
         if (k->type == K_BENEFITS) {
@@ -370,7 +376,8 @@ static int set_list(struct loader *L, const struct conf_key *k, void *base,
                                     : strcmp(s, "JKM") == 0 ? BENEFIT_JKM
                                                             : 0;
                         if (!b)
-                                return failf(L, e, name, "expected JKK or JKM (got \"%s\")",
+                                return failf(L, e, name,
+                                             "expected JKK or JKM (got \"%s\")",
                                              s ? s : "a non-scalar");
                         if (bits & b)
                                 return failf(L, e, name, "%s is listed twice", s);
@@ -436,7 +443,8 @@ static size_t edit_distance(const char *a, const char *b)
                 for (size_t j = 1; j <= lb; j++) {
                         size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
                         size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-                        cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+                        cur[j] =
+                            sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
                 }
                 memcpy(prev, cur, (lb + 1) * sizeof(size_t));
         }
@@ -490,11 +498,14 @@ static int walk(struct loader *L, const struct conf_key *table, size_t nkeys, vo
                 int r;
 
                 if (!k)
-                        return failf(L, kn, *rel ? rel : "(top)", "keys must be plain words");
+                        return failf(L, kn, *rel ? rel : "(top)",
+                                     "keys must be plain words");
                 snprintf(relpath, sizeof(relpath), "%s%s%s", rel, *rel ? "." : "", k);
-                snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "", relpath);
+                snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "",
+                         relpath);
                 for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-                        if (strcmp(scalar(yaml_document_get_node(&L->doc, q->key)), k) == 0)
+                        if (strcmp(scalar(yaml_document_get_node(&L->doc, q->key)), k) ==
+                            0)
                                 return failf(L, kn, name, "duplicate key");
                 for (size_t i = 0; i < nkeys; i++) {
                         size_t rl = strlen(relpath);
@@ -530,8 +541,8 @@ static int walk(struct loader *L, const struct conf_key *table, size_t nkeys, vo
 /* Defaults for what the file did not set; a missing required key is an error
  * reported at the mapping that should have held it. */
 static int fill_defaults(struct loader *L, const struct conf_key *table, size_t nkeys,
-                         void *base, const struct conf_mark *marks, const yaml_node_t *map,
-                         const char *prefix)
+                         void *base, const struct conf_mark *marks,
+                         const yaml_node_t *map, const char *prefix)
 {
         char name[192];
 
@@ -551,8 +562,8 @@ static int fill_defaults(struct loader *L, const struct conf_key *table, size_t 
         return 0;
 }
 
-static int failm(struct loader *L, const struct conf_mark *m, const char *key, const char *msg,
-                 const char *arg)
+static int failm(struct loader *L, const struct conf_mark *m, const char *key,
+                 const char *msg, const char *arg)
 {
         snprintf(L->err, CONF_ERR_SIZE, "%s:%d:%d: %s: %s%s", L->path, m->line, m->column,
                  key, msg, arg ? arg : "");
@@ -579,15 +590,17 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
                 return r;
         snprintf(key, sizeof(key), "%s.id", name);
         if (!event_id_valid(p->id, strlen(p->id)) || strlen(p->id) > EVENT_PROGRAM_MAX)
-                return failm(L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "id")], key,
-                             "must be 1..64 characters of [A-Za-z0-9._:-]", NULL);
+                return failm(L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "id")],
+                             key, "must be 1..64 characters of [A-Za-z0-9._:-]", NULL);
         for (size_t j = 0; j < i; j++)
                 if (strcmp(c->programs[j].id, p->id) == 0)
-                        return failm(L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "id")],
-                                     key, "duplicate programme id ", p->id);
+                        return failm(
+                            L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "id")],
+                            key, "duplicate programme id ", p->id);
 
         snprintf(key, sizeof(key), "%s.payer.region", name);
-        size_t want = p->payer_level == PAYER_PROVINCE ? 2 : 4, len = strlen(p->payer_region);
+        size_t want = p->payer_level == PAYER_PROVINCE ? 2 : 4,
+               len = strlen(p->payer_region);
         bool ok = len == want;
         for (size_t k = 0; ok && k < len; k++)
                 ok = isdigit((unsigned char)p->payer_region[k]);
@@ -595,19 +608,20 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
                 ok = nik_province_valid((p->payer_region[0] - '0') * 10 +
                                         (p->payer_region[1] - '0'));
         if (!ok)
-                return failm(L,
-                             &marks[mark_index(program_keys, N_PROGRAM_KEYS, "payer.region")],
-                             key,
-                             p->payer_level == PAYER_PROVINCE
-                                     ? "a province is 2 digits, one of the province codes"
-                                     : "a city or regency is 4 digits starting with a "
-                                       "province code",
-                             NULL);
+                return failm(
+                    L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "payer.region")],
+                    key,
+                    p->payer_level == PAYER_PROVINCE
+                        ? "a province is 2 digits, one of the province codes"
+                        : "a city or regency is 4 digits starting with a "
+                          "province code",
+                    NULL);
 
         snprintf(key, sizeof(key), "%s.period.end", name);
         if (p->end_month < p->start_month)
-                return failm(L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "period.end")],
-                             key, "ends before period.start", NULL);
+                return failm(
+                    L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "period.end")],
+                    key, "ends before period.start", NULL);
         return 0;
 }
 
@@ -622,7 +636,8 @@ static bool is_loopback_url(const char *url)
         for (size_t i = 0; i < 3; i++) {
                 size_t n = strlen(hosts[i]);
                 if (strncmp(h, hosts[i], n) == 0)
-                        return hosts[i][n - 1] == '.' || h[n] == ':' || h[n] == '/' || !h[n];
+                        return hosts[i][n - 1] == '.' || h[n] == ':' || h[n] == '/' ||
+                               !h[n];
         }
         return false;
 }
@@ -645,23 +660,25 @@ static int read_secret(struct loader *L, struct conf *c, const struct conf_mark 
         f = fopen(path, "re");
         if (!f) {
                 int e = errno;
-                snprintf(L->err, CONF_ERR_SIZE, "%s:%d:%d: bpjs.secret_file: cannot read %s: %s",
-                         L->path, m->line, m->column, path, strerror(e));
+                snprintf(L->err, CONF_ERR_SIZE,
+                         "%s:%d:%d: bpjs.secret_file: cannot read %s: %s", L->path,
+                         m->line, m->column, path, strerror(e));
                 return -e;
         }
         n = fread(buf, 1, sizeof(buf), f);
         fclose(f);
         if (n > 4096) {
                 explicit_bzero(buf, sizeof(buf));
-                return failm(L, m, "bpjs.secret_file", "the secret is longer than 4096 bytes",
-                             NULL);
+                return failm(L, m, "bpjs.secret_file",
+                             "the secret is longer than 4096 bytes", NULL);
         }
         if (n && buf[n - 1] == '\n')
                 n--;
         if (n && buf[n - 1] == '\r')
                 n--;
         if (n == 0)
-                return failm(L, m, "bpjs.secret_file", "the secret file is empty: ", path);
+                return failm(L, m, "bpjs.secret_file",
+                             "the secret file is empty: ", path);
         c->bpjs.secret = malloc(n);
         c->bpjs.secret_source = strdup(path);
         if (c->bpjs.secret)
@@ -678,8 +695,8 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
         const char *url = c->bpjs.base_url;
 
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.cons_id")];
-        if (!*c->bpjs.cons_id || strspn(c->bpjs.cons_id, "0123456789") !=
-                                         strlen(c->bpjs.cons_id) ||
+        if (!*c->bpjs.cons_id ||
+            strspn(c->bpjs.cons_id, "0123456789") != strlen(c->bpjs.cons_id) ||
             strlen(c->bpjs.cons_id) > 32)
                 return failm(L, m, "bpjs.cons_id", "must be 1..32 digits", NULL);
 
@@ -696,15 +713,15 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
 
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.retry.max_ms")];
         if (c->bpjs.retry.max_ms < c->bpjs.retry.initial_ms)
-                return failm(L, m, "bpjs.retry.max_ms", "is less than bpjs.retry.initial_ms",
-                             NULL);
+                return failm(L, m, "bpjs.retry.max_ms",
+                             "is less than bpjs.retry.initial_ms", NULL);
 
         if (!*c->bpjs.tls.client_cert != !*c->bpjs.tls.client_key) {
-                m = &marks[mark_index(conf_keys, N_CONF_KEYS, *c->bpjs.tls.client_cert
-                                                                      ? "bpjs.tls.client_cert"
-                                                                      : "bpjs.tls.client_key")];
-                return failm(L, m, "bpjs.tls",
-                             "client_cert and client_key go together", NULL);
+                m = &marks[mark_index(conf_keys, N_CONF_KEYS,
+                                      *c->bpjs.tls.client_cert ? "bpjs.tls.client_cert"
+                                                               : "bpjs.tls.client_key")];
+                return failm(L, m, "bpjs.tls", "client_cert and client_key go together",
+                             NULL);
         }
         static const char *const files[] = {"bpjs.tls.ca_file", "bpjs.tls.client_cert",
                                             "bpjs.tls.client_key"};
@@ -715,11 +732,13 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
                         return failm(L, &marks[k], files[i], "cannot read ", f);
         }
         if (!*c->journal.path)
-                return failm(L, &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.path")],
+                return failm(L,
+                             &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.path")],
                              "journal.path", "must not be empty", NULL);
         if (flags & CONF_NO_SECRET)
                 return 0;
-        return read_secret(L, c, &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.secret_file")]);
+        return read_secret(
+            L, c, &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.secret_file")]);
 }
 
 int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
@@ -748,9 +767,10 @@ int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
         parser_ready = true;
         yaml_parser_set_input_file(&parser, f);
         if (!yaml_parser_load(&parser, &L.doc)) {
-                int n = snprintf(err, CONF_ERR_SIZE, "%s:%zu:%zu: syntax error: %s", path,
-                                 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                                 parser.problem ? parser.problem : "cannot parse");
+                int n =
+                    snprintf(err, CONF_ERR_SIZE, "%s:%zu:%zu: syntax error: %s", path,
+                             parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                             parser.problem ? parser.problem : "cannot parse");
                 if (parser.context && n > 0 && n < CONF_ERR_SIZE)
                         snprintf(err + n, CONF_ERR_SIZE - (size_t)n, " (%s at %zu:%zu)",
                                  parser.context, parser.context_mark.line + 1,
@@ -761,8 +781,8 @@ int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
         doc_ready = true;
         root = yaml_document_get_root_node(&L.doc);
         if (!root || root->type != YAML_MAPPING_NODE) {
-                snprintf(err, CONF_ERR_SIZE, "%s:1:1: (top): expected a mapping of sections",
-                         path);
+                snprintf(err, CONF_ERR_SIZE,
+                         "%s:1:1: (top): expected a mapping of sections", path);
                 r = -EINVAL;
                 goto out;
         }
@@ -838,16 +858,17 @@ const struct conf_program *conf_program_find(const struct conf *c, const char *i
 static const char *type_name(enum ktype t)
 {
         static const char *const names[] = {
-                [K_STR] = "string",          [K_INT] = "integer",
-                [K_BOOL] = "boolean",        [K_STRLIST] = "list of strings",
-                [K_MAP] = "mapping",         [K_MONTH] = "month (YYYY-MM)",
-                [K_PAYER] = "city|province", [K_BENEFITS] = "list of JKK, JKM",
-                [K_LOGLEVEL] = "log level",  [K_PROGRAMS] = "list of programmes",
+            [K_STR] = "string",          [K_INT] = "integer",
+            [K_BOOL] = "boolean",        [K_STRLIST] = "list of strings",
+            [K_MAP] = "mapping",         [K_MONTH] = "month (YYYY-MM)",
+            [K_PAYER] = "city|province", [K_BENEFITS] = "list of JKK, JKM",
+            [K_LOGLEVEL] = "log level",  [K_PROGRAMS] = "list of programmes",
         };
         return names[t];
 }
 
-static void print_rows(FILE *f, const struct conf_key *table, size_t n, const char *prefix)
+static void print_rows(FILE *f, const struct conf_key *table, size_t n,
+                       const char *prefix)
 {
         for (size_t i = 0; i < n; i++) {
                 const struct conf_key *k = &table[i];
@@ -873,14 +894,15 @@ void conf_print_reference(FILE *f)
 
 void conf_dump(const struct conf *c, FILE *f)
 {
-        fprintf(f, "kafka: brokers=%s group_id=%s topics=", c->kafka.brokers, c->kafka.group_id);
+        fprintf(f, "kafka: brokers=%s group_id=%s topics=", c->kafka.brokers,
+                c->kafka.group_id);
         for (size_t i = 0; i < c->kafka.n_topics; i++)
                 fprintf(f, "%s%s", i ? "," : "", c->kafka.topics[i]);
         fprintf(f, " results=%s dlq=%s\n", c->kafka.results_topic, c->kafka.dlq_topic);
         for (size_t i = 0; i < c->kafka.n_properties; i++) {
                 const char *k = c->kafka.properties[i].key;
-                bool secret = strstr(k, "password") || strstr(k, "secret") ||
-                              strstr(k, "key");
+                bool secret =
+                    strstr(k, "password") || strstr(k, "secret") || strstr(k, "key");
                 fprintf(f, "kafka.properties.%s=%s\n", k,
                         secret ? "[redacted]" : c->kafka.properties[i].value);
         }
@@ -897,7 +919,8 @@ void conf_dump(const struct conf *c, FILE *f)
                 char s[8], e[8];
                 conf_month_format(p->start_month, s);
                 conf_month_format(p->end_month, e);
-                fprintf(f, "program %s: payer=%s/%s quota=%lld premium=%lld period=%s..%s\n",
+                fprintf(f,
+                        "program %s: payer=%s/%s quota=%lld premium=%lld period=%s..%s\n",
                         p->id, conf_payer_level_name(p->payer_level), p->payer_region,
                         (long long)p->quota, (long long)p->monthly_premium, s, e);
         }

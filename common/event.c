@@ -298,8 +298,8 @@ int event_parse(const char *buf, size_t len, struct event *ev, struct event_erro
         }
         if (take_text(root, "portal", "portal", OPTIONAL, EVENT_ID_MAX, ev->portal,
                       sizeof(ev->portal), err) ||
-            take_text(root, "program", "program", REQUIRED, EVENT_PROGRAM_MAX, ev->program,
-                      sizeof(ev->program), err))
+            take_text(root, "program", "program", REQUIRED, EVENT_PROGRAM_MAX,
+                      ev->program, sizeof(ev->program), err))
                 goto out;
         w = cJSON_GetObjectItemCaseSensitive(root, "worker");
         if (!w || cJSON_IsNull(w)) {

@@ -9,11 +9,11 @@
 #include "nik.h"
 #include "reason.h"
 
-#define EVENT_MAX_BYTES    (64 * 1024)
-#define EVENT_ID_MAX       128
-#define EVENT_PROGRAM_MAX  64
-#define EVENT_NAME_MAX     100 /* characters */
-#define EVENT_TEXT_MAX     200 /* characters, optional free-text fields */
+#define EVENT_MAX_BYTES   (64 * 1024)
+#define EVENT_ID_MAX      128
+#define EVENT_PROGRAM_MAX 64
+#define EVENT_NAME_MAX    100 /* characters */
+#define EVENT_TEXT_MAX    200 /* characters, optional free-text fields */
 
 enum event_type {
         EVENT_SUBMITTED = 1,

@@ -13,8 +13,8 @@ static void *sink_opaque;
 static int journal_mode = -1; /* -1 unknown, 0 terminal, 1 journal */
 
 static const char *const level_names[] = {
-        [LOG_LVL_ERR] = "err",   [LOG_LVL_WARNING] = "warning", [LOG_LVL_NOTICE] = "notice",
-        [LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
+    [LOG_LVL_ERR] = "err",   [LOG_LVL_WARNING] = "warning", [LOG_LVL_NOTICE] = "notice",
+    [LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
 };
 
 void log_set_level(enum log_level max)

@@ -28,12 +28,12 @@ void log_set_sink(log_sink_fn sink, void *opaque);
 bool log_enabled(int level);
 
 void log_write(int level, const char *ctx, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
-#define LOG_AT(level, ctx, ...)                                                         \
-        do {                                                                            \
-                if (log_enabled(level))                                                 \
-                        log_write(level, ctx, __VA_ARGS__);                             \
+#define LOG_AT(level, ctx, ...)                                                          \
+        do {                                                                             \
+                if (log_enabled(level))                                                  \
+                        log_write(level, ctx, __VA_ARGS__);                              \
         } while (0)
 #define log_error(ctx, ...)   LOG_AT(LOG_LVL_ERR, ctx, __VA_ARGS__)
 #define log_warning(ctx, ...) LOG_AT(LOG_LVL_WARNING, ctx, __VA_ARGS__)

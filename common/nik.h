@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define NIK_LEN 16
+#define NIK_LEN         16
 #define NIK_MASKED_SIZE (NIK_LEN + 1)
 
 /* What a NIK says about its holder. */

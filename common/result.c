@@ -6,14 +6,14 @@
 #include "clock.h"
 
 static const char *const status_names[RESULT__COUNT] = {
-        [RESULT_CONFIRMED] = "confirmed",
-        [RESULT_DUPLICATE] = "duplicate",
-        [RESULT_REJECTED] = "rejected",
-        [RESULT_IGNORED] = "ignored",
-        [RESULT_REGISTERED] = "registered",
-        [RESULT_ALREADY_REGISTERED] = "already_registered",
-        [RESULT_FAILED] = "failed",
-        [RESULT_DEACTIVATED] = "deactivated",
+    [RESULT_CONFIRMED] = "confirmed",
+    [RESULT_DUPLICATE] = "duplicate",
+    [RESULT_REJECTED] = "rejected",
+    [RESULT_IGNORED] = "ignored",
+    [RESULT_REGISTERED] = "registered",
+    [RESULT_ALREADY_REGISTERED] = "already_registered",
+    [RESULT_FAILED] = "failed",
+    [RESULT_DEACTIVATED] = "deactivated",
 };
 
 const char *result_status_name(enum result_status s)

@@ -37,8 +37,8 @@ enum decide_action {
 struct decision {
         enum result_status status; /* confirmed, duplicate, rejected or ignored */
         enum reason reason;        /* for rejected */
-        bool dead_letter;          /* rule 1: the original goes to the dead-letter topic */
-        const char *covered_by;    /* for duplicate: points into the worker view */
+        bool dead_letter;       /* rule 1: the original goes to the dead-letter topic */
+        const char *covered_by; /* for duplicate: points into the worker view */
         enum decide_action action;
 };
 

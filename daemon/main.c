@@ -6,22 +6,39 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "clock.h"
 #include "config.h"
+#include "consume.h"
+#include "journal.h"
 #include "log.h"
+#include "publish.h"
+#include "push.h"
+
+#define CONSUME_BATCH 1000
+#define DRAIN_MS      5000
+#define FLUSH_MS      5000
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: bpjs-syncd --config FILE\n"
-                   "       bpjs-syncd --check-config FILE\n"
-                   "\n"
-                   "  -c, --config FILE        run the daemon with this configuration\n"
-                   "  -t, --check-config FILE  check the configuration and exit (0, or 78)\n"
-                   "      --config-reference   print the configuration keys (Markdown)\n"
-                   "  -h, --help               this text\n"
-                   "  -V, --version            print the version\n"
-                   "\n"
-                   "The signing secret is read from $CREDENTIALS_DIRECTORY/bpjs-secret or\n"
-                   "bpjs.secret_file, never from the command line.\n");
+        fprintf(f,
+                "Usage: bpjs-syncd --config FILE\n"
+                "       bpjs-syncd --check-config FILE\n"
+                "\n"
+                "  -c, --config FILE        run the daemon with this configuration\n"
+                "  -t, --check-config FILE  check the configuration and exit (0, or 78)\n"
+                "      --config-reference   print the configuration keys (Markdown)\n"
+                "  -h, --help               this text\n"
+                "  -V, --version            print the version\n"
+                "\n"
+                "The signing secret is read from $CREDENTIALS_DIRECTORY/bpjs-secret or\n"
+                "bpjs.secret_file, never from the command line.\n");
 }
 
 static int check_config(const char *path)
@@ -45,15 +62,151 @@ static int check_config(const char *path)
         return EX_OK;
 }
 
+static int open_signals(void)
+{
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Returns the signal waiting on fd, or 0. */
+static int next_signal(int fd)
+{
+        struct signalfd_siginfo si;
+        return read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
+/* The main loop: consume -> decide -> journal, push, publish, until a
+ * stop signal. Every stage is driven from here, one step at a time. */
+static int loop(const struct conf *c, struct journal *j, struct consume *cs,
+                struct push *p, struct publish *pub, int sigfd)
+{
+        bool ready = false, failing = false;
+        int64_t next_status = 0, retry_at = 0;
+        uint64_t watchdog_usec = 0;
+        int sig;
+
+        (void)c;
+        sd_watchdog_enabled(0, &watchdog_usec);
+        while ((sig = next_signal(sigfd)) != SIGTERM && sig != SIGINT) {
+                int64_t now = clock_mono_ms();
+                int n = 0;
+
+                if (sig == SIGHUP)
+                        log_notice("main",
+                                   "SIGHUP: reload is not supported yet; ignored");
+                if (now >= retry_at) {
+                        n = consume_poll(cs, CONSUME_BATCH, push_inflight(p) ? 0 : 20);
+                        if (n < 0) {
+                                if (!failing)
+                                        log_error("consume",
+                                                  "cannot journal consumed events (%s): "
+                                                  "consuming stops until the journal "
+                                                  "accepts writes again; nothing is lost",
+                                                  journal_errmsg(j));
+                                failing = true;
+                                retry_at = now + 1000;
+                        } else if (failing) {
+                                log_notice("consume", "the journal accepts writes again");
+                                failing = false;
+                        }
+                }
+                if (n > 0)
+                        push_notify(p);
+                if (push_run(p, n > 0 ? 0 : 10) < 0)
+                        log_warning("push", "%s", journal_errmsg(j));
+                if (publish_poll(pub) < 0)
+                        log_warning("publish", "%s", journal_errmsg(j));
+                if (!ready && consume_joined(cs)) {
+                        sd_notify(0, "READY=1\nSTATUS=consuming");
+                        ready = true;
+                }
+                if (watchdog_usec)
+                        sd_notify(0, "WATCHDOG=1");
+                if (now >= next_status) {
+                        sd_notifyf(0, "STATUS=in flight %d, outbox in flight %zu",
+                                   push_inflight(p), publish_inflight(pub));
+                        next_status = now + 5000;
+                }
+        }
+        log_notice("main", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return EX_OK;
+}
+
+static int run(const char *path)
+{
+        char err[CONF_ERR_SIZE];
+        struct conf *c = NULL;
+        struct journal *j = NULL;
+        struct publish *pub = NULL;
+        struct push *p = NULL;
+        struct consume *cs = NULL;
+        int sigfd = -1, rc;
+
+        if (conf_load(path, 0, &c, err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return EX_CONFIG;
+        }
+        log_set_level((enum log_level)c->log.level);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = EX_IOERR;
+        sigfd = open_signals();
+        if (sigfd < 0) {
+                log_error("main", "signalfd: %s", strerror(errno));
+                goto out;
+        }
+        if (journal_open(c->journal.path, &j, err, sizeof(err)) < 0) {
+                log_error("journal", "%s", err);
+                rc = EX_CANTCREAT;
+                goto out;
+        }
+        rc = EX_CONFIG;
+        if (publish_open(c, j, &pub, err, sizeof(err)) < 0 ||
+            push_open(c, j, &p, err, sizeof(err)) < 0 ||
+            consume_open(c, j, &cs, err, sizeof(err)) < 0) {
+                log_error("main", "%s", err);
+                goto out;
+        }
+        log_notice("main",
+                   "bpjs-syncd %s: journal %s (id %s), %zu programmes, endpoint %s",
+                   BPJS_VERSION, c->journal.path, journal_id(j), c->n_programs,
+                   c->bpjs.base_url);
+        rc = loop(c, j, cs, p, pub, sigfd);
+out:
+        sd_notify(0, "STOPPING=1");
+        /* teardown in the reverse order of set-up */
+        consume_close(cs); /* commits the offsets of what is journaled */
+        if (p)
+                push_drain(p, DRAIN_MS);
+        if (pub && publish_flush(pub, FLUSH_MS))
+                log_warning("publish",
+                            "results left in the outbox; they are published after "
+                            "a restart");
+        push_close(p);
+        publish_close(pub);
+        journal_close(j);
+        if (sigfd >= 0)
+                close(sigfd);
+        curl_global_cleanup();
+        conf_free(c);
+        return rc;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"check-config", required_argument, NULL, 't'},
-                {"config-reference", no_argument, NULL, 'R'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {NULL, 0, NULL, 0},
+            {"config", required_argument, NULL, 'c'},
+            {"check-config", required_argument, NULL, 't'},
+            {"config-reference", no_argument, NULL, 'R'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
         };
         const char *config = NULL;
         int c;
@@ -83,6 +236,5 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        fprintf(stderr, "bpjs-syncd: the pipeline is not built yet\n");
-        return EX_SOFTWARE;
+        return run(config);
 }

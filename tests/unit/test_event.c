@@ -17,27 +17,36 @@ struct fields {
 };
 
 static const struct fields base = {
-        "\"enrollment/v1\"",   "\"bpp-portal:2025-01-06:000123\"", "\"enrollment.submitted\"",
-        "\"2025-01-06T08:15:00+08:00\"", "\"BPP-DIFABEL-2025\"", "\"6471054506900002\"",
-        "\"Siti Aminah\"",     "\"1990-06-05\"",                    "\"F\"",
-        "",
+    "\"enrollment/v1\"",
+    "\"bpp-portal:2025-01-06:000123\"",
+    "\"enrollment.submitted\"",
+    "\"2025-01-06T08:15:00+08:00\"",
+    "\"BPP-DIFABEL-2025\"",
+    "\"6471054506900002\"",
+    "\"Siti Aminah\"",
+    "\"1990-06-05\"",
+    "\"F\"",
+    "",
 };
 
 static size_t build(const struct fields *f, char *buf, size_t size)
 {
-        int n = snprintf(buf, size,
-                         "{\"schema\":%s,\"event_id\":%s,\"type\":%s,\"occurred_at\":%s,"
-                         "\"portal\":\"bpp-portal\",\"program\":%s,\"worker\":{\"nik\":%s,"
-                         "\"name\":%s,\"birth_date\":%s,\"sex\":%s,"
-                         "\"phone\":\"+6281234567890\",\"occupation\":\"penjahit\","
-                         "\"disability\":true}%s}",
-                         f->schema, f->event_id, f->type, f->occurred_at, f->program, f->nik,
-                         f->name, f->birth_date, f->sex, f->extra);
+        int n =
+            snprintf(buf, size,
+                     "{\"schema\":%s,\"event_id\":%s,\"type\":%s,\"occurred_at\":%s,"
+                     "\"portal\":\"bpp-portal\",\"program\":%s,\"worker\":{\"nik\":%s,"
+                     "\"name\":%s,\"birth_date\":%s,\"sex\":%s,"
+                     "\"phone\":\"+6281234567890\",\"occupation\":\"penjahit\","
+                     "\"disability\":true}%s}",
+                     f->schema, f->event_id, f->type, f->occurred_at, f->program, f->nik,
+                     f->name, f->birth_date, f->sex, f->extra);
         return (size_t)n;
 }
 
 #define ROW(rule, member, value, reason, field)                                          \
-        {rule, offsetof(struct fields, member), value, reason, field}
+        {                                                                                \
+                rule, offsetof(struct fields, member), value, reason, field              \
+        }
 
 static const struct {
         const char *rule;
@@ -46,73 +55,85 @@ static const struct {
         enum reason want;
         const char *field;
 } cases[] = {
-        ROW("the spec's example is valid", schema, "\"enrollment/v1\"", REASON_NONE, ""),
-        ROW("schema other than enrollment/v1", schema, "\"enrollment/v2\"",
-            REASON_UNSUPPORTED_SCHEMA, "schema"),
-        ROW("schema missing", schema, "null", REASON_UNSUPPORTED_SCHEMA, "schema"),
-        ROW("event_id empty", event_id, "\"\"", REASON_INVALID_EVENT_ID, "event_id"),
-        ROW("event_id with a space", event_id, "\"a b\"", REASON_INVALID_EVENT_ID, "event_id"),
-        ROW("event_id with a slash", event_id, "\"a/b\"", REASON_INVALID_EVENT_ID, "event_id"),
-        ROW("event_id a number", event_id, "123", REASON_INVALID_EVENT_ID, "event_id"),
-        ROW("event_id 128 chars is fine", event_id,
-            "\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\"",
-            REASON_NONE, ""),
-        ROW("event_id 129 chars", event_id,
-            "\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\"",
-            REASON_INVALID_EVENT_ID, "event_id"),
-        ROW("type unknown", type, "\"enrollment.updated\"", REASON_INVALID_TYPE, "type"),
-        ROW("type a number", type, "1", REASON_INVALID_TYPE, "type"),
-        ROW("occurred_at not RFC 3339", occurred_at, "\"06/01/2025 08:15\"",
-            REASON_INVALID_FIELD, "occurred_at"),
-        ROW("occurred_at without offset", occurred_at, "\"2025-01-06T08:15:00\"",
-            REASON_INVALID_FIELD, "occurred_at"),
-        ROW("occurred_at in UTC with fraction", occurred_at, "\"2025-01-06T00:15:00.250Z\"",
-            REASON_NONE, ""),
-        ROW("occurred_at missing", occurred_at, "null", REASON_MISSING_FIELD, "occurred_at"),
-        ROW("program missing", program, "null", REASON_MISSING_FIELD, "program"),
-        ROW("program a number", program, "7", REASON_INVALID_FIELD, "program"),
-        ROW("nik missing", nik, "null", REASON_MISSING_FIELD, "worker.nik"),
-        ROW("nik 15 digits", nik, "\"647105450690000\"", REASON_INVALID_NIK, "worker.nik"),
-        ROW("nik as a JSON number", nik, "6471054506900002", REASON_INVALID_NIK, "worker.nik"),
-        ROW("nik province 99", nik, "\"9971054506900002\"", REASON_INVALID_NIK, "worker.nik"),
-        ROW("nik birth day 32", nik, "\"6471057206900002\"", REASON_INVALID_NIK, "worker.nik"),
-        ROW("nik day disagrees with birth_date", birth_date, "\"1990-06-06\"",
-            REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
-        ROW("nik month disagrees with birth_date", birth_date, "\"1990-07-05\"",
-            REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
-        ROW("nik year disagrees with birth_date", birth_date, "\"1991-06-05\"",
-            REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
-        ROW("a woman's NIK with sex M", sex, "\"M\"", REASON_NIK_SEX_MISMATCH, "worker.nik"),
-        ROW("a man's NIK with sex F", nik, "\"6471050506900002\"", REASON_NIK_SEX_MISMATCH,
-            "worker.nik"),
-        ROW("name missing for submitted", name, "null", REASON_MISSING_FIELD, "worker.name"),
-        ROW("name empty", name, "\"\"", REASON_INVALID_FIELD, "worker.name"),
-        ROW("name 100 characters (multibyte) is fine", name,
-            "\"" "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"
-                 "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ" "\"",
-            REASON_NONE, ""),
-        ROW("name 101 characters", name,
-            "\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\"",
-            REASON_INVALID_FIELD, "worker.name"),
-        ROW("name a number", name, "42", REASON_INVALID_FIELD, "worker.name"),
-        ROW("birth_date missing for submitted", birth_date, "null", REASON_MISSING_FIELD,
-            "worker.birth_date"),
-        ROW("birth_date not a date", birth_date, "\"1990-02-30\"", REASON_INVALID_FIELD,
-            "worker.birth_date"),
-        ROW("birth_date in another format", birth_date, "\"05-06-1990\"",
-            REASON_INVALID_FIELD, "worker.birth_date"),
-        ROW("sex missing for submitted", sex, "null", REASON_MISSING_FIELD, "worker.sex"),
-        ROW("sex other than M or F", sex, "\"X\"", REASON_INVALID_FIELD, "worker.sex"),
-        ROW("withdrawn needs no name, birth date or sex", type, "\"enrollment.withdrawn\"",
-            REASON_NONE, ""),
-        ROW("a repeated key", extra, ",\"program\":\"KALTIM-RENTAN-2025\"",
-            REASON_DUPLICATE_KEY, ""),
-        ROW("reason a number", extra, ",\"reason\":5", REASON_INVALID_FIELD, "reason"),
-        ROW("an unknown top-level member is ignored", extra, ",\"trace\":{\"a\":[1,2]}",
-            REASON_NONE, ""),
+    ROW("the spec's example is valid", schema, "\"enrollment/v1\"", REASON_NONE, ""),
+    ROW("schema other than enrollment/v1", schema, "\"enrollment/v2\"",
+        REASON_UNSUPPORTED_SCHEMA, "schema"),
+    ROW("schema missing", schema, "null", REASON_UNSUPPORTED_SCHEMA, "schema"),
+    ROW("event_id empty", event_id, "\"\"", REASON_INVALID_EVENT_ID, "event_id"),
+    ROW("event_id with a space", event_id, "\"a b\"", REASON_INVALID_EVENT_ID,
+        "event_id"),
+    ROW("event_id with a slash", event_id, "\"a/b\"", REASON_INVALID_EVENT_ID,
+        "event_id"),
+    ROW("event_id a number", event_id, "123", REASON_INVALID_EVENT_ID, "event_id"),
+    ROW("event_id 128 chars is fine", event_id,
+        "\""
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "\"",
+        REASON_NONE, ""),
+    ROW("event_id 129 chars", event_id,
+        "\""
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "\"",
+        REASON_INVALID_EVENT_ID, "event_id"),
+    ROW("type unknown", type, "\"enrollment.updated\"", REASON_INVALID_TYPE, "type"),
+    ROW("type a number", type, "1", REASON_INVALID_TYPE, "type"),
+    ROW("occurred_at not RFC 3339", occurred_at, "\"06/01/2025 08:15\"",
+        REASON_INVALID_FIELD, "occurred_at"),
+    ROW("occurred_at without offset", occurred_at, "\"2025-01-06T08:15:00\"",
+        REASON_INVALID_FIELD, "occurred_at"),
+    ROW("occurred_at in UTC with fraction", occurred_at, "\"2025-01-06T00:15:00.250Z\"",
+        REASON_NONE, ""),
+    ROW("occurred_at missing", occurred_at, "null", REASON_MISSING_FIELD, "occurred_at"),
+    ROW("program missing", program, "null", REASON_MISSING_FIELD, "program"),
+    ROW("program a number", program, "7", REASON_INVALID_FIELD, "program"),
+    ROW("nik missing", nik, "null", REASON_MISSING_FIELD, "worker.nik"),
+    ROW("nik 15 digits", nik, "\"647105450690000\"", REASON_INVALID_NIK, "worker.nik"),
+    ROW("nik as a JSON number", nik, "6471054506900002", REASON_INVALID_NIK,
+        "worker.nik"),
+    ROW("nik province 99", nik, "\"9971054506900002\"", REASON_INVALID_NIK, "worker.nik"),
+    ROW("nik birth day 32", nik, "\"6471057206900002\"", REASON_INVALID_NIK,
+        "worker.nik"),
+    ROW("nik day disagrees with birth_date", birth_date, "\"1990-06-06\"",
+        REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
+    ROW("nik month disagrees with birth_date", birth_date, "\"1990-07-05\"",
+        REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
+    ROW("nik year disagrees with birth_date", birth_date, "\"1991-06-05\"",
+        REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik"),
+    ROW("a woman's NIK with sex M", sex, "\"M\"", REASON_NIK_SEX_MISMATCH, "worker.nik"),
+    ROW("a man's NIK with sex F", nik, "\"6471050506900002\"", REASON_NIK_SEX_MISMATCH,
+        "worker.nik"),
+    ROW("name missing for submitted", name, "null", REASON_MISSING_FIELD, "worker.name"),
+    ROW("name empty", name, "\"\"", REASON_INVALID_FIELD, "worker.name"),
+    ROW("name 100 characters (multibyte) is fine", name,
+        "\""
+        "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"
+        "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"
+        "\"",
+        REASON_NONE, ""),
+    ROW("name 101 characters", name,
+        "\""
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "\"",
+        REASON_INVALID_FIELD, "worker.name"),
+    ROW("name a number", name, "42", REASON_INVALID_FIELD, "worker.name"),
+    ROW("birth_date missing for submitted", birth_date, "null", REASON_MISSING_FIELD,
+        "worker.birth_date"),
+    ROW("birth_date not a date", birth_date, "\"1990-02-30\"", REASON_INVALID_FIELD,
+        "worker.birth_date"),
+    ROW("birth_date in another format", birth_date, "\"05-06-1990\"",
+        REASON_INVALID_FIELD, "worker.birth_date"),
+    ROW("sex missing for submitted", sex, "null", REASON_MISSING_FIELD, "worker.sex"),
+    ROW("sex other than M or F", sex, "\"X\"", REASON_INVALID_FIELD, "worker.sex"),
+    ROW("withdrawn needs no name, birth date or sex", type, "\"enrollment.withdrawn\"",
+        REASON_NONE, ""),
+    ROW("a repeated key", extra, ",\"program\":\"KALTIM-RENTAN-2025\"",
+        REASON_DUPLICATE_KEY, ""),
+    ROW("reason a number", extra, ",\"reason\":5", REASON_INVALID_FIELD, "reason"),
+    ROW("an unknown top-level member is ignored", extra, ",\"trace\":{\"a\":[1,2]}",
+        REASON_NONE, ""),
 };
 
 static void test_rules(void **state)
@@ -126,7 +147,8 @@ static void test_rules(void **state)
                 struct event_error err;
 
                 *(const char **)((char *)&f + cases[i].member) = cases[i].value;
-                if (strcmp(cases[i].rule, "withdrawn needs no name, birth date or sex") == 0)
+                if (strcmp(cases[i].rule, "withdrawn needs no name, birth date or sex") ==
+                    0)
                         f.name = f.birth_date = f.sex = "null";
                 size_t len = build(&f, buf, sizeof(buf));
                 int r = event_parse(buf, len, &ev, &err);
@@ -144,8 +166,8 @@ static void expect_raw(const char *rule, const char *buf, size_t len, enum reaso
         struct event_error err;
         int r = event_parse(buf, len, &ev, &err);
         if (r == 0 || err.reason != want)
-                fail_msg("%s: got %s, want %s", rule, r ? reason_name(err.reason) : "valid",
-                         reason_name(want));
+                fail_msg("%s: got %s, want %s", rule,
+                         r ? reason_name(err.reason) : "valid", reason_name(want));
 }
 
 static void test_malformed(void **state)
@@ -223,10 +245,10 @@ static void test_id_kept_on_failure(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_rules),
-                cmocka_unit_test(test_malformed),
-                cmocka_unit_test(test_fields_taken),
-                cmocka_unit_test(test_id_kept_on_failure),
+            cmocka_unit_test(test_rules),
+            cmocka_unit_test(test_malformed),
+            cmocka_unit_test(test_fields_taken),
+            cmocka_unit_test(test_id_kept_on_failure),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,32 @@
+/* consume: the Kafka consumer. Takes a batch of messages, parses and decides
+ * each, writes them all to the journal in one transaction, and only then
+ * stores their offsets for commit (at-least-once from Kafka; the journal's
+ * partition positions and event ids make redelivery a no-op). */
+#ifndef BPJS_CONSUME_H
+#define BPJS_CONSUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "journal.h"
+
+struct consume;
+
+int consume_open(const struct conf *c, struct journal *j, struct consume **out, char *err,
+                 size_t errsize);
+/* Consumes and journals up to max messages, waiting at most timeout_ms for
+ * the first. Returns how many were journaled, or a negative errno (the
+ * messages are kept and retried on the next call: nothing is lost). */
+int consume_poll(struct consume *cs, size_t max, int timeout_ms);
+/* True once the group has given this consumer its partitions. */
+bool consume_joined(const struct consume *cs);
+/* Stops consuming, commits stored offsets and leaves the group. */
+void consume_close(struct consume *cs);
+
+/* Applies librdkafka properties from the configuration to conf, reporting a
+ * refused one at its FILE:LINE:COL. Shared with the publish stage. */
+int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
+                             size_t errsize);
+
+#endif

@@ -1,0 +1,62 @@
+#include "item.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <string.h>
+
+static int finish(cJSON *o, char **out, size_t *len)
+{
+        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (!s)
+                return -ENOMEM;
+        *out = s;
+        *len = strlen(s);
+        return 0;
+}
+
+int item_registration(const struct event *ev, const struct conf_program *prog, char **out,
+                      size_t *len)
+{
+        cJSON *o = cJSON_CreateObject(), *payer, *benefits, *period;
+        char start[8], end[8];
+
+        if (!o)
+                return -ENOMEM;
+        conf_month_format(prog->start_month, start);
+        conf_month_format(prog->end_month, end);
+        cJSON_AddStringToObject(o, "nik", ev->nik);
+        cJSON_AddStringToObject(o, "name", ev->name);
+        cJSON_AddStringToObject(o, "birth_date", ev->birth_date);
+        cJSON_AddStringToObject(o, "sex", ev->sex == 'F' ? "F" : "M");
+        cJSON_AddStringToObject(o, "program", prog->id);
+        payer = cJSON_AddObjectToObject(o, "payer");
+        cJSON_AddStringToObject(payer, "level", conf_payer_level_name(prog->payer_level));
+        cJSON_AddStringToObject(payer, "region", prog->payer_region);
+        benefits = cJSON_AddArrayToObject(o, "benefits");
+        if (prog->benefits & BENEFIT_JKK)
+                cJSON_AddItemToArray(benefits, cJSON_CreateString("JKK"));
+        if (prog->benefits & BENEFIT_JKM)
+                cJSON_AddItemToArray(benefits, cJSON_CreateString("JKM"));
+        period = cJSON_AddObjectToObject(o, "period");
+        cJSON_AddStringToObject(period, "start", start);
+        cJSON_AddStringToObject(period, "end", end);
+        cJSON_AddNumberToObject(o, "monthly_premium", (double)prog->monthly_premium);
+        if (ev->occupation[0])
+                cJSON_AddStringToObject(o, "occupation", ev->occupation);
+        if (ev->phone[0])
+                cJSON_AddStringToObject(o, "phone", ev->phone);
+        return finish(o, out, len);
+}
+
+int item_deactivation(const struct event *ev, char **out, size_t *len)
+{
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o)
+                return -ENOMEM;
+        cJSON_AddStringToObject(o, "nik", ev->nik);
+        cJSON_AddStringToObject(o, "program", ev->program);
+        cJSON_AddStringToObject(o, "reason", ev->reason[0] ? ev->reason : "withdrawn");
+        return finish(o, out, len);
+}

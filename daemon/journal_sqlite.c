@@ -1,0 +1,824 @@
+/* The SQLite backend of the journal: WAL, full sync, statements prepared
+ * once at open from one table. */
+#include "journal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS offsets(topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+    "  next_offset INTEGER NOT NULL, PRIMARY KEY(topic, partition)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS events(event_id TEXT PRIMARY KEY, nik TEXT NOT NULL,"
+    "  program TEXT, type INTEGER, status INTEGER NOT NULL, reason TEXT,"
+    "  covered_by TEXT, topic TEXT, partition INTEGER, offset INTEGER,"
+    "  decided_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS coverage(nik TEXT NOT NULL, program TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, start_month INTEGER NOT NULL, end_month INTEGER NOT NULL,"
+    "  reg_seq INTEGER NOT NULL, event_id TEXT, updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "  nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT NOT NULL,"
+    "  item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER, status INTEGER,"
+    "  kpj TEXT, reason TEXT);"
+    "CREATE INDEX IF NOT EXISTS ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
+    "CREATE INDEX IF NOT EXISTS ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS batches_open ON batches(state, next_at)"
+    "  WHERE state IN (1, 2);"
+    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+    "  key BLOB, value BLOB NOT NULL, headers BLOB);";
+
+/* Coverage states. */
+enum { COV_PENDING = 1, COV_ACTIVE = 2, COV_ENDED = 3, COV_FAILED = 4 };
+
+enum stmt {
+        S_BEGIN,
+        S_COMMIT,
+        S_ROLLBACK,
+        S_OFFSET_GET,
+        S_OFFSET_SET,
+        S_EVENT_SEEN,
+        S_EVENT_INSERT,
+        S_WORKER,
+        S_QUOTA_GET,
+        S_QUOTA_ADD,
+        S_COVERAGE_TAKE,
+        S_COVERAGE_GET,
+        S_COVERAGE_END,
+        S_OP_INSERT,
+        S_OUTBOX_INSERT,
+        S_OPS_UNBATCHED,
+        S_BATCH_INSERT,
+        S_BATCH_BODY,
+        S_OP_BATCH,
+        S_BATCHES_DUE,
+        S_BATCHES_OPEN,
+        S_BATCH_GET,
+        S_BATCH_OPS,
+        S_BATCH_UPDATE,
+        S_BATCH_FINISH,
+        S_OP_RESULT,
+        S_COVERAGE_ACTIVATE,
+        S_COVERAGE_FAIL,
+        S_OUTBOX_FETCH,
+        S_OUTBOX_DELETE,
+        S__COUNT
+};
+
+#define OP_COLUMNS                                                                       \
+        "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
+        "o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+#define BATCH_COLUMNS                                                                    \
+        "id, kind, state, body, attempts, next_at, last_error, created_at, updated_at "  \
+        "FROM batches "
+
+static const char *const sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_OFFSET_GET] =
+        "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
+    [S_OFFSET_SET] =
+        "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
+    [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
+    [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
+                       " covered_by, topic, partition, offset, decided_at)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_WORKER] = "SELECT program, start_month, end_month FROM coverage"
+                 " WHERE nik = ?1 AND state IN (1, 2)",
+    [S_QUOTA_GET] = "SELECT used FROM quota WHERE program = ?1",
+    [S_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
+                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2",
+    [S_COVERAGE_TAKE] =
+        "INSERT INTO coverage(nik, program, state, start_month, end_month,"
+        " reg_seq, event_id, updated_at) VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)"
+        " ON CONFLICT(nik, program) DO UPDATE SET state = 1,"
+        " start_month = ?3, end_month = ?4, reg_seq = ?5, event_id = ?6,"
+        " updated_at = ?7",
+    [S_COVERAGE_GET] = "SELECT reg_seq FROM coverage WHERE nik = ?1 AND program = ?2"
+                       " AND state IN (1, 2)",
+    [S_COVERAGE_END] = "UPDATE coverage SET state = 3, updated_at = ?3"
+                       " WHERE nik = ?1 AND program = ?2",
+    [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_OUTBOX_INSERT] =
+        "INSERT INTO outbox(topic, key, value, headers) VALUES(?1, ?2, ?3, ?4)",
+    [S_OPS_UNBATCHED] = "SELECT " OP_COLUMNS
+                        "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+    [S_BATCH_INSERT] =
+        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+        " VALUES(?1, 1, x'', ?2, ?2, ?2)",
+    [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
+    [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
+    [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS
+                      "WHERE state = 1 AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
+    [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
+    [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
+    [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
+                       " last_error = ?5, updated_at = ?6 WHERE id = ?1",
+    [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
+                       " WHERE id = ?1",
+    [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
+    [S_COVERAGE_ACTIVATE] =
+        "UPDATE coverage SET state = 2, updated_at = ?2"
+        " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
+    [S_COVERAGE_FAIL] = "UPDATE coverage SET state = 4, updated_at = ?2"
+                        " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
+    [S_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
+                       " ORDER BY seq LIMIT ?2",
+    [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
+};
+
+struct journal {
+        sqlite3 *db;
+        sqlite3_stmt *st[S__COUNT];
+        char id[JOURNAL_ID_LEN + 1];
+        bool in_txn;
+        char errmsg[256];
+};
+
+static int fail(struct journal *j, int rc, const char *what)
+{
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, sqlite3_errmsg(j->db));
+        return rc == SQLITE_FULL                          ? -ENOSPC
+               : rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY
+               : rc == SQLITE_NOMEM                       ? -ENOMEM
+               : rc == SQLITE_READONLY                    ? -EROFS
+                                                          : -EIO;
+}
+
+const char *journal_errmsg(const struct journal *j)
+{
+        return j->errmsg;
+}
+
+const char *journal_id(const struct journal *j)
+{
+        return j->id;
+}
+
+const char *journal_batch_state_name(int state)
+{
+        static const char *const names[] = {"?", "pending", "inflight", "done", "failed"};
+        return state >= 1 && state <= 4 ? names[state] : "?";
+}
+
+/* Resets a statement for its next use and binds nothing. */
+static sqlite3_stmt *use(struct journal *j, enum stmt s)
+{
+        sqlite3_reset(j->st[s]);
+        sqlite3_clear_bindings(j->st[s]);
+        return j->st[s];
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+static void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
+{
+        if (v)
+                sqlite3_bind_blob64(s, i, v, len, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct journal *j, enum stmt s, const char *what)
+{
+        int rc = sqlite3_step(j->st[s]);
+        sqlite3_reset(j->st[s]);
+        return rc == SQLITE_DONE ? 0 : fail(j, rc, what);
+}
+
+static int exec(struct journal *j, const char *text)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(j->db, text, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "%s", msg ? msg : "error");
+                sqlite3_free(msg);
+                return fail(j, rc, j->errmsg);
+        }
+        return 0;
+}
+
+static int load_id(struct journal *j)
+{
+        sqlite3_stmt *s = NULL;
+        unsigned char raw[JOURNAL_ID_LEN / 2];
+        char fresh[JOURNAL_ID_LEN + 1];
+        int rc;
+
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                return -EIO;
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
+        rc = sqlite3_prepare_v2(j->db,
+                                "INSERT INTO meta(key, value) VALUES('journal_id', ?1)"
+                                " ON CONFLICT(key) DO NOTHING",
+                                -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(s, 1, fresh, -1, SQLITE_STATIC);
+                rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc == SQLITE_OK)
+                rc = sqlite3_prepare_v2(j->db,
+                                        "SELECT value FROM meta WHERE key = 'journal_id'",
+                                        -1, &s, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+                snprintf(j->id, sizeof(j->id), "%s", sqlite3_column_text(s, 0));
+        else
+                rc = fail(j, rc, "journal id");
+        sqlite3_finalize(s);
+        return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int journal_open(const char *path, struct journal **out, char *err, size_t errsize)
+{
+        struct journal *j = calloc(1, sizeof(*j));
+        int rc;
+
+        if (!j)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(
+            path, &j->db,
+            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errsize, "%s: cannot open: %s", path,
+                         j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+                rc = -EIO;
+                goto out;
+        }
+        sqlite3_busy_timeout(j->db, 5000);
+        rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                     " PRAGMA cache_size=-16384;");
+        if (rc == 0)
+                rc = exec(j, schema);
+        if (rc == 0)
+                rc = load_id(j);
+        for (int i = 0; rc == 0 && i < S__COUNT; i++)
+                if (sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                       &j->st[i], NULL) != SQLITE_OK)
+                        rc = fail(j, SQLITE_ERROR, sql[i]);
+        /* A batch in flight when the daemon stopped is resent (same body, same
+         * key): the endpoint's idempotency makes that safe. */
+        if (rc == 0)
+                rc = exec(j, "UPDATE batches SET state = 1 WHERE state = 2");
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+                goto out;
+        }
+        *out = j;
+        return 0;
+out:
+        journal_close(j);
+        return rc;
+}
+
+void journal_close(struct journal *j)
+{
+        if (!j)
+                return;
+        for (int i = 0; i < S__COUNT; i++)
+                sqlite3_finalize(j->st[i]);
+        sqlite3_close(j->db);
+        free(j);
+}
+
+int journal_begin(struct journal *j)
+{
+        int rc = run(j, S_BEGIN, "begin");
+        if (rc == 0)
+                j->in_txn = true;
+        return rc;
+}
+
+int journal_commit(struct journal *j)
+{
+        int rc = run(j, S_COMMIT, "commit");
+        if (rc == 0)
+                j->in_txn = false;
+        return rc;
+}
+
+void journal_rollback(struct journal *j)
+{
+        if (j->in_txn)
+                run(j, S_ROLLBACK, "rollback");
+        j->in_txn = false;
+}
+
+int journal_offset_next(struct journal *j, const char *topic, int32_t partition,
+                        int64_t *out)
+{
+        sqlite3_stmt *s = use(j, S_OFFSET_GET);
+        int rc;
+
+        bind_text(s, 1, topic);
+        sqlite3_bind_int(s, 2, partition);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *out = sqlite3_column_int64(s, 0);
+        else if (rc == SQLITE_DONE)
+                *out = -1;
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "offset");
+}
+
+int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
+                       int64_t next)
+{
+        sqlite3_stmt *s = use(j, S_OFFSET_SET);
+        bind_text(s, 1, topic);
+        sqlite3_bind_int(s, 2, partition);
+        sqlite3_bind_int64(s, 3, next);
+        return run(j, S_OFFSET_SET, "offset");
+}
+
+int journal_event_seen(struct journal *j, const char *event_id)
+{
+        sqlite3_stmt *s = use(j, S_EVENT_SEEN);
+        int rc;
+
+        bind_text(s, 1, event_id);
+        rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : fail(j, rc, "event lookup");
+}
+
+int journal_worker(struct journal *j, const char *nik, struct decide_worker *out)
+{
+        sqlite3_stmt *s = use(j, S_WORKER);
+        struct decide_worker w = {0};
+        int rc;
+
+        bind_text(s, 1, nik);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && w.n < DECIDE_MAX_COVERAGES) {
+                struct decide_coverage *c = &w.cov[w.n++];
+                snprintf(c->program, sizeof(c->program), "%s", sqlite3_column_text(s, 0));
+                c->start_month = sqlite3_column_int64(s, 1);
+                c->end_month = sqlite3_column_int64(s, 2);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return fail(j, rc, "worker lookup");
+        *out = w;
+        return 0;
+}
+
+int journal_quota_used(struct journal *j, const char *program, int64_t *out)
+{
+        sqlite3_stmt *s = use(j, S_QUOTA_GET);
+        int rc;
+
+        bind_text(s, 1, program);
+        rc = sqlite3_step(s);
+        *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "quota");
+}
+
+static int quota_add(struct journal *j, const char *program, int delta)
+{
+        sqlite3_stmt *s = use(j, S_QUOTA_ADD);
+        bind_text(s, 1, program);
+        sqlite3_bind_int(s, 2, delta);
+        return run(j, S_QUOTA_ADD, "quota");
+}
+
+static int outbox_add(struct journal *j, const struct journal_out *o)
+{
+        sqlite3_stmt *s = use(j, S_OUTBOX_INSERT);
+        bind_text(s, 1, o->topic);
+        bind_blob(s, 2, o->key, o->key_len);
+        bind_blob(s, 3, o->value ? o->value : "", o->value_len);
+        bind_blob(s, 4, o->headers, o->headers_len);
+        return run(j, S_OUTBOX_INSERT, "outbox");
+}
+
+static int op_add(struct journal *j, int kind, const struct journal_record *r,
+                  int64_t reg_seq, int64_t *seq)
+{
+        sqlite3_stmt *s = use(j, S_OP_INSERT);
+        int rc;
+
+        sqlite3_bind_int(s, 1, kind);
+        bind_text(s, 2, r->nik);
+        bind_text(s, 3, r->program);
+        bind_text(s, 4, r->event_id);
+        bind_blob(s, 5, r->item ? r->item : "{}", r->item ? r->item_len : 2);
+        if (reg_seq)
+                sqlite3_bind_int64(s, 6, reg_seq);
+        rc = run(j, S_OP_INSERT, "op");
+        *seq = sqlite3_last_insert_rowid(j->db);
+        return rc;
+}
+
+static int coverage_change(struct journal *j, const struct journal_record *r)
+{
+        sqlite3_stmt *s;
+        int64_t seq = 0, reg_seq = 0;
+        int rc;
+
+        if (r->action == DECIDE_REGISTER) {
+                rc = op_add(j, JOURNAL_OP_REGISTER, r, 0, &seq);
+                if (rc)
+                        return rc;
+                s = use(j, S_COVERAGE_TAKE);
+                bind_text(s, 1, r->nik);
+                bind_text(s, 2, r->program);
+                sqlite3_bind_int64(s, 3, r->start_month);
+                sqlite3_bind_int64(s, 4, r->end_month);
+                sqlite3_bind_int64(s, 5, seq);
+                bind_text(s, 6, r->event_id);
+                sqlite3_bind_int64(s, 7, r->at_ms);
+                rc = run(j, S_COVERAGE_TAKE, "coverage");
+                return rc ? rc : quota_add(j, r->program, 1);
+        }
+        if (r->action != DECIDE_DEACTIVATE)
+                return 0;
+        s = use(j, S_COVERAGE_GET);
+        bind_text(s, 1, r->nik);
+        bind_text(s, 2, r->program);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                reg_seq = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return rc == SQLITE_DONE ? -ENOENT : fail(j, rc, "coverage");
+        s = use(j, S_COVERAGE_END);
+        bind_text(s, 1, r->nik);
+        bind_text(s, 2, r->program);
+        sqlite3_bind_int64(s, 3, r->at_ms);
+        rc = run(j, S_COVERAGE_END, "coverage");
+        if (rc == 0)
+                rc = quota_add(j, r->program, -1);
+        return rc ? rc : op_add(j, JOURNAL_OP_DEACTIVATE, r, reg_seq, &seq);
+}
+
+int journal_record(struct journal *j, const struct journal_record *r)
+{
+        sqlite3_stmt *s;
+        int rc = 0;
+
+        if (r->event_id) {
+                s = use(j, S_EVENT_INSERT);
+                bind_text(s, 1, r->event_id);
+                bind_text(s, 2, r->nik ? r->nik : "");
+                bind_text(s, 3, r->program);
+                sqlite3_bind_int(s, 4, r->type);
+                sqlite3_bind_int(s, 5, r->status);
+                bind_text(s, 6, r->reason);
+                bind_text(s, 7, r->covered_by);
+                bind_text(s, 8, r->topic);
+                sqlite3_bind_int(s, 9, r->partition);
+                sqlite3_bind_int64(s, 10, r->offset);
+                sqlite3_bind_int64(s, 11, r->at_ms);
+                rc = run(j, S_EVENT_INSERT, "event");
+        }
+        if (rc == 0)
+                rc = coverage_change(j, r);
+        for (size_t i = 0; rc == 0 && i < r->n_out; i++)
+                rc = outbox_add(j, &r->out[i]);
+        return rc;
+}
+
+static void read_op(sqlite3_stmt *s, struct journal_op *op)
+{
+        op->seq = sqlite3_column_int64(s, 0);
+        op->kind = sqlite3_column_int(s, 1);
+        op->nik = (const char *)sqlite3_column_text(s, 2);
+        op->program = (const char *)sqlite3_column_text(s, 3);
+        op->event_id = (const char *)sqlite3_column_text(s, 4);
+        op->item = sqlite3_column_blob(s, 5);
+        op->item_len = (size_t)sqlite3_column_bytes(s, 5);
+        op->reg_seq =
+            op->kind == JOURNAL_OP_REGISTER ? op->seq : sqlite3_column_int64(s, 6);
+        op->reg_kpj = (const char *)sqlite3_column_text(s, 7);
+        op->batch_id = sqlite3_column_int64(s, 8);
+}
+
+static int each_op(struct journal *j, sqlite3_stmt *s, journal_op_fn fn, void *opaque)
+{
+        struct journal_op op;
+        int rc, n = 0, r = 0;
+
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                read_op(s, &op);
+                n++;
+                r = fn(&op, opaque);
+                if (r)
+                        break;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(j, rc, "ops");
+        return r < 0 ? r : n;
+}
+
+int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
+                          journal_op_fn fn, void *opaque)
+{
+        sqlite3_stmt *s = use(j, S_OPS_UNBATCHED);
+        sqlite3_bind_int64(s, 1, after_seq);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        return each_op(j, s, fn, opaque);
+}
+
+int journal_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn, void *opaque)
+{
+        sqlite3_stmt *s = use(j, S_BATCH_OPS);
+        sqlite3_bind_int64(s, 1, batch_id);
+        return each_op(j, s, fn, opaque);
+}
+
+int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
+                         size_t n, journal_compose_fn compose, void *opaque,
+                         int64_t *out_id)
+{
+        sqlite3_stmt *s;
+        char *body = NULL;
+        size_t len = 0;
+        int64_t id;
+        int rc = journal_begin(j);
+
+        if (rc)
+                return rc;
+        s = use(j, S_BATCH_INSERT);
+        sqlite3_bind_int(s, 1, kind);
+        sqlite3_bind_int64(s, 2, clock_now_ms());
+        rc = run(j, S_BATCH_INSERT, "batch");
+        if (rc)
+                goto out;
+        id = sqlite3_last_insert_rowid(j->db);
+        rc = compose(id, ops, n, opaque, &body, &len);
+        if (rc)
+                goto out;
+        s = use(j, S_BATCH_BODY);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_blob64(s, 2, body, len, SQLITE_STATIC);
+        rc = run(j, S_BATCH_BODY, "batch body");
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+                s = use(j, S_OP_BATCH);
+                sqlite3_bind_int64(s, 1, ops[i].seq);
+                sqlite3_bind_int64(s, 2, id);
+                rc = run(j, S_OP_BATCH, "op batch");
+                if (rc == 0 && sqlite3_changes(j->db) != 1)
+                        rc = -EALREADY; /* batched twice: a programming error */
+        }
+        if (rc == 0)
+                rc = journal_commit(j);
+out:
+        free(body);
+        if (rc) {
+                journal_rollback(j);
+                return rc;
+        }
+        *out_id = id;
+        return 0;
+}
+
+static int each_batch(struct journal *j, sqlite3_stmt *s, journal_batch_fn fn,
+                      void *opaque)
+{
+        struct journal_batch b;
+        int rc, n = 0, r = 0;
+
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                b.id = sqlite3_column_int64(s, 0);
+                b.kind = sqlite3_column_int(s, 1);
+                b.state = sqlite3_column_int(s, 2);
+                b.body = sqlite3_column_blob(s, 3);
+                b.body_len = (size_t)sqlite3_column_bytes(s, 3);
+                b.attempts = sqlite3_column_int64(s, 4);
+                b.next_at = sqlite3_column_int64(s, 5);
+                b.last_error = (const char *)sqlite3_column_text(s, 6);
+                b.created_at = sqlite3_column_int64(s, 7);
+                b.updated_at = sqlite3_column_int64(s, 8);
+                n++;
+                r = fn(&b, opaque);
+                if (r)
+                        break;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(j, rc, "batches");
+        return r < 0 ? r : n;
+}
+
+int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
+                        journal_batch_fn fn, void *opaque)
+{
+        sqlite3_stmt *s = use(j, S_BATCHES_DUE);
+        sqlite3_bind_int64(s, 1, now_ms);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        return each_batch(j, s, fn, opaque);
+}
+
+int journal_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque)
+{
+        return each_batch(j, use(j, S_BATCHES_OPEN), fn, opaque);
+}
+
+int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
+                      void *opaque)
+{
+        sqlite3_stmt *s = use(j, S_BATCH_GET);
+        sqlite3_bind_int64(s, 1, batch_id);
+        return each_batch(j, s, fn, opaque);
+}
+
+static int batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
+                        int64_t next_at, const char *error)
+{
+        sqlite3_stmt *s = use(j, S_BATCH_UPDATE);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, state);
+        sqlite3_bind_int64(s, 3, attempts);
+        sqlite3_bind_int64(s, 4, next_at);
+        bind_text(s, 5, error);
+        sqlite3_bind_int64(s, 6, clock_now_ms());
+        return run(j, S_BATCH_UPDATE, "batch update");
+}
+
+int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
+                         int64_t next_at, const char *error)
+{
+        return batch_update(j, id, state, attempts, next_at, error);
+}
+
+/* Ends the coverage a registration started: active on success, failed (and
+ * the slot released) on failure; a coverage ended meanwhile stays ended. */
+static int coverage_settle(struct journal *j, const struct journal_op *op,
+                           enum result_status status)
+{
+        bool ok = status == RESULT_REGISTERED || status == RESULT_ALREADY_REGISTERED;
+        enum stmt st = ok ? S_COVERAGE_ACTIVATE : S_COVERAGE_FAIL;
+        sqlite3_stmt *s = use(j, st);
+        int rc;
+
+        sqlite3_bind_int64(s, 1, op->seq);
+        sqlite3_bind_int64(s, 2, clock_now_ms());
+        bind_text(s, 3, op->nik);
+        bind_text(s, 4, op->program);
+        rc = run(j, st, "coverage settle");
+        if (rc == 0 && !ok && sqlite3_changes(j->db) == 1)
+                rc = quota_add(j, op->program, -1);
+        return rc;
+}
+
+struct finish_ctx {
+        struct journal *j;
+        const struct journal_item_result *items;
+        size_t n;
+        int rc;
+};
+
+static int finish_op(const struct journal_op *op, void *opaque)
+{
+        struct finish_ctx *f = opaque;
+        const struct journal_item_result *r = NULL;
+        sqlite3_stmt *s;
+        int rc;
+
+        for (size_t i = 0; i < f->n && !r; i++)
+                if (f->items[i].seq == op->seq)
+                        r = &f->items[i];
+        if (!r)
+                return f->rc = -ENOENT;
+        s = use(f->j, S_OP_RESULT);
+        sqlite3_bind_int64(s, 1, op->seq);
+        sqlite3_bind_int(s, 2, r->status);
+        bind_text(s, 3, r->kpj);
+        bind_text(s, 4, r->reason);
+        rc = run(f->j, S_OP_RESULT, "op result");
+        if (rc == 0 && op->kind == JOURNAL_OP_REGISTER)
+                rc = coverage_settle(f->j, op, r->status);
+        if (rc == 0)
+                rc = outbox_add(f->j, &r->out);
+        return f->rc = rc;
+}
+
+static int finish_state(struct journal *j, int64_t id, int state, const char *error)
+{
+        sqlite3_stmt *s = use(j, S_BATCH_FINISH);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, state);
+        bind_text(s, 3, error);
+        sqlite3_bind_int64(s, 4, clock_now_ms());
+        return run(j, S_BATCH_FINISH, "batch finish");
+}
+
+int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
+                         const struct journal_item_result *items, size_t n)
+{
+        struct finish_ctx f = {j, items, n, 0};
+        int rc = journal_begin(j);
+
+        if (rc)
+                return rc;
+        rc = journal_batch_ops(j, id, finish_op, &f);
+        if (rc >= 0 && f.rc)
+                rc = f.rc;
+        if (rc >= 0 && (size_t)rc != n)
+                rc = -EINVAL; /* every item must have exactly one result */
+        if (rc >= 0)
+                rc = finish_state(j, id, state, error);
+        if (rc == 0)
+                rc = journal_commit(j);
+        if (rc)
+                journal_rollback(j);
+        return rc;
+}
+
+int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
+                         journal_out_fn fn, void *opaque)
+{
+        sqlite3_stmt *s = use(j, S_OUTBOX_FETCH);
+        struct journal_out o;
+        int rc, n = 0, r = 0;
+
+        sqlite3_bind_int64(s, 1, after_seq);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                int64_t seq = sqlite3_column_int64(s, 0);
+                o.topic = (const char *)sqlite3_column_text(s, 1);
+                o.key = sqlite3_column_blob(s, 2);
+                o.key_len = (size_t)sqlite3_column_bytes(s, 2);
+                o.value = sqlite3_column_blob(s, 3);
+                o.value_len = (size_t)sqlite3_column_bytes(s, 3);
+                o.headers = sqlite3_column_blob(s, 4);
+                o.headers_len = (size_t)sqlite3_column_bytes(s, 4);
+                n++;
+                r = fn(seq, &o, opaque);
+                if (r)
+                        break;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(j, rc, "outbox");
+        return r < 0 ? r : n;
+}
+
+int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
+{
+        int rc = journal_begin(j);
+
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+                sqlite3_bind_int64(use(j, S_OUTBOX_DELETE), 1, seqs[i]);
+                rc = run(j, S_OUTBOX_DELETE, "outbox delete");
+        }
+        if (rc == 0)
+                rc = journal_commit(j);
+        if (rc)
+                journal_rollback(j);
+        return rc;
+}
+
+static int64_t count(struct journal *j, const char *q)
+{
+        sqlite3_stmt *s = NULL;
+        int64_t v = -1;
+
+        if (sqlite3_prepare_v2(j->db, q, -1, &s, NULL) == SQLITE_OK &&
+            sqlite3_step(s) == SQLITE_ROW)
+                v = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        return v;
+}
+
+int journal_stats(struct journal *j, struct journal_stats *out)
+{
+        out->ops_unbatched = count(j, "SELECT count(*) FROM ops WHERE batch_id IS NULL");
+        out->batches_pending = count(j, "SELECT count(*) FROM batches WHERE state = 1");
+        out->batches_inflight = count(j, "SELECT count(*) FROM batches WHERE state = 2");
+        out->batches_done = count(j, "SELECT count(*) FROM batches WHERE state = 3");
+        out->batches_failed = count(j, "SELECT count(*) FROM batches WHERE state = 4");
+        out->outbox = count(j, "SELECT count(*) FROM outbox");
+        out->events = count(j, "SELECT count(*) FROM events");
+        return out->events < 0 ? -EIO : 0;
+}

@@ -1,0 +1,852 @@
+#include "push.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "nikset.h"
+#include "result.h"
+#include "sign.h"
+
+#define MAX_RESPONSE  (2 * 1024 * 1024)
+#define AUTH_PROBE_MS 30000
+#define NAME_SIZE     40
+
+/* An operation copied out of the journal. */
+struct op {
+        int64_t seq, reg_seq;
+        int kind;
+        char nik[17];
+        char program[65];
+        char event_id[129];
+        char *item;
+        size_t item_len;
+        char kpj[32];
+};
+
+struct slot {
+        CURL *easy;
+        struct curl_slist *headers;
+        int64_t batch_id;
+        int kind;
+        int64_t attempts;
+        char name[NAME_SIZE];
+        char *body;
+        size_t body_len;
+        char *resp;
+        size_t resp_len;
+        int64_t retry_after_ms;
+        bool used;
+};
+
+struct push {
+        const struct conf *conf;
+        struct journal *journal;
+        CURLM *multi;
+        struct slot *slots;
+        int n_slots, inflight;
+        struct nikset blocked; /* workers with an unfinished batch */
+        struct nikset seen;    /* scratch, while forming */
+        int64_t open_batches;
+        bool dirty, draining;
+        int64_t linger_start, auth_until;
+        bool auth_alerted;
+        unsigned seed;
+        char url[2][1024];
+};
+
+enum push_outcome push_classify(long status, int curl_code)
+{
+        if (curl_code != CURLE_OK)
+                return PUSH_RETRY; /* timeout, refused, reset: transient */
+        switch (status) {
+        case 200:
+                return PUSH_OK;
+        case 401:
+                return PUSH_AUTH;
+        case 413:
+                return PUSH_SPLIT;
+        case 429:
+                return PUSH_THROTTLED;
+        case 500:
+        case 502:
+        case 503:
+        case 504:
+                return PUSH_RETRY;
+        default:
+                return status >= 500 ? PUSH_RETRY : PUSH_PERMANENT;
+        }
+}
+
+const char *push_outcome_name(enum push_outcome o)
+{
+        static const char *const names[] = {"ok",   "retry", "throttled",
+                                            "auth", "split", "permanent"};
+        return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+int64_t push_backoff_ms(int64_t base, int64_t cap, int64_t attempt, unsigned *seed)
+{
+        int64_t ceiling = base;
+
+        for (int64_t i = 0; i < attempt && ceiling < cap; i++)
+                ceiling *= 2;
+        if (ceiling > cap)
+                ceiling = cap;
+        int64_t v =
+            (int64_t)((double)rand_r(seed) / ((double)RAND_MAX + 1) * (double)ceiling);
+        return v < 1 ? 1 : v;
+}
+
+static void batch_name(const struct push *p, int64_t id, char out[NAME_SIZE])
+{
+        snprintf(out, NAME_SIZE, "b-%s-%012lld", journal_id(p->journal), (long long)id);
+}
+
+static void registration_id(const struct push *p, int64_t seq, char out[NAME_SIZE])
+{
+        snprintf(out, NAME_SIZE, "r-%s-%012lld", journal_id(p->journal), (long long)seq);
+}
+
+static void op_copy(struct op *dst, const struct journal_op *src)
+{
+        memset(dst, 0, sizeof(*dst));
+        dst->seq = src->seq;
+        dst->reg_seq = src->reg_seq;
+        dst->kind = src->kind;
+        snprintf(dst->nik, sizeof(dst->nik), "%s", src->nik);
+        snprintf(dst->program, sizeof(dst->program), "%s", src->program);
+        snprintf(dst->event_id, sizeof(dst->event_id), "%s", src->event_id);
+        snprintf(dst->kpj, sizeof(dst->kpj), "%s", src->reg_kpj ? src->reg_kpj : "");
+        dst->item = malloc(src->item_len + 1);
+        if (dst->item) {
+                memcpy(dst->item, src->item, src->item_len);
+                dst->item[src->item_len] = '\0';
+                dst->item_len = src->item_len;
+        }
+}
+
+struct oplist {
+        struct op *ops;
+        size_t n, cap;
+};
+
+static int oplist_add(struct oplist *l, const struct journal_op *op)
+{
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                struct op *o = realloc(l->ops, cap * sizeof(*o));
+                if (!o)
+                        return -ENOMEM;
+                l->ops = o;
+                l->cap = cap;
+        }
+        op_copy(&l->ops[l->n], op);
+        if (!l->ops[l->n].item)
+                return -ENOMEM;
+        l->n++;
+        return 0;
+}
+
+static void oplist_free(struct oplist *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                free(l->ops[i].item);
+        free(l->ops);
+        memset(l, 0, sizeof(*l));
+}
+
+static int collect(const struct journal_op *op, void *opaque)
+{
+        return oplist_add(opaque, op);
+}
+
+/* ---- forming batches ---- */
+
+struct form {
+        struct push *p;
+        struct oplist list[2]; /* registrations, deactivations */
+        size_t limit;
+        int rc;
+};
+
+static int form_pick(const struct journal_op *op, void *opaque)
+{
+        struct form *f = opaque;
+        struct oplist *l = &f->list[op->kind == JOURNAL_OP_DEACTIVATE];
+
+        /* one operation per worker at a time, in decision order */
+        if (nikset_has(&f->p->blocked, op->nik) || nikset_has(&f->p->seen, op->nik))
+                return nikset_add(&f->p->seen, op->nik) ? (f->rc = -ENOMEM) : 0;
+        if (nikset_add(&f->p->seen, op->nik))
+                return f->rc = -ENOMEM;
+        if (l->n < f->limit && (f->rc = oplist_add(l, op)))
+                return f->rc;
+        return f->list[0].n >= f->limit && f->list[1].n >= f->limit;
+}
+
+static int compose(int64_t id, const struct journal_op *unused, size_t n_unused,
+                   void *opaque, char **body, size_t *len)
+{
+        const struct oplist *l = ((void **)opaque)[0];
+        const struct push *p = ((void **)opaque)[1];
+        char name[NAME_SIZE], rid[NAME_SIZE];
+        bool deact = l->n && l->ops[0].kind == JOURNAL_OP_DEACTIVATE;
+        size_t cap = 128, used;
+        char *b;
+
+        (void)unused;
+        (void)n_unused;
+        for (size_t i = 0; i < l->n; i++)
+                cap += l->ops[i].item_len + 128;
+        b = malloc(cap);
+        if (!b)
+                return -ENOMEM;
+        batch_name(p, id, name);
+        used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
+                                deact ? "deactivations" : "registrations");
+        for (size_t i = 0; i < l->n; i++) {
+                const struct op *o = &l->ops[i];
+                registration_id(p, o->reg_seq, rid);
+                used +=
+                    (size_t)snprintf(b + used, cap - used,
+                                     "%s{\"registration_id\":\"%s\",", i ? "," : "", rid);
+                if (deact)
+                        used += (size_t)snprintf(
+                            b + used, cap - used,
+                            o->kpj[0] ? "\"kpj\":\"%s\"," : "\"kpj\":null,", o->kpj);
+                /* the item is a JSON object: take its members */
+                used += (size_t)snprintf(b + used, cap - used, "%s", o->item + 1);
+        }
+        used += (size_t)snprintf(b + used, cap - used, "]}");
+        *body = b;
+        *len = used;
+        return 0;
+}
+
+static int create_batch(struct push *p, struct oplist *l)
+{
+        void *ctx[2] = {l, p};
+        int64_t id;
+        int rc;
+
+        if (!l->n)
+                return 0;
+        struct journal_op *ops = calloc(l->n, sizeof(*ops));
+        if (!ops)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++)
+                ops[i].seq = l->ops[i].seq;
+        rc = journal_batch_create(p->journal, l->ops[0].kind, ops, l->n, compose, ctx,
+                                  &id);
+        free(ops);
+        if (rc) {
+                log_error("push", "cannot journal a batch: %s",
+                          journal_errmsg(p->journal));
+                return rc;
+        }
+        for (size_t i = 0; i < l->n; i++)
+                nikset_add(&p->blocked, l->ops[i].nik);
+        p->open_batches++;
+        log_debug("push", "batch %lld formed with %zu %s", (long long)id, l->n,
+                  l->ops[0].kind == JOURNAL_OP_DEACTIVATE ? "deactivations"
+                                                          : "registrations");
+        return 0;
+}
+
+static int form_batches(struct push *p)
+{
+        int64_t now = clock_mono_ms();
+        size_t size = (size_t)p->conf->bpjs.batch_size;
+        int rc = 0;
+
+        while ((p->dirty || p->linger_start) && !p->draining &&
+               p->open_batches < 2 * p->conf->bpjs.max_in_flight + 2) {
+                struct form f = {.p = p, .limit = size};
+                nikset_clear(&p->seen);
+                rc = journal_ops_unbatched(p->journal, 0, 8 * size, form_pick, &f);
+                if (rc >= 0)
+                        rc = f.rc;
+                if (rc < 0) {
+                        oplist_free(&f.list[0]);
+                        oplist_free(&f.list[1]);
+                        break;
+                }
+                bool full = f.list[0].n >= size || f.list[1].n >= size;
+                bool any = f.list[0].n || f.list[1].n;
+                if (!any) {
+                        p->dirty = false;
+                        p->linger_start = 0;
+                } else if (!full && !p->linger_start) {
+                        p->linger_start = now;
+                        p->dirty = false;
+                } else if (full ||
+                           now - p->linger_start >= p->conf->bpjs.batch_linger_ms) {
+                        rc = create_batch(p, &f.list[0]);
+                        if (rc == 0)
+                                rc = create_batch(p, &f.list[1]);
+                        p->linger_start = 0;
+                        p->dirty = true; /* there may be more */
+                } else {
+                        p->dirty = false;
+                }
+                oplist_free(&f.list[0]);
+                oplist_free(&f.list[1]);
+                if (rc || !p->dirty)
+                        break;
+        }
+        return rc < 0 ? rc : 0;
+}
+
+/* ---- sending ---- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *opaque)
+{
+        struct slot *s = opaque;
+        size_t len = size * n;
+        char *r;
+
+        if (s->resp_len + len > MAX_RESPONSE)
+                return 0; /* abort: a response this large is not the contract's */
+        r = realloc(s->resp, s->resp_len + len + 1);
+        if (!r)
+                return 0;
+        memcpy(r + s->resp_len, data, len);
+        s->resp = r;
+        s->resp_len += len;
+        s->resp[s->resp_len] = '\0';
+        return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *opaque)
+{
+        struct slot *s = opaque;
+        size_t len = size * n;
+        char line[256];
+
+        if (len < 12 || len >= sizeof(line) || strncasecmp(data, "Retry-After:", 12) != 0)
+                return len;
+        memcpy(line, data + 12, len - 12);
+        line[len - 12] = '\0';
+        line[strcspn(line, "\r\n")] = '\0';
+        char *v = line + strspn(line, " \t"), *end;
+        long secs = strtol(v, &end, 10);
+        if (end != v && *end == '\0' && secs >= 0) {
+                s->retry_after_ms = secs * 1000;
+        } else {
+                time_t when = curl_getdate(v, NULL);
+                if (when > 0)
+                        s->retry_after_ms = ((int64_t)when * 1000 - clock_now_ms());
+        }
+        if (s->retry_after_ms < 0)
+                s->retry_after_ms = 0;
+        return len;
+}
+
+static int start(const struct journal_batch *b, void *opaque)
+{
+        struct push *p = opaque;
+        const struct conf *c = p->conf;
+        struct slot *s = NULL;
+        char ts[24], sig[SIGN_SIZE], h[256];
+
+        for (int i = 0; i < p->n_slots; i++) {
+                if (p->slots[i].used && p->slots[i].batch_id == b->id)
+                        return 0; /* already under way */
+                if (!p->slots[i].used && !s)
+                        s = &p->slots[i];
+        }
+        if (!s)
+                return 1;
+        s->body = malloc(b->body_len ? b->body_len : 1);
+        if (!s->body)
+                return -ENOMEM;
+        memcpy(s->body, b->body, b->body_len);
+        s->body_len = b->body_len;
+        s->batch_id = b->id;
+        s->kind = b->kind;
+        s->attempts = b->attempts + 1;
+        s->resp_len = 0;
+        s->retry_after_ms = -1;
+        batch_name(p, b->id, s->name);
+
+        snprintf(ts, sizeof(ts), "%lld", (long long)(clock_now_ms() / 1000));
+        if (sign_compute(c->bpjs.cons_id, ts, c->bpjs.secret, c->bpjs.secret_len, sig,
+                         sizeof(sig))) {
+                free(s->body);
+                return -EIO;
+        }
+        s->headers =
+            curl_slist_append(NULL, "Content-Type: application/json; charset=utf-8");
+        snprintf(h, sizeof(h), "X-Cons-Id: %s", c->bpjs.cons_id);
+        s->headers = curl_slist_append(s->headers, h);
+        snprintf(h, sizeof(h), "X-Timestamp: %s", ts);
+        s->headers = curl_slist_append(s->headers, h);
+        snprintf(h, sizeof(h), "X-Signature: %s", sig);
+        s->headers = curl_slist_append(s->headers, h);
+        snprintf(h, sizeof(h), "Idempotency-Key: %s", s->name);
+        s->headers = curl_slist_append(s->headers, h);
+        s->headers = curl_slist_append(s->headers, "Expect:");
+        explicit_bzero(sig, sizeof(sig));
+
+        if (!s->easy)
+                s->easy = curl_easy_init();
+        else
+                curl_easy_reset(s->easy);
+        CURL *e = s->easy;
+        curl_easy_setopt(e, CURLOPT_URL, p->url[b->kind == JOURNAL_OP_DEACTIVATE]);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->bpjs.timeout_ms);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->bpjs.connect_timeout_ms);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (*c->bpjs.tls.ca_file)
+                curl_easy_setopt(e, CURLOPT_CAINFO, c->bpjs.tls.ca_file);
+        if (*c->bpjs.tls.client_cert) {
+                curl_easy_setopt(e, CURLOPT_SSLCERT, c->bpjs.tls.client_cert);
+                curl_easy_setopt(e, CURLOPT_SSLKEY, c->bpjs.tls.client_key);
+        }
+        if (journal_batch_update(p->journal, b->id, JOURNAL_BATCH_INFLIGHT, s->attempts,
+                                 b->next_at, b->last_error)) {
+                log_error("push", "[batch %s] cannot mark in flight: %s", s->name,
+                          journal_errmsg(p->journal));
+                curl_slist_free_all(s->headers);
+                s->headers = NULL;
+                free(s->body);
+                return -EIO;
+        }
+        curl_multi_add_handle(p->multi, e);
+        s->used = true;
+        p->inflight++;
+        log_debug("push", "[batch %s attempt %lld] sending %zu bytes", s->name,
+                  (long long)s->attempts, s->body_len);
+        return 0;
+}
+
+/* ---- answers ---- */
+
+struct answer {
+        const char *rid;
+        const char *status;
+        const char *kpj;
+        const char *reason;
+};
+
+static const struct answer *find_answer(const struct answer *a, size_t n, const char *rid)
+{
+        for (size_t i = 0; i < n; i++)
+                if (a[i].rid && strcmp(a[i].rid, rid) == 0)
+                        return &a[i];
+        return NULL;
+}
+
+static enum result_status map_status(int kind, const char *s, const char **reason)
+{
+        if (kind == JOURNAL_OP_DEACTIVATE) {
+                if (strcmp(s, "NOT_FOUND") == 0) {
+                        *reason = "not_found";
+                        return RESULT_DEACTIVATED;
+                }
+                return strcmp(s, "DEACTIVATED") == 0 ? RESULT_DEACTIVATED : 0;
+        }
+        if (strcmp(s, "REGISTERED") == 0)
+                return RESULT_REGISTERED;
+        if (strcmp(s, "ALREADY_REGISTERED") == 0)
+                return RESULT_ALREADY_REGISTERED;
+        if (strcmp(s, "REJECTED") == 0)
+                return RESULT_FAILED;
+        return 0;
+}
+
+/* Records the final result of every item; answers NULL means every item
+ * failed with `error`. Returns 0, -EPROTO when the answer is not whole. */
+static int settle(struct push *p, struct slot *s, const struct answer *answers,
+                  size_t n_ans, int state, const char *error)
+{
+        struct oplist ops = {0};
+        struct journal_item_result *res = NULL;
+        char **values = NULL;
+        char rid[NAME_SIZE];
+        int rc = journal_batch_ops(p->journal, s->batch_id, collect, &ops);
+
+        if (rc < 0)
+                goto out;
+        res = calloc(ops.n ? ops.n : 1, sizeof(*res));
+        values = calloc(ops.n ? ops.n : 1, sizeof(*values));
+        if (!res || !values) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < ops.n; i++) {
+                const struct op *o = &ops.ops[i];
+                struct result r = {.event_id = o->event_id,
+                                   .program = o->program,
+                                   .nik = o->nik,
+                                   .batch_id = s->name,
+                                   .at_ms = clock_now_ms()};
+                const char *reason = NULL;
+                size_t len = 0;
+
+                if (answers) {
+                        registration_id(p, o->reg_seq, rid);
+                        const struct answer *a = find_answer(answers, n_ans, rid);
+                        if (!a || !a->status ||
+                            !(r.status = map_status(o->kind, a->status, &reason))) {
+                                rc = -EPROTO;
+                                goto out;
+                        }
+                        r.kpj = a->kpj;
+                        if (r.status == RESULT_FAILED)
+                                reason = a->reason ? a->reason : "rejected";
+                } else {
+                        r.status = RESULT_FAILED;
+                        reason = error;
+                }
+                if (r.status == RESULT_REGISTERED ||
+                    r.status == RESULT_ALREADY_REGISTERED)
+                        r.covered_by = o->program;
+                r.reason = reason;
+                values[i] = result_encode(&r, &len);
+                if (!values[i]) {
+                        rc = -ENOMEM;
+                        goto out;
+                }
+                res[i] = (struct journal_item_result){
+                    .seq = o->seq,
+                    .status = r.status,
+                    .kpj = r.kpj,
+                    .reason = reason,
+                    .out = {.topic = p->conf->kafka.results_topic,
+                            .key = o->nik,
+                            .key_len = strlen(o->nik),
+                            .value = values[i],
+                            .value_len = len},
+                };
+        }
+        rc = journal_batch_finish(p->journal, s->batch_id, state, error, res, ops.n);
+        if (rc == 0) {
+                for (size_t i = 0; i < ops.n; i++)
+                        nikset_del(&p->blocked, ops.ops[i].nik);
+                p->open_batches--;
+                p->dirty = true;
+        }
+out:
+        for (size_t i = 0; values && i < ops.n; i++)
+                free(values[i]);
+        free(values);
+        free(res);
+        oplist_free(&ops);
+        return rc;
+}
+
+/* Parses a 200 answer into answers (pointing into *root). */
+static int parse_answer(const char *body, cJSON **root, struct answer **out, size_t *n)
+{
+        cJSON *r = cJSON_Parse(body), *resp, *results, *it;
+        struct answer *a;
+        size_t i = 0;
+
+        resp = cJSON_GetObjectItemCaseSensitive(r, "response");
+        results = cJSON_GetObjectItemCaseSensitive(resp, "results");
+        if (!cJSON_IsArray(results)) {
+                cJSON_Delete(r);
+                return -EPROTO;
+        }
+        a = calloc((size_t)cJSON_GetArraySize(results) + 1, sizeof(*a));
+        if (!a) {
+                cJSON_Delete(r);
+                return -ENOMEM;
+        }
+        cJSON_ArrayForEach(it, results)
+        {
+                a[i].rid = cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(it, "registration_id"));
+                a[i].status =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "status"));
+                a[i].kpj =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "kpj"));
+                a[i].reason =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "reason"));
+                i++;
+        }
+        *root = r;
+        *out = a;
+        *n = i;
+        return 0;
+}
+
+static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
+                        const char *error)
+{
+        const struct conf *c = p->conf;
+        int64_t delay = push_backoff_ms(c->bpjs.retry.initial_ms, c->bpjs.retry.max_ms,
+                                        s->attempts - 1, &p->seed);
+
+        if (o == PUSH_THROTTLED && s->retry_after_ms > delay)
+                delay = s->retry_after_ms; /* Retry-After is a floor */
+        if (o == PUSH_AUTH)
+                delay = p->auth_until - clock_mono_ms();
+        if (o != PUSH_AUTH && c->bpjs.retry.max_attempts &&
+            s->attempts >= c->bpjs.retry.max_attempts) {
+                char why[256];
+                snprintf(why, sizeof(why), "gave up after %lld attempts: %s",
+                         (long long)s->attempts, error);
+                log_error("push", "[batch %s attempt %lld] %s", s->name,
+                          (long long)s->attempts, why);
+                if (settle(p, s, NULL, 0, JOURNAL_BATCH_FAILED, why))
+                        log_error("push", "[batch %s] cannot record failure: %s", s->name,
+                                  journal_errmsg(p->journal));
+                return;
+        }
+        log_warning("push", "[batch %s attempt %lld] %s; next attempt in %lld ms",
+                    s->name, (long long)s->attempts, error, (long long)delay);
+        if (journal_batch_update(p->journal, s->batch_id, JOURNAL_BATCH_PENDING,
+                                 s->attempts, clock_now_ms() + delay, error))
+                log_error("push", "[batch %s] cannot record retry: %s", s->name,
+                          journal_errmsg(p->journal));
+}
+
+static void finished(struct push *p, struct slot *s, CURLcode cc)
+{
+        long status = 0;
+        char error[256];
+        cJSON *root = NULL;
+        struct answer *answers = NULL;
+        size_t n = 0;
+        enum push_outcome o;
+        int rc;
+
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+        o = push_classify(status, cc);
+        if (cc != CURLE_OK)
+                snprintf(error, sizeof(error), "%s", curl_easy_strerror(cc));
+        else
+                snprintf(error, sizeof(error), "endpoint answered HTTP %ld", status);
+
+        switch (o) {
+        case PUSH_OK:
+                rc = parse_answer(s->resp ? s->resp : "", &root, &answers, &n);
+                if (rc == 0)
+                        rc = settle(p, s, answers, n, JOURNAL_BATCH_DONE, NULL);
+                if (rc == -EPROTO) {
+                        snprintf(error, sizeof(error),
+                                 "HTTP 200 without a result for every item");
+                        retry_later(p, s, PUSH_RETRY, error);
+                } else if (rc) {
+                        log_error("push", "[batch %s] cannot record results: %s", s->name,
+                                  journal_errmsg(p->journal));
+                        retry_later(p, s, PUSH_RETRY, "journal write failed");
+                } else {
+                        p->auth_alerted = false;
+                        log_info("push", "[batch %s attempt %lld] %zu results recorded",
+                                 s->name, (long long)s->attempts, n);
+                }
+                break;
+        case PUSH_AUTH:
+                p->auth_until = clock_mono_ms() + AUTH_PROBE_MS;
+                if (!p->auth_alerted)
+                        log_error(
+                            "push",
+                            "[batch %s] ALERT: the endpoint refuses our signature "
+                            "(HTTP 401): check bpjs.cons_id, the secret and the clock; "
+                            "pushing stops and is probed every %d s",
+                            s->name, AUTH_PROBE_MS / 1000);
+                p->auth_alerted = true;
+                retry_later(p, s, o, error);
+                break;
+        case PUSH_RETRY:
+        case PUSH_THROTTLED:
+                retry_later(p, s, o, error);
+                break;
+        case PUSH_SPLIT:
+        case PUSH_PERMANENT: {
+                /* 413 is treated as permanent until splitting is built. */
+                cJSON *r = cJSON_Parse(s->resp ? s->resp : "");
+                const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message"));
+                char why[300];
+                snprintf(why, sizeof(why), "%s%s%s", error, msg ? ": " : "",
+                         msg ? msg : "");
+                cJSON_Delete(r);
+                log_error("push",
+                          "[batch %s attempt %lld] permanent failure: %s; the batch "
+                          "is kept for replay",
+                          s->name, (long long)s->attempts, why);
+                if (settle(p, s, NULL, 0, JOURNAL_BATCH_FAILED, why))
+                        log_error("push", "[batch %s] cannot record failure: %s", s->name,
+                                  journal_errmsg(p->journal));
+                break;
+        }
+        }
+        cJSON_Delete(root);
+        free(answers);
+}
+
+static void release(struct push *p, struct slot *s)
+{
+        curl_multi_remove_handle(p->multi, s->easy);
+        curl_slist_free_all(s->headers);
+        s->headers = NULL;
+        free(s->body);
+        s->body = NULL;
+        s->used = false;
+        p->inflight--;
+}
+
+static void reap(struct push *p)
+{
+        CURLMsg *m;
+        int left;
+
+        while ((m = curl_multi_info_read(p->multi, &left))) {
+                struct slot *s = NULL;
+                if (m->msg != CURLMSG_DONE)
+                        continue;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+                CURLcode cc = m->data.result;
+                finished(p, s, cc);
+                release(p, s);
+        }
+}
+
+static int load_unfinished(const struct journal_batch *b, void *opaque)
+{
+        struct push *p = opaque;
+        struct oplist ops = {0};
+        int rc = journal_batch_ops(p->journal, b->id, collect, &ops);
+
+        for (size_t i = 0; rc >= 0 && i < ops.n; i++)
+                nikset_add(&p->blocked, ops.ops[i].nik);
+        oplist_free(&ops);
+        p->open_batches++;
+        return rc < 0 ? rc : 0;
+}
+
+int push_open(const struct conf *c, struct journal *j, struct push **out, char *err,
+              size_t errsize)
+{
+        struct push *p = calloc(1, sizeof(*p));
+        const char *base = c->bpjs.base_url;
+        size_t bl = strlen(base);
+        int rc;
+
+        if (!p)
+                return -ENOMEM;
+        p->conf = c;
+        p->journal = j;
+        p->seed = (unsigned)clock_mono_ms() ^ (unsigned)getpid();
+        p->dirty = true;
+        while (bl && base[bl - 1] == '/')
+                bl--;
+        snprintf(p->url[0], sizeof(p->url[0]), "%.*s/v1/registrations", (int)bl, base);
+        snprintf(p->url[1], sizeof(p->url[1]), "%.*s/v1/deactivations", (int)bl, base);
+        p->n_slots = (int)c->bpjs.max_in_flight;
+        p->slots = calloc((size_t)p->n_slots, sizeof(*p->slots));
+        p->multi = curl_multi_init();
+        if (!p->slots || !p->multi) {
+                push_close(p);
+                return -ENOMEM;
+        }
+        curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)p->n_slots);
+        curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+        rc = journal_batches_unfinished(j, load_unfinished, p);
+        if (rc < 0) {
+                snprintf(err, errsize, "journal: %s", journal_errmsg(j));
+                push_close(p);
+                return rc;
+        }
+        *out = p;
+        return 0;
+}
+
+void push_notify(struct push *p)
+{
+        p->dirty = true;
+}
+
+int push_run(struct push *p, int timeout_ms)
+{
+        int running, rc = 0;
+
+        if (!p->draining) {
+                rc = form_batches(p);
+                if (rc == 0 && p->inflight < p->n_slots &&
+                    clock_mono_ms() >= p->auth_until) {
+                        int n = journal_batches_due(p->journal, clock_now_ms(),
+                                                    (size_t)(p->n_slots - p->inflight),
+                                                    start, p);
+                        if (n < 0)
+                                rc = n;
+                }
+        }
+        curl_multi_perform(p->multi, &running);
+        reap(p);
+        if (p->inflight && timeout_ms > 0) {
+                curl_multi_poll(p->multi, NULL, 0, timeout_ms, NULL);
+                curl_multi_perform(p->multi, &running);
+                reap(p);
+        }
+        return rc;
+}
+
+int push_inflight(const struct push *p)
+{
+        return p->inflight;
+}
+
+bool push_idle(struct push *p)
+{
+        return p->inflight == 0 && p->open_batches == 0 && !p->dirty && !p->linger_start;
+}
+
+void push_drain(struct push *p, int timeout_ms)
+{
+        int64_t end = clock_mono_ms() + timeout_ms;
+
+        p->draining = true;
+        while (p->inflight && clock_mono_ms() < end)
+                push_run(p, 50);
+        if (p->inflight)
+                log_warning("push",
+                            "abandoning %d request(s) under way; they are resent "
+                            "under the same key after a restart",
+                            p->inflight);
+}
+
+void push_close(struct push *p)
+{
+        if (!p)
+                return;
+        for (int i = 0; p->slots && i < p->n_slots; i++) {
+                if (p->slots[i].used)
+                        release(p, &p->slots[i]);
+                if (p->slots[i].easy)
+                        curl_easy_cleanup(p->slots[i].easy);
+                free(p->slots[i].resp);
+        }
+        free(p->slots);
+        if (p->multi)
+                curl_multi_cleanup(p->multi);
+        nikset_free(&p->blocked);
+        nikset_free(&p->seen);
+        free(p);
+}

@@ -1,0 +1,49 @@
+/* push: the BPJS endpoint client. Forms batches from the journal's queue of
+ * operations (each batch's body is journaled before its first send and
+ * resent byte-identical under the same Idempotency-Key), sends at most
+ * max_in_flight at once on libcurl's multi interface, and records every
+ * per-item result. Operations for one worker reach the endpoint in the
+ * order they were decided: a worker with an unfinished batch waits. */
+#ifndef BPJS_PUSH_H
+#define BPJS_PUSH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "journal.h"
+
+/* What an answer means for the batch (spec/bpjs-api.md, "Responses"). */
+enum push_outcome {
+        PUSH_OK = 0,    /* 200: record each item's result */
+        PUSH_RETRY,     /* 5xx, timeout, reset or refused connection: back off */
+        PUSH_THROTTLED, /* 429: wait at least Retry-After */
+        PUSH_AUTH,      /* 401: stop, alert, probe again slowly */
+        PUSH_SPLIT,     /* 413: too large */
+        PUSH_PERMANENT, /* 400, 409 and anything unexpected: the batch fails */
+};
+
+enum push_outcome push_classify(long http_status, int curl_code);
+const char *push_outcome_name(enum push_outcome o);
+/* Capped full jitter: uniform(0, min(cap, base * 2^attempt)), at least 1 ms. */
+int64_t push_backoff_ms(int64_t base, int64_t cap, int64_t attempt, unsigned *seed);
+
+struct push;
+
+int push_open(const struct conf *c, struct journal *j, struct push **out, char *err,
+              size_t errsize);
+/* Tells the pusher that new operations were journaled. */
+void push_notify(struct push *p);
+/* Forms due batches, starts due requests and handles finished ones, waiting
+ * at most timeout_ms for network activity. Returns 0 or a negative errno. */
+int push_run(struct push *p, int timeout_ms);
+/* Requests under way. */
+int push_inflight(const struct push *p);
+/* Nothing queued, nothing unfinished. */
+bool push_idle(struct push *p);
+/* Waits up to timeout_ms for requests under way to finish, then abandons
+ * the rest: they stay in the journal and are resent after a restart. */
+void push_drain(struct push *p, int timeout_ms);
+void push_close(struct push *p);
+
+#endif
