@@ -11,6 +11,9 @@
 
 #include "clock.h"
 
+/* AUTOINCREMENT: a seq is never reused, even after its row is deleted, so
+ * the publisher's and the pusher's cursors never skip a row, and a batch id
+ * (part of its Idempotency-Key) is never issued twice. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS offsets(topic TEXT NOT NULL, partition INTEGER NOT NULL,"
@@ -25,19 +28,19 @@ static const char schema[] =
     "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
     "  nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT NOT NULL,"
     "  item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER, status INTEGER,"
     "  kpj TEXT, reason TEXT);"
     "CREATE INDEX IF NOT EXISTS ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
     "CREATE INDEX IF NOT EXISTS ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
-    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
     "  state INTEGER NOT NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS batches_open ON batches(state, next_at)"
     "  WHERE state IN (1, 2);"
-    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
     "  key BLOB, value BLOB NOT NULL, headers BLOB);";
 
 /* Coverage states. */

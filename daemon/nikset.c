@@ -61,6 +61,7 @@ int nikset_add(struct nikset *s, const char *nik)
         i = find(s, k);
         if (!s->keys[i]) {
                 s->keys[i] = k;
+                s->counts[i] = 0;
                 s->n++;
         }
         s->counts[i]++;
@@ -83,6 +84,7 @@ void nikset_del(struct nikset *s, const char *nik)
                 return;
         /* backward-shift deletion keeps every probe chain whole */
         s->keys[i] = 0;
+        s->counts[i] = 0;
         s->n--;
         for (j = (i + 1) & (s->cap - 1); s->keys[j]; j = (j + 1) & (s->cap - 1)) {
                 size_t home = slot_of(s->keys[j], s->cap);
@@ -91,6 +93,7 @@ void nikset_del(struct nikset *s, const char *nik)
                         s->keys[i] = s->keys[j];
                         s->counts[i] = s->counts[j];
                         s->keys[j] = 0;
+                        s->counts[j] = 0;
                         i = j;
                 }
         }

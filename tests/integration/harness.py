@@ -1,0 +1,882 @@
+"""harness: what every bpjs-sync integration test uses (Python 3 stdlib only).
+
+A test starts its own mock Kafka (bpjs-kafka-mock) and mock endpoint
+(bpjs-mock) on loopback inside an ``Env``, produces events with kcat as a
+registration portal would, runs the daemon, and asserts on outcomes:
+
+    from harness import Env, run_tests
+
+    def test_something():
+        with Env() as env:
+            kafka = env.start_kafka()
+            kafka.produce("enrollment.events", [(b"k", b'{"nik": ...}', None)])
+            rows = kafka.consume("enrollment.events", expect=1)
+
+    if __name__ == "__main__":
+        run_tests(globals())
+
+Everything an Env starts is stopped (SIGTERM, then SIGKILL) and its
+temporary directory removed when the ``with`` block ends, even on an
+exception; on an exception the tail of every process log is printed first.
+See docs/testing.md for the whole story.
+
+Environment: BPJS_BIN_DIR (the build's bin directory, set by ctest),
+BPJS_SOURCE_DIR (the repository), BPJS_KEEP_TMP=1 keeps the temporary
+directory for a post-mortem, BPJS_TEST_VERBOSE=1 prints process logs even
+when a test passes.
+"""
+
+import ctypes
+import inspect
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import warnings
+
+__all__ = [
+    "BIN_DIR", "SOURCE_DIR", "DEFAULT_TOPICS", "MOCK_PARTITION_BYTES",
+    "HarnessError", "WaitTimeout", "ProduceError", "ConsumeError", "Skip",
+    "Env", "Process", "Kafka", "Endpoint",
+    "bin_path", "produce", "consume", "wait_for", "run_tests",
+]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("BPJS_SOURCE_DIR") or os.path.dirname(os.path.dirname(_HERE))
+BIN_DIR = os.environ.get("BPJS_BIN_DIR") or os.path.join(SOURCE_DIR, "build", "bin")
+
+# The topics of the design card, with the partition counts tests default to.
+DEFAULT_TOPICS = {
+    "enrollment.events": 4,
+    "enrollment.results": 4,
+    "enrollment.events.dlq": 1,
+}
+
+# librdkafka's mock cluster keeps at most this many bytes (and 100000 produce
+# batches) per partition and silently drops the oldest beyond that.
+MOCK_PARTITION_BYTES = 5 * 1024 * 1024
+
+KCAT = "kcat"
+KILL_TIMEOUT = 5.0
+
+
+class HarnessError(Exception):
+    """Something the harness was asked to do did not happen."""
+
+
+class WaitTimeout(HarnessError, TimeoutError):
+    """A wait ran out of time; the message says what was awaited."""
+
+
+class ProduceError(HarnessError):
+    """kcat could not produce (or get acknowledged) every message."""
+
+
+class ConsumeError(HarnessError):
+    """kcat could not read a topic."""
+
+
+class Skip(Exception):
+    """Raise in a test to skip it (counted apart from passes and failures)."""
+
+
+def bin_path(name):
+    """Path of a program built into $BPJS_BIN_DIR; raises if it is missing."""
+    path = os.path.join(BIN_DIR, name)
+    if not os.access(path, os.X_OK):
+        raise HarnessError(f"{name} not found in BPJS_BIN_DIR={BIN_DIR} (is it built?)")
+    return path
+
+
+def _require_kcat():
+    if not shutil.which(KCAT):
+        raise HarnessError("kcat is not installed (Debian: apt-get install kcat)")
+
+
+def wait_for(predicate, timeout=10.0, what=None, interval=0.05):
+    """Polls predicate() until it returns something truthy and returns that.
+
+    An exception raised by predicate counts as "not yet" and is quoted in the
+    WaitTimeout raised after `timeout` seconds, which names `what`."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - quoted on timeout
+            last_error = e
+        if time.monotonic() >= deadline:
+            what = what or getattr(predicate, "__name__", repr(predicate))
+            msg = f"timed out after {timeout:g}s waiting for {what}"
+            if last_error is not None:
+                msg += f" (last error: {last_error!r})"
+            raise WaitTimeout(msg)
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# Processes
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _prctl = _libc.prctl
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup():
+    # Runs in the child between fork and exec: if the test process dies
+    # (even by SIGKILL, e.g. a ctest timeout), the child gets SIGKILL too.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class Process:
+    """A process started by Env.spawn().
+
+    stdout and stderr go to one log file in the Env's directory (log()). With
+    stdout_pipe=True, stdout is also read line by line for readline() (used by
+    the mocks, whose stdout is their protocol); each line still lands in the
+    log file."""
+
+    def __init__(self, name, argv, popen, log_path, piped):
+        self.name = name
+        self.argv = list(argv)
+        self.popen = popen
+        self.pid = popen.pid
+        self.log_path = log_path
+        self._lines = queue.Queue() if piped else None
+        self._reader = None
+        self._lock = threading.Lock()
+        if piped:
+            self._reader = threading.Thread(target=self._read_stdout,
+                                            name=f"stdout-{name}", daemon=True)
+            self._reader.start()
+
+    def _read_stdout(self):
+        with open(self.log_path, "ab", buffering=0) as log:
+            for raw in iter(self.popen.stdout.readline, b""):
+                log.write(raw)
+                self._lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        self._lines.put(None)
+
+    @property
+    def returncode(self):
+        return self.popen.poll()
+
+    @property
+    def running(self):
+        return self.popen.poll() is None
+
+    def log(self):
+        """Everything the process wrote so far (stdout and stderr)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=40):
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def readline(self, timeout=10.0):
+        """Next stdout line (stdout_pipe=True only), without its newline."""
+        if self._lines is None:
+            raise HarnessError(f"{self.name}: stdout is not piped")
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise WaitTimeout(f"{self.name}: no stdout line within {timeout:g}s\n"
+                              f"--- log tail ---\n{self.log_tail()}") from None
+        if line is None:
+            self._lines.put(None)  # stays at EOF for later callers
+            try:
+                rc = self.popen.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                rc = None
+            raise HarnessError(f"{self.name}: stdout closed (exit status {rc})\n"
+                               f"--- log tail ---\n{self.log_tail()}")
+        return line
+
+    def write_line(self, line):
+        """Writes one line to stdin (stdin=True only)."""
+        if "\n" in line:
+            raise ValueError("one line at a time")
+        if self.popen.stdin is None:
+            raise HarnessError(f"{self.name}: stdin is not piped")
+        try:
+            self.popen.stdin.write(line.encode() + b"\n")
+            self.popen.stdin.flush()
+        except BrokenPipeError:
+            raise HarnessError(f"{self.name}: stdin closed (exit status "
+                               f"{self.popen.poll()})\n--- log tail ---\n"
+                               f"{self.log_tail()}") from None
+
+    def request(self, line, timeout=10.0):
+        """Writes a line and returns the next stdout line (a command/answer
+        exchange), atomically with respect to other threads."""
+        with self._lock:
+            self.write_line(line)
+            return self.readline(timeout)
+
+    def send_signal(self, sig):
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout=10.0):
+        """Waits for the process to exit; returns its exit status."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise WaitTimeout(f"{self.name} (pid {self.pid}) still running after "
+                              f"{timeout:g}s") from None
+
+    def stop(self, timeout=KILL_TIMEOUT, sig=signal.SIGTERM):
+        """Sends sig (SIGTERM), then SIGKILL to its process group if it has
+        not exited after timeout seconds; returns the exit status (negative:
+        killed by a signal, as subprocess reports it)."""
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(sig)
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                sys.stderr.write(f"harness: {self.name} (pid {self.pid}) ignored "
+                                 f"{signal.Signals(sig).name} for {timeout:g}s, "
+                                 "killing it\n")
+                # Not reaped yet, so its pid is still its process group's id:
+                # SIGKILL the process and whatever it forked.
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    self.popen.kill()
+        rc = self.popen.wait()
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return rc
+
+
+# ---------------------------------------------------------------------------
+# Kafka: bpjs-kafka-mock and kcat
+
+_BOOTSTRAP_RE = re.compile(r"^127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+)*$")
+
+
+class Kafka:
+    """A running bpjs-kafka-mock (Env.start_kafka())."""
+
+    def __init__(self, process, bootstrap, brokers, topics):
+        self.process = process
+        self.bootstrap = bootstrap
+        self.brokers = brokers
+        self.topics = dict(topics)
+
+    def command(self, line, timeout=10.0):
+        """Sends one control command; returns its answer line ("ok" or
+        "error: ...")."""
+        return self.process.request(line, timeout)
+
+    def expect_ok(self, line, timeout=10.0):
+        """Sends a command and raises HarnessError unless it answers ok."""
+        answer = self.command(line, timeout)
+        if answer != "ok":
+            raise HarnessError(f"kafka mock: '{line}' answered '{answer}'")
+
+    def create_topic(self, name, partitions):
+        self.expect_ok(f"topic {name} {int(partitions)}")
+        self.topics[name] = int(partitions)
+
+    def broker_down(self, broker_id=1):
+        self.expect_ok(f"broker-down {broker_id}")
+
+    def broker_up(self, broker_id=1):
+        self.expect_ok(f"broker-up {broker_id}")
+
+    def push_errors(self, apikey, count, error):
+        """Fails the next `count` requests of `apikey` (0 Produce, 1 Fetch,
+        8 OffsetCommit, 12 Heartbeat, ...) with `error` (name or number)."""
+        self.expect_ok(f"push-errors {int(apikey)} {int(count)} {error}")
+
+    def clear_errors(self, apikey):
+        self.expect_ok(f"clear-errors {int(apikey)}")
+
+    def rtt(self, broker_id, ms):
+        self.expect_ok(f"rtt {broker_id} {int(ms)}")
+
+    def set_leader(self, topic, partition, broker_id):
+        self.expect_ok(f"leader {topic} {int(partition)} {broker_id}")
+
+    def produce(self, topic, messages, **kw):
+        return produce(self.bootstrap, topic, messages, **kw)
+
+    def consume(self, topic, **kw):
+        return consume(self.bootstrap, topic, **kw)
+
+    def stop(self, timeout=KILL_TIMEOUT):
+        return self.process.stop(timeout)
+
+
+def _to_bytes(v, what):
+    if v is None or isinstance(v, bytes):
+        return v
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    if isinstance(v, (dict, list)) and what == "value":
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raise TypeError(f"message {what} must be bytes, str or None (got {type(v).__name__})")
+
+
+def _header_args(headers):
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, dict) else headers
+    args = []
+    for name, value in items:
+        name = _to_bytes(name, "header name")
+        if not name or b"=" in name or b"\0" in name:
+            raise ValueError(f"kcat cannot send header name {name!r} (empty, '=' or NUL)")
+        if value is None:
+            args += [b"-H", name]  # kcat: a header without '=' has a NULL value
+        else:
+            value = _to_bytes(value, "header value")
+            if b"\0" in value:
+                raise ValueError("kcat takes headers on its command line: "
+                                 "a header value cannot contain NUL")
+            args += [b"-H", name + b"=" + value]
+    return tuple(args)
+
+
+def _record(key, value, kd):
+    """How kcat -K kd spells one message, and whether it needs -Z.
+
+    Returns (record, mode) with mode "Z" (needs -Z), "plain" (must not have
+    -Z) or "any"."""
+    if key is None:
+        if value is None:
+            return kd, "Z"              # empty key and value, -Z: both NULL
+        if value == b"":
+            raise ValueError(
+                "kcat 1.7.1 cannot produce a NULL key with an empty, non-NULL "
+                "value (it skips empty input records and empty files); use "
+                "key=b'' or a non-empty value")
+        return value, "any"             # no key delimiter: key stays NULL
+    if key == b"":
+        if value is None:
+            raise ValueError(
+                "kcat 1.7.1 cannot produce an empty, non-NULL key with a NULL "
+                "value (-Z turns both into NULL); use key=None or a non-empty key")
+        return kd + value, "plain"      # without -Z, empty stays empty
+    if value is None:
+        return key + kd, "Z"
+    if value == b"":
+        return key + kd, "plain"
+    return key + kd + value, "any"
+
+
+def _pick_delimiters(msgs):
+    """A message delimiter and a key delimiter that split this run of
+    messages back exactly. They are printable ASCII (kcat takes them on argv
+    and expands backslash escapes), so they are checked, not assumed."""
+    for _ in range(100):
+        d = b"~D" + secrets.token_hex(12).encode() + b"~"
+        kd = b"~K" + secrets.token_hex(12).encode() + b"~"
+        ok = True
+        for key, value in msgs:
+            if (key is not None and kd in key) or (key is None and value and kd in value):
+                ok = False
+                break
+        if not ok:
+            continue
+        records = [_record(k, v, kd)[0] for k, v in msgs]
+        stream = d.join(records) + d
+        if stream.split(d) == records + [b""]:
+            return d, kd, stream
+    raise ProduceError("could not find delimiters absent from the messages")
+
+
+def _normalize(messages):
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, (tuple, list)) or not 2 <= len(m) <= 4:
+            raise TypeError(f"message {i}: expected (key, value[, partition[, headers]])")
+        key = _to_bytes(m[0], "key")
+        value = _to_bytes(m[1], "value")
+        partition = m[2] if len(m) > 2 else None
+        headers = m[3] if len(m) > 3 else None
+        if partition is not None and (not isinstance(partition, int) or partition < 0):
+            raise ValueError(f"message {i}: partition must be None or an int >= 0")
+        # Validates the combination early (raises for what kcat cannot do).
+        _, mode = _record(key, value, b"~")
+        out.append((key, value, partition, _header_args(headers), mode))
+    return out
+
+
+def _runs(msgs):
+    """Splits messages into consecutive runs that one kcat invocation can
+    produce (same partition, same headers, compatible -Z), keeping order."""
+    runs = []
+    for key, value, partition, hdrs, mode in msgs:
+        if runs:
+            run = runs[-1]
+            if (run["partition"] == partition and run["headers"] == hdrs and
+                    (mode == "any" or run["mode"] in ("any", mode))):
+                if mode != "any":
+                    run["mode"] = mode
+                run["msgs"].append((key, value))
+                continue
+        runs.append({"partition": partition, "headers": hdrs, "mode": mode,
+                     "msgs": [(key, value)]})
+    return runs
+
+
+def produce(bootstrap, topic, messages, timeout=30.0, idempotent=True, extra_args=()):
+    """Produces messages with kcat, as a registration portal would, and
+    returns once every one is acknowledged (acks=all); raises ProduceError
+    otherwise.
+
+    Each message is (key, value[, partition[, headers]]):
+      key, value  bytes (byte-exact: newlines, NUL, invalid UTF-8 are fine),
+                  str (sent as UTF-8), or None (NULL); a value may also be a
+                  dict or list (sent as compact JSON).
+      partition   None (librdkafka's partitioner: by key hash) or an int.
+      headers     dict or list of (name, value); values may not contain NUL.
+    kcat 1.7.1 cannot send (None, b"") nor (b"", None): ValueError.
+
+    Order is kept: consecutive messages with the same partition and headers
+    go through one kcat run (idempotent producer, so retries keep order).
+    The producer rides through broker outages (kcat -E) until `timeout`.
+    Mind the mock's 5 MiB per partition (MOCK_PARTITION_BYTES)."""
+    _require_kcat()
+    msgs = _normalize(messages)
+    per_target = {}
+    for key, value, partition, _, _ in msgs:
+        per_target[partition] = per_target.get(partition, 0) + len(key or b"") + len(value or b"")
+    for partition, size in per_target.items():
+        if size > MOCK_PARTITION_BYTES:
+            warnings.warn(f"producing {size} bytes to {topic} partition "
+                          f"{'(partitioner)' if partition is None else partition}: "
+                          "the mock keeps only 5 MiB per partition and drops "
+                          "older messages", stacklevel=2)
+    for run in _runs(msgs):
+        d, kd, stream = _pick_delimiters(run["msgs"])
+        biggest = max(len(r) for r in stream.split(d))
+        argv = [KCAT, "-P", "-b", bootstrap, "-t", topic, "-D", d.decode(), "-K",
+                kd.decode(), "-E", "-m", str(max(1, int(timeout))),
+                "-X", "acks=all",
+                "-X", f"message.timeout.ms={max(1, int(timeout * 1000))}",
+                "-X", f"enable.idempotence={'true' if idempotent else 'false'}"]
+        if biggest + 1024 > 1000000:
+            argv += ["-X", f"message.max.bytes={biggest + 65536}"]
+        if run["partition"] is not None:
+            argv += ["-p", str(run["partition"])]
+        if run["mode"] == "Z":
+            argv.append("-Z")
+        argv += [a if isinstance(a, bytes) else str(a) for a in run["headers"]]
+        argv += list(extra_args)
+        try:
+            r = subprocess.run(argv, input=stream, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=timeout + 15)
+        except subprocess.TimeoutExpired:
+            raise ProduceError(f"kcat -P to {topic} did not finish within "
+                               f"{timeout + 15:g}s") from None
+        if r.returncode != 0:
+            raise ProduceError(f"kcat -P to {topic} failed (exit {r.returncode}) "
+                               f"producing {len(run['msgs'])} message(s):\n"
+                               f"{r.stderr.decode('utf-8', 'replace').strip()}")
+    return len(msgs)
+
+
+def _text_to_bytes(s):
+    return None if s is None else s.encode("utf-8", "surrogateescape")
+
+
+def _parse_kcat_json(line):
+    # kcat -J writes key, payload and header values with yajl, which escapes
+    # '"', '\\' and bytes below 0x20 and copies every other byte as it is
+    # (no UTF-8 validation). Decoding the line with surrogateescape and
+    # encoding the strings back is therefore byte-exact.
+    o = json.loads(line.decode("utf-8", "surrogateescape"))
+    flat = o.get("headers") or []
+    pairs = [(flat[i], _text_to_bytes(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
+    return {
+        "topic": o.get("topic"),
+        "partition": o["partition"],
+        "offset": o["offset"],
+        "key": _text_to_bytes(o.get("key")),
+        "value": _text_to_bytes(o.get("payload")),
+        "headers": dict(pairs),
+        "headers_list": pairs,
+        "timestamp": o.get("ts"),
+        "timestamp_type": o.get("tstype"),
+        "broker": o.get("broker"),
+    }
+
+
+def consume(bootstrap, topic, expect=None, timeout=30.0, partition=None):
+    """Reads a topic from the beginning with kcat -C -J -e.
+
+    Returns dicts {key, value, headers, headers_list, partition, offset,
+    timestamp, timestamp_type, topic, broker}, key/value as bytes or None,
+    headers as {name: bytes or None} (the last of duplicate names wins;
+    headers_list has them all), sorted by (partition, offset).
+
+    With expect=N, reads again until at least N messages are there, or
+    raises WaitTimeout after `timeout` seconds. Note the mock creates a topic
+    that does not exist (4 partitions) when it is asked for it."""
+    _require_kcat()
+    argv = [KCAT, "-C", "-b", bootstrap, "-t", topic, "-J", "-e", "-q",
+            "-o", "beginning", "-m", "5"]
+    if partition is not None:
+        argv += ["-p", str(int(partition))]
+    deadline = time.monotonic() + timeout
+    rows, last_error = [], None
+    while True:
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=remaining)
+            if r.returncode == 0:
+                rows = [_parse_kcat_json(line) for line in r.stdout.split(b"\n") if line]
+                rows.sort(key=lambda m: (m["partition"], m["offset"]))
+                last_error = None
+            else:
+                last_error = (f"kcat -C exited {r.returncode}: "
+                              f"{r.stderr.decode('utf-8', 'replace').strip()}")
+        except subprocess.TimeoutExpired:
+            last_error = "kcat -C did not reach the end of the topic"
+        if expect is None and last_error is None:
+            return rows
+        if expect is not None and last_error is None and len(rows) >= expect:
+            return rows
+        if time.monotonic() >= deadline:
+            if expect is None:
+                raise ConsumeError(f"cannot read {topic}: {last_error}")
+            msg = (f"timed out after {timeout:g}s waiting for {expect} message(s) "
+                   f"on {topic} (have {len(rows)})")
+            if last_error:
+                msg += f": {last_error}"
+            raise WaitTimeout(msg)
+        time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------
+# The mock endpoint (bpjs-mock)
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class Endpoint:
+    """A running bpjs-mock (Env.start_endpoint())."""
+
+    def __init__(self, process, url, secret_file, cons_id, secret):
+        self.process = process
+        self.url = url
+        self.secret_file = secret_file
+        self.cons_id = cons_id
+        self.secret = secret
+
+    def request(self, method, path, body=None, timeout=10.0):
+        """Returns (status, body bytes); never raises for an HTTP status."""
+        data = None
+        headers = {}
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers=headers)
+        try:
+            with _NO_PROXY.open(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def _json(self, method, path, body=None):
+        status, raw = self.request(method, path, body)
+        if not 200 <= status < 300:
+            raise HarnessError(f"{method} {path}: HTTP {status}: "
+                               f"{raw[:500].decode('utf-8', 'replace')}")
+        return json.loads(raw) if raw.strip() else None
+
+    def state(self):
+        """GET /_mock/state, parsed."""
+        return self._json("GET", "/_mock/state")
+
+    def stats(self):
+        """GET /_mock/stats, parsed."""
+        return self._json("GET", "/_mock/stats")
+
+    def faults(self, **kw):
+        """POST /_mock/faults with kw as its JSON body; returns the parsed
+        answer (None when empty)."""
+        return self._json("POST", "/_mock/faults", kw)
+
+    def stop(self, timeout=KILL_TIMEOUT):
+        return self.process.stop(timeout)
+
+
+# ---------------------------------------------------------------------------
+# Env
+
+class Env:
+    """A temporary directory and the processes of one test.
+
+    with Env() as env: ...  -- on exit every process it started is stopped
+    (SIGTERM, SIGKILL after kill_timeout) in reverse order and the directory
+    removed (kept with BPJS_KEEP_TMP=1), even on an exception."""
+
+    def __init__(self, kill_timeout=KILL_TIMEOUT, keep=None):
+        self.kill_timeout = kill_timeout
+        self.keep = keep if keep is not None else os.environ.get("BPJS_KEEP_TMP") == "1"
+        self.dir = None
+        self._procs = {}
+        self._order = []
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="bpjs-it-")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        failed = exc_type is not None
+        if failed or os.environ.get("BPJS_TEST_VERBOSE") == "1":
+            self.dump_logs()
+        self.close()
+        return False
+
+    def close(self):
+        errors = []
+        for name in reversed(self._order):
+            proc = self._procs.get(name)
+            if proc is None:
+                continue
+            try:
+                proc.stop(self.kill_timeout)
+            except Exception as e:  # noqa: BLE001 - keep cleaning up
+                errors.append(f"{name}: {e!r}")
+        self._procs.clear()
+        self._order.clear()
+        if self.dir:
+            if self.keep:
+                sys.stderr.write(f"harness: kept {self.dir}\n")
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            sys.stderr.write("harness: cleanup problems: " + "; ".join(errors) + "\n")
+
+    def dump_logs(self, lines=60):
+        for name in self._order:
+            proc = self._procs[name]
+            status = "running" if proc.running else f"exit {proc.returncode}"
+            sys.stderr.write(f"----- {name} (pid {proc.pid}, {status}): last "
+                             f"{lines} lines of {proc.log_path} -----\n")
+            sys.stderr.write(proc.log_tail(lines) + "\n")
+
+    # Files ---------------------------------------------------------------
+
+    def path(self, *parts):
+        """A path inside the Env's directory."""
+        return os.path.join(self.dir, *parts)
+
+    def write_file(self, name, content, mode=0o600):
+        """Writes bytes or str to a file in the Env's directory; returns its path."""
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def write_config(self, config, name="config.yaml"):
+        """Writes a daemon config file: a dict as JSON (which is YAML), or a
+        str as it is (to test YAML the parser must reject); returns its path."""
+        text = config if isinstance(config, str) else json.dumps(config, indent=2) + "\n"
+        return self.write_file(name, text, 0o600)
+
+    # Processes -----------------------------------------------------------
+
+    def spawn(self, name, argv, env=None, stdin=False, stdout_pipe=False, cwd=None):
+        """Starts a process, its stdout and stderr captured to <name>.log in
+        the Env's directory (log(name)). env: variables added to (or, with
+        None values, removed from) this process's environment. stdin=True
+        gives it a pipe (write_line); otherwise it reads /dev/null. The
+        process gets its own process group and dies with the test process.
+        A name may be reused once its process has exited; the log is then
+        appended to."""
+        old = self._procs.get(name)
+        if old is not None and old.running:
+            raise HarnessError(f"a process named {name!r} is still running")
+        if self.dir is None:
+            raise HarnessError("Env not entered (use: with Env() as env)")
+        full_env = dict(os.environ)
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = str(v)
+        log_path = self.path(f"{name}.log")
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                [os.fspath(a) for a in argv],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout_pipe else log,
+                stderr=log, env=full_env, cwd=cwd or self.dir,
+                start_new_session=True, preexec_fn=_child_setup)
+        proc = Process(name, argv, popen, log_path, stdout_pipe)
+        self._procs[name] = proc
+        if name in self._order:
+            self._order.remove(name)
+        self._order.append(name)
+        return proc
+
+    def process(self, name):
+        try:
+            return self._procs[name]
+        except KeyError:
+            raise HarnessError(f"no process named {name!r}") from None
+
+    def log(self, name):
+        """All a process wrote to stdout and stderr so far."""
+        proc = self._procs.get(name)
+        if proc is not None:
+            return proc.log()
+        try:
+            with open(self.path(f"{name}.log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            raise HarnessError(f"no process named {name!r}") from None
+
+    def log_count(self, name, pattern):
+        """How many lines of a process log match the regular expression."""
+        rx = re.compile(pattern)
+        return sum(1 for line in self.log(name).splitlines() if rx.search(line))
+
+    def log_contains(self, name, pattern, times=None):
+        """True if some line matches (times=None) or exactly `times` lines do."""
+        n = self.log_count(name, pattern)
+        return n > 0 if times is None else n == times
+
+    def wait_for_log(self, name, pattern, timeout=10.0, times=1):
+        """Waits until at least `times` lines of the log match pattern."""
+        return wait_for(lambda: self.log_count(name, pattern) >= times, timeout,
+                        f"{times} line(s) matching /{pattern}/ in the {name} log")
+
+    def wait_for(self, predicate, timeout=10.0, what=None, interval=0.05):
+        """See the module-level wait_for()."""
+        return wait_for(predicate, timeout, what, interval)
+
+    def kill(self, name, sig=signal.SIGTERM):
+        """Sends a signal to a process (SIGTERM by default); does not wait."""
+        self.process(name).send_signal(sig)
+
+    def wait(self, name, timeout=10.0):
+        """Waits for a process to exit; returns its exit status."""
+        return self.process(name).wait(timeout)
+
+    def stop(self, name, timeout=None):
+        """SIGTERM, then SIGKILL after timeout; returns the exit status."""
+        return self.process(name).stop(self.kill_timeout if timeout is None else timeout)
+
+    # Mocks ---------------------------------------------------------------
+
+    def start_kafka(self, topics=None, brokers=1, partitions=None, name="kafka",
+                    args=(), timeout=10.0):
+        """Starts bpjs-kafka-mock with these topics ({name: partitions}, or a
+        list of names; default DEFAULT_TOPICS) and returns a Kafka with
+        .bootstrap and .command(line). It exits when this process does (its
+        stdin closes)."""
+        if topics is None:
+            topics = DEFAULT_TOPICS
+        if not isinstance(topics, dict):
+            topics = {t: partitions for t in topics}
+        argv = [bin_path("bpjs-kafka-mock"), "--exit-on-stdin-eof",
+                "--brokers", str(int(brokers))]
+        if partitions is not None:
+            argv += ["--partitions", str(int(partitions))]
+        for topic, count in topics.items():
+            argv += ["--topic", topic if count is None else f"{topic}:{int(count)}"]
+        argv += [str(a) for a in args]
+        proc = self.spawn(name, argv, stdin=True, stdout_pipe=True)
+        bootstrap = proc.readline(timeout)
+        if not _BOOTSTRAP_RE.match(bootstrap):
+            raise HarnessError(f"{name}: expected bootstrap servers, got {bootstrap!r}")
+        default = partitions if partitions is not None else 4
+        return Kafka(proc, bootstrap, int(brokers),
+                     {t: (default if c is None else int(c)) for t, c in topics.items()})
+
+    def start_endpoint(self, args=(), cons_id="1001", secret="s3cret-for-tests",
+                       name="endpoint", timeout=10.0):
+        """Starts bpjs-mock on 127.0.0.1 (a port it picks) and returns an
+        Endpoint with .url, .secret_file, .state(), .stats(), .faults(**kw)."""
+        secret_file = self.write_file(f"{name}.secret", secret, 0o600)
+        argv = [bin_path("bpjs-mock"), "--listen", "127.0.0.1:0", "--cons-id",
+                str(cons_id), "--secret-file", secret_file, "--exit-on-stdin-eof"]
+        argv += [str(a) for a in args]
+        proc = self.spawn(name, argv, stdin=True, stdout_pipe=True)
+        url = proc.readline(timeout).strip()
+        if not re.match(r"^http://127\.0\.0\.1:\d+$", url):
+            raise HarnessError(f"{name}: expected http://127.0.0.1:PORT, got {url!r}")
+        return Endpoint(proc, url, secret_file, str(cons_id), secret)
+
+
+# ---------------------------------------------------------------------------
+# Runner
+
+def run_tests(namespace, argv=None):
+    """Runs every test_* function of `namespace` (pass globals()) in the
+    order they are defined; command-line arguments select tests whose name
+    contains one of them. Prints a last line "N passed, M failed" and exits
+    1 if any failed (or none ran), else 0."""
+    argv = sys.argv[1:] if argv is None else argv
+    tests = [(name, fn) for name, fn in namespace.items()
+             if name.startswith("test_") and inspect.isfunction(fn)]
+    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    if argv:
+        tests = [(n, f) for n, f in tests if any(a in n for a in argv)]
+    passed = failed = skipped = 0
+    for name, fn in tests:
+        start = time.monotonic()
+        sys.stdout.write(f"RUN  {name}\n")
+        sys.stdout.flush()
+        try:
+            fn()
+        except Skip as e:
+            skipped += 1
+            sys.stdout.write(f"SKIP {name}: {e}\n")
+        except Exception:  # noqa: BLE001 - a failing test, reported
+            failed += 1
+            sys.stdout.write(f"FAIL {name} ({time.monotonic() - start:.1f}s)\n")
+            sys.stdout.write(traceback.format_exc())
+        else:
+            passed += 1
+            sys.stdout.write(f"PASS {name} ({time.monotonic() - start:.1f}s)\n")
+        sys.stdout.flush()
+    if skipped:
+        sys.stdout.write(f"{skipped} skipped\n")
+    if not tests:
+        sys.stdout.write("no tests selected\n")
+    sys.stdout.write(f"{passed} passed, {failed} failed\n")
+    sys.stdout.flush()
+    sys.exit(1 if failed or not tests else 0)

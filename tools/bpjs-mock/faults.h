@@ -1,0 +1,71 @@
+/* faults: the mock's fault switches, one table of knobs shared by the command
+ * line, GET/POST /_mock/faults and --help, and a seeded PRNG that decides per
+ * request which faults fire. Thread-safe. */
+#ifndef BPJS_MOCK_FAULTS_H
+#define BPJS_MOCK_FAULTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "jbuf.h"
+
+struct faults_config {
+        double fail_5xx;   /* percent answered 503 before processing */
+        double fail_429;   /* percent answered 429 + Retry-After */
+        double drop;       /* percent closed without an answer, not processed */
+        double drop_after; /* percent processed and remembered, then closed */
+        double slow;       /* percent delayed by slow_ms, then answered */
+        double fail_400;   /* percent answered 400 before processing */
+        unsigned retry_after;
+        unsigned slow_ms;
+        bool down;      /* every request 503 */
+        bool auth_fail; /* every request 401 */
+        uint64_t seed;
+};
+
+enum faults_action {
+        FAULTS_NONE,
+        FAULTS_DOWN,
+        FAULTS_AUTH_FAIL,
+        FAULTS_DROP,
+        FAULTS_FAIL_5XX,
+        FAULTS_FAIL_429,
+        FAULTS_FAIL_400,
+};
+
+/* What happens to one request. */
+struct faults_roll {
+        enum faults_action action;
+        unsigned retry_after; /* for FAULTS_FAIL_429 */
+        unsigned slow_ms;     /* > 0: delay before answering normally */
+        bool drop_after;      /* process, then close without answering */
+};
+
+struct faults;
+
+/* Defaults: every fault off, retry_after 1, slow_ms 200, seed from the clock. */
+void faults_config_default(struct faults_config *c);
+/* Sets the knob called name (fail_5xx, ... ; '-' and '_' are the same) from
+ * text. 0, -ENOENT for an unknown knob, -EINVAL for a bad value. */
+int faults_config_set(struct faults_config *c, const char *name, const char *value);
+/* Applies a JSON object of knobs; all or nothing. 0 or -EINVAL with a message
+ * in err. */
+int faults_config_apply_json(struct faults_config *c, const cJSON *obj, char *err,
+                             size_t err_size);
+void faults_config_json(const struct faults_config *c, struct jbuf *out);
+/* One help line per knob: "  --fail-5xx PCT    ...". */
+void faults_usage(FILE *f);
+/* Each command-line knob name, '_' spelled '-', for getopt tables; NULL ends. */
+const char *faults_knob_name(size_t i, bool *takes_value);
+
+int faults_new(const struct faults_config *c, struct faults **ret);
+void faults_free(struct faults *f);
+void faults_get(struct faults *f, struct faults_config *out);
+/* Replaces the configuration; reseeds the PRNG when the seed changes. */
+void faults_set(struct faults *f, const struct faults_config *c);
+void faults_decide(struct faults *f, struct faults_roll *out);
+
+#endif
