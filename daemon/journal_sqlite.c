@@ -217,9 +217,10 @@ static int exec(struct journal *j, const char *text)
         char *msg = NULL;
         int rc = sqlite3_exec(j->db, text, NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
+                int err = fail(j, rc, "exec");
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s", msg ? msg : "error");
                 sqlite3_free(msg);
-                return fail(j, rc, j->errmsg);
+                return err;
         }
         return 0;
 }
