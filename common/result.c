@@ -49,6 +49,12 @@ char *result_encode(const struct result *r, size_t *len)
         cJSON_AddItemToObject(o, "kpj", text_or_null(r->kpj));
         cJSON_AddItemToObject(o, "batch_id", text_or_null(r->batch_id));
         cJSON_AddStringToObject(o, "at", at);
+        if (r->source_topic) {
+                cJSON *src = cJSON_AddObjectToObject(o, "source");
+                cJSON_AddStringToObject(src, "topic", r->source_topic);
+                cJSON_AddNumberToObject(src, "partition", r->source_partition);
+                cJSON_AddNumberToObject(src, "offset", (double)r->source_offset);
+        }
         out = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (out)

@@ -31,6 +31,12 @@ struct result {
         const char *kpj;
         const char *batch_id;
         int64_t at_ms;
+        /* The consumed message a first result answers (topic NULL for final
+         * results): lets a portal match a rejection of a message that had no
+         * valid event_id. An addition to the spec's fields. */
+        const char *source_topic;
+        int32_t source_partition;
+        int64_t source_offset;
 };
 
 /* Encodes one result as the topic's JSON value. Returns a malloc'd,

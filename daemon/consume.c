@@ -202,6 +202,9 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                           : d.action == DECIDE_REGISTER ? prog->id
                                                         : NULL,
             .at_ms = now,
+            .source_topic = rd_kafka_topic_name(m->rkt),
+            .source_partition = m->partition,
+            .source_offset = m->offset,
         };
         value = result_encode(&res, &len);
         if (!value)

@@ -52,7 +52,8 @@ def daemon_config(brokers, url, secret_file, journal, programs=None, **bpjs):
                       "properties": {"auto.offset.reset": "earliest",
                                      # a restarted daemon rejoins quickly
                                      "session.timeout.ms": "6000",
-                                     "heartbeat.interval.ms": "500"}},
+                                     "heartbeat.interval.ms": "500",
+                                     "max.poll.interval.ms": "7000"}},
             "bpjs": b,
             "journal": {"path": journal},
             "log": {"level": "info"},
