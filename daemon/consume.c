@@ -286,6 +286,8 @@ static int journal_held(struct consume *cs)
                                                 m->offset + 1);
         }
         if (rc == 0)
+                rc = journal_counter_add(cs->journal, "consumed", (int64_t)cs->n_held);
+        if (rc == 0)
                 rc = journal_commit(cs->journal);
         if (rc) {
                 journal_rollback(cs->journal);

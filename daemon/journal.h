@@ -120,7 +120,14 @@ typedef int (*journal_out_fn)(int64_t seq, const struct journal_out *o, void *op
 typedef int (*journal_compose_fn)(int64_t id, const struct journal_op *ops, size_t n,
                                   void *opaque, char **body, size_t *len);
 
-int journal_open(const char *path, struct journal **out, char *err, size_t errsize);
+enum journal_open_flags {
+        /* The daemon: batches left in flight by a crash become pending (they
+         * are resent under the same key). An operator tool never does this. */
+        JOURNAL_RECOVER = 1 << 0,
+};
+
+int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
+                 size_t errsize);
 void journal_close(struct journal *j);
 const char *journal_id(const struct journal *j);
 const char *journal_errmsg(const struct journal *j);
@@ -167,5 +174,13 @@ int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
 int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n);
 
 int journal_stats(struct journal *j, struct journal_stats *out);
+/* Adds n to a named counter ("consumed", "published"), in its own or the
+ * open transaction. */
+int journal_counter_add(struct journal *j, const char *name, int64_t n);
+int journal_counter_get(struct journal *j, const char *name, int64_t *out);
+
+/* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
+/* @@ journal-ctl-begin */
+/* @@ journal-ctl-end */
 
 #endif

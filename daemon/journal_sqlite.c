@@ -77,6 +77,8 @@ enum stmt {
         S_COVERAGE_FAIL,
         S_OUTBOX_FETCH,
         S_OUTBOX_DELETE,
+        S_COUNTER_ADD,
+        S_COUNTER_GET,
         S__COUNT
 };
 
@@ -258,7 +260,8 @@ static int load_id(struct journal *j)
         return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-int journal_open(const char *path, struct journal **out, char *err, size_t errsize)
+int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
+                 size_t errsize)
 {
         struct journal *j = calloc(1, sizeof(*j));
         int rc;
@@ -288,7 +291,7 @@ int journal_open(const char *path, struct journal **out, char *err, size_t errsi
                         rc = fail(j, SQLITE_ERROR, sql[i]);
         /* A batch in flight when the daemon stopped is resent (same body, same
          * key): the endpoint's idempotency makes that safe. */
-        if (rc == 0)
+        if (rc == 0 && (flags & JOURNAL_RECOVER))
                 rc = exec(j, "UPDATE batches SET state = 1 WHERE state = 2");
         if (rc) {
                 snprintf(err, errsize, "%s: %s", path, j->errmsg);
@@ -797,10 +800,32 @@ int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
                 rc = run(j, S_OUTBOX_DELETE, "outbox delete");
         }
         if (rc == 0)
+                rc = journal_counter_add(j, "published", (int64_t)n);
+        if (rc == 0)
                 rc = journal_commit(j);
         if (rc)
                 journal_rollback(j);
         return rc;
+}
+
+int journal_counter_add(struct journal *j, const char *name, int64_t n)
+{
+        sqlite3_stmt *s = use(j, S_COUNTER_ADD);
+        bind_text(s, 1, name);
+        sqlite3_bind_int64(s, 2, n);
+        return run(j, S_COUNTER_ADD, "counter");
+}
+
+int journal_counter_get(struct journal *j, const char *name, int64_t *out)
+{
+        sqlite3_stmt *s = use(j, S_COUNTER_GET);
+        int rc;
+
+        bind_text(s, 1, name);
+        rc = sqlite3_step(s);
+        *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "counter");
 }
 
 static int64_t count(struct journal *j, const char *q)

@@ -161,7 +161,7 @@ static int run(const char *path)
                 log_error("main", "signalfd: %s", strerror(errno));
                 goto out;
         }
-        if (journal_open(c->journal.path, &j, err, sizeof(err)) < 0) {
+        if (journal_open(c->journal.path, JOURNAL_RECOVER, &j, err, sizeof(err)) < 0) {
                 log_error("journal", "%s", err);
                 rc = EX_CANTCREAT;
                 goto out;
