@@ -41,7 +41,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS batches_open ON batches(state, next_at)"
     "  WHERE state IN (1, 2);"
     "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
-    "  key BLOB, value BLOB NOT NULL, headers BLOB);";
+    "  key BLOB, value BLOB NOT NULL, headers BLOB);"
+    "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at INTEGER NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, detail TEXT);";
 
 /* Coverage states. */
 enum { COV_PENDING = 1, COV_ACTIVE = 2, COV_ENDED = 3, COV_FAILED = 4 };
@@ -146,6 +150,9 @@ static const char *const sql[S__COUNT] = {
     [S_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
                        " ORDER BY seq LIMIT ?2",
     [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
+    [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
+                      " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
+    [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
 };
 
 struct journal {
@@ -286,9 +293,9 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         if (rc == 0)
                 rc = load_id(j);
         for (int i = 0; rc == 0 && i < S__COUNT; i++)
-                if (sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                if (!sql[i] || sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                        &j->st[i], NULL) != SQLITE_OK)
-                        rc = fail(j, SQLITE_ERROR, sql[i]);
+                        rc = fail(j, SQLITE_ERROR, sql[i] ? sql[i] : "a statement without SQL");
         /* A batch in flight when the daemon stopped is resent (same body, same
          * key): the endpoint's idempotency makes that safe. */
         if (rc == 0 && (flags & JOURNAL_RECOVER))
