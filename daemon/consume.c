@@ -22,6 +22,7 @@ struct consume {
         rd_kafka_message_t **held; /* consumed, not yet journaled */
         size_t n_held, cap_held;
         bool joined;
+        bool paused;
 };
 
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
@@ -41,6 +42,20 @@ int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
         return 0;
 }
 
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+        char ctx[64];
+
+        snprintf(ctx, sizeof(ctx), "kafka[%s %s]", rd_kafka_name(rk), fac);
+        /* librdkafka uses syslog levels too */
+        LOG_AT(level < LOG_LVL_ERR ? LOG_LVL_ERR : level, ctx, "%s", buf);
+}
+
+void consume_set_logger(void *rd_conf)
+{
+        rd_kafka_conf_set_log_cb(rd_conf, on_log);
+}
+
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -49,6 +64,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 log_notice("consume", "assigned %d partition(s)", parts->cnt);
                 rd_kafka_assign(rk, parts);
+                if (cs->paused)
+                        rd_kafka_pause_partitions(rk, parts);
                 cs->joined = true;
                 return;
         }
@@ -93,6 +110,7 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
         /* at-least-once depends on these two; the operator may not undo them */
         rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", msg, sizeof(msg));
         rd_kafka_conf_set_rebalance_cb(kc, rebalance);
+        consume_set_logger(kc);
         rd_kafka_conf_set_opaque(kc, cs);
         cs->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, msg, sizeof(msg));
         if (!cs->rk) {
@@ -351,6 +369,27 @@ int consume_poll(struct consume *cs, size_t max, int timeout_ms)
                         return 0;
         }
         return journal_held(cs);
+}
+
+void consume_pause(struct consume *cs, bool paused)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+
+        if (cs->paused == paused)
+                return;
+        cs->paused = paused;
+        if (rd_kafka_assignment(cs->rk, &parts) || !parts)
+                return;
+        if (paused)
+                rd_kafka_pause_partitions(cs->rk, parts);
+        else
+                rd_kafka_resume_partitions(cs->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+bool consume_paused(const struct consume *cs)
+{
+        return cs->paused;
 }
 
 void consume_close(struct consume *cs)

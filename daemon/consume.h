@@ -21,6 +21,10 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
 int consume_poll(struct consume *cs, size_t max, int timeout_ms);
 /* True once the group has given this consumer its partitions. */
 bool consume_joined(const struct consume *cs);
+/* Pauses or resumes fetching on every assigned partition (back-pressure);
+ * partitions assigned later follow the same state. */
+void consume_pause(struct consume *cs, bool paused);
+bool consume_paused(const struct consume *cs);
 /* Stops consuming, commits stored offsets and leaves the group. */
 void consume_close(struct consume *cs);
 
@@ -28,5 +32,8 @@ void consume_close(struct consume *cs);
  * refused one at its FILE:LINE:COL. Shared with the publish stage. */
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
                              size_t errsize);
+/* Routes librdkafka's own log lines through our logger (levels, the NIK
+ * guard, journald prefixes). Shared with the publish stage. */
+void consume_set_logger(void *rd_conf);
 
 #endif

@@ -33,6 +33,7 @@ enum journal_batch_state {
         JOURNAL_BATCH_INFLIGHT,    /* being sent; after a crash, pending again */
         JOURNAL_BATCH_DONE,        /* every item has its final result */
         JOURNAL_BATCH_FAILED,      /* permanent failure; an operator may replay it */
+        JOURNAL_BATCH_SPLIT,       /* answered 413: its items went into two new batches */
 };
 
 const char *journal_batch_state_name(int state);
@@ -163,6 +164,13 @@ int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
                       void *opaque);
 int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
                          int64_t next_at, const char *error);
+/* A batch the endpoint found too large (413) is replaced by new batches:
+ * ops[0..n_first) and ops[n_first..n) each go into a new batch with a body
+ * from compose, and the old one becomes JOURNAL_BATCH_SPLIT; one transaction.
+ * Its key was never answered with success, so new keys are safe. */
+int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
+                        size_t n, size_t n_first, journal_compose_fn compose,
+                        void *opaque, int64_t out_ids[2]);
 /* Records every item's final result, ends the batch in state (done or failed)
  * and queues the results, in one transaction. */
 int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
@@ -178,9 +186,188 @@ int journal_stats(struct journal *j, struct journal_stats *out);
  * open transaction. */
 int journal_counter_add(struct journal *j, const char *name, int64_t n);
 int journal_counter_get(struct journal *j, const char *name, int64_t *out);
+/* Operations not yet answered: queued, or in a pending or in-flight batch. */
+int journal_backlog(struct journal *j, int64_t *out);
 
 /* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
 /* @@ journal-ctl-begin */
+/* The operator's view of the journal (bpjs-syncctl). It opens its own
+ * connection and never creates, migrates or recovers anything: reads run in
+ * short read transactions (WAL: they never block the daemon), writes in
+ * short BEGIN IMMEDIATE transactions, both with a busy timeout, so the
+ * daemon may run meanwhile. Callbacks run inside the transaction: copy what
+ * they need and return quickly (0 goes on, > 0 stops, < 0 is an error). */
+struct journal_ctl;
+
+#define JOURNAL_CTL_NAME_SIZE 40
+
+enum journal_ctl_flags {
+        JOURNAL_CTL_WRITE = 1 << 0, /* read-write (replay, audit); else read-only */
+};
+
+/* Coverage states, as stored. */
+enum journal_coverage_state {
+        JOURNAL_COVERAGE_PENDING = 1, /* confirmed, registration not answered yet */
+        JOURNAL_COVERAGE_ACTIVE,
+        JOURNAL_COVERAGE_ENDED,
+        JOURNAL_COVERAGE_FAILED, /* the registration failed; the slot was released */
+};
+const char *journal_ctl_coverage_state_name(int state);
+
+/* Returns 0 and *out, -ENOENT when there is no file at path, -EIO when it
+ * cannot be read or is not a journal, with the reason in err. */
+int journal_ctl_open(const char *path, unsigned flags, struct journal_ctl **out, char *err,
+                     size_t errsize);
+void journal_ctl_close(struct journal_ctl *c);
+const char *journal_ctl_id(const struct journal_ctl *c);
+const char *journal_ctl_errmsg(const struct journal_ctl *c);
+/* b-<journal_id>-<id %012lld> and r-<journal_id>-<seq %012lld>, as pushed. */
+void journal_ctl_batch_name(const struct journal_ctl *c, int64_t id,
+                            char out[JOURNAL_CTL_NAME_SIZE]);
+void journal_ctl_registration_id(const struct journal_ctl *c, int64_t seq,
+                                 char out[JOURNAL_CTL_NAME_SIZE]);
+/* A batch number or its full name. 0, -EINVAL if malformed, -EXDEV if the
+ * name is another journal's. */
+int journal_ctl_batch_parse(const struct journal_ctl *c, const char *s, int64_t *out);
+
+struct journal_ctl_status {
+        int64_t ops_unbatched;
+        int64_t batches[8]; /* by enum journal_batch_state; [0] unused */
+        int64_t items_failed;
+        int64_t oldest_unsent_at; /* decision time (ms) of the oldest operation
+                                     queued or in a pending/in-flight batch; 0 none */
+        int64_t last_error_batch; /* the latest batch with an endpoint error; 0 none */
+        int64_t last_error_at;
+        char last_error[256];
+        int64_t consumed, published, outbox;
+};
+typedef int (*journal_ctl_quota_fn)(const char *program, int64_t used, void *opaque);
+/* One snapshot: the counts, and every programme's quota use through fn. */
+int journal_ctl_status(struct journal_ctl *c, journal_ctl_quota_fn fn, void *opaque,
+                       struct journal_ctl_status *out);
+
+struct journal_ctl_filter {
+        int state;           /* 0: any */
+        const char *program; /* NULL: any; a batch matches if one of its items does */
+        int64_t since_ms;    /* 0: any; the batch's last change at or after */
+};
+struct journal_ctl_batch {
+        struct journal_batch b; /* body NULL in listings */
+        int64_t items;
+        const char *programs; /* comma-separated */
+};
+typedef int (*journal_ctl_batch_fn)(const struct journal_ctl_batch *b, void *opaque);
+int journal_ctl_batches(struct journal_ctl *c, const struct journal_ctl_filter *f,
+                        journal_ctl_batch_fn fn, void *opaque);
+
+/* An operation with its outcome. */
+struct journal_ctl_item {
+        struct journal_op op;
+        int status; /* enum result_status; 0: no final result yet */
+        const char *kpj, *reason;
+        int coverage;    /* the state of the coverage this op starts or ends; 0 if
+                            a later registration replaced it */
+        int batch_state; /* 0 if not batched */
+};
+typedef int (*journal_ctl_item_fn)(const struct journal_ctl_item *it, void *opaque);
+/* The batch (body included), then its items; -ENOENT if there is none. */
+int journal_ctl_batch_show(struct journal_ctl *c, int64_t id, journal_ctl_batch_fn bfn,
+                           journal_ctl_item_fn ifn, void *opaque);
+
+struct journal_ctl_event {
+        const char *event_id, *nik, *program;
+        int type;   /* enum event_type, or 0 */
+        int status; /* enum result_status (the first result) */
+        const char *reason, *covered_by, *topic;
+        int32_t partition;
+        int64_t offset, at;
+};
+struct journal_ctl_coverage {
+        const char *program;
+        int state;
+        int64_t start_month, end_month, reg_seq;
+        const char *event_id;
+        int64_t updated_at;
+};
+typedef int (*journal_ctl_event_fn)(const struct journal_ctl_event *e, void *opaque);
+typedef int (*journal_ctl_coverage_fn)(const struct journal_ctl_coverage *cov,
+                                       void *opaque);
+struct journal_ctl_worker_fns {
+        journal_ctl_event_fn event;
+        journal_ctl_coverage_fn coverage;
+        journal_ctl_item_fn op;
+};
+/* One worker's events, coverage rows and operations, in one snapshot. */
+int journal_ctl_worker(struct journal_ctl *c, const char *nik,
+                       const struct journal_ctl_worker_fns *fns, void *opaque);
+/* Rejected events (only those with a valid event_id are journaled). */
+int journal_ctl_rejected(struct journal_ctl *c, const char *reason, int64_t since_ms,
+                         journal_ctl_event_fn fn, void *opaque);
+
+struct journal_ctl_audit {
+        int64_t id, at;
+        const char *who, *action, *detail;
+};
+typedef int (*journal_ctl_audit_fn)(const struct journal_ctl_audit *a, void *opaque);
+/* Records an operator action in its own transaction. */
+int journal_ctl_audit_add(struct journal_ctl *c, const char *who, const char *action,
+                          const char *detail);
+/* contains: NULL, or text the detail must contain. */
+int journal_ctl_audit_list(struct journal_ctl *c, const char *contains, int64_t since_ms,
+                           journal_ctl_audit_fn fn, void *opaque);
+
+/* Replay of a failed batch. A registration qualifies when its coverage is
+ * still failed and still its own, the worker has no live coverage over an
+ * overlapping period, and the programme has a free slot; a deactivation
+ * when the worker has no later operation. All qualify (and none left
+ * before): the batch is pending again with the same body under the same
+ * key. Some: they move to a new batch (a body from compose), the others stay
+ * failed with the reason. None: the reasons are recorded. Every change and
+ * its audit row are one transaction. */
+struct journal_ctl_quota {
+        const char *program;
+        int64_t quota;
+        int64_t reserved; /* dry runs: slots earlier replays of this run would take */
+};
+struct journal_ctl_replay_opts {
+        const char *who;
+        bool dry_run; /* decide and report, change nothing */
+        struct journal_ctl_quota *quotas;
+        size_t n_quotas;
+        journal_compose_fn compose;
+        void *opaque;
+};
+enum journal_ctl_replay_action {
+        JOURNAL_CTL_REPLAY_SKIP = 0, /* the batch is not failed: nothing done */
+        JOURNAL_CTL_REPLAY_NONE,     /* no item qualifies: left failed */
+        JOURNAL_CTL_REPLAY_RESEND,   /* pending again: same body, same key */
+        JOURNAL_CTL_REPLAY_REBUILD,  /* the qualifying items are in a new batch */
+};
+const char *journal_ctl_replay_action_name(int action);
+struct journal_ctl_replay_item {
+        int64_t seq, reg_seq;
+        int kind;
+        char nik[NIK_LEN + 1];
+        char program[EVENT_PROGRAM_MAX + 1];
+        bool ok;
+        char why[160];
+};
+struct journal_ctl_replay {
+        int64_t id;
+        int kind, state; /* as found */
+        int action;      /* enum journal_ctl_replay_action */
+        int64_t new_id;  /* REBUILD, 0 in a dry run */
+        char why[160];   /* SKIP */
+        char last_error[256];
+        size_t n, n_ok;
+        struct journal_ctl_replay_item *items;
+};
+/* Returns 0 and *out (release with journal_ctl_replay_free), -ENOENT for an
+ * unknown batch, or a negative errno. */
+int journal_ctl_replay(struct journal_ctl *c, int64_t id,
+                       const struct journal_ctl_replay_opts *o,
+                       struct journal_ctl_replay *out);
+void journal_ctl_replay_free(struct journal_ctl_replay *r);
 /* @@ journal-ctl-end */
 
 #endif

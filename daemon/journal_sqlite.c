@@ -28,19 +28,22 @@ static const char schema[] =
     "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER "
+    "NOT NULL,"
     "  nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT NOT NULL,"
     "  item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER, status INTEGER,"
     "  kpj TEXT, reason TEXT);"
     "CREATE INDEX IF NOT EXISTS ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
     "CREATE INDEX IF NOT EXISTS ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
-    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, kind "
+    "INTEGER NOT NULL,"
     "  state INTEGER NOT NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS batches_open ON batches(state, next_at)"
     "  WHERE state IN (1, 2);"
-    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT "
+    "NOT NULL,"
     "  key BLOB, value BLOB NOT NULL, headers BLOB);"
     "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
@@ -70,6 +73,7 @@ enum stmt {
         S_BATCH_INSERT,
         S_BATCH_BODY,
         S_OP_BATCH,
+        S_OP_REBATCH,
         S_BATCHES_DUE,
         S_BATCHES_OPEN,
         S_BATCH_GET,
@@ -83,6 +87,7 @@ enum stmt {
         S_OUTBOX_DELETE,
         S_COUNTER_ADD,
         S_COUNTER_GET,
+        S_BACKLOG,
         S__COUNT
 };
 
@@ -132,6 +137,7 @@ static const char *const sql[S__COUNT] = {
         " VALUES(?1, 1, x'', ?2, ?2, ?2)",
     [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
     [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
+    [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
     [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS
                       "WHERE state = 1 AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
     [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
@@ -153,6 +159,9 @@ static const char *const sql[S__COUNT] = {
     [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
                       " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+    [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+                  " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+                  "  WHERE b.state IN (1, 2))",
 };
 
 struct journal {
@@ -185,8 +194,9 @@ const char *journal_id(const struct journal *j)
 
 const char *journal_batch_state_name(int state)
 {
-        static const char *const names[] = {"?", "pending", "inflight", "done", "failed"};
-        return state >= 1 && state <= 4 ? names[state] : "?";
+        static const char *const names[] = {"?",    "pending", "inflight",
+                                            "done", "failed",  "split"};
+        return state >= 1 && state <= 5 ? names[state] : "?";
 }
 
 /* Resets a statement for its next use and binds nothing. */
@@ -293,9 +303,11 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         if (rc == 0)
                 rc = load_id(j);
         for (int i = 0; rc == 0 && i < S__COUNT; i++)
-                if (!sql[i] || sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                if (!sql[i] ||
+                    sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                        &j->st[i], NULL) != SQLITE_OK)
-                        rc = fail(j, SQLITE_ERROR, sql[i] ? sql[i] : "a statement without SQL");
+                        rc = fail(j, SQLITE_ERROR,
+                                  sql[i] ? sql[i] : "a statement without SQL");
         /* A batch in flight when the daemon stopped is resent (same body, same
          * key): the endpoint's idempotency makes that safe. */
         if (rc == 0 && (flags & JOURNAL_RECOVER))
@@ -570,49 +582,96 @@ int journal_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn, voi
         return each_op(j, s, fn, opaque);
 }
 
-int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
-                         size_t n, journal_compose_fn compose, void *opaque,
-                         int64_t *out_id)
+/* Inserts a batch for ops (in the open transaction) and moves them into it
+ * from batch `from` (0: from no batch). */
+static int batch_insert(struct journal *j, int kind, const struct journal_op *ops,
+                        size_t n, int64_t from, journal_compose_fn compose, void *opaque,
+                        int64_t *out_id)
 {
         sqlite3_stmt *s;
         char *body = NULL;
         size_t len = 0;
         int64_t id;
-        int rc = journal_begin(j);
+        int rc;
 
-        if (rc)
-                return rc;
         s = use(j, S_BATCH_INSERT);
         sqlite3_bind_int(s, 1, kind);
         sqlite3_bind_int64(s, 2, clock_now_ms());
         rc = run(j, S_BATCH_INSERT, "batch");
         if (rc)
-                goto out;
+                return rc;
         id = sqlite3_last_insert_rowid(j->db);
         rc = compose(id, ops, n, opaque, &body, &len);
         if (rc)
-                goto out;
+                return rc;
         s = use(j, S_BATCH_BODY);
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_blob64(s, 2, body, len, SQLITE_STATIC);
         rc = run(j, S_BATCH_BODY, "batch body");
         for (size_t i = 0; rc == 0 && i < n; i++) {
-                s = use(j, S_OP_BATCH);
+                enum stmt st = from ? S_OP_REBATCH : S_OP_BATCH;
+                s = use(j, st);
                 sqlite3_bind_int64(s, 1, ops[i].seq);
                 sqlite3_bind_int64(s, 2, id);
-                rc = run(j, S_OP_BATCH, "op batch");
+                if (from)
+                        sqlite3_bind_int64(s, 3, from);
+                rc = run(j, st, "op batch");
                 if (rc == 0 && sqlite3_changes(j->db) != 1)
                         rc = -EALREADY; /* batched twice: a programming error */
         }
+        free(body);
+        if (rc == 0)
+                *out_id = id;
+        return rc;
+}
+
+int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
+                         size_t n, journal_compose_fn compose, void *opaque,
+                         int64_t *out_id)
+{
+        int64_t id = 0;
+        int rc = journal_begin(j);
+
+        if (rc == 0)
+                rc = batch_insert(j, kind, ops, n, 0, compose, opaque, &id);
         if (rc == 0)
                 rc = journal_commit(j);
-out:
-        free(body);
         if (rc) {
                 journal_rollback(j);
                 return rc;
         }
         *out_id = id;
+        return 0;
+}
+
+static int finish_state(struct journal *j, int64_t id, int state, const char *error);
+
+int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
+                        size_t n, size_t n_first, journal_compose_fn compose,
+                        void *opaque, int64_t out_ids[2])
+{
+        int64_t ids[2] = {0, 0};
+        int rc;
+
+        if (n < 2 || n_first == 0 || n_first >= n)
+                return -EINVAL;
+        rc = journal_begin(j);
+        if (rc == 0)
+                rc = batch_insert(j, ops[0].kind, ops, n_first, id, compose, opaque,
+                                  &ids[0]);
+        if (rc == 0)
+                rc = batch_insert(j, ops[0].kind, ops + n_first, n - n_first, id, compose,
+                                  opaque, &ids[1]);
+        if (rc == 0)
+                rc = finish_state(j, id, JOURNAL_BATCH_SPLIT, "HTTP 413: split in two");
+        if (rc == 0)
+                rc = journal_commit(j);
+        if (rc) {
+                journal_rollback(j);
+                return rc;
+        }
+        out_ids[0] = ids[0];
+        out_ids[1] = ids[1];
         return 0;
 }
 
@@ -833,6 +892,17 @@ int journal_counter_get(struct journal *j, const char *name, int64_t *out)
         *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
         sqlite3_reset(s);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "counter");
+}
+
+int journal_backlog(struct journal *j, int64_t *out)
+{
+        sqlite3_stmt *s = use(j, S_BACKLOG);
+        int rc = sqlite3_step(s);
+
+        if (rc == SQLITE_ROW)
+                *out = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, "backlog");
 }
 
 static int64_t count(struct journal *j, const char *q)

@@ -82,17 +82,37 @@ static int next_signal(int fd)
         return read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
 }
 
+/* Consuming pauses when journal.max_pending operations wait for the endpoint
+ * and resumes below 90% of it: a dead endpoint never fills the disk. */
+static void backpressure(const struct conf *c, struct journal *j, struct consume *cs)
+{
+        int64_t backlog;
+
+        if (journal_backlog(j, &backlog))
+                return;
+        if (!consume_paused(cs) && backlog >= c->journal.max_pending) {
+                log_warning("main",
+                            "%lld operations wait for the endpoint (journal.max_pending "
+                            "%lld): consuming pauses until the backlog drains",
+                            (long long)backlog, (long long)c->journal.max_pending);
+                consume_pause(cs, true);
+        } else if (consume_paused(cs) && backlog <= c->journal.max_pending * 9 / 10) {
+                log_notice("main", "backlog down to %lld: consuming resumes",
+                           (long long)backlog);
+                consume_pause(cs, false);
+        }
+}
+
 /* The main loop: consume -> decide -> journal, push, publish, until a
  * stop signal. Every stage is driven from here, one step at a time. */
 static int loop(const struct conf *c, struct journal *j, struct consume *cs,
                 struct push *p, struct publish *pub, int sigfd)
 {
         bool ready = false, failing = false;
-        int64_t next_status = 0, retry_at = 0;
+        int64_t next_status = 0, retry_at = 0, next_backlog = 0;
         uint64_t watchdog_usec = 0;
         int sig;
 
-        (void)c;
         sd_watchdog_enabled(0, &watchdog_usec);
         while ((sig = next_signal(sigfd)) != SIGTERM && sig != SIGINT) {
                 int64_t now = clock_mono_ms();
@@ -129,6 +149,10 @@ static int loop(const struct conf *c, struct journal *j, struct consume *cs,
                 }
                 if (watchdog_usec)
                         sd_notify(0, "WATCHDOG=1");
+                if (now >= next_backlog) {
+                        backpressure(c, j, cs);
+                        next_backlog = now + 500;
+                }
                 if (now >= next_status) {
                         sd_notifyf(0, "STATUS=in flight %d, outbox in flight %zu",
                                    push_inflight(p), publish_inflight(pub));

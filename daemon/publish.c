@@ -75,6 +75,7 @@ int publish_open(const struct conf *c, struct journal *j, struct publish **out, 
                 const char *k = c->kafka.properties[i].key;
                 if (strncmp(k, "auto.", 5) && strncmp(k, "enable.auto", 11) &&
                     strncmp(k, "group.", 6) && strncmp(k, "session.", 8) &&
+                    strncmp(k, "heartbeat.", 10) &&
                     strncmp(k, "partition.assignment", 20) && strncmp(k, "fetch.", 6) &&
                     strncmp(k, "max.poll", 8) && strncmp(k, "isolation", 9) &&
                     rd_kafka_conf_set(kc, k, c->kafka.properties[i].value, msg,
@@ -89,6 +90,7 @@ int publish_open(const struct conf *c, struct journal *j, struct publish **out, 
         rd_kafka_conf_set(kc, "enable.idempotence", "true", msg, sizeof(msg));
         rd_kafka_conf_set(kc, "acks", "all", msg, sizeof(msg));
         rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+        consume_set_logger(kc);
         rd_kafka_conf_set_opaque(kc, p);
         p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, msg, sizeof(msg));
         if (!p->rk) {

@@ -57,6 +57,9 @@ struct push {
         int64_t open_batches;
         bool dirty, draining;
         int64_t linger_start, auth_until;
+        int failures;          /* consecutive transient failures */
+        int64_t breaker_until; /* circuit open: no request before this */
+        bool breaker_open;
         bool auth_alerted;
         unsigned seed;
         char url[2][1024];
@@ -192,28 +195,35 @@ static int form_pick(const struct journal_op *op, void *opaque)
         return f->list[0].n >= f->limit && f->list[1].n >= f->limit;
 }
 
-static int compose(int64_t id, const struct journal_op *unused, size_t n_unused,
-                   void *opaque, char **body, size_t *len)
+/* What compose needs: the op copies parallel to the journal_op array the
+ * journal hands back (a split hands a part of it). */
+struct compose_ctx {
+        const struct push *p;
+        const struct op *copies;
+        const struct journal_op *base;
+};
+
+static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
+                   char **body, size_t *len)
 {
-        const struct oplist *l = ((void **)opaque)[0];
-        const struct push *p = ((void **)opaque)[1];
+        const struct compose_ctx *ctx = opaque;
+        const struct push *p = ctx->p;
+        const struct op *first = ctx->copies + (ops - ctx->base);
         char name[NAME_SIZE], rid[NAME_SIZE];
-        bool deact = l->n && l->ops[0].kind == JOURNAL_OP_DEACTIVATE;
+        bool deact = n && first->kind == JOURNAL_OP_DEACTIVATE;
         size_t cap = 128, used;
         char *b;
 
-        (void)unused;
-        (void)n_unused;
-        for (size_t i = 0; i < l->n; i++)
-                cap += l->ops[i].item_len + 128;
+        for (size_t i = 0; i < n; i++)
+                cap += first[i].item_len + 128;
         b = malloc(cap);
         if (!b)
                 return -ENOMEM;
         batch_name(p, id, name);
         used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
                                 deact ? "deactivations" : "registrations");
-        for (size_t i = 0; i < l->n; i++) {
-                const struct op *o = &l->ops[i];
+        for (size_t i = 0; i < n; i++) {
+                const struct op *o = &first[i];
                 registration_id(p, o->reg_seq, rid);
                 used +=
                     (size_t)snprintf(b + used, cap - used,
@@ -233,7 +243,6 @@ static int compose(int64_t id, const struct journal_op *unused, size_t n_unused,
 
 static int create_batch(struct push *p, struct oplist *l)
 {
-        void *ctx[2] = {l, p};
         int64_t id;
         int rc;
 
@@ -242,9 +251,12 @@ static int create_batch(struct push *p, struct oplist *l)
         struct journal_op *ops = calloc(l->n, sizeof(*ops));
         if (!ops)
                 return -ENOMEM;
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 ops[i].seq = l->ops[i].seq;
-        rc = journal_batch_create(p->journal, l->ops[0].kind, ops, l->n, compose, ctx,
+                ops[i].kind = l->ops[i].kind;
+        }
+        struct compose_ctx ctx = {p, l->ops, ops};
+        rc = journal_batch_create(p->journal, l->ops[0].kind, ops, l->n, compose, &ctx,
                                   &id);
         free(ops);
         if (rc) {
@@ -594,6 +606,30 @@ static int parse_answer(const char *body, cJSON **root, struct answer **out, siz
         return 0;
 }
 
+#define BREAKER_FAILURES 5
+
+/* The circuit breaker: after BREAKER_FAILURES transient failures in a row the
+ * endpoint is left alone for retry.max_ms, then probed with one request. */
+static void breaker_record(struct push *p, bool ok)
+{
+        if (ok) {
+                if (p->breaker_open)
+                        log_notice("push", "the endpoint answers again: circuit closed");
+                p->failures = 0;
+                p->breaker_open = false;
+                return;
+        }
+        if (++p->failures < BREAKER_FAILURES)
+                return;
+        p->breaker_until = clock_mono_ms() + p->conf->bpjs.retry.max_ms;
+        if (!p->breaker_open)
+                log_warning("push",
+                            "%d failures in a row: circuit open, the endpoint is probed "
+                            "every %lld ms; events are still consumed and journaled",
+                            p->failures, (long long)p->conf->bpjs.retry.max_ms);
+        p->breaker_open = true;
+}
+
 static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                         const char *error)
 {
@@ -605,6 +641,8 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                 delay = s->retry_after_ms; /* Retry-After is a floor */
         if (o == PUSH_AUTH)
                 delay = p->auth_until - clock_mono_ms();
+        else
+                breaker_record(p, false);
         if (o != PUSH_AUTH && c->bpjs.retry.max_attempts &&
             s->attempts >= c->bpjs.retry.max_attempts) {
                 char why[256];
@@ -623,6 +661,47 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                                  s->attempts, clock_now_ms() + delay, error))
                 log_error("push", "[batch %s] cannot record retry: %s", s->name,
                           journal_errmsg(p->journal));
+}
+
+/* 413: the batch's items go into two new batches (new keys: the old one was
+ * never answered with success). Returns 0, or -E2BIG for a single item. */
+static int split(struct push *p, struct slot *s)
+{
+        struct oplist ops = {0};
+        struct journal_op *jops = NULL;
+        int64_t ids[2];
+        int rc = journal_batch_ops(p->journal, s->batch_id, collect, &ops);
+
+        if (rc >= 0 && ops.n < 2)
+                rc = -E2BIG;
+        if (rc >= 0) {
+                jops = calloc(ops.n, sizeof(*jops));
+                rc = jops ? 0 : -ENOMEM;
+        }
+        for (size_t i = 0; rc == 0 && i < ops.n; i++) {
+                jops[i].seq = ops.ops[i].seq;
+                jops[i].kind = ops.ops[i].kind;
+        }
+        if (rc == 0) {
+                struct compose_ctx ctx = {p, ops.ops, jops};
+                rc = journal_batch_split(p->journal, s->batch_id, jops, ops.n, ops.n / 2,
+                                         compose, &ctx, ids);
+        }
+        if (rc == 0) {
+                p->open_batches++; /* two new, one ended */
+                log_warning(
+                    "push",
+                    "[batch %s attempt %lld] the endpoint found %zu items too many "
+                    "(HTTP 413): split into batches %lld and %lld",
+                    s->name, (long long)s->attempts, ops.n, (long long)ids[0],
+                    (long long)ids[1]);
+        } else if (rc != -E2BIG) {
+                log_error("push", "[batch %s] cannot split: %s", s->name,
+                          journal_errmsg(p->journal));
+        }
+        free(jops);
+        oplist_free(&ops);
+        return rc;
 }
 
 static void finished(struct push *p, struct slot *s, CURLcode cc)
@@ -657,6 +736,7 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                         retry_later(p, s, PUSH_RETRY, "journal write failed");
                 } else {
                         p->auth_alerted = false;
+                        breaker_record(p, true);
                         log_info("push", "[batch %s attempt %lld] %zu results recorded",
                                  s->name, (long long)s->attempts, n);
                 }
@@ -678,8 +758,16 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 retry_later(p, s, o, error);
                 break;
         case PUSH_SPLIT:
+                rc = split(p, s);
+                if (rc == 0)
+                        break;
+                if (rc != -E2BIG) {
+                        retry_later(p, s, PUSH_RETRY, "cannot split the batch");
+                        break;
+                }
+                /* a single item too large for the endpoint fails */
+                /* fall through */
         case PUSH_PERMANENT: {
-                /* 413 is treated as permanent until splitting is built. */
                 cJSON *r = cJSON_Parse(s->resp ? s->resp : "");
                 const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
                     cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message"));
@@ -788,12 +876,14 @@ int push_run(struct push *p, int timeout_ms)
         int running, rc = 0;
 
         if (!p->draining) {
+                int64_t now = clock_mono_ms();
+                /* an open circuit lets one probe through once it has cooled */
+                int slots = p->breaker_open ? (now >= p->breaker_until && !p->inflight)
+                                            : p->n_slots - p->inflight;
                 rc = form_batches(p);
-                if (rc == 0 && p->inflight < p->n_slots &&
-                    clock_mono_ms() >= p->auth_until) {
+                if (rc == 0 && slots > 0 && now >= p->auth_until) {
                         int n = journal_batches_due(p->journal, clock_now_ms(),
-                                                    (size_t)(p->n_slots - p->inflight),
-                                                    start, p);
+                                                    (size_t)slots, start, p);
                         if (n < 0)
                                 rc = n;
                 }

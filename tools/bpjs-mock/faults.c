@@ -40,6 +40,7 @@ static const struct knob knobs[] = {
     KNOB(slow, KNOB_PERCENT, 0, "percent delayed by slow_ms, then answered normally"),
     KNOB(slow_ms, KNOB_UINT, 600000, "delay of a slow answer in ms (default 200)"),
     KNOB(fail_400, KNOB_PERCENT, 0, "percent answered 400 before processing"),
+    KNOB(max_items, KNOB_UINT, 500, "answer 413 to a batch of more items (default 500)"),
     KNOB(down, KNOB_BOOL, 0, "every request is answered 503"),
     KNOB(auth_fail, KNOB_BOOL, 0, "every request is answered 401"),
     KNOB(seed, KNOB_SEED, 0, "PRNG seed for the percentages (default from the clock)"),
@@ -60,6 +61,7 @@ void faults_config_default(struct faults_config *c)
         memset(c, 0, sizeof(*c));
         c->retry_after = 1;
         c->slow_ms = 200;
+        c->max_items = 500;
         clock_gettime(CLOCK_REALTIME, &ts);
         c->seed = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^
                   ((uint64_t)getpid() << 32);

@@ -21,8 +21,9 @@ struct faults_config {
         double fail_400;   /* percent answered 400 before processing */
         unsigned retry_after;
         unsigned slow_ms;
-        bool down;      /* every request 503 */
-        bool auth_fail; /* every request 401 */
+        unsigned max_items; /* 413 above this many items (a stricter server) */
+        bool down;          /* every request 503 */
+        bool auth_fail;     /* every request 401 */
         uint64_t seed;
 };
 

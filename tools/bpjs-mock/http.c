@@ -119,6 +119,14 @@ static const char *header(struct MHD_Connection *c, const char *name)
 }
 
 /* NULL when the request is authentic, else why not. */
+static size_t max_items(struct http *h)
+{
+        struct faults_config c;
+
+        faults_get(h->faults, &c);
+        return c.max_items;
+}
+
 static const char *check_auth(const struct http *h, struct MHD_Connection *c)
 {
         const char *cons_id = header(c, "X-Cons-Id");
@@ -217,6 +225,11 @@ static void serve(struct http *h, struct MHD_Connection *c, struct request *rq,
         r = batch_parse(kind, key, rq->body, rq->len, &b, reason, sizeof(reason));
         if (r == -EBADMSG || r == -E2BIG) {
                 set_error(a, r == -E2BIG ? 413 : 400, reason, NULL, NULL);
+                return;
+        }
+        if (r == 0 && b->n > max_items(h)) {
+                batch_free(b);
+                set_error(a, 413, "more items than this server takes", NULL, NULL);
                 return;
         }
         if (r == 0 &&
