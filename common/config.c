@@ -96,7 +96,10 @@ static const struct conf_key conf_keys[] = {
      KF_RELOADABLE, "how long event ids are kept for redelivery checks"},
     {"log.level", K_LOGLEVEL, C(log.level), 0, "info", NOLIM, KF_RELOADABLE,
      "err, warning, notice, info or debug"},
-    {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
+            {"metrics.listen", K_STR, C(metrics.listen), 0, "127.0.0.1:9464", NOLIM, 0,
+         "address of /metrics, /healthz and /readyz (loopback by default; \"\" turns "
+         "them off)"},
+        {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
      KF_REQUIRED | KF_RELOADABLE, "the programmes this daemon enrols workers in"},
 };
 

@@ -89,9 +89,12 @@ struct conf {
                 int64_t max_pending;
                 int64_t retention_days;
         } journal;
-        struct {
+                struct {
                 int64_t level; /* enum log_level */
         } log;
+        struct {
+                char *listen; /* host:port of /metrics, /healthz, /readyz; "" off */
+        } metrics;
         struct conf_program *programs;
         size_t n_programs;
 };
