@@ -186,6 +186,8 @@ int journal_stats(struct journal *j, struct journal_stats *out);
  * open transaction. */
 int journal_counter_add(struct journal *j, const char *name, int64_t n);
 int journal_counter_get(struct journal *j, const char *name, int64_t *out);
+/* Batches pending or in flight. */
+int journal_batches_open(struct journal *j, int64_t *out);
 /* Operations not yet answered: queued, or in a pending or in-flight batch. */
 int journal_backlog(struct journal *j, int64_t *out);
 
@@ -216,8 +218,8 @@ const char *journal_ctl_coverage_state_name(int state);
 
 /* Returns 0 and *out, -ENOENT when there is no file at path, -EIO when it
  * cannot be read or is not a journal, with the reason in err. */
-int journal_ctl_open(const char *path, unsigned flags, struct journal_ctl **out, char *err,
-                     size_t errsize);
+int journal_ctl_open(const char *path, unsigned flags, struct journal_ctl **out,
+                     char *err, size_t errsize);
 void journal_ctl_close(struct journal_ctl *c);
 const char *journal_ctl_id(const struct journal_ctl *c);
 const char *journal_ctl_errmsg(const struct journal_ctl *c);

@@ -88,6 +88,7 @@ enum stmt {
         S_COUNTER_ADD,
         S_COUNTER_GET,
         S_BACKLOG,
+        S_OPEN_COUNT,
         S__COUNT
 };
 
@@ -159,6 +160,7 @@ static const char *const sql[S__COUNT] = {
     [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
                       " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+    [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
     [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
                   " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
                   "  WHERE b.state IN (1, 2))",
@@ -892,6 +894,17 @@ int journal_counter_get(struct journal *j, const char *name, int64_t *out)
         *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
         sqlite3_reset(s);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "counter");
+}
+
+int journal_batches_open(struct journal *j, int64_t *out)
+{
+        sqlite3_stmt *s = use(j, S_OPEN_COUNT);
+        int rc = sqlite3_step(s);
+
+        if (rc == SQLITE_ROW)
+                *out = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, "open batches");
 }
 
 int journal_backlog(struct journal *j, int64_t *out)

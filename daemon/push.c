@@ -60,6 +60,7 @@ struct push {
         int failures;          /* consecutive transient failures */
         int64_t breaker_until; /* circuit open: no request before this */
         bool breaker_open;
+        int64_t next_reconcile;
         bool auth_alerted;
         unsigned seed;
         char url[2][1024];
@@ -871,6 +872,31 @@ void push_notify(struct push *p)
         p->dirty = true;
 }
 
+/* An operator's replay (bpjs-syncctl) puts batches back in the journal
+ * behind the daemon's back: when the journal holds more or fewer open
+ * batches than this pusher knows of, it re-reads which workers they hold,
+ * so that one worker's operations still go one at a time. */
+static void reconcile(struct push *p)
+{
+        int64_t open, now = clock_mono_ms();
+
+        if (now < p->next_reconcile)
+                return;
+        p->next_reconcile = now + 1000;
+        if (journal_batches_open(p->journal, &open) || open == p->open_batches)
+                return;
+        log_notice("push",
+                   "%lld open batches in the journal, %lld known: re-reading them "
+                   "(an operator's replay)",
+                   (long long)open, (long long)p->open_batches);
+        nikset_clear(&p->blocked);
+        p->open_batches = 0;
+        if (journal_batches_unfinished(p->journal, load_unfinished, p) < 0)
+                log_error("push", "cannot read open batches: %s",
+                          journal_errmsg(p->journal));
+        p->dirty = true;
+}
+
 int push_run(struct push *p, int timeout_ms)
 {
         int running, rc = 0;
@@ -880,6 +906,7 @@ int push_run(struct push *p, int timeout_ms)
                 /* an open circuit lets one probe through once it has cooled */
                 int slots = p->breaker_open ? (now >= p->breaker_until && !p->inflight)
                                             : p->n_slots - p->inflight;
+                reconcile(p);
                 rc = form_batches(p);
                 if (rc == 0 && slots > 0 && now >= p->auth_until) {
                         int n = journal_batches_due(p->journal, clock_now_ms(),

@@ -8,7 +8,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, WaitTimeout, run_tests  # noqa: E402
-from dataset import daemon_config, generate, model  # noqa: E402
+from dataset import QUOTA_PROGRAM, daemon_config, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome, expected_count,  # noqa: E402
                            results, run_daemon)
 
@@ -86,6 +86,27 @@ def test_refused_signature_alerts_then_recovers():
         assert env.log_count("daemon", "ALERT") == 1
         endpoint.faults(auth_fail=False)
         finish(env, ds, kafka, endpoint, timeout=120)
+
+
+def test_max_attempts_gives_up_with_failed_results():
+    with Env() as env:
+        ds, kafka, endpoint, cfg = prepare(env, ["--fail-5xx", "100"],
+                                           retry={"initial_ms": 10, "max_ms": 100,
+                                                  "max_attempts": 3})
+        run_daemon(env, cfg)
+        expect, _ = model(ds)
+        pushed = [eid for eid, (_, _, final) in expect.items() if final]
+        want = len(pushed) + QUOTA_PROGRAM["quota"]
+
+        def finals():
+            return [r for r in results(kafka) if r["status"] == "failed"]
+        env.wait_for(lambda: len(finals()) >= want, timeout=180, what="failed results")
+        got = finals()
+        assert len(got) == want, (len(got), want)
+        assert all(r["reason"].startswith("gave up after 3 attempts") for r in got), got[0]
+        assert {r["event_id"] for r in got} >= set(pushed)
+        stats = endpoint.stats()
+        assert stats["batches_processed"] == 0 and stats["registered"] == 0, stats
 
 
 def test_kafka_faults():

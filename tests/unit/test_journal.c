@@ -1,0 +1,223 @@
+/* The journal's promises, on a real SQLite file: a redelivery is known, a
+ * registration takes coverage and a quota slot, batches keep their exact
+ * body, results settle coverage, the outbox never skips a row, a split
+ * moves items into new batches, and only the daemon recovers batches that
+ * were in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "journal.h"
+
+static char path[64];
+
+static struct journal *open_journal(unsigned flags)
+{
+        char err[256];
+        struct journal *j = NULL;
+        if (journal_open(path, flags, &j, err, sizeof(err)))
+                fail_msg("%s", err);
+        return j;
+}
+
+static void record(struct journal *j, const char *event_id, const char *nik,
+                   enum decide_action action, int64_t offset)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .partition = 0,
+            .offset = offset,
+            .at_ms = 1,
+            .action = action,
+            .start_month = 24300,
+            .end_month = 24311,
+            .item = "{\"nik\":\"x\"}",
+            .item_len = 11,
+            .out = {{.topic = "results",
+                     .key = nik,
+                     .key_len = 16,
+                     .value = event_id,
+                     .value_len = strlen(event_id)}},
+            .n_out = 1,
+        };
+        assert_int_equal(journal_record(j, &r), 0);
+        assert_int_equal(journal_offset_set(j, "events", 0, offset + 1), 0);
+}
+
+struct ops {
+        struct journal_op op[8];
+        size_t n;
+};
+
+static int take_op(const struct journal_op *op, void *opaque)
+{
+        struct ops *o = opaque;
+        o->op[o->n] = *op;
+        o->op[o->n].nik = o->op[o->n].program = o->op[o->n].event_id = NULL;
+        o->op[o->n].item = NULL;
+        o->op[o->n].reg_kpj = NULL;
+        o->n++;
+        return 0;
+}
+
+static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
+                   char **body, size_t *len)
+{
+        (void)ops;
+        (void)opaque;
+        *body = malloc(64);
+        *len = (size_t)snprintf(*body, 64, "{\"batch\":%lld,\"items\":%zu}",
+                                (long long)id, n);
+        return 0;
+}
+
+static int body_of(const struct journal_batch *b, void *opaque)
+{
+        snprintf(opaque, 64, "%.*s|%s", (int)b->body_len, b->body,
+                 journal_batch_state_name(b->state));
+        return 0;
+}
+
+static int count_out(int64_t seq, const struct journal_out *o, void *opaque)
+{
+        (void)o;
+        ((int64_t *)opaque)[0]++;
+        ((int64_t *)opaque)[1] = seq;
+        return 0;
+}
+
+static void test_promises(void **state)
+{
+        struct journal *j = open_journal(JOURNAL_RECOVER);
+        struct decide_worker w;
+        struct ops ops = {0};
+        int64_t used, next, id, ids[2], backlog, seen[2] = {0, 0};
+        char text[64];
+        (void)state;
+
+        /* consume: one transaction, a redelivery known by id and position */
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        record(j, "e3", "6471051203850003", DECIDE_REGISTER, 2);
+        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(journal_event_seen(j, "e1"), 1);
+        assert_int_equal(journal_event_seen(j, "e9"), 0);
+        assert_int_equal(journal_offset_next(j, "events", 0, &next), 0);
+        assert_int_equal(next, 3);
+        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(used, 3);
+        assert_int_equal(journal_worker(j, "6471054506900002", &w), 0);
+        assert_int_equal(w.n, 1);
+        assert_string_equal(w.cov[0].program, "BPP");
+
+        /* a batch keeps the body written before its first send */
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, &ops), 3);
+        assert_int_equal(
+            journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 3, compose, NULL, &id),
+            0);
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "\"items\":3}|pending"));
+        assert_int_equal(journal_backlog(j, &backlog), 0);
+        assert_int_equal(backlog, 3);
+        /* an op goes in one batch only */
+        assert_int_equal(journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose,
+                                              NULL, &ids[0]),
+                         -EALREADY);
+
+        /* 413: split into two new batches, the old one ends 'split' */
+        assert_int_equal(journal_batch_split(j, id, ops.op, 3, 1, compose, NULL, ids), 0);
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "|split"));
+        assert_int_equal(journal_batch_get(j, ids[1], body_of, text), 1);
+        assert_non_null(strstr(text, "\"items\":2}|pending"));
+
+        /* results: registered activates, failed releases the slot */
+        struct journal_item_result res[2] = {
+            {.seq = ops.op[1].seq,
+             .status = RESULT_REGISTERED,
+             .kpj = "25000000001",
+             .out = {.topic = "results", .value = "r", .value_len = 1}},
+            {.seq = ops.op[2].seq,
+             .status = RESULT_FAILED,
+             .reason = "bad",
+             .out = {.topic = "results", .value = "r", .value_len = 1}},
+        };
+        assert_int_equal(
+            journal_batch_finish(j, ids[1], JOURNAL_BATCH_DONE, NULL, res, 2), 0);
+        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(used, 2);
+        assert_int_equal(journal_worker(j, "6471051203850003", &w), 0);
+        assert_int_equal(w.n, 0);
+        /* every item needs its result */
+        assert_int_equal(
+            journal_batch_finish(j, ids[0], JOURNAL_BATCH_DONE, NULL, res, 0), -ENOENT);
+
+        /* the outbox: deleted rows never make a new row's seq go back */
+        assert_int_equal(journal_outbox_fetch(j, 0, 100, count_out, seen), 5);
+        int64_t all[5];
+        for (int i = 0; i < 5; i++)
+                all[i] = seen[1] - 4 + i;
+        assert_int_equal(journal_outbox_delete(j, all, 5), 0);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e4", "6471051203850004", DECIDE_NOTHING, 3);
+        assert_int_equal(journal_commit(j), 0);
+        seen[0] = 0;
+        assert_int_equal(journal_outbox_fetch(j, all[4], 100, count_out, seen), 1);
+        int64_t published;
+        assert_int_equal(journal_counter_get(j, "published", &published), 0);
+        assert_int_equal(published, 5);
+
+        /* in flight at a crash: pending again only when the daemon opens it */
+        assert_int_equal(
+            journal_batch_update(j, ids[0], JOURNAL_BATCH_INFLIGHT, 1, 0, NULL), 0);
+        journal_close(j);
+        j = open_journal(0);
+        assert_int_equal(journal_batch_get(j, ids[0], body_of, text), 1);
+        assert_non_null(strstr(text, "|inflight"));
+        journal_close(j);
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_batch_get(j, ids[0], body_of, text), 1);
+        assert_non_null(strstr(text, "|pending"));
+        int64_t open;
+        assert_int_equal(journal_batches_open(j, &open), 0);
+        assert_int_equal(open, 1);
+        journal_close(j);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        snprintf(path, sizeof(path), "/tmp/bpjs-journal-test-%d.db", (int)getpid());
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        char p[80];
+        (void)state;
+        unlink(path);
+        snprintf(p, sizeof(p), "%s-wal", path);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s-shm", path);
+        unlink(p);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_promises)};
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
