@@ -62,7 +62,7 @@ static const struct conf_key conf_keys[] = {
      "endpoint base URL; https, or http on loopback"},
     {"bpjs.cons_id", K_STR, C(bpjs.cons_id), 0, NULL, NOLIM, KF_REQUIRED,
      "consumer id issued to the payer (digits)"},
-    {"bpjs.secret_file", K_STR, C(bpjs.secret_file), 0, "", NOLIM, 0,
+    {"bpjs.secret_file", K_STR, C(bpjs.secret_file), 0, "", NOLIM, KF_RELOADABLE,
      "file holding the signing secret; $CREDENTIALS_DIRECTORY/bpjs-secret wins"},
     {"bpjs.batch_size", K_INT, C(bpjs.batch_size), 0, "100", 1, 500, KF_RELOADABLE,
      "registrations per request"},
@@ -96,10 +96,10 @@ static const struct conf_key conf_keys[] = {
      KF_RELOADABLE, "how long event ids are kept for redelivery checks"},
     {"log.level", K_LOGLEVEL, C(log.level), 0, "info", NOLIM, KF_RELOADABLE,
      "err, warning, notice, info or debug"},
-            {"metrics.listen", K_STR, C(metrics.listen), 0, "127.0.0.1:9464", NOLIM, 0,
-         "address of /metrics, /healthz and /readyz (loopback by default; \"\" turns "
-         "them off)"},
-        {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
+    {"metrics.listen", K_STR, C(metrics.listen), 0, "127.0.0.1:9464", NOLIM, 0,
+     "address of /metrics, /healthz and /readyz (loopback by default; \"\" turns "
+     "them off)"},
+    {"programs", K_PROGRAMS, C(programs), C(n_programs), NULL, 1, 1000,
      KF_REQUIRED | KF_RELOADABLE, "the programmes this daemon enrols workers in"},
 };
 
@@ -848,6 +848,67 @@ void conf_free(struct conf *c)
         free(c->bpjs.secret_source);
         free(c->path);
         free(c);
+}
+
+static bool same_value(const struct conf_key *k, const void *a, const void *b)
+{
+        switch (k->type) {
+        case K_STR:
+                return strcmp(*(char *const *)field((void *)a, k->off),
+                              *(char *const *)field((void *)b, k->off)) == 0;
+        case K_BOOL:
+                return *(const bool *)field((void *)a, k->off) ==
+                       *(const bool *)field((void *)b, k->off);
+        case K_PAYER:
+                return *(const int *)field((void *)a, k->off) ==
+                       *(const int *)field((void *)b, k->off);
+        case K_INT:
+        case K_MONTH:
+        case K_LOGLEVEL:
+        case K_BENEFITS:
+                return *(const int64_t *)field((void *)a, k->off) ==
+                       *(const int64_t *)field((void *)b, k->off);
+        case K_STRLIST: {
+                size_t n = *(const size_t *)field((void *)a, k->count_off);
+                char **la = *(char ***)field((void *)a, k->off);
+                char **lb = *(char ***)field((void *)b, k->off);
+                if (n != *(const size_t *)field((void *)b, k->count_off))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(la[i], lb[i]))
+                                return false;
+                return true;
+        }
+        case K_MAP: {
+                size_t n = *(const size_t *)field((void *)a, k->count_off);
+                struct conf_kv *ka = *(struct conf_kv **)field((void *)a, k->off);
+                struct conf_kv *kb = *(struct conf_kv **)field((void *)b, k->off);
+                if (n != *(const size_t *)field((void *)b, k->count_off))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(ka[i].key, kb[i].key) ||
+                            strcmp(ka[i].value, kb[i].value))
+                                return false;
+                return true;
+        }
+        default:
+                return true;
+        }
+}
+
+int conf_check_reload(const struct conf *cur, const struct conf *next, char *err)
+{
+        for (size_t i = 0; i < N_CONF_KEYS; i++) {
+                const struct conf_key *k = &conf_keys[i];
+                if (k->flags & KF_RELOADABLE || same_value(k, cur, next))
+                        continue;
+                snprintf(
+                    err, CONF_ERR_SIZE,
+                    "%s: %s: cannot change while the daemon runs (restart it to apply)",
+                    next->path, k->path);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 const struct conf_program *conf_program_find(const struct conf *c, const char *id)

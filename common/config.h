@@ -89,7 +89,7 @@ struct conf {
                 int64_t max_pending;
                 int64_t retention_days;
         } journal;
-                struct {
+        struct {
                 int64_t level; /* enum log_level */
         } log;
         struct {
@@ -107,6 +107,10 @@ enum conf_flags {
  * with a complete message in err (CONF_ERR_SIZE bytes); *out untouched. */
 int conf_load(const char *path, unsigned flags, struct conf **out, char *err);
 void conf_free(struct conf *c);
+/* Checks that next differs from cur only in keys that may change while the
+ * daemon runs (the table's reloadable flag). Returns 0, or -EINVAL with
+ * `FILE: key: ...` in err. */
+int conf_check_reload(const struct conf *cur, const struct conf *next, char *err);
 
 const struct conf_program *conf_program_find(const struct conf *c, const char *id);
 const char *conf_payer_level_name(int level);

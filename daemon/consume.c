@@ -387,6 +387,11 @@ void consume_pause(struct consume *cs, bool paused)
         rd_kafka_topic_partition_list_destroy(parts);
 }
 
+void consume_reconfigure(struct consume *cs, const struct conf *c)
+{
+        cs->conf = c;
+}
+
 bool consume_paused(const struct consume *cs)
 {
         return cs->paused;

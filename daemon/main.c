@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -103,10 +104,41 @@ static void backpressure(const struct conf *c, struct journal *j, struct consume
         }
 }
 
+/* SIGHUP: parse and check the whole file again; apply it only if every
+ * changed key may change at run time, else keep the old configuration. The
+ * programmes, quotas, batch and retry settings, the log level and the secret
+ * (rotation) reload; Kafka, the endpoint URL and the journal need a restart. */
+static void reload(struct conf **cur, struct consume *cs, struct push *p)
+{
+        char err[CONF_ERR_SIZE];
+        struct conf *next = NULL;
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ULL +
+                       (unsigned long long)ts.tv_nsec / 1000);
+        if (conf_load((*cur)->path, 0, &next, err) < 0 ||
+            conf_check_reload(*cur, next, err) < 0) {
+                log_error("main", "reload refused, keeping the old configuration: %s",
+                          err);
+                conf_free(next);
+                sd_notify(0, "READY=1");
+                return;
+        }
+        consume_reconfigure(cs, next);
+        push_reconfigure(p, next);
+        log_set_level((enum log_level)next->log.level);
+        conf_free(*cur);
+        *cur = next;
+        log_notice("main", "configuration reloaded: %zu programmes", next->n_programs);
+        sd_notify(0, "READY=1");
+}
+
 /* The main loop: consume -> decide -> journal, push, publish, until a
  * stop signal. Every stage is driven from here, one step at a time. */
-static int loop(const struct conf *c, struct journal *j, struct consume *cs,
-                struct push *p, struct publish *pub, int sigfd)
+static int loop(struct conf **c, struct journal *j, struct consume *cs, struct push *p,
+                struct publish *pub, int sigfd)
 {
         bool ready = false, failing = false;
         int64_t next_status = 0, retry_at = 0, next_backlog = 0;
@@ -119,8 +151,7 @@ static int loop(const struct conf *c, struct journal *j, struct consume *cs,
                 int n = 0;
 
                 if (sig == SIGHUP)
-                        log_notice("main",
-                                   "SIGHUP: reload is not supported yet; ignored");
+                        reload(c, cs, p);
                 if (now >= retry_at) {
                         n = consume_poll(cs, CONSUME_BATCH, push_inflight(p) ? 0 : 20);
                         if (n < 0) {
@@ -150,7 +181,7 @@ static int loop(const struct conf *c, struct journal *j, struct consume *cs,
                 if (watchdog_usec)
                         sd_notify(0, "WATCHDOG=1");
                 if (now >= next_backlog) {
-                        backpressure(c, j, cs);
+                        backpressure(*c, j, cs);
                         next_backlog = now + 500;
                 }
                 if (now >= next_status) {
@@ -201,7 +232,7 @@ static int run(const char *path)
                    "bpjs-syncd %s: journal %s (id %s), %zu programmes, endpoint %s",
                    BPJS_VERSION, c->journal.path, journal_id(j), c->n_programs,
                    c->bpjs.base_url);
-        rc = loop(c, j, cs, p, pub, sigfd);
+        rc = loop(&c, j, cs, p, pub, sigfd);
 out:
         sd_notify(0, "STOPPING=1");
         /* teardown in the reverse order of set-up */

@@ -18,6 +18,7 @@
 #define MAX_RESPONSE  (2 * 1024 * 1024)
 #define AUTH_PROBE_MS 30000
 #define NAME_SIZE     40
+#define MAX_SLOTS     64 /* bpjs.max_in_flight's upper bound: a reload may raise it */
 
 /* An operation copied out of the journal. */
 struct op {
@@ -370,7 +371,7 @@ static int start(const struct journal_batch *b, void *opaque)
         struct slot *s = NULL;
         char ts[24], sig[SIGN_SIZE], h[256];
 
-        for (int i = 0; i < p->n_slots; i++) {
+        for (int i = 0; i < MAX_SLOTS; i++) {
                 if (p->slots[i].used && p->slots[i].batch_id == b->id)
                         return 0; /* already under way */
                 if (!p->slots[i].used && !s)
@@ -849,13 +850,13 @@ int push_open(const struct conf *c, struct journal *j, struct push **out, char *
         snprintf(p->url[0], sizeof(p->url[0]), "%.*s/v1/registrations", (int)bl, base);
         snprintf(p->url[1], sizeof(p->url[1]), "%.*s/v1/deactivations", (int)bl, base);
         p->n_slots = (int)c->bpjs.max_in_flight;
-        p->slots = calloc((size_t)p->n_slots, sizeof(*p->slots));
+        p->slots = calloc(MAX_SLOTS, sizeof(*p->slots));
         p->multi = curl_multi_init();
         if (!p->slots || !p->multi) {
                 push_close(p);
                 return -ENOMEM;
         }
-        curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)p->n_slots);
+        curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)MAX_SLOTS);
         curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
         rc = journal_batches_unfinished(j, load_unfinished, p);
         if (rc < 0) {
@@ -865,6 +866,13 @@ int push_open(const struct conf *c, struct journal *j, struct push **out, char *
         }
         *out = p;
         return 0;
+}
+
+void push_reconfigure(struct push *p, const struct conf *c)
+{
+        p->conf = c;
+        p->n_slots = (int)c->bpjs.max_in_flight;
+        p->dirty = true;
 }
 
 void push_notify(struct push *p)
@@ -953,7 +961,7 @@ void push_close(struct push *p)
 {
         if (!p)
                 return;
-        for (int i = 0; p->slots && i < p->n_slots; i++) {
+        for (int i = 0; p->slots && i < MAX_SLOTS; i++) {
                 if (p->slots[i].used)
                         release(p, &p->slots[i]);
                 if (p->slots[i].easy)

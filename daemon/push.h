@@ -32,6 +32,9 @@ struct push;
 
 int push_open(const struct conf *c, struct journal *j, struct push **out, char *err,
               size_t errsize);
+/* Takes a reloaded configuration (batch, retry and timeout settings, the
+ * secret); the old one may be freed after this returns. */
+void push_reconfigure(struct push *p, const struct conf *c);
 /* Tells the pusher that new operations were journaled. */
 void push_notify(struct push *p);
 /* Forms due batches, starts due requests and handles finished ones, waiting
