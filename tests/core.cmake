@@ -12,3 +12,9 @@ bpjs_integration_test(reload)
 add_test(NAME docs.configuration
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/docs_check.sh $<TARGET_FILE:bpjs-syncd>
           ${PROJECT_SOURCE_DIR}/docs/configuration.md)
+# The benchmark on a small N, as a smoke test that it still works; no timing
+# is asserted (speed belongs in bench/ and docs/performance.md).
+add_test(NAME bench.smoke COMMAND ${PYTHON3} ${PROJECT_SOURCE_DIR}/bench/run.py 20000)
+set_tests_properties(bench.smoke PROPERTIES
+  ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  TIMEOUT 600 PASS_REGULAR_EXPRESSION "\\| restart: journal open")

@@ -86,7 +86,10 @@ class Dataset:
         self.valid.append(event)
         return value
 
-    def add_invalid(self, reason, value, key=b"portal-key"):
+    def add_invalid(self, reason, value, key=None):
+        # distinct keys spread bad input over partitions (the mock cluster
+        # drops the oldest messages of a partition past 5 MiB)
+        key = key or b"portal-key-%d" % len(self.invalid)
         self.messages.append((key, value))
         self.invalid.append((reason, key, value))
 
@@ -151,10 +154,14 @@ def generate(seed=7, scale=1):
         ds.quota_ids.append(eid("pilot-portal"))
         ds.add(event(ds.quota_ids[-1], sub, QUOTA_PROGRAM["id"], w))
 
-    # Bad input, one or more of every reason.
+        # Bad input, one or more of every reason (scale times over).
     w = bpp[0]
     good = event("bad-portal:x", sub, BPP, w)
     def bad(reason, change=None, raw=None):
+        for _ in range(scale):
+            bad_once(reason, change, raw)
+
+    def bad_once(reason, change=None, raw=None):
         if raw is None:
             e = json.loads(json.dumps(good))
             e["event_id"] = eid("bad-portal")

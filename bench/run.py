@@ -1,0 +1,202 @@
+"""The benchmark (issue 9): mock Kafka and bpjs-mock on loopback, N events of
+the demo's realistic mix produced with kcat, bpjs-syncd with batches of 500
+until every event has its final result, and one table of figures. Never a
+timed test: CI runs it on a small N as a smoke test only.
+
+    bench/run.py [N]        (default 1,000,000)
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+from harness import Env, bin_path  # noqa: E402
+from dataset import PROGRAMS, QUOTA_PROGRAM, daemon_config, event, generate, model, Worker  # noqa: E402
+from test_pipeline import expected_count  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def kcat_lines(bootstrap, topic, fmt):
+    r = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-e", "-q",
+                        "-o", "beginning", "-f", fmt], capture_output=True, check=True)
+    return r.stdout.decode("utf-8", "surrogateescape").split("\n")[:-1]
+
+
+def proc_figures(pid):
+    stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    hwm = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status")
+               if l.startswith("VmHWM"))
+    return cpu, hwm / 1024
+
+
+def journal_bytes(path):
+    return sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
+
+
+def mock_ceiling(env, items, n_total):
+    """bpjs-mock alone: 4 keep-alive clients posting 500-item batches."""
+    ep = env.start_endpoint(args=["--threads", "2"], name="ceiling")
+    host, port = ep.url[len("http://"):].split(":")
+    bodies = []
+    for b in range(math.ceil(n_total / 500)):
+        regs = [dict(items[(b * 500 + i) % len(items)],
+                     registration_id=f"r-bench-{b}-{i}",
+                     nik=f"64710{(b * 500 + i):011d}") for i in range(500)]
+        bodies.append((f"b-bench-{b}", json.dumps({"batch_id": f"b-bench-{b}",
+                                                    "registrations": regs}).encode()))
+
+    def client(k):
+        c = http.client.HTTPConnection(host, int(port))
+        for name, body in bodies[k::4]:
+            ts = str(int(time.time()))
+            sig = base64.b64encode(hmac.new(ep.secret.encode(), f"{ep.cons_id}&{ts}".encode(),
+                                            hashlib.sha256).digest()).decode()
+            c.request("POST", "/v1/registrations", body,
+                      {"Content-Type": "application/json", "X-Cons-Id": ep.cons_id,
+                       "X-Timestamp": ts, "X-Signature": sig, "Idempotency-Key": name})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+    t = time.monotonic()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return len(bodies) * 500 / (time.monotonic() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", nargs="?", type=int, default=1_000_000)
+    args = ap.parse_args()
+    scale = max(1, round(args.n / 540))
+    ds = generate(seed=2025, scale=scale)
+    expect, _ = model(ds)
+    n = len(ds.messages)
+    total = expected_count(ds, expect)
+    size = sum(len(v) for _, v in ds.messages) / n
+    p_events = max(4, math.ceil(n * size * 1.3 / (4 * MIB)))
+    p_results = max(4, math.ceil(total * 330 * 1.3 / (4 * MIB)))
+    print(f"bench: {n} events ({size:.0f} bytes on average), {total} results expected; "
+          f"{p_events} event partitions, {p_results} result partitions", flush=True)
+
+    with Env() as env:
+        kafka = env.start_kafka(topics={"enrollment.events": p_events,
+                                        "enrollment.results": p_results,
+                                        "enrollment.events.dlq": 8})
+        kafka.produce("enrollment.events", [(k, v, None) for k, v in ds.messages],
+                      timeout=600)
+        t = time.monotonic()
+        on_topic = len(kcat_lines(kafka.bootstrap, "enrollment.events", "%o\\n"))
+        kcat_secs = time.monotonic() - t
+        if on_topic != n:
+            sys.exit(f"bench: {on_topic} of {n} events on the topic: the mock dropped some")
+
+        endpoint = env.start_endpoint(args=["--threads", "2"])
+        programs = [dict(p, quota=10_000_000) for p in PROGRAMS] + [QUOTA_PROGRAM]
+        cfg = daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file,
+                            env.path("journal.db"), programs=programs, batch_size=500,
+                            batch_linger_ms=50, max_in_flight=4)
+        cfg["log"]["level"] = "warning"
+        cfg["journal"]["max_pending"] = 10_000_000
+        path = env.write_config(cfg)
+        daemon = env.spawn("daemon", [bin_path("bpjs-syncd"), "--config", path])
+        t0 = time.monotonic()
+        while True:
+            time.sleep(2)
+            got = len(kcat_lines(kafka.bootstrap, "enrollment.results", "\\n"))
+            print(f"  {time.monotonic() - t0:6.1f} s  {got}/{total} results", flush=True)
+            if got >= total:
+                break
+            if not daemon.running:
+                sys.exit("bench: the daemon stopped:\n" + env.log("daemon")[-2000:])
+        cpu, rss = proc_figures(daemon.pid)
+        ts = [int(x) for x in kcat_lines(kafka.bootstrap, "enrollment.results", "%T\\n")]
+        e2e = (max(ts) - min(ts)) / 1000.0
+
+        # decision latency: a trickle of new events into the idle daemon
+        import random
+        rng = random.Random(4)
+        probe = [event(f"probe:{i:05d}", "enrollment.submitted", PROGRAMS[0]["id"],
+                       Worker(rng, "6471", 9000 + i % 999)) for i in range(2000)]
+        for i in range(0, len(probe), 100):
+            kafka.produce("enrollment.events",
+                          [(e["worker"]["nik"], json.dumps(e), None) for e in probe[i:i + 100]])
+            time.sleep(0.05)
+        time.sleep(3)
+        sent = {}
+        for line in kcat_lines(kafka.bootstrap, "enrollment.events", "%T %s\\n")[-2000:]:
+            stamp, value = line.split(" ", 1)
+            eid = json.loads(value).get("event_id", "")
+            if eid.startswith("probe:"):
+                sent[eid] = int(stamp)
+        lat = []
+        for line in kcat_lines(kafka.bootstrap, "enrollment.results", "%T %s\\n")[-6000:]:
+            stamp, value = line.split(" ", 1)
+            r = json.loads(value)
+            if r["event_id"] in sent and r["status"] in ("confirmed", "duplicate", "rejected"):
+                lat.append(int(stamp) - sent[r["event_id"]])
+        lat.sort()
+
+        active = len(endpoint.state()["active"])
+        jbytes = journal_bytes(env.path("journal.db"))
+        daemon.send_signal(15)
+        daemon.wait(60)
+
+        # restart: to the journal open, and to consuming again
+        cfg["log"]["level"] = "notice"
+        path = env.write_config(cfg, "restart.yaml")
+        t = time.monotonic()
+        env.spawn("restart", [bin_path("bpjs-syncd"), "--config", path])
+        env.wait_for_log("restart", "bpjs-syncd .*journal", timeout=60)
+        t_open = time.monotonic() - t
+        env.wait_for_log("restart", "assigned", timeout=60)
+        t_consume = time.monotonic() - t
+        env.stop("restart")
+
+        items = [json.loads(v)["worker"] for _, v in ds.messages[:1000]
+                 if v.startswith(b"{") and b"worker" in v][:100]
+        regs = [{"nik": w.get("nik"), "name": w.get("name", "x"), "birth_date":
+                 w.get("birth_date", "1990-01-01"), "sex": w.get("sex", "M"),
+                 "program": PROGRAMS[0]["id"],
+                 "payer": {"level": "city", "region": "6471"}, "benefits": ["JKK", "JKM"],
+                 "period": {"start": "2025-01", "end": "2025-12"}, "monthly_premium": 16800}
+                for w in items]
+        mock_rate = mock_ceiling(env, regs, min(total, 200_000))
+
+    rate = n / e2e if e2e else float("inf")
+    kcat_rate = n / kcat_secs
+    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa
+    print()
+    print(f"| figure | value |")
+    print(f"|---|---|")
+    print(f"| events | {n} |")
+    print(f"| end to end (first to last result) | {e2e:.1f} s, {rate:,.0f} events/s |")
+    print(f"| kcat consuming the same topic alone | {kcat_secs:.1f} s, {kcat_rate:,.0f} events/s "
+          f"(daemon at {rate / kcat_rate:.1%} of it) |")
+    print(f"| bpjs-mock taking 500-item batches alone | {mock_rate:,.0f} registrations/s |")
+    print(f"| decision latency p50 / p99 (Kafka timestamps, 2,000-event trickle) | "
+          f"{pct(0.5)} ms / {pct(0.99)} ms |")
+    print(f"| daemon CPU | {cpu:.1f} s, {cpu / n * 1e6:.1f} s per million events |")
+    print(f"| daemon peak RSS | {rss:.1f} MiB |")
+    print(f"| journal | {jbytes / MIB:.1f} MiB, {jbytes / max(active, 1):.0f} bytes per "
+          f"active worker ({active} active) |")
+    print(f"| restart: journal open / consuming again | {t_open:.2f} s / {t_consume:.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
