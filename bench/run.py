@@ -90,7 +90,7 @@ def main():
     total = expected_count(ds, expect)
     size = sum(len(v) for _, v in ds.messages) / n
     p_events = max(4, math.ceil(n * size * 1.3 / (4 * MIB)))
-    p_results = max(4, math.ceil(total * 330 * 1.3 / (4 * MIB)))
+    p_results = max(4, math.ceil(total * 500 * 1.3 / (4 * MIB)))
     print(f"bench: {n} events ({size:.0f} bytes on average), {total} results expected; "
           f"{p_events} event partitions, {p_results} result partitions", flush=True)
 
@@ -125,6 +125,7 @@ def main():
             if not daemon.running:
                 sys.exit("bench: the daemon stopped:\n" + env.log("daemon")[-2000:])
         cpu, rss = proc_figures(daemon.pid)
+        results_on_topic = got
         ts = [int(x) for x in kcat_lines(kafka.bootstrap, "enrollment.results", "%T\\n")]
         e2e = (max(ts) - min(ts)) / 1000.0
 
@@ -184,7 +185,8 @@ def main():
     print()
     print(f"| figure | value |")
     print(f"|---|---|")
-    print(f"| events | {n} |")
+    print(f"| events | {n} ({len(ds.invalid)} invalid, {ds.redelivered} redelivered) |")
+    print(f"| results published | {results_on_topic} (expected {total}) |")
     print(f"| end to end (first to last result) | {e2e:.1f} s, {rate:,.0f} events/s |")
     print(f"| kcat consuming the same topic alone | {kcat_secs:.1f} s, {kcat_rate:,.0f} events/s "
           f"(daemon at {rate / kcat_rate:.1%} of it) |")

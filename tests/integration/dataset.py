@@ -66,7 +66,9 @@ class Worker:
         y, m, d = rng.randint(1960, 2004), rng.randint(1, 12), rng.randint(1, 28)
         self.birth_date = f"{y:04d}-{m:02d}-{d:02d}"
         day = d + 40 if self.female else d
-        self.nik = f"{region}{rng.randint(1, 20):02d}{day:02d}{m:02d}{y % 100:02d}{serial:04d}"
+        # 16 digits at any scale: the serial's overflow goes into the district
+        district = 1 + (serial // 10000) % 99
+        self.nik = f"{region}{district:02d}{day:02d}{m:02d}{y % 100:02d}{serial % 10000:04d}"
         self.name = rng.choice(NAMES)
         self.sex = "F" if self.female else "M"
 
