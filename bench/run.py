@@ -114,7 +114,11 @@ def main():
         cfg["log"]["level"] = "warning"
         cfg["journal"]["max_pending"] = 10_000_000
         path = env.write_config(cfg)
-        daemon = env.spawn("daemon", [bin_path("bpjs-syncd"), "--config", path])
+        # BENCH_PERF=FILE profiles the daemon with perf (CPU and RSS figures
+        # are then perf's own, not the daemon's)
+        wrap = ["perf", "record", "-g", "-o", os.environ["BENCH_PERF"], "--"] \
+            if os.environ.get("BENCH_PERF") else []
+        daemon = env.spawn("daemon", wrap + [bin_path("bpjs-syncd"), "--config", path])
         t0 = time.monotonic()
         while True:
             time.sleep(2)
