@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *event_type_name(enum event_type t)
@@ -131,16 +132,52 @@ bool event_rfc3339_valid(const char *s)
                num(t + 4, 2) <= 59;
 }
 
-/* A JSON object with a repeated key anywhere inside is refused: which of
- * the two values a reader takes is undefined across parsers. */
-static bool has_duplicate_key(const cJSON *node)
+static int by_name(const void *a, const void *b)
 {
-        for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
-                if (cJSON_IsObject(node))
-                        for (const cJSON *d = c->next; d; d = d->next)
-                                if (strcmp(c->string, d->string) == 0)
-                                        return true;
-                if (has_duplicate_key(c))
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A JSON object with a repeated key anywhere inside is refused: which of
+ * the two values a reader takes is undefined across parsers. Sorting the
+ * names keeps this O(n log n) however many keys an object has. */
+static int has_duplicate_key(const cJSON *node)
+{
+        size_t n = 0;
+        int dup = 0;
+
+        for (const cJSON *c = node ? node->child : NULL; c && !dup; c = c->next) {
+                n++;
+                dup = has_duplicate_key(c);
+        }
+        if (dup || !cJSON_IsObject(node) || n < 2)
+                return dup;
+        const char **names = malloc(n * sizeof(*names));
+        if (!names)
+                return -1;
+        n = 0;
+        for (const cJSON *c = node->child; c; c = c->next)
+                names[n++] = c->string;
+        qsort(names, n, sizeof(*names), by_name);
+        for (size_t i = 1; i < n && !dup; i++)
+                dup = strcmp(names[i - 1], names[i]) == 0;
+        free(names);
+        return dup;
+}
+
+/* JSON forbids raw control characters inside strings; cJSON accepts them. */
+static bool has_raw_control_in_string(const char *buf, size_t len)
+{
+        bool in_string = false;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)buf[i];
+                if (in_string && ch == '\\') {
+                        i++;
+                        continue;
+                }
+                if (ch == '"')
+                        in_string = !in_string;
+                else if (in_string && ch < 0x20)
                         return true;
         }
         return false;
@@ -225,13 +262,18 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
         return 0;
 }
 
-/* \u0000 is valid JSON, but cJSON would cut the string there. */
+/* \u0000 is valid JSON, but cJSON would cut the string there. An escaped
+ * backslash followed by "u0000" is text, not a NUL: count the backslashes. */
 static bool has_escaped_nul(const char *buf, size_t len)
 {
-        for (size_t i = 0; i + 6 <= len; i++)
-                if (buf[i] == '\\' && buf[i + 1] == 'u' &&
-                    memcmp(buf + i + 2, "0000", 4) == 0)
+        for (size_t i = 0; i + 6 <= len; i++) {
+                if (buf[i] != '\\') {
+                        continue;
+                }
+                if (buf[i + 1] == 'u' && memcmp(buf + i + 2, "0000", 4) == 0)
                         return true;
+                i++; /* skip the escaped character, whatever it is */
+        }
         return false;
 }
 
@@ -250,11 +292,28 @@ int event_parse(const char *buf, size_t len, struct event *ev, struct event_erro
         if (utf8_length(buf, len) < 0)
                 return fail(err, REASON_INVALID_UTF8, NULL);
         if (memchr(buf, '\0', len) || has_escaped_nul(buf, len))
-                return fail(err, REASON_MALFORMED_JSON, "NUL character");
-        root = cJSON_ParseWithLength(buf, len);
+                return fail(err, REASON_MALFORMED_JSON, NULL);
+        /* cJSON skips a byte order mark and stops after the first value;
+         * JSON allows neither a mark nor anything but space after it */
+        if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+                fail(err, REASON_MALFORMED_JSON, NULL);
+                goto out;
+        }
+        if (has_raw_control_in_string(buf, len)) {
+                fail(err, REASON_MALFORMED_JSON, NULL);
+                goto out;
+        }
+        const char *end = NULL;
+        root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
         if (!root || !cJSON_IsObject(root)) {
                 fail(err, REASON_MALFORMED_JSON, NULL);
                 goto out;
+        }
+        for (; end && end < buf + len; end++) {
+                if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+                        fail(err, REASON_MALFORMED_JSON, NULL);
+                        goto out;
+                }
         }
         if (has_duplicate_key(root)) {
                 fail(err, REASON_DUPLICATE_KEY, NULL);

@@ -20,7 +20,8 @@ struct publish {
         size_t inflight;
         int64_t *done; /* delivered, to delete */
         size_t n_done, cap_done;
-        int64_t retry_from; /* lowest failed seq, or 0 */
+        int64_t retry_from;  /* lowest failed seq, or 0 */
+        int64_t refused_seq; /* the row the producer last refused, said once */
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -69,6 +70,7 @@ int publish_open(const struct conf *c, struct journal *j, struct publish **out, 
                 goto out;
         }
         rd_kafka_conf_set(kc, "linger.ms", "5", msg, sizeof(msg));
+        rd_kafka_conf_set(kc, "message.max.bytes", "1100000", msg, sizeof(msg));
         rd_kafka_conf_set(kc, "client.id", "bpjs-syncd", msg, sizeof(msg));
         for (size_t i = 0; i < c->kafka.n_properties; i++) {
                 /* consumer-only properties do not concern the producer */
@@ -108,15 +110,23 @@ out:
         return rc;
 }
 
+/* The largest value a record may carry: as large as any message the
+ * consumer can receive from brokers with the default message.max.bytes
+ * (1,048,588), so a dead letter is the original byte for byte; the producer
+ * allows a little more for the headers. Anything larger (a broker configured
+ * for bigger messages) is cut there, with a truncated_from header. */
+#define MAX_VALUE 1048588
+
 static int produce(int64_t seq, const struct journal_out *o, void *opaque)
 {
         struct publish *p = opaque;
-        rd_kafka_headers_t *hdrs = NULL;
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+        size_t len = o->value_len;
         rd_kafka_resp_err_t e;
+        char size[24];
 
         if (o->headers_len) {
                 const char *h = o->headers, *end = h + o->headers_len;
-                hdrs = rd_kafka_headers_new(8);
                 while (h < end) {
                         const char *name = h, *val = name + strlen(name) + 1;
                         if (val >= end)
@@ -125,23 +135,33 @@ static int produce(int64_t seq, const struct journal_out *o, void *opaque)
                         h = val + strlen(val) + 1;
                 }
         }
-        if (hdrs)
-                e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(o->topic),
-                                      RD_KAFKA_V_KEY(o->key, o->key_len),
-                                      RD_KAFKA_V_VALUE((void *)o->value, o->value_len),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq),
-                                      RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        else
-                e = rd_kafka_producev(
-                    p->rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_KEY(o->key, o->key_len),
-                    RD_KAFKA_V_VALUE((void *)o->value, o->value_len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+        if (len > MAX_VALUE) {
+                snprintf(size, sizeof(size), "%zu", len);
+                rd_kafka_header_add(hdrs, "truncated_from", -1, size, -1);
+                log_error(
+                    "publish",
+                    "outbox row %lld to %s: a %zu-byte value is larger than a record "
+                    "may be; the first %d bytes are sent, with a truncated_from header",
+                    (long long)seq, o->topic, len, MAX_VALUE);
+                len = MAX_VALUE;
+        }
+        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(o->topic),
+                              RD_KAFKA_V_KEY(o->key, o->key_len),
+                              RD_KAFKA_V_VALUE((void *)o->value, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (e) {
-                if (hdrs)
-                        rd_kafka_headers_destroy(hdrs);
-                return 1; /* queue full or similar: stop, try again next poll */
+                rd_kafka_headers_destroy(hdrs);
+                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL && seq != p->refused_seq) {
+                        /* said once a row; the row stays and is tried again */
+                        log_error("publish",
+                                  "outbox row %lld to %s refused by the producer: "
+                                  "%s; results after it wait",
+                                  (long long)seq, o->topic, rd_kafka_err2str(e));
+                        p->refused_seq = seq;
+                }
+                return 1; /* stop here, try again next poll: order is kept */
         }
         p->inflight++;
         p->after_seq = seq;

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "answer.h"
 #include "nikset.h"
 #include "result.h"
 #include "sign.h"
@@ -458,21 +459,6 @@ static int start(const struct journal_batch *b, void *opaque)
 
 /* ---- answers ---- */
 
-struct answer {
-        const char *rid;
-        const char *status;
-        const char *kpj;
-        const char *reason;
-};
-
-static const struct answer *find_answer(const struct answer *a, size_t n, const char *rid)
-{
-        for (size_t i = 0; i < n; i++)
-                if (a[i].rid && strcmp(a[i].rid, rid) == 0)
-                        return &a[i];
-        return NULL;
-}
-
 static enum result_status map_status(int kind, const char *s, const char **reason)
 {
         if (kind == JOURNAL_OP_DEACTIVATE) {
@@ -493,8 +479,8 @@ static enum result_status map_status(int kind, const char *s, const char **reaso
 
 /* Records the final result of every item; answers NULL means every item
  * failed with `error`. Returns 0, -EPROTO when the answer is not whole. */
-static int settle(struct push *p, struct slot *s, const struct answer *answers,
-                  size_t n_ans, int state, const char *error)
+static int settle(struct push *p, struct slot *s, const struct answers *answers,
+                  int state, const char *error)
 {
         struct oplist ops = {0};
         struct journal_item_result *res = NULL;
@@ -522,7 +508,7 @@ static int settle(struct push *p, struct slot *s, const struct answer *answers,
 
                 if (answers) {
                         registration_id(p, o->reg_seq, rid);
-                        const struct answer *a = find_answer(answers, n_ans, rid);
+                        const struct answer *a = answer_find(answers, rid);
                         if (!a || !a->status ||
                             !(r.status = map_status(o->kind, a->status, &reason))) {
                                 rc = -EPROTO;
@@ -572,42 +558,6 @@ out:
         return rc;
 }
 
-/* Parses a 200 answer into answers (pointing into *root). */
-static int parse_answer(const char *body, cJSON **root, struct answer **out, size_t *n)
-{
-        cJSON *r = cJSON_Parse(body), *resp, *results, *it;
-        struct answer *a;
-        size_t i = 0;
-
-        resp = cJSON_GetObjectItemCaseSensitive(r, "response");
-        results = cJSON_GetObjectItemCaseSensitive(resp, "results");
-        if (!cJSON_IsArray(results)) {
-                cJSON_Delete(r);
-                return -EPROTO;
-        }
-        a = calloc((size_t)cJSON_GetArraySize(results) + 1, sizeof(*a));
-        if (!a) {
-                cJSON_Delete(r);
-                return -ENOMEM;
-        }
-        cJSON_ArrayForEach(it, results)
-        {
-                a[i].rid = cJSON_GetStringValue(
-                    cJSON_GetObjectItemCaseSensitive(it, "registration_id"));
-                a[i].status =
-                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "status"));
-                a[i].kpj =
-                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "kpj"));
-                a[i].reason =
-                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "reason"));
-                i++;
-        }
-        *root = r;
-        *out = a;
-        *n = i;
-        return 0;
-}
-
 #define BREAKER_FAILURES 5
 
 /* The circuit breaker: after BREAKER_FAILURES transient failures in a row the
@@ -652,7 +602,7 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                          (long long)s->attempts, error);
                 log_error("push", "[batch %s attempt %lld] %s", s->name,
                           (long long)s->attempts, why);
-                if (settle(p, s, NULL, 0, JOURNAL_BATCH_FAILED, why))
+                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why))
                         log_error("push", "[batch %s] cannot record failure: %s", s->name,
                                   journal_errmsg(p->journal));
                 return;
@@ -710,8 +660,7 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
 {
         long status = 0;
         char error[256];
-        cJSON *root = NULL;
-        struct answer *answers = NULL;
+        struct answers answers = {0};
         size_t n = 0;
         enum push_outcome o;
         int rc;
@@ -725,9 +674,10 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
 
         switch (o) {
         case PUSH_OK:
-                rc = parse_answer(s->resp ? s->resp : "", &root, &answers, &n);
+                rc = answer_parse(s->resp ? s->resp : "", s->resp_len, &answers);
+                n = answers.n;
                 if (rc == 0)
-                        rc = settle(p, s, answers, n, JOURNAL_BATCH_DONE, NULL);
+                        rc = settle(p, s, &answers, JOURNAL_BATCH_DONE, NULL);
                 if (rc == -EPROTO) {
                         snprintf(error, sizeof(error),
                                  "HTTP 200 without a result for every item");
@@ -781,14 +731,13 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                           "[batch %s attempt %lld] permanent failure: %s; the batch "
                           "is kept for replay",
                           s->name, (long long)s->attempts, why);
-                if (settle(p, s, NULL, 0, JOURNAL_BATCH_FAILED, why))
+                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why))
                         log_error("push", "[batch %s] cannot record failure: %s", s->name,
                                   journal_errmsg(p->journal));
                 break;
         }
         }
-        cJSON_Delete(root);
-        free(answers);
+        answers_free(&answers);
 }
 
 static void release(struct push *p, struct slot *s)

@@ -184,6 +184,13 @@ static void test_malformed(void **state)
                    REASON_INVALID_UTF8);
         expect_raw("a NUL byte", "{\"a\":1}\0", 8, REASON_MALFORMED_JSON);
         expect_raw("an escaped NUL", "{\"a\":\"x\\u0000\"}", 15, REASON_MALFORMED_JSON);
+        expect_raw("a byte order mark before the object", "\xef\xbb\xbf{\"a\":1}", 10,
+                   REASON_MALFORMED_JSON);
+        expect_raw("data after the object", "{\"a\":1} x", 9, REASON_MALFORMED_JSON);
+        expect_raw("two objects in one message", "{\"a\":1}{\"a\":1}", 14,
+                   REASON_MALFORMED_JSON);
+        expect_raw("a raw control character in a string", "{\"a\":\"x\x01y\"}", 11,
+                   REASON_MALFORMED_JSON);
         expect_raw("a nested repeated key", "{\"w\":{\"a\":1,\"a\":2}}", 19,
                    REASON_DUPLICATE_KEY);
 
@@ -202,6 +209,37 @@ static void test_malformed(void **state)
                 b[2 * depth - 1 - i] = ']';
         }
         expect_raw("deeply nested", b, 2 * depth, REASON_MALFORMED_JSON);
+        free(b);
+}
+
+/* Space after the object is fine, and so is the text \\u0000 (an escaped
+ * backslash): only the schema rules may refuse these. */
+static void test_json_edges_accepted(void **state)
+{
+        static const char *const ok[] = {
+            "{\"schema\":\"v0\"}  \n",
+            "{\"schema\":\"v0\",\"x\":\"a\\\\u0000\"}",
+        };
+        (void)state;
+        for (size_t i = 0; i < 2; i++)
+                expect_raw(ok[i], ok[i], strlen(ok[i]), REASON_UNSUPPORTED_SCHEMA);
+}
+
+static void test_many_keys_is_fast(void **state)
+{
+        /* 5,000 distinct keys (under 64 KiB): quadratic comparison was slow */
+        size_t cap = 5000 * 16 + 64, n = 0;
+        char *b = malloc(cap);
+        (void)state;
+        assert_non_null(b);
+        n += (size_t)snprintf(b + n, cap - n, "{\"schema\":\"v0\"");
+        for (int i = 0; i < 5000; i++)
+                n += (size_t)snprintf(b + n, cap - n, ",\"k%d\":1", i);
+        n += (size_t)snprintf(b + n, cap - n, "}");
+        expect_raw("5000 distinct keys", b, n, REASON_UNSUPPORTED_SCHEMA);
+        b[n - 1] = ',';
+        n += (size_t)snprintf(b + n, cap - n, "\"k7\":2}") - 0;
+        expect_raw("5000 keys and one repeated", b, n, REASON_DUPLICATE_KEY);
         free(b);
 }
 
@@ -247,6 +285,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rules),
             cmocka_unit_test(test_malformed),
+            cmocka_unit_test(test_json_edges_accepted),
+            cmocka_unit_test(test_many_keys_is_fast),
             cmocka_unit_test(test_fields_taken),
             cmocka_unit_test(test_id_kept_on_failure),
         };
