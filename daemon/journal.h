@@ -272,7 +272,8 @@ struct journal_ctl_item {
         int batch_state; /* 0 if not batched */
 };
 typedef int (*journal_ctl_item_fn)(const struct journal_ctl_item *it, void *opaque);
-/* The batch (body included), then its items; -ENOENT if there is none. */
+/* The batch (body included), then its items; returns the number of items,
+ * or -ENOENT if there is no such batch. */
 int journal_ctl_batch_show(struct journal_ctl *c, int64_t id, journal_ctl_batch_fn bfn,
                            journal_ctl_item_fn ifn, void *opaque);
 

@@ -457,6 +457,47 @@ static int start(const struct journal_batch *b, void *opaque)
         return 0;
 }
 
+/* Copies of due batches: start() writes to the journal, which must not
+ * happen while the SELECT that finds them is still stepping (another
+ * connection's commit in that moment makes the write fail at once). */
+struct due {
+        struct journal_batch b[MAX_SLOTS];
+        size_t n;
+};
+
+static int copy_due(const struct journal_batch *b, void *opaque)
+{
+        struct due *d = opaque;
+        struct journal_batch *c = &d->b[d->n];
+        char *body = malloc(b->body_len ? b->body_len : 1);
+        char *err = b->last_error ? strdup(b->last_error) : NULL;
+
+        if (!body || (b->last_error && !err)) {
+                free(body);
+                free(err);
+                return -ENOMEM;
+        }
+        memcpy(body, b->body, b->body_len);
+        *c = *b;
+        c->body = body;
+        c->last_error = err;
+        return ++d->n == MAX_SLOTS;
+}
+
+static int start_due(struct push *p, size_t slots)
+{
+        struct due d = {.n = 0};
+        int rc = journal_batches_due(p->journal, clock_now_ms(), slots, copy_due, &d);
+
+        for (size_t i = 0; i < d.n; i++) {
+                if (rc >= 0 && start(&d.b[i], p) < 0)
+                        rc = -EIO;
+                free((char *)d.b[i].body);
+                free((char *)d.b[i].last_error);
+        }
+        return rc < 0 ? rc : 0;
+}
+
 /* ---- answers ---- */
 
 static enum result_status map_status(int kind, const char *s, const char **reason)
@@ -865,12 +906,8 @@ int push_run(struct push *p, int timeout_ms)
                                             : p->n_slots - p->inflight;
                 reconcile(p);
                 rc = form_batches(p);
-                if (rc == 0 && slots > 0 && now >= p->auth_until) {
-                        int n = journal_batches_due(p->journal, clock_now_ms(),
-                                                    (size_t)slots, start, p);
-                        if (n < 0)
-                                rc = n;
-                }
+                if (rc == 0 && slots > 0 && now >= p->auth_until)
+                        rc = start_due(p, (size_t)slots);
         }
         curl_multi_perform(p->multi, &running);
         reap(p);

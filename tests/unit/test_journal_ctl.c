@@ -1,0 +1,480 @@
+/* The replay rules of the operator's journal (journal_ctl_replay), one row a
+ * rule: two workers' registrations fail together in one batch, something
+ * happens meanwhile, and the replay must resend the same body, rebuild a
+ * batch of what still qualifies, or do nothing, with the exact reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "journal.h"
+
+#define NIK1 "6471054506900002"
+#define NIK2 "6471051203850001"
+#define Y25  (2025 * 12) /* January 2025 */
+#define Y24  (2024 * 12)
+
+static char path[64];
+
+/* ---- building a journal as the daemon would ---- */
+
+static struct journal *open_journal(void)
+{
+        char err[256];
+        struct journal *j = NULL;
+        if (journal_open(path, JOURNAL_RECOVER, &j, err, sizeof(err)))
+                fail_msg("%s", err);
+        return j;
+}
+
+static void record(struct journal *j, const char *event_id, const char *nik,
+                   const char *program, int64_t start, enum decide_action action)
+{
+        static int64_t next_offset;
+        int64_t offset = next_offset++;
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = program,
+            .type = action == DECIDE_DEACTIVATE ? 2 : 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .offset = offset,
+            .at_ms = 1000,
+            .action = action,
+            .start_month = start,
+            .end_month = start + 11,
+            .item = "{\"nik\":\"x\"}",
+            .item_len = 11,
+        };
+        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(journal_record(j, &r), 0);
+        assert_int_equal(journal_commit(j), 0);
+}
+
+struct ops {
+        struct journal_op op[8];
+        size_t n;
+};
+
+static int take_op(const struct journal_op *op, void *opaque)
+{
+        struct ops *o = opaque;
+        o->op[o->n] = *op;
+        o->op[o->n].nik = o->op[o->n].program = o->op[o->n].event_id = NULL;
+        o->op[o->n].item = NULL;
+        o->op[o->n].reg_kpj = NULL;
+        o->n++;
+        return 0;
+}
+
+/* A body shaped like push.c's, so that its items can be counted. */
+static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
+                   char **body, size_t *len)
+{
+        size_t used;
+
+        (void)opaque;
+        *body = malloc(64 + 16 * n);
+        used =
+            (size_t)sprintf(*body, "{\"batch_id\":\"%lld\",\"%s\":[", (long long)id,
+                            n && ops[0].kind == JOURNAL_OP_DEACTIVATE ? "deactivations"
+                                                                      : "registrations");
+        for (size_t i = 0; i < n; i++)
+                used += (size_t)sprintf(*body + used, "%s{\"s\":%lld}", i ? "," : "",
+                                        (long long)ops[i].seq);
+        used += (size_t)sprintf(*body + used, "]}");
+        *len = used;
+        return 0;
+}
+
+/* Batches every unbatched op of kind into one batch, and fails it. */
+static int64_t batch_and_fail(struct journal *j, int kind)
+{
+        struct ops ops = {0}, pick = {0};
+        struct journal_item_result res[8];
+        int64_t id;
+
+        assert_true(journal_ops_unbatched(j, 0, 8, take_op, &ops) >= 0);
+        for (size_t i = 0; i < ops.n; i++)
+                if (ops.op[i].kind == kind)
+                        pick.op[pick.n++] = ops.op[i];
+        assert_int_equal(
+            journal_batch_create(j, kind, pick.op, pick.n, compose, NULL, &id), 0);
+        for (size_t i = 0; i < pick.n; i++)
+                res[i] = (struct journal_item_result){
+                    .seq = pick.op[i].seq,
+                    .status = RESULT_FAILED,
+                    .reason = "endpoint answered HTTP 400",
+                    .out = {.topic = "results", .value = "x", .value_len = 1},
+                };
+        assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_FAILED,
+                                              "endpoint answered HTTP 400", res, pick.n),
+                         0);
+        return id;
+}
+
+/* ---- what happens between the failure and the replay ---- */
+
+static void nothing(struct journal *j)
+{
+        (void)j;
+}
+
+static void worker1_covered_by_province(struct journal *j)
+{
+        record(j, "k1", NIK1, "KALTIM", Y25, DECIDE_REGISTER);
+}
+
+static void worker1_covered_in_2024(struct journal *j)
+{
+        record(j, "s1", NIK1, "SORONG", Y24, DECIDE_REGISTER);
+}
+
+static void worker1_enrolled_again(struct journal *j)
+{
+        record(j, "b9", NIK1, "BPP", Y25, DECIDE_REGISTER);
+}
+
+static void slot_taken(struct journal *j)
+{
+        record(j, "b3", "6471051203850003", "BPP", Y25, DECIDE_REGISTER);
+}
+
+struct item_want {
+        bool ok;
+        const char *why;
+};
+
+static const struct rule {
+        const char *name;
+        void (*meanwhile)(struct journal *j);
+        int64_t bpp_quota; /* 0: BPP not configured */
+        int action;
+        struct item_want items[2];
+        int64_t bpp_used_after;
+} rules[] = {
+    {"every item qualifies: the same body under the same key",
+     nothing,
+     10,
+     JOURNAL_CTL_REPLAY_RESEND,
+     {{true, ""}, {true, ""}},
+     2},
+    {"a live coverage over an overlapping period: covered by it",
+     worker1_covered_by_province,
+     10,
+     JOURNAL_CTL_REPLAY_REBUILD,
+     {{false, "covered by KALTIM"}, {true, ""}},
+     1},
+    {"a coverage over a period that does not overlap is no obstacle",
+     worker1_covered_in_2024,
+     10,
+     JOURNAL_CTL_REPLAY_RESEND,
+     {{true, ""}, {true, ""}},
+     2},
+    {"a later registration in the programme replaced the coverage",
+     worker1_enrolled_again,
+     10,
+     JOURNAL_CTL_REPLAY_REBUILD,
+     {{false, "a later registration for this programme replaced it"}, {true, ""}},
+     2},
+    {"slots are taken in order until the quota is full",
+     slot_taken,
+     2,
+     JOURNAL_CTL_REPLAY_REBUILD,
+     {{true, ""}, {false, "quota full (2/2)"}},
+     2},
+    {"a programme no longer configured: nothing to replay",
+     nothing,
+     0,
+     JOURNAL_CTL_REPLAY_NONE,
+     {{false, "programme not in the configuration"},
+      {false, "programme not in the configuration"}},
+     0},
+};
+
+struct seen {
+        int state;
+        int64_t attempts, items;
+        char body[256];
+        char last_error[128];
+};
+
+static int see_batch(const struct journal_ctl_batch *b, void *opaque)
+{
+        struct seen *s = opaque;
+        s->state = b->b.state;
+        s->attempts = b->b.attempts;
+        snprintf(s->body, sizeof(s->body), "%.*s", (int)b->b.body_len, b->b.body);
+        snprintf(s->last_error, sizeof(s->last_error), "%s",
+                 b->b.last_error ? b->b.last_error : "");
+        return 0;
+}
+
+static int count_item(const struct journal_ctl_item *it, void *opaque)
+{
+        (void)it;
+        ((struct seen *)opaque)->items++;
+        return 0;
+}
+
+static struct seen batch(struct journal_ctl *c, int64_t id)
+{
+        struct seen s = {0};
+        int n = journal_ctl_batch_show(c, id, see_batch, count_item, &s);
+        assert_int_equal(n, s.items);
+        return s;
+}
+
+static int64_t bpp_used;
+
+static int see_quota(const char *program, int64_t used, void *opaque)
+{
+        (void)opaque;
+        if (strcmp(program, "BPP") == 0)
+                bpp_used = used;
+        return 0;
+}
+
+static struct journal_ctl *open_ctl(unsigned flags)
+{
+        char err[256];
+        struct journal_ctl *c = NULL;
+        if (journal_ctl_open(path, flags, &c, err, sizeof(err)))
+                fail_msg("%s", err);
+        return c;
+}
+
+static void fresh(void)
+{
+        int fd;
+
+        snprintf(path, sizeof(path), "/tmp/test_journal_ctl.XXXXXX");
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+}
+
+static void cleanup(void)
+{
+        char more[80];
+        unlink(path);
+        snprintf(more, sizeof(more), "%s-wal", path);
+        unlink(more);
+        snprintf(more, sizeof(more), "%s-shm", path);
+        unlink(more);
+}
+
+static void test_rules(void **state)
+{
+        (void)state;
+        for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
+                const struct rule *rule = &rules[r];
+                struct journal_ctl_quota quotas[] = {
+                    {"BPP", rule->bpp_quota, 0}, {"KALTIM", 10, 0}, {"SORONG", 10, 0}};
+                struct journal_ctl_replay_opts opts = {
+                    .who = "tester",
+                    .quotas = rule->bpp_quota ? quotas : quotas + 1,
+                    .n_quotas = rule->bpp_quota ? 3 : 2,
+                    .compose = compose,
+                };
+                struct journal_ctl_replay plan, res;
+                struct journal_ctl_status st;
+                struct seen before, after;
+                struct journal *j;
+                struct journal_ctl *c;
+                int64_t id;
+
+                fprintf(stderr, "[ rule     ] %s\n", rule->name);
+                fresh();
+                j = open_journal();
+                record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
+                record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+                id = batch_and_fail(j, JOURNAL_OP_REGISTER);
+                rule->meanwhile(j);
+                c = open_ctl(JOURNAL_CTL_WRITE);
+                before = batch(c, id);
+                assert_int_equal(before.state, JOURNAL_BATCH_FAILED);
+
+                /* a dry run decides the same and changes nothing */
+                opts.dry_run = true;
+                assert_int_equal(journal_ctl_replay(c, id, &opts, &plan), 0);
+                after = batch(c, id);
+                assert_memory_equal(&before, &after, sizeof(before));
+                for (size_t i = 0; i < opts.n_quotas; i++)
+                        opts.quotas[i].reserved = 0;
+
+                opts.dry_run = false;
+                assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+                assert_int_equal(res.action, rule->action);
+                assert_int_equal(plan.action, res.action);
+                assert_int_equal(res.n, 2);
+                for (size_t i = 0; i < 2; i++) {
+                        assert_int_equal(res.items[i].ok, rule->items[i].ok);
+                        assert_string_equal(res.items[i].why, rule->items[i].why);
+                        assert_int_equal(plan.items[i].ok, res.items[i].ok);
+                }
+                after = batch(c, id);
+                switch (rule->action) {
+                case JOURNAL_CTL_REPLAY_RESEND:
+                        assert_int_equal(after.state, JOURNAL_BATCH_PENDING);
+                        assert_int_equal(after.attempts, 0);
+                        assert_string_equal(after.body, before.body);
+                        assert_string_equal(after.last_error, "replayed by tester");
+                        break;
+                case JOURNAL_CTL_REPLAY_REBUILD: {
+                        struct seen nb = batch(c, res.new_id);
+                        assert_true(res.new_id > id);
+                        assert_int_equal(nb.state, JOURNAL_BATCH_PENDING);
+                        assert_int_equal(nb.items, 1);
+                        assert_int_equal(after.state, JOURNAL_BATCH_FAILED);
+                        assert_int_equal(after.items, 1);
+                        assert_string_equal(after.body, before.body);
+                        break;
+                }
+                default:
+                        assert_int_equal(after.state, JOURNAL_BATCH_FAILED);
+                        assert_int_equal(after.items, 2);
+                }
+                bpp_used = -1;
+                assert_int_equal(journal_ctl_status(c, see_quota, NULL, &st), 0);
+                assert_int_equal(bpp_used, rule->bpp_used_after);
+
+                /* replaying again: the batch is no longer failed, or nothing
+                 * left in it qualifies */
+                journal_ctl_replay_free(&res);
+                assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+                assert_true(res.action == JOURNAL_CTL_REPLAY_SKIP ||
+                            res.action == JOURNAL_CTL_REPLAY_NONE);
+                journal_ctl_replay_free(&res);
+                journal_ctl_replay_free(&plan);
+                journal_ctl_close(c);
+                journal_close(j);
+                cleanup();
+        }
+}
+
+/* What was left behind goes later, once it qualifies, in a new batch: the
+ * old body still holds the items moved out, so it is never resent. */
+static void test_left_behind_later(void **state)
+{
+        struct journal_ctl_quota quotas[] = {{"BPP", 1, 0}};
+        struct journal_ctl_replay_opts opts = {
+            .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
+        struct journal_ctl_replay res;
+        struct journal *j;
+        struct journal_ctl *c;
+        int64_t id, first;
+        (void)state;
+
+        fresh();
+        j = open_journal();
+        record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
+        record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        id = batch_and_fail(j, JOURNAL_OP_REGISTER);
+        c = open_ctl(JOURNAL_CTL_WRITE);
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
+        first = res.new_id;
+        journal_ctl_replay_free(&res);
+
+        opts.quotas[0].quota = 2;
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
+        assert_true(res.new_id > first);
+        assert_int_equal(res.n, 1);
+        assert_int_equal(batch(c, id).state, JOURNAL_BATCH_DONE); /* emptied */
+        assert_int_equal(batch(c, id).items, 0);
+        journal_ctl_replay_free(&res);
+
+        /* an unknown batch; a batch that is not failed */
+        assert_int_equal(journal_ctl_replay(c, 999, &opts, &res), -ENOENT);
+        assert_int_equal(journal_ctl_replay(c, first, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_SKIP);
+        assert_string_equal(res.why, "the batch is pending, not failed");
+        journal_ctl_replay_free(&res);
+        journal_ctl_close(c);
+        journal_close(j);
+        cleanup();
+}
+
+/* A deactivation is not sent after a later operation of the same worker:
+ * it would end that newer registration at the endpoint. */
+static void test_deactivation_after_later_op(void **state)
+{
+        struct journal_ctl_quota quotas[] = {{"BPP", 10, 0}};
+        struct journal_ctl_replay_opts opts = {
+            .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
+        struct journal_ctl_replay res;
+        struct journal *j;
+        struct journal_ctl *c;
+        int64_t id;
+        (void)state;
+
+        fresh();
+        j = open_journal();
+        record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
+        record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        record(j, "w1", NIK1, "BPP", Y25, DECIDE_DEACTIVATE);
+        record(j, "w2", NIK2, "BPP", Y25, DECIDE_DEACTIVATE);
+        id = batch_and_fail(j, JOURNAL_OP_DEACTIVATE);
+        record(j, "b3", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        c = open_ctl(JOURNAL_CTL_WRITE);
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
+        assert_true(res.items[0].ok);
+        assert_false(res.items[1].ok);
+        assert_string_equal(res.items[1].why, "the worker has a later operation (seq 5)");
+        journal_ctl_replay_free(&res);
+        journal_ctl_close(c);
+        journal_close(j);
+        cleanup();
+}
+
+static void test_names(void **state)
+{
+        struct journal *j;
+        struct journal_ctl *c;
+        char name[JOURNAL_CTL_NAME_SIZE], other[JOURNAL_CTL_NAME_SIZE];
+        int64_t id = 0;
+        (void)state;
+
+        fresh();
+        j = open_journal();
+        c = open_ctl(0);
+        assert_string_equal(journal_ctl_id(c), journal_id(j));
+        journal_ctl_batch_name(c, 12, name);
+        assert_int_equal(strlen(name), 23);
+        assert_int_equal(journal_ctl_batch_parse(c, name, &id), 0);
+        assert_int_equal(id, 12);
+        assert_int_equal(journal_ctl_batch_parse(c, "12", &id), 0);
+        snprintf(other, sizeof(other), "b-%s-000000000012",
+                 strcmp(journal_id(j), "00000000") ? "00000000" : "11111111");
+        assert_int_equal(journal_ctl_batch_parse(c, other, &id), -EXDEV);
+        assert_int_equal(journal_ctl_batch_parse(c, "b-12", &id), -EINVAL);
+        assert_int_equal(journal_ctl_batch_parse(c, "0", &id), -EINVAL);
+        assert_int_equal(journal_ctl_batch_parse(c, "12x", &id), -EINVAL);
+        /* read-only: the operator's writes are refused */
+        assert_int_equal(journal_ctl_audit_add(c, "tester", "x", "y"), -EROFS);
+        journal_ctl_close(c);
+        journal_close(j);
+        cleanup();
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_rules),
+            cmocka_unit_test(test_left_behind_later),
+            cmocka_unit_test(test_deactivation_after_later_op),
+            cmocka_unit_test(test_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
