@@ -1,0 +1,6 @@
+# The service (issue 6): the metrics registry and its HTTP listener, the
+# notify life-cycle under a test NOTIFY_SOCKET, and the systemd unit
+# (systemd-analyze verify and security). scripts/check-package installs the
+# .deb in a Debian 12 root; it needs root and is not run by ctest.
+bpjs_unit_test(metrics bpjs_daemon)
+bpjs_integration_test(service)
