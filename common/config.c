@@ -744,6 +744,17 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
             L, c, &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.secret_file")]);
 }
 
+static void syntax_error(const yaml_parser_t *parser, const char *path, char *err)
+{
+        int n = snprintf(err, CONF_ERR_SIZE, "%s:%zu:%zu: syntax error: %s", path,
+                         parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                         parser->problem ? parser->problem : "cannot parse");
+        if (parser->context && n > 0 && n < CONF_ERR_SIZE)
+                snprintf(err + n, CONF_ERR_SIZE - (size_t)n, " (%s at %zu:%zu)",
+                         parser->context, parser->context_mark.line + 1,
+                         parser->context_mark.column + 1);
+}
+
 int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
 {
         struct loader L = {.path = path, .err = err};
@@ -770,14 +781,7 @@ int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
         parser_ready = true;
         yaml_parser_set_input_file(&parser, f);
         if (!yaml_parser_load(&parser, &L.doc)) {
-                int n =
-                    snprintf(err, CONF_ERR_SIZE, "%s:%zu:%zu: syntax error: %s", path,
-                             parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                             parser.problem ? parser.problem : "cannot parse");
-                if (parser.context && n > 0 && n < CONF_ERR_SIZE)
-                        snprintf(err + n, CONF_ERR_SIZE - (size_t)n, " (%s at %zu:%zu)",
-                                 parser.context, parser.context_mark.line + 1,
-                                 parser.context_mark.column + 1);
+                syntax_error(&parser, path, err);
                 r = -EINVAL;
                 goto out;
         }
@@ -786,6 +790,26 @@ int conf_load(const char *path, unsigned flags, struct conf **out, char *err)
         if (!root || root->type != YAML_MAPPING_NODE) {
                 snprintf(err, CONF_ERR_SIZE,
                          "%s:1:1: (top): expected a mapping of sections", path);
+                r = -EINVAL;
+                goto out;
+        }
+        /* one document only: a second one would be silently ignored */
+        yaml_document_t extra;
+        if (yaml_parser_load(&parser, &extra)) {
+                yaml_node_t *x = yaml_document_get_root_node(&extra);
+                if (x) {
+                        snprintf(
+                            err, CONF_ERR_SIZE,
+                            "%s:%zu:%zu: (top): a second YAML document; the file must "
+                            "hold one",
+                            path, x->start_mark.line + 1, x->start_mark.column + 1);
+                        yaml_document_delete(&extra);
+                        r = -EINVAL;
+                        goto out;
+                }
+                yaml_document_delete(&extra);
+        } else {
+                syntax_error(&parser, path, err);
                 r = -EINVAL;
                 goto out;
         }

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "item.h"
 #include "log.h"
+#include "metrics.h"
 #include "nik.h"
 #include "result.h"
 
@@ -23,6 +24,7 @@ struct consume {
         size_t n_held, cap_held;
         bool joined;
         bool paused;
+        struct metrics *metrics;
 };
 
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
@@ -272,6 +274,11 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                     .headers_len = dlq_headers(headers, sizeof(headers), &perr, m),
                 };
         rc = journal_record(cs->journal, &rec);
+        if (rc == 0) {
+                const char *labels[] = {result_status_name(d.status),
+                                        d.reason ? reason_name(d.reason) : "none"};
+                metrics_add(cs->metrics, METRIC_DECISIONS, labels, 1);
+        }
         if (rc == 0)
                 log_info("consume", "[%s/%d@%lld] %s %s %s: %s%s%s",
                          rd_kafka_topic_name(m->rkt), (int)m->partition,
@@ -322,6 +329,7 @@ static int journal_held(struct consume *cs)
                 if (m->offset + 1 > p->offset)
                         p->offset = m->offset + 1;
         }
+        metrics_add(cs->metrics, METRIC_EVENTS_CONSUMED, NULL, (double)cs->n_held);
         rd_kafka_resp_err_t e = rd_kafka_offsets_store(cs->rk, offs);
         if (e)
                 log_warning("consume",
@@ -385,6 +393,11 @@ void consume_pause(struct consume *cs, bool paused)
         else
                 rd_kafka_resume_partitions(cs->rk, parts);
         rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void consume_set_metrics(struct consume *cs, struct metrics *m)
+{
+        cs->metrics = m;
 }
 
 void consume_reconfigure(struct consume *cs, const struct conf *c)

@@ -21,6 +21,9 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
 int consume_poll(struct consume *cs, size_t max, int timeout_ms);
 /* True once the group has given this consumer its partitions. */
 bool consume_joined(const struct consume *cs);
+struct metrics;
+/* Counts consumed messages and decisions into m (may be NULL). */
+void consume_set_metrics(struct consume *cs, struct metrics *m);
 /* Takes a reloaded configuration (the programmes); events consumed from now
  * on are decided with it. The old one may be freed after this returns. */
 void consume_reconfigure(struct consume *cs, const struct conf *c);

@@ -12,6 +12,8 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -19,6 +21,7 @@
 #include "consume.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "publish.h"
 #include "push.h"
 
@@ -85,12 +88,12 @@ static int next_signal(int fd)
 
 /* Consuming pauses when journal.max_pending operations wait for the endpoint
  * and resumes below 90% of it: a dead endpoint never fills the disk. */
-static void backpressure(const struct conf *c, struct journal *j, struct consume *cs)
+static int64_t backpressure(const struct conf *c, struct journal *j, struct consume *cs)
 {
         int64_t backlog;
 
         if (journal_backlog(j, &backlog))
-                return;
+                return -1;
         if (!consume_paused(cs) && backlog >= c->journal.max_pending) {
                 log_warning("main",
                             "%lld operations wait for the endpoint (journal.max_pending "
@@ -101,6 +104,55 @@ static void backpressure(const struct conf *c, struct journal *j, struct consume
                 log_notice("main", "backlog down to %lld: consuming resumes",
                            (long long)backlog);
                 consume_pause(cs, false);
+        }
+        return backlog;
+}
+
+/* What /readyz answers, from the metrics listener's thread. */
+static struct {
+        atomic_bool joined, journal_ok, auth_ok;
+} health;
+
+static bool ready(void *opaque, char *why, size_t n)
+{
+        (void)opaque;
+        if (!atomic_load(&health.joined))
+                snprintf(why, n, "the consumer has no partitions yet");
+        else if (!atomic_load(&health.journal_ok))
+                snprintf(why, n, "the journal refuses writes");
+        else if (!atomic_load(&health.auth_ok))
+                snprintf(why, n, "the endpoint refuses our signature (401)");
+        else
+                return true;
+        return false;
+}
+
+static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
+                   struct consume *cs, struct push *p, int64_t backlog)
+{
+        struct stat st;
+        char wal[4096];
+        double bytes = 0;
+
+        if (!m)
+                return;
+        if (backlog >= 0)
+                metrics_set(m, METRIC_BACKLOG, NULL, (double)backlog);
+        metrics_set(m, METRIC_CONSUMING_PAUSED, NULL, consume_paused(cs));
+        metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
+        metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
+        snprintf(wal, sizeof(wal), "%s-wal", c->journal.path);
+        if (stat(c->journal.path, &st) == 0)
+                bytes += (double)st.st_size;
+        if (stat(wal, &st) == 0)
+                bytes += (double)st.st_size;
+        metrics_set(m, METRIC_JOURNAL_BYTES, NULL, bytes);
+        for (size_t i = 0; i < c->n_programs; i++) {
+                const char *label[] = {c->programs[i].id};
+                int64_t used;
+                if (journal_quota_used(j, c->programs[i].id, &used) == 0)
+                        metrics_set(m, METRIC_QUOTA_USED, label, (double)used);
+                metrics_set(m, METRIC_QUOTA_LIMIT, label, (double)c->programs[i].quota);
         }
 }
 
@@ -138,7 +190,7 @@ static void reload(struct conf **cur, struct consume *cs, struct push *p)
 /* The main loop: consume -> decide -> journal, push, publish, until a
  * stop signal. Every stage is driven from here, one step at a time. */
 static int loop(struct conf **c, struct journal *j, struct consume *cs, struct push *p,
-                struct publish *pub, int sigfd)
+                struct publish *pub, struct metrics *m, int sigfd)
 {
         bool ready = false, failing = false;
         int64_t next_status = 0, retry_at = 0, next_backlog = 0;
@@ -181,7 +233,10 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                 if (watchdog_usec)
                         sd_notify(0, "WATCHDOG=1");
                 if (now >= next_backlog) {
-                        backpressure(*c, j, cs);
+                        gauges(m, *c, j, cs, p, backpressure(*c, j, cs));
+                        atomic_store(&health.joined, consume_joined(cs));
+                        atomic_store(&health.journal_ok, !failing);
+                        atomic_store(&health.auth_ok, !push_auth_refused(p));
                         next_backlog = now + 500;
                 }
                 if (now >= next_status) {
@@ -202,6 +257,7 @@ static int run(const char *path)
         struct publish *pub = NULL;
         struct push *p = NULL;
         struct consume *cs = NULL;
+        struct metrics *m = NULL;
         int sigfd = -1, rc;
 
         if (conf_load(path, 0, &c, err) < 0) {
@@ -228,15 +284,26 @@ static int run(const char *path)
                 log_error("main", "%s", err);
                 goto out;
         }
+        struct metrics_health mh = {ready, NULL};
+        if (metrics_open(c->metrics.listen, &mh, &m, err, sizeof(err)) < 0) {
+                log_error("main", "%s: metrics.listen: %s", c->path, err);
+                goto out;
+        }
+        consume_set_metrics(cs, m);
+        push_set_metrics(p, m);
+        publish_set_metrics(pub, m);
+        if (m)
+                log_notice("main", "metrics at %s/metrics", metrics_url(m));
         log_notice("main",
                    "bpjs-syncd %s: journal %s (id %s), %zu programmes, endpoint %s",
                    BPJS_VERSION, c->journal.path, journal_id(j), c->n_programs,
                    c->bpjs.base_url);
-        rc = loop(&c, j, cs, p, pub, sigfd);
+        rc = loop(&c, j, cs, p, pub, m, sigfd);
 out:
         sd_notify(0, "STOPPING=1");
         /* teardown in the reverse order of set-up */
         consume_close(cs); /* commits the offsets of what is journaled */
+        metrics_close(m);  /* before the stages it reads go */
         if (p)
                 push_drain(p, DRAIN_MS);
         if (pub && publish_flush(pub, FLUSH_MS))

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "consume.h"
 #include "log.h"
+#include "metrics.h"
 
 #define MAX_INFLIGHT 20000
 #define FETCH_ROWS   2000
@@ -20,8 +21,9 @@ struct publish {
         size_t inflight;
         int64_t *done; /* delivered, to delete */
         size_t n_done, cap_done;
-        int64_t retry_from;  /* lowest failed seq, or 0 */
-        int64_t refused_seq; /* the row the producer last refused, said once */
+        int64_t retry_from; /* lowest failed seq, or 0 */
+        int64_t refused_seq;
+        struct metrics *metrics; /* the row the producer last refused, said once */
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -190,8 +192,14 @@ int publish_poll(struct publish *p)
         if (rc)
                 return rc; /* rows stay and are published again: at-least-once */
         delivered = (int)p->n_done;
+        metrics_add(p->metrics, METRIC_RESULTS_PUBLISHED, NULL, delivered);
         p->n_done = 0;
         return delivered;
+}
+
+void publish_set_metrics(struct publish *p, struct metrics *m)
+{
+        p->metrics = m;
 }
 
 size_t publish_inflight(const struct publish *p)

@@ -13,6 +13,8 @@ struct publish;
 
 int publish_open(const struct conf *c, struct journal *j, struct publish **out, char *err,
                  size_t errsize);
+struct metrics;
+void publish_set_metrics(struct publish *p, struct metrics *m);
 /* Produces what the outbox holds and records delivery reports. Returns how
  * many rows were delivered, or a negative errno. */
 int publish_poll(struct publish *p);

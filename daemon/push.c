@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "answer.h"
 #include "nikset.h"
 #include "result.h"
@@ -63,6 +64,7 @@ struct push {
         int64_t breaker_until; /* circuit open: no request before this */
         bool breaker_open;
         int64_t next_reconcile;
+        struct metrics *metrics;
         bool auth_alerted;
         unsigned seed;
         char url[2][1024];
@@ -585,6 +587,10 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
         }
         rc = journal_batch_finish(p->journal, s->batch_id, state, error, res, ops.n);
         if (rc == 0) {
+                for (size_t i = 0; i < ops.n; i++) {
+                        const char *outcome[] = {result_status_name(res[i].status)};
+                        metrics_add(p->metrics, METRIC_REGISTRATIONS_PUSHED, outcome, 1);
+                }
                 for (size_t i = 0; i < ops.n; i++)
                         nikset_del(&p->blocked, ops.ops[i].nik);
                 p->open_batches--;
@@ -648,6 +654,7 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                                   journal_errmsg(p->journal));
                 return;
         }
+        metrics_add(p->metrics, METRIC_RETRIES, NULL, 1);
         log_warning("push", "[batch %s attempt %lld] %s; next attempt in %lld ms",
                     s->name, (long long)s->attempts, error, (long long)delay);
         if (journal_batch_update(p->journal, s->batch_id, JOURNAL_BATCH_PENDING,
@@ -708,6 +715,11 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
 
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
         o = push_classify(status, cc);
+        double secs = 0;
+        const char *outcome[] = {push_outcome_name(o)};
+        curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME, &secs);
+        metrics_add(p->metrics, METRIC_REQUESTS, outcome, 1);
+        metrics_observe(p->metrics, METRIC_ENDPOINT_LATENCY, NULL, secs);
         if (cc != CURLE_OK)
                 snprintf(error, sizeof(error), "%s", curl_easy_strerror(cc));
         else
@@ -917,6 +929,21 @@ int push_run(struct push *p, int timeout_ms)
                 reap(p);
         }
         return rc;
+}
+
+void push_set_metrics(struct push *p, struct metrics *m)
+{
+        p->metrics = m;
+}
+
+bool push_breaker_open(const struct push *p)
+{
+        return p->breaker_open;
+}
+
+bool push_auth_refused(const struct push *p)
+{
+        return clock_mono_ms() < p->auth_until;
 }
 
 int push_inflight(const struct push *p)

@@ -40,6 +40,13 @@ void push_notify(struct push *p);
 /* Forms due batches, starts due requests and handles finished ones, waiting
  * at most timeout_ms for network activity. Returns 0 or a negative errno. */
 int push_run(struct push *p, int timeout_ms);
+struct metrics;
+/* Counts requests, outcomes, retries and latency into m (may be NULL). */
+void push_set_metrics(struct push *p, struct metrics *m);
+/* True while the circuit breaker holds requests back, or the endpoint
+ * refuses our signature (401). */
+bool push_breaker_open(const struct push *p);
+bool push_auth_refused(const struct push *p);
 /* Requests under way. */
 int push_inflight(const struct push *p);
 /* Nothing queued, nothing unfinished. */

@@ -57,6 +57,8 @@ def daemon_config(brokers, url, secret_file, journal, programs=None, **bpjs):
             "bpjs": b,
             "journal": {"path": journal},
             "log": {"level": "info"},
+            # a port of its own for each daemon: tests run in parallel
+            "metrics": {"listen": "127.0.0.1:0"},
             "programs": programs if programs is not None else PROGRAMS + [QUOTA_PROGRAM]}
 
 

@@ -103,7 +103,7 @@ def start(env, events=40, **cfg_extra):
 
 
 def run(env, cfg, notify, name="daemon", **environ):
-    env_vars = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000",
+    env_vars = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "10000000",
                 "WATCHDOG_PID": None, "JOURNAL_STREAM": None}
     env_vars.update(environ)
     return env.spawn(name, [bin_path("bpjs-syncd"), "--config", cfg], env=env_vars)
@@ -128,18 +128,19 @@ def test_sd_notify_ready_status_watchdog_stopping():
             assert len(notify.lines("READY=1")) == 1
 
             # STATUS= at start-up and again every few seconds.
-            wait_for(lambda: len(notify.lines("STATUS=")) >= 3, 15, "three STATUS= lines")
+            wait_for(lambda: len(notify.lines("STATUS=")) >= 3, 30, "three STATUS= lines")
             statuses = notify.lines("STATUS=")
             assert all(re.fullmatch(r"STATUS=.+", s) for s in statuses), statuses
 
-            # WATCHDOG=1 keeps coming, well inside WATCHDOG_USEC (2 s): systemd
-            # asks for a ping every half of it; the margin is for a loaded CI.
+            # WATCHDOG=1 keeps coming, inside half of WATCHDOG_USEC (10 s), as
+            # systemd asks; the unit's WatchdogSec is 30 s. A loaded CI running
+            # the sanitizer build must not make this flaky.
             time.sleep(3.0)
             pings = notify.times("WATCHDOG=1")
             assert len(pings) >= 3, f"{len(pings)} WATCHDOG=1"
             gaps = [b - a for a, b in zip(pings, pings[1:])]
-            assert max(gaps) < 1.5, f"WATCHDOG=1 {max(gaps):.2f} s apart"
-            assert time.monotonic() - pings[-1] < 1.5
+            assert max(gaps) < 5.0, f"WATCHDOG=1 {max(gaps):.2f} s apart"
+            assert time.monotonic() - pings[-1] < 5.0
             assert not notify.lines("STOPPING=1")
 
             # Only the main process notifies (NotifyAccess=main).

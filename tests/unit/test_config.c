@@ -140,6 +140,9 @@ static const struct {
     {"syntax error", "batch_size", "  batch_size: [100\n",
      "9:8: syntax error: did not find expected ',' or ']' "
      "(while parsing a flow sequence at 8:15)"},
+    {"a second YAML document", "journal:", "---\nbogus: [\n",
+     "15:1: syntax error: did not find expected ',' or ']' "
+     "(while parsing a flow sequence at 13:8)"},
     {"log level", "journal:", "log: {level: loud}\njournal:\n",
      "12:14: log.level: expected err, warning, notice, info or debug (got \"loud\")"},
 };
@@ -181,6 +184,22 @@ static void test_periods(void **state)
                  "%s:20:21: programs[0].period.start: expected a month YYYY-MM (got "
                  "\"2025-13\")",
                  file);
+        assert_string_equal(err, want);
+}
+
+static void test_one_document_only(void **state)
+{
+        char err[CONF_ERR_SIZE], want[CONF_ERR_SIZE];
+        struct conf *c = NULL;
+        FILE *f = fopen(file, "w");
+        (void)state;
+
+        assert_non_null(f);
+        fputs("kafka: {brokers: \"x:1\"}\n---\nbogus: 1\n", f);
+        fclose(f);
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        snprintf(want, sizeof(want),
+                 "%s:3:1: (top): a second YAML document; the file must hold one", file);
         assert_string_equal(err, want);
 }
 
@@ -275,6 +294,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_error_classes),
             cmocka_unit_test(test_periods),
+            cmocka_unit_test(test_one_document_only),
             cmocka_unit_test(test_valid_and_defaults),
             cmocka_unit_test(test_credentials_directory_wins),
             cmocka_unit_test(test_spec_example),
