@@ -2,6 +2,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int finish(cJSON *o, char **out, size_t *len)
@@ -59,4 +61,57 @@ int item_deactivation(const struct event *ev, char **out, size_t *len)
         cJSON_AddStringToObject(o, "program", ev->program);
         cJSON_AddStringToObject(o, "reason", ev->reason[0] ? ev->reason : "withdrawn");
         return finish(o, out, len);
+}
+
+void item_batch_name(const char *journal_id, int64_t id, char out[ITEM_NAME_SIZE])
+{
+        snprintf(out, ITEM_NAME_SIZE, "b-%s-%012lld", journal_id, (long long)id);
+}
+
+void item_registration_id(const char *journal_id, int64_t seq, char out[ITEM_NAME_SIZE])
+{
+        snprintf(out, ITEM_NAME_SIZE, "r-%s-%012lld", journal_id, (long long)seq);
+}
+
+int item_batch_body(const char *journal_id, int64_t id, bool deactivations,
+                    const struct item_part *parts, size_t n, char **body, size_t *len)
+{
+        char name[ITEM_NAME_SIZE], rid[ITEM_NAME_SIZE];
+        size_t cap = 128, used;
+        char *b;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct item_part *o = &parts[i];
+                if (o->item_len < 2 || o->item[0] != '{' ||
+                    o->item[o->item_len - 1] != '}')
+                        return -EINVAL;
+                cap += o->item_len + 128 + (o->kpj ? strlen(o->kpj) : 0);
+        }
+        b = malloc(cap);
+        if (!b)
+                return -ENOMEM;
+        item_batch_name(journal_id, id, name);
+        used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
+                                deactivations ? "deactivations" : "registrations");
+        for (size_t i = 0; i < n; i++) {
+                const struct item_part *o = &parts[i];
+                const char *kpj = o->kpj ? o->kpj : "";
+                item_registration_id(journal_id, o->reg_seq, rid);
+                used +=
+                    (size_t)snprintf(b + used, cap - used,
+                                     "%s{\"registration_id\":\"%s\"", i ? "," : "", rid);
+                if (deactivations)
+                        used += (size_t)snprintf(
+                            b + used, cap - used,
+                            kpj[0] ? ",\"kpj\":\"%s\"" : ",\"kpj\":null", kpj);
+                /* the item's members, after its '{' */
+                if (o->item_len > 2)
+                        b[used++] = ',';
+                memcpy(b + used, o->item + 1, o->item_len - 1);
+                used += o->item_len - 1;
+        }
+        used += (size_t)snprintf(b + used, cap - used, "]}");
+        *body = b;
+        *len = used;
+        return 0;
 }

@@ -1,6 +1,7 @@
 /* The operator's side of the SQLite journal (bpjs-syncctl): its own
  * connection, statements prepared once at open from one table, short
  * transactions. See journal.h, "Operator side". */
+#include "item.h"
 #include "journal.h"
 
 #include <cjson/cJSON.h>
@@ -191,13 +192,13 @@ const char *journal_ctl_replay_action_name(int action)
 void journal_ctl_batch_name(const struct journal_ctl *c, int64_t id,
                             char out[JOURNAL_CTL_NAME_SIZE])
 {
-        snprintf(out, JOURNAL_CTL_NAME_SIZE, "b-%s-%012lld", c->id, (long long)id);
+        item_batch_name(c->id, id, out);
 }
 
 void journal_ctl_registration_id(const struct journal_ctl *c, int64_t seq,
                                  char out[JOURNAL_CTL_NAME_SIZE])
 {
-        snprintf(out, JOURNAL_CTL_NAME_SIZE, "r-%s-%012lld", c->id, (long long)seq);
+        item_registration_id(c->id, seq, out);
 }
 
 static int parse_number(const char *s, int64_t *out)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "item.h"
 #include "log.h"
 #include "metrics.h"
 #include "answer.h"
@@ -115,12 +116,12 @@ int64_t push_backoff_ms(int64_t base, int64_t cap, int64_t attempt, unsigned *se
 
 static void batch_name(const struct push *p, int64_t id, char out[NAME_SIZE])
 {
-        snprintf(out, NAME_SIZE, "b-%s-%012lld", journal_id(p->journal), (long long)id);
+        item_batch_name(journal_id(p->journal), id, out);
 }
 
 static void registration_id(const struct push *p, int64_t seq, char out[NAME_SIZE])
 {
-        snprintf(out, NAME_SIZE, "r-%s-%012lld", journal_id(p->journal), (long long)seq);
+        item_registration_id(journal_id(p->journal), seq, out);
 }
 
 static void op_copy(struct op *dst, const struct journal_op *src)
@@ -212,38 +213,20 @@ static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opa
                    char **body, size_t *len)
 {
         const struct compose_ctx *ctx = opaque;
-        const struct push *p = ctx->p;
         const struct op *first = ctx->copies + (ops - ctx->base);
-        char name[NAME_SIZE], rid[NAME_SIZE];
-        bool deact = n && first->kind == JOURNAL_OP_DEACTIVATE;
-        size_t cap = 128, used;
-        char *b;
+        struct item_part *parts = calloc(n ? n : 1, sizeof(*parts));
+        int rc;
 
-        for (size_t i = 0; i < n; i++)
-                cap += first[i].item_len + 128;
-        b = malloc(cap);
-        if (!b)
+        if (!parts)
                 return -ENOMEM;
-        batch_name(p, id, name);
-        used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
-                                deact ? "deactivations" : "registrations");
-        for (size_t i = 0; i < n; i++) {
-                const struct op *o = &first[i];
-                registration_id(p, o->reg_seq, rid);
-                used +=
-                    (size_t)snprintf(b + used, cap - used,
-                                     "%s{\"registration_id\":\"%s\",", i ? "," : "", rid);
-                if (deact)
-                        used += (size_t)snprintf(
-                            b + used, cap - used,
-                            o->kpj[0] ? "\"kpj\":\"%s\"," : "\"kpj\":null,", o->kpj);
-                /* the item is a JSON object: take its members */
-                used += (size_t)snprintf(b + used, cap - used, "%s", o->item + 1);
-        }
-        used += (size_t)snprintf(b + used, cap - used, "]}");
-        *body = b;
-        *len = used;
-        return 0;
+        for (size_t i = 0; i < n; i++)
+                parts[i] = (struct item_part){first[i].reg_seq, first[i].kpj,
+                                              first[i].item, first[i].item_len};
+        rc = item_batch_body(journal_id(ctx->p->journal), id,
+                             n && first->kind == JOURNAL_OP_DEACTIVATE, parts, n, body,
+                             len);
+        free(parts);
+        return rc;
 }
 
 static int create_batch(struct push *p, struct oplist *l)

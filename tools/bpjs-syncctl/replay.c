@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "item.h"
 #include "nik.h"
 #include "out.h"
 
@@ -46,51 +47,25 @@ static void usage(FILE *f)
             "Exit status 65 when a named batch is unknown or not failed.\n");
 }
 
-/* ---- the request body of a new batch: as push.c's compose() ---- */
+/* ---- the request body of a new batch: item_batch_body, as the daemon ---- */
 
 static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
                    char **body, size_t *len)
 {
         const struct journal_ctl *jc = opaque;
-        char name[JOURNAL_CTL_NAME_SIZE], rid[JOURNAL_CTL_NAME_SIZE];
-        bool deact = n && ops[0].kind == JOURNAL_OP_DEACTIVATE;
-        size_t cap = 128, used;
-        char *b;
+        struct item_part *parts = calloc(n ? n : 1, sizeof(*parts));
+        int rc;
 
-        for (size_t i = 0; i < n; i++) {
-                if (ops[i].item_len < 2 || ops[i].item[0] != '{' ||
-                    ops[i].item[ops[i].item_len - 1] != '}')
-                        return -EINVAL; /* an item is a JSON object */
-                cap +=
-                    ops[i].item_len + 128 + (ops[i].reg_kpj ? strlen(ops[i].reg_kpj) : 0);
-        }
-        b = malloc(cap);
-        if (!b)
+        if (!parts)
                 return -ENOMEM;
-        journal_ctl_batch_name(jc, id, name);
-        used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
-                                deact ? "deactivations" : "registrations");
-        for (size_t i = 0; i < n; i++) {
-                const struct journal_op *o = &ops[i];
-                const char *kpj = o->reg_kpj ? o->reg_kpj : "";
-                journal_ctl_registration_id(jc, o->reg_seq, rid);
-                used +=
-                    (size_t)snprintf(b + used, cap - used,
-                                     "%s{\"registration_id\":\"%s\"", i ? "," : "", rid);
-                if (deact)
-                        used += (size_t)snprintf(
-                            b + used, cap - used,
-                            kpj[0] ? ",\"kpj\":\"%s\"" : ",\"kpj\":null", kpj);
-                /* the item's members, after its '{' */
-                if (o->item_len > 2)
-                        b[used++] = ',';
-                memcpy(b + used, o->item + 1, o->item_len - 1);
-                used += o->item_len - 1;
-        }
-        used += (size_t)snprintf(b + used, cap - used, "]}");
-        *body = b;
-        *len = used;
-        return 0;
+        for (size_t i = 0; i < n; i++)
+                parts[i] = (struct item_part){ops[i].reg_seq, ops[i].reg_kpj, ops[i].item,
+                                              ops[i].item_len};
+        rc = item_batch_body(journal_ctl_id(jc), id,
+                             n && ops[0].kind == JOURNAL_OP_DEACTIVATE, parts, n, body,
+                             len);
+        free(parts);
+        return rc;
 }
 
 /* ---- which batches ---- */
