@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 
 static enum log_level max_level = LOG_LVL_INFO;
 static log_sink_fn sink;
@@ -79,17 +81,59 @@ void log_scrub(char *s)
         }
 }
 
-void log_write(int level, const char *ctx, const char *fmt, ...)
+static log_journal_fn journal_writer;
+static void *journal_opaque;
+
+void log_set_journal_writer(log_journal_fn fn, void *opaque)
+{
+        journal_writer = fn;
+        journal_opaque = opaque;
+        journal_mode = fn ? 1 : -1;
+}
+
+#define MAX_FIELDS 12
+
+/* journald: one entry with its fields, every value scrubbed like the text. */
+static void to_journal(int level, const char *ctx, const char *line,
+                       const struct log_field *fields, size_t n)
+{
+        char buf[MAX_FIELDS][2304];
+        const char *fv[MAX_FIELDS];
+        struct iovec iov[MAX_FIELDS];
+        size_t k = 0;
+
+        snprintf(buf[k++], sizeof(buf[0]), "PRIORITY=%d", level);
+        snprintf(buf[k++], sizeof(buf[0]), "MESSAGE=%s", line);
+        snprintf(buf[k++], sizeof(buf[0]), "SYSLOG_IDENTIFIER=bpjs-syncd");
+        if (ctx)
+                snprintf(buf[k++], sizeof(buf[0]), "BPJS_CONTEXT=%s", ctx);
+        for (size_t i = 0; i < n && k < MAX_FIELDS; i++) {
+                if (!fields[i].value || !*fields[i].value)
+                        continue;
+                snprintf(buf[k], sizeof(buf[0]), "%s=%s", fields[i].name,
+                         fields[i].value);
+                log_scrub(buf[k++]);
+        }
+        for (size_t i = 0; i < k; i++) {
+                fv[i] = buf[i];
+                iov[i].iov_base = buf[i];
+                iov[i].iov_len = strlen(buf[i]);
+        }
+        if (journal_writer)
+                journal_writer(fv, k, journal_opaque);
+        else if (sd_journal_sendv(iov, (int)k) < 0)
+                fprintf(stderr, "<%d>%s\n", level, line);
+}
+
+static void emit(int level, const char *ctx, const struct log_field *fields, size_t n,
+                 const char *fmt, va_list ap)
 {
         char line[2048];
-        int n = 0;
-        va_list ap;
+        int len = 0;
 
         if (ctx)
-                n = snprintf(line, sizeof(line), "%s: ", ctx);
-        va_start(ap, fmt);
-        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-        va_end(ap);
+                len = snprintf(line, sizeof(line), "%s: ", ctx);
+        vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
         log_scrub(line);
 
         if (sink) {
@@ -99,7 +143,26 @@ void log_write(int level, const char *ctx, const char *fmt, ...)
         if (journal_mode < 0)
                 journal_mode = stderr_is_journal();
         if (journal_mode)
-                fprintf(stderr, "<%d>%s\n", level, line);
+                to_journal(level, ctx, line, fields, n);
         else
                 fprintf(stderr, "%s[%s] %s\n", "bpjs-sync", level_names[level], line);
+}
+
+void log_write(int level, const char *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        emit(level, ctx, NULL, 0, fmt, ap);
+        va_end(ap);
+}
+
+void log_fields(int level, const char *ctx, const struct log_field *fields, size_t n,
+                const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        emit(level, ctx, fields, n, fmt, ap);
+        va_end(ap);
 }

@@ -279,13 +279,21 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                                         d.reason ? reason_name(d.reason) : "none"};
                 metrics_add(cs->metrics, METRIC_DECISIONS, labels, 1);
         }
-        if (rc == 0)
-                log_info("consume", "[%s/%d@%lld] %s %s %s: %s%s%s",
-                         rd_kafka_topic_name(m->rkt), (int)m->partition,
-                         (long long)m->offset, ev.event_id[0] ? ev.event_id : "(no id)",
-                         nik_mask(ev.nik, masked), ev.program[0] ? ev.program : "-",
-                         result_status_name(d.status), d.reason ? " " : "",
-                         d.reason ? reason_name(d.reason) : "");
+        if (rc == 0) {
+                const struct log_field fields[] = {
+                    {"BPJS_PROGRAM", ev.program},
+                    {"BPJS_NIK", ev.nik[0] ? nik_mask(ev.nik, masked) : ""},
+                    {"BPJS_EVENT_ID", ev.event_id},
+                    {"BPJS_STATUS", result_status_name(d.status)},
+                    {"BPJS_REASON", d.reason ? reason_name(d.reason) : ""},
+                };
+                LOG_FIELDS(
+                    LOG_LVL_INFO, "consume", fields, 5, "[%s/%d@%lld] %s %s %s: %s%s%s",
+                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                    ev.event_id[0] ? ev.event_id : "(no id)", nik_mask(ev.nik, masked),
+                    ev.program[0] ? ev.program : "-", result_status_name(d.status),
+                    d.reason ? " " : "", d.reason ? reason_name(d.reason) : "");
+        }
         free(value);
         free(item);
         return rc;
@@ -408,6 +416,29 @@ void consume_reconfigure(struct consume *cs, const struct conf *c)
 bool consume_paused(const struct consume *cs)
 {
         return cs->paused;
+}
+
+int64_t consume_lag(struct consume *cs)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int64_t lag = -1;
+
+        if (rd_kafka_assignment(cs->rk, &parts) || !parts)
+                return -1;
+        if (parts->cnt && rd_kafka_position(cs->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                lag = 0;
+                for (int i = 0; i < parts->cnt; i++) {
+                        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+                        int64_t lo, hi;
+                        if (rd_kafka_get_watermark_offsets(cs->rk, p->topic, p->partition,
+                                                           &lo, &hi) ||
+                            hi < 0)
+                                continue;
+                        lag += p->offset >= 0 ? hi - p->offset : hi - lo;
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        return lag;
 }
 
 void consume_close(struct consume *cs)

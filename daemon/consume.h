@@ -31,6 +31,9 @@ void consume_reconfigure(struct consume *cs, const struct conf *c);
  * partitions assigned later follow the same state. */
 void consume_pause(struct consume *cs, bool paused);
 bool consume_paused(const struct consume *cs);
+/* Messages on the assigned partitions not consumed yet (high watermark less
+ * position, from librdkafka's cached watermarks); -1 when not known yet. */
+int64_t consume_lag(struct consume *cs);
 /* Stops consuming, commits stored offsets and leaves the group. */
 void consume_close(struct consume *cs);
 

@@ -139,6 +139,9 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
         if (backlog >= 0)
                 metrics_set(m, METRIC_BACKLOG, NULL, (double)backlog);
         metrics_set(m, METRIC_CONSUMING_PAUSED, NULL, consume_paused(cs));
+        int64_t lag = consume_lag(cs);
+        if (lag >= 0)
+                metrics_set(m, METRIC_CONSUMER_LAG, NULL, (double)lag);
         metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
         metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
         snprintf(wal, sizeof(wal), "%s-wal", c->journal.path);

@@ -638,8 +638,12 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                 return;
         }
         metrics_add(p->metrics, METRIC_RETRIES, NULL, 1);
-        log_warning("push", "[batch %s attempt %lld] %s; next attempt in %lld ms",
-                    s->name, (long long)s->attempts, error, (long long)delay);
+        {
+                const struct log_field batch_field[] = {{"BPJS_BATCH", s->name}};
+                LOG_FIELDS(LOG_LVL_WARNING, "push", batch_field, 1,
+                           "[batch %s attempt %lld] %s; next attempt in %lld ms", s->name,
+                           (long long)s->attempts, error, (long long)delay);
+        }
         if (journal_batch_update(p->journal, s->batch_id, JOURNAL_BATCH_PENDING,
                                  s->attempts, clock_now_ms() + delay, error))
                 log_error("push", "[batch %s] cannot record retry: %s", s->name,
@@ -725,8 +729,13 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 } else {
                         p->auth_alerted = false;
                         breaker_record(p, true);
-                        log_info("push", "[batch %s attempt %lld] %zu results recorded",
-                                 s->name, (long long)s->attempts, n);
+                        {
+                                const struct log_field batch_field[] = {
+                                    {"BPJS_BATCH", s->name}};
+                                LOG_FIELDS(LOG_LVL_INFO, "push", batch_field, 1,
+                                           "[batch %s attempt %lld] %zu results recorded",
+                                           s->name, (long long)s->attempts, n);
+                        }
                 }
                 break;
         case PUSH_AUTH:

@@ -18,3 +18,4 @@ add_test(NAME bench.smoke COMMAND ${PYTHON3} ${PROJECT_SOURCE_DIR}/bench/run.py 
 set_tests_properties(bench.smoke PROPERTIES
   ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
   TIMEOUT 600 PASS_REGULAR_EXPRESSION "\\| restart: journal open")
+bpjs_unit_test(log bpjs_common)

@@ -363,6 +363,7 @@ def check_metrics(url, ds, kafka, endpoint, messages):
     assert decided >= len(ds.valid), (decided, len(ds.valid))
     assert value(s, "bpjs_sync_circuit_open") == 0
     assert value(s, "bpjs_sync_consuming_paused") == 0
+    assert value(s, "bpjs_sync_consumer_lag") == 0
     for program in daemon_config("", "", "", "")["programs"]:
         assert value(s, "bpjs_sync_quota_limit",
                      program=program["id"]) == program["quota"], program["id"]
