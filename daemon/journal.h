@@ -107,13 +107,6 @@ struct journal_item_result {
         struct journal_out out;
 };
 
-struct journal_stats {
-        int64_t ops_unbatched;
-        int64_t batches_pending, batches_inflight, batches_failed, batches_done;
-        int64_t outbox;
-        int64_t events;
-};
-
 typedef int (*journal_op_fn)(const struct journal_op *op, void *opaque);
 typedef int (*journal_batch_fn)(const struct journal_batch *b, void *opaque);
 typedef int (*journal_out_fn)(int64_t seq, const struct journal_out *o, void *opaque);
@@ -181,7 +174,8 @@ int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
                          journal_out_fn fn, void *opaque);
 int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n);
 
-int journal_stats(struct journal *j, struct journal_stats *out);
+/* Rows in the outbox: results and dead letters not yet delivered. */
+int journal_outbox_count(struct journal *j, int64_t *out);
 /* Adds n to a named counter ("consumed", "published"), in its own or the
  * open transaction. */
 int journal_counter_add(struct journal *j, const char *name, int64_t n);

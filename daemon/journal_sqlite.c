@@ -89,6 +89,7 @@ enum stmt {
         S_COUNTER_GET,
         S_BACKLOG,
         S_OPEN_COUNT,
+        S_OUTBOX_COUNT,
         S__COUNT
 };
 
@@ -161,6 +162,7 @@ static const char *const sql[S__COUNT] = {
                       " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
     [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
+    [S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
     [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
                   " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
                   "  WHERE b.state IN (1, 2))",
@@ -918,26 +920,13 @@ int journal_backlog(struct journal *j, int64_t *out)
         return rc == SQLITE_ROW ? 0 : fail(j, rc, "backlog");
 }
 
-static int64_t count(struct journal *j, const char *q)
+int journal_outbox_count(struct journal *j, int64_t *out)
 {
-        sqlite3_stmt *s = NULL;
-        int64_t v = -1;
+        sqlite3_stmt *s = use(j, S_OUTBOX_COUNT);
+        int rc = sqlite3_step(s);
 
-        if (sqlite3_prepare_v2(j->db, q, -1, &s, NULL) == SQLITE_OK &&
-            sqlite3_step(s) == SQLITE_ROW)
-                v = sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
-        return v;
-}
-
-int journal_stats(struct journal *j, struct journal_stats *out)
-{
-        out->ops_unbatched = count(j, "SELECT count(*) FROM ops WHERE batch_id IS NULL");
-        out->batches_pending = count(j, "SELECT count(*) FROM batches WHERE state = 1");
-        out->batches_inflight = count(j, "SELECT count(*) FROM batches WHERE state = 2");
-        out->batches_done = count(j, "SELECT count(*) FROM batches WHERE state = 3");
-        out->batches_failed = count(j, "SELECT count(*) FROM batches WHERE state = 4");
-        out->outbox = count(j, "SELECT count(*) FROM outbox");
-        out->events = count(j, "SELECT count(*) FROM events");
-        return out->events < 0 ? -EIO : 0;
+        if (rc == SQLITE_ROW)
+                *out = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, "outbox count");
 }

@@ -209,19 +209,18 @@ size_t publish_inflight(const struct publish *p)
 
 size_t publish_flush(struct publish *p, int timeout_ms)
 {
-        int64_t end = clock_mono_ms() + timeout_ms;
-        struct journal_stats st;
+        int64_t end = clock_mono_ms() + timeout_ms, left;
 
         while (clock_mono_ms() < end) {
                 if (publish_poll(p) < 0)
                         break;
                 rd_kafka_flush(p->rk, 50);
-                if (p->inflight == 0 && journal_stats(p->journal, &st) == 0 &&
-                    st.outbox == 0)
+                if (p->inflight == 0 && journal_outbox_count(p->journal, &left) == 0 &&
+                    left == 0)
                         return 0;
         }
         publish_poll(p);
-        return journal_stats(p->journal, &st) == 0 ? (size_t)st.outbox : p->inflight;
+        return journal_outbox_count(p->journal, &left) == 0 ? (size_t)left : p->inflight;
 }
 
 void publish_close(struct publish *p)

@@ -176,6 +176,9 @@ static void test_promises(void **state)
         assert_int_equal(journal_commit(j), 0);
         seen[0] = 0;
         assert_int_equal(journal_outbox_fetch(j, all[4], 100, count_out, seen), 1);
+        int64_t outbox;
+        assert_int_equal(journal_outbox_count(j, &outbox), 0);
+        assert_int_equal(outbox, 1);
         int64_t published;
         assert_int_equal(journal_counter_get(j, "published", &published), 0);
         assert_int_equal(published, 5);
