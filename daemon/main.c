@@ -306,7 +306,6 @@ out:
         sd_notify(0, "STOPPING=1");
         /* teardown in the reverse order of set-up */
         consume_close(cs); /* commits the offsets of what is journaled */
-        metrics_close(m);  /* before the stages it reads go */
         if (p)
                 push_drain(p, DRAIN_MS);
         if (pub && publish_flush(pub, FLUSH_MS))
@@ -315,6 +314,9 @@ out:
                             "a restart");
         push_close(p);
         publish_close(pub);
+        /* last of the stages: push and publish count into it while they drain;
+         * its HTTP thread reads only the metrics and the health atomics */
+        metrics_close(m);
         journal_close(j);
         if (sigfd >= 0)
                 close(sigfd);
