@@ -184,6 +184,19 @@ int journal_counter_get(struct journal *j, const char *name, int64_t *out);
 int journal_batches_open(struct journal *j, int64_t *out);
 /* Operations not yet answered: queued, or in a pending or in-flight batch. */
 int journal_backlog(struct journal *j, int64_t *out);
+/* Background pruning, in one short transaction of at most `limit` rows of
+ * each kind, so the pipeline never waits long for it:
+ *   - request bodies of batches that ended (done, failed or split) before
+ *     bodies_before_ms are emptied: past the endpoint's idempotency window a
+ *     body can no longer be resent under its key (a replay rebuilds it);
+ *   - events decided before events_before_ms are forgotten: their ids can no
+ *     longer be redelivered once Kafka's retention is shorter.
+ * Coverage, quota, ops (items and their outcomes), batches and the audit
+ * stay. pruned[0] and pruned[1] say how many bodies and events went (also
+ * added to the counters "pruned_bodies" and "pruned_events"). Returns 1 when
+ * a kind filled its limit (call again), 0 when nothing is left, or -errno. */
+int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
+                  size_t limit, int64_t pruned[2]);
 
 /* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
 /* @@ journal-ctl-begin */

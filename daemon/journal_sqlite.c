@@ -42,6 +42,10 @@ static const char schema[] =
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS batches_open ON batches(state, next_at)"
     "  WHERE state IN (1, 2);"
+    /* pruning: finished batches that still hold a body, events by age */
+    "CREATE INDEX IF NOT EXISTS batches_bodies ON batches(updated_at)"
+    "  WHERE state IN (3, 4, 5) AND length(body) > 0;"
+    "CREATE INDEX IF NOT EXISTS events_decided ON events(decided_at);"
     "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT "
     "NOT NULL,"
     "  key BLOB, value BLOB NOT NULL, headers BLOB);"
@@ -90,6 +94,8 @@ enum stmt {
         S_BACKLOG,
         S_OPEN_COUNT,
         S_OUTBOX_COUNT,
+        S_PRUNE_BODIES,
+        S_PRUNE_EVENTS,
         S__COUNT
 };
 
@@ -163,6 +169,11 @@ static const char *const sql[S__COUNT] = {
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
     [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
     [S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (SELECT id FROM batches"
+                       " WHERE state IN (3, 4, 5) AND length(body) > 0"
+                       " AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+    [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
+                       " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
     [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
                   " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
                   "  WHERE b.state IN (1, 2))",
@@ -929,4 +940,41 @@ int journal_outbox_count(struct journal *j, int64_t *out)
                 *out = sqlite3_column_int64(s, 0);
         sqlite3_reset(s);
         return rc == SQLITE_ROW ? 0 : fail(j, rc, "outbox count");
+}
+
+static int prune_step(struct journal *j, enum stmt st, int64_t before_ms, size_t limit,
+                      const char *counter, int64_t *pruned)
+{
+        sqlite3_stmt *s = use(j, st);
+        int rc;
+
+        sqlite3_bind_int64(s, 1, before_ms);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        rc = run(j, st, counter);
+        *pruned = rc ? 0 : sqlite3_changes64(j->db);
+        if (rc == 0 && *pruned)
+                rc = journal_counter_add(j, counter, *pruned);
+        return rc;
+}
+
+int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
+                  size_t limit, int64_t pruned[2])
+{
+        int rc = journal_begin(j);
+
+        pruned[0] = pruned[1] = 0;
+        if (rc == 0)
+                rc = prune_step(j, S_PRUNE_BODIES, bodies_before_ms, limit,
+                                "pruned_bodies", &pruned[0]);
+        if (rc == 0)
+                rc = prune_step(j, S_PRUNE_EVENTS, events_before_ms, limit,
+                                "pruned_events", &pruned[1]);
+        if (rc == 0)
+                rc = journal_commit(j);
+        if (rc) {
+                journal_rollback(j);
+                pruned[0] = pruned[1] = 0;
+                return rc;
+        }
+        return pruned[0] == (int64_t)limit || pruned[1] == (int64_t)limit;
 }

@@ -28,6 +28,10 @@
 #define CONSUME_BATCH 1000
 #define DRAIN_MS      5000
 #define FLUSH_MS      5000
+/* bpjs-api.md: the endpoint remembers an Idempotency-Key for 24 hours */
+#define BODY_KEEP_MS   (24LL * 3600 * 1000)
+#define PRUNE_ROWS     1000
+#define PRUNE_EVERY_MS 60000
 
 static void usage(FILE *f)
 {
@@ -190,13 +194,33 @@ static void reload(struct conf **cur, struct consume *cs, struct push *p)
         sd_notify(0, "READY=1");
 }
 
+/* One short turn of pruning; when the next one is due. While there is more
+ * to prune, a turn runs on every loop, between the stages' own steps. */
+static int64_t prune(const struct conf *c, struct journal *j, int64_t now)
+{
+        int64_t wall = clock_now_ms(), pruned[2];
+        int rc = journal_prune(j, wall - BODY_KEEP_MS,
+                               wall - c->journal.retention_days * 86400000LL, PRUNE_ROWS,
+                               pruned);
+
+        if (rc < 0) {
+                log_warning("journal", "pruning: %s (tried again in a minute)",
+                            journal_errmsg(j));
+                return now + PRUNE_EVERY_MS;
+        }
+        if (pruned[0] || pruned[1])
+                log_debug("journal", "pruned %lld request bodies and %lld event ids",
+                          (long long)pruned[0], (long long)pruned[1]);
+        return rc == 1 ? now : now + PRUNE_EVERY_MS;
+}
+
 /* The main loop: consume -> decide -> journal, push, publish, until a
  * stop signal. Every stage is driven from here, one step at a time. */
 static int loop(struct conf **c, struct journal *j, struct consume *cs, struct push *p,
                 struct publish *pub, struct metrics *m, int sigfd)
 {
         bool ready = false, failing = false;
-        int64_t next_status = 0, retry_at = 0, next_backlog = 0;
+        int64_t next_status = 0, retry_at = 0, next_backlog = 0, next_prune = 0;
         uint64_t watchdog_usec = 0;
         int sig;
 
@@ -242,6 +266,8 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                         atomic_store(&health.auth_ok, !push_auth_refused(p));
                         next_backlog = now + 500;
                 }
+                if (now >= next_prune)
+                        next_prune = prune(*c, j, now);
                 if (now >= next_status) {
                         sd_notifyf(0, "STATUS=in flight %d, outbox in flight %zu",
                                    push_inflight(p), publish_inflight(pub));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "journal.h"
 
 static char path[64];
@@ -200,6 +201,121 @@ static void test_promises(void **state)
         journal_close(j);
 }
 
+static int teardown_files(void);
+
+static int64_t counter(struct journal *j, const char *name)
+{
+        int64_t v;
+        assert_int_equal(journal_counter_get(j, name, &v), 0);
+        return v;
+}
+
+static int64_t one_batch(struct journal *j, int64_t after_seq)
+{
+        struct ops ops = {0};
+        int64_t id;
+        assert_int_equal(journal_ops_unbatched(j, after_seq, 1, take_op, &ops), 1);
+        assert_int_equal(
+            journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose, NULL, &id),
+            0);
+        return id;
+}
+
+static void finish(struct journal *j, int64_t id, int state, int64_t at_ms)
+{
+        struct ops ops = {0};
+        assert_int_equal(journal_batch_ops(j, id, take_op, &ops), 1);
+        struct journal_item_result res = {
+            .seq = ops.op[0].seq,
+            .status = state == JOURNAL_BATCH_DONE ? RESULT_REGISTERED : RESULT_FAILED,
+            .kpj = state == JOURNAL_BATCH_DONE ? "25000000001" : NULL,
+            .reason = state == JOURNAL_BATCH_DONE ? NULL : "bad",
+            .out = {.topic = "results", .value = "r", .value_len = 1}};
+        clock_set_fake(at_ms);
+        assert_int_equal(
+            journal_batch_finish(j, id, state,
+                                 state == JOURNAL_BATCH_DONE ? NULL : "400 bad request",
+                                 &res, 1),
+            0);
+        clock_set_fake(0);
+}
+
+/* Issue 9: bodies go once the endpoint's idempotency window has passed, and
+ * event ids after the retention; coverage, quota and batches stay. */
+static void test_pruning(void **state)
+{
+        struct journal *j;
+        struct decide_worker w;
+        int64_t id[4], used, pruned[2];
+        char text[64];
+        (void)state;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0); /* decided at 1 */
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        record(j, "e3", "6471051203850003", DECIDE_REGISTER, 2);
+        assert_int_equal(journal_commit(j), 0);
+        struct journal_record recent = {.event_id = "e4",
+                                        .nik = "6471051203850004",
+                                        .status = RESULT_REJECTED,
+                                        .reason = "invalid_nik",
+                                        .at_ms = 1000000,
+                                        .action = DECIDE_NOTHING};
+        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(journal_record(j, &recent), 0);
+        assert_int_equal(journal_commit(j), 0);
+        for (int i = 0; i < 3; i++) {
+                clock_set_fake(900);
+                id[i] = one_batch(j, 0);
+                clock_set_fake(0);
+        }
+        finish(j, id[0], JOURNAL_BATCH_DONE, 1000);   /* old: pruned */
+        finish(j, id[1], JOURNAL_BATCH_FAILED, 1000); /* old: pruned */
+        finish(j, id[2], JOURNAL_BATCH_DONE, 5000);   /* recent: kept */
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e5", "6471051203850005", DECIDE_REGISTER, 3);
+        assert_int_equal(journal_commit(j), 0);
+        clock_set_fake(900);
+        id[3] = one_batch(j, 0); /* old but still pending: kept */
+        clock_set_fake(0);
+
+        /* bodies ended before 2000, events decided before 100, two rows a turn */
+        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 1);
+        assert_int_equal(pruned[0], 2);
+        assert_int_equal(pruned[1], 2);
+        /* the limit filled again: one more turn finds nothing */
+        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 1);
+        assert_int_equal(pruned[0], 0);
+        assert_int_equal(pruned[1], 2); /* e3 and e5 */
+        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 0);
+        assert_int_equal(pruned[0] + pruned[1], 0);
+        assert_int_equal(counter(j, "pruned_bodies"), 2);
+        assert_int_equal(counter(j, "pruned_events"), 4);
+
+        assert_int_equal(journal_batch_get(j, id[0], body_of, text), 1);
+        assert_string_equal(text, "|done");
+        assert_int_equal(journal_batch_get(j, id[1], body_of, text), 1);
+        assert_string_equal(text, "|failed");
+        assert_int_equal(journal_batch_get(j, id[2], body_of, text), 1);
+        assert_non_null(strstr(text, "\"items\":1}|done"));
+        assert_int_equal(journal_batch_get(j, id[3], body_of, text), 1);
+        assert_non_null(strstr(text, "\"items\":1}|pending"));
+        for (const char *const *e = (const char *const[]){"e1", "e2", "e3", "e5", NULL};
+             *e; e++)
+                assert_int_equal(journal_event_seen(j, *e), 0);
+        assert_int_equal(journal_event_seen(j, "e4"), 1);
+        /* what was decided stays: coverage, quota (e2's failed slot released) */
+        assert_int_equal(journal_worker(j, "6471054506900002", &w), 0);
+        assert_int_equal(w.n, 1);
+        assert_int_equal(journal_worker(j, "6471051203850005", &w), 0);
+        assert_int_equal(w.n, 1);
+        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(used, 3);
+        journal_close(j);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -207,10 +323,9 @@ static int setup(void **state)
         return 0;
 }
 
-static int teardown(void **state)
+static int teardown_files(void)
 {
         char p[80];
-        (void)state;
         unlink(path);
         snprintf(p, sizeof(p), "%s-wal", path);
         unlink(p);
@@ -219,8 +334,15 @@ static int teardown(void **state)
         return 0;
 }
 
+static int teardown(void **state)
+{
+        (void)state;
+        return teardown_files();
+}
+
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_promises)};
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_promises),
+                                           cmocka_unit_test(test_pruning)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }

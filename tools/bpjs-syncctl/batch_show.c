@@ -82,7 +82,12 @@ static void print_record(const struct show *s)
         if (b->state == JOURNAL_BATCH_PENDING)
                 out_field(stdout, w, "next send", "%s", ctl_time(b->next_at, t));
         out_field(stdout, w, "last error", "%s", b->last_error);
-        out_field(stdout, w, "body", "%zu bytes", b->body_len);
+        if (b->body_len == 0)
+                out_field(stdout, w, "body",
+                          "pruned (past the endpoint's 24 h "
+                          "idempotency window; a replay rebuilds it)");
+        else
+                out_field(stdout, w, "body", "%zu bytes", b->body_len);
         out_field(stdout, w, "items", "%zu", out_table_rows(s->t));
 }
 
