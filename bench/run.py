@@ -14,6 +14,7 @@ import http.client
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -79,9 +80,78 @@ def mock_ceiling(env, items, n_total):
     return len(bodies) * 500 / (time.monotonic() - t)
 
 
+def metric(url, name):
+    """A counter's value from the daemon's /metrics."""
+    host, port = url[len("http://"):].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=2)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    return sum(float(l.split()[-1]) for l in body.splitlines() if l.startswith(name))
+
+
+def big_journal(env, kafka, workers, n_events):
+    """The restart and memory figures with `workers` in the journal: a journal
+    made by bpjs-journal-fill, a fresh endpoint and topics, new events produced
+    before the daemon starts; then the time to the journal open (logged once
+    every stage is up and the consumer has subscribed), to the first event
+    consumed, and the figures for processing those events on top of it."""
+    ds = generate(seed=99, scale=max(1, round(n_events / 540)))
+    expect, _ = model(ds)
+    total = expected_count(ds, expect)
+    endpoint = env.start_endpoint(args=["--threads", "2"], name="big-endpoint")
+    programs = [dict(p, quota=100_000_000) for p in PROGRAMS] + [QUOTA_PROGRAM]
+    cfg = daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file,
+                        env.path("big.db"), programs=programs, batch_size=500,
+                        batch_linger_ms=50, max_in_flight=4)
+    cfg["kafka"].update(group_id="bench-big", topics=["bench.big.events"],
+                        results_topic="bench.big.results", dlq_topic="bench.big.dlq")
+    cfg["log"]["level"] = "notice"
+    cfg["journal"]["max_pending"] = 10_000_000
+    path = env.write_config(cfg, "big.yaml")
+    t = time.monotonic()
+    fill = subprocess.run([bin_path("bpjs-journal-fill"), path, str(workers)],
+                          capture_output=True, text=True, check=True)
+    fill_secs = time.monotonic() - t
+    file_bytes = int(fill.stdout.split()[5])
+    kafka.produce("bench.big.events", [(k, v, None) for k, v in ds.messages], timeout=600)
+
+    t = time.monotonic()
+    daemon = env.spawn("big", [bin_path("bpjs-syncd"), "--config", path])
+    env.wait_for_log("big", "bpjs-syncd .*journal", timeout=120)
+    t_open = time.monotonic() - t
+    url = re.search(r"metrics at (http://[0-9.:]+)/metrics", env.log("big")).group(1)
+    while metric(url, "bpjs_sync_events_consumed_total") == 0:
+        if time.monotonic() - t > 120:
+            sys.exit("bench: the daemon did not consume on the big journal")
+        time.sleep(0.02)
+    t_consume = time.monotonic() - t
+
+    t0 = time.monotonic()
+    while metric(url, "bpjs_sync_results_published_total") < total:
+        if not daemon.running or time.monotonic() - t0 > 1800:
+            sys.exit("bench: the big-journal run did not finish:\n" + env.log("big")[-2000:])
+        time.sleep(0.5)
+    cpu, rss = proc_figures(daemon.pid)
+    ts = [int(x) for x in kcat_lines(kafka.bootstrap, "bench.big.results", "%T\\n")]
+    got = len(ts)
+    if got != total:
+        sys.exit(f"bench: {got} results on bench.big.results, expected {total}")
+    rate = len(ds.messages) / ((max(ts) - min(ts)) / 1000.0)
+    daemon.send_signal(15)
+    daemon.wait(60)
+    pruned = subprocess.run([bin_path("bpjs-journal-fill"), path, "0", "--prune"],
+                            capture_output=True, text=True, check=True)
+
+    return {"fill": fill_secs, "file": file_bytes, "open": t_open, "consume": t_consume,
+            "join": t_consume - t_open, "n": len(ds.messages), "rate": rate, "rss": rss,
+            "cpu": cpu, "pruned": int(pruned.stdout.split()[3])}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", nargs="?", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=10_000_000,
+                    help="workers in the journal for the restart and memory figures")
     args = ap.parse_args()
     scale = max(1, round(args.n / 540))
     ds = generate(seed=2025, scale=scale)
@@ -97,7 +167,9 @@ def main():
     with Env() as env:
         kafka = env.start_kafka(topics={"enrollment.events": p_events,
                                         "enrollment.results": p_results,
-                                        "enrollment.events.dlq": 8})
+                                        "enrollment.events.dlq": 8,
+                                        "bench.big.events": 12, "bench.big.results": 24,
+                                        "bench.big.dlq": 4})
         kafka.produce("enrollment.events", [(k, v, None) for k, v in ds.messages],
                       timeout=600)
         t = time.monotonic()
@@ -162,16 +234,7 @@ def main():
         daemon.send_signal(15)
         daemon.wait(60)
 
-        # restart: to the journal open, and to consuming again
-        cfg["log"]["level"] = "notice"
-        path = env.write_config(cfg, "restart.yaml")
-        t = time.monotonic()
-        env.spawn("restart", [bin_path("bpjs-syncd"), "--config", path])
-        env.wait_for_log("restart", "bpjs-syncd .*journal", timeout=60)
-        t_open = time.monotonic() - t
-        env.wait_for_log("restart", "assigned", timeout=60)
-        t_consume = time.monotonic() - t
-        env.stop("restart")
+
 
         items = [json.loads(v)["worker"] for _, v in ds.messages[:1000]
                  if v.startswith(b"{") and b"worker" in v][:100]
@@ -182,6 +245,8 @@ def main():
                  "period": {"start": "2025-01", "end": "2025-12"}, "monthly_premium": 16800}
                 for w in items]
         mock_rate = mock_ceiling(env, regs, min(total, 200_000))
+        big = big_journal(env, kafka, args.workers, min(50_000, args.n))
+
 
     rate = n / e2e if e2e else float("inf")
     kcat_rate = n / kcat_secs
@@ -201,7 +266,16 @@ def main():
     print(f"| daemon peak RSS | {rss:.1f} MiB |")
     print(f"| journal | {jbytes / MIB:.1f} MiB, {jbytes / max(active, 1):.0f} bytes per "
           f"active worker ({active} active) |")
-    print(f"| restart: journal open / consuming again | {t_open:.2f} s / {t_consume:.2f} s |")
+    w = f"{args.workers:,} workers"
+    print(f"| journal of {w}: made by bpjs-journal-fill | {big['fill']:.0f} s, "
+          f"{big['file'] / MIB:,.0f} MiB, {big['file'] / args.workers:.0f} bytes per worker |")
+    print(f"| restart on it: journal open and subscribed / first event consumed | "
+          f"{big['open']:.2f} s / {big['consume']:.2f} s (of which the mock's group join "
+          f"{big['join']:.2f} s) |")
+    print(f"| then {big['n']:,} more events | {big['rate']:,.0f} events/s, peak RSS "
+          f"{big['rss']:.1f} MiB, CPU {big['cpu'] / big['n'] * 1e6:.1f} s per million |")
+    print(f"| the same journal after pruning (24 h and retention passed) | "
+          f"{big['pruned'] / args.workers:.0f} bytes per worker in use |")
 
 
 if __name__ == "__main__":

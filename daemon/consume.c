@@ -94,9 +94,17 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
         cs->conf = c;
         cs->journal = j;
         static const char *const defaults[][2] = {
-            {"enable.auto.offset.store", "false"}, {"enable.auto.commit", "true"},
-            {"auto.commit.interval.ms", "1000"},   {"auto.offset.reset", "earliest"},
-            {"enable.partition.eof", "false"},     {"client.id", "bpjs-syncd"},
+            {"enable.auto.offset.store", "false"},
+            {"enable.auto.commit", "true"},
+            {"auto.commit.interval.ms", "1000"},
+            {"auto.offset.reset", "earliest"},
+            {"enable.partition.eof", "false"},
+            {"client.id", "bpjs-syncd"},
+            /* memory (issue 9): librdkafka prefetches up to 64 MiB by default;
+             * a few MiB keep a 1,000-event journal transaction fed */
+            {"queued.max.messages.kbytes", "8192"},
+            {"queued.min.messages", "20000"},
+            {"fetch.max.bytes", "4194304"},
         };
         for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
                 rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], msg, sizeof(msg));
@@ -425,7 +433,8 @@ int64_t consume_lag(struct consume *cs)
 
         if (rd_kafka_assignment(cs->rk, &parts) || !parts)
                 return -1;
-        if (parts->cnt && rd_kafka_position(cs->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (parts->cnt &&
+            rd_kafka_position(cs->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 lag = 0;
                 for (int i = 0; i < parts->cnt; i++) {
                         const rd_kafka_topic_partition_t *p = &parts->elems[i];

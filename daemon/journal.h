@@ -197,6 +197,9 @@ int journal_backlog(struct journal *j, int64_t *out);
  * a kind filled its limit (call again), 0 when nothing is left, or -errno. */
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
                   size_t limit, int64_t pruned[2]);
+/* Bytes the journal's live pages take, and the file's size (freed pages are
+ * reused, so the file does not shrink after pruning). */
+int journal_space(struct journal *j, int64_t *used, int64_t *file);
 
 /* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
 /* @@ journal-ctl-begin */

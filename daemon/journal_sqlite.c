@@ -978,3 +978,35 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
         }
         return pruned[0] == (int64_t)limit || pruned[1] == (int64_t)limit;
 }
+
+static int pragma_int(struct journal *j, const char *name, int64_t *out)
+{
+        char text[64];
+        sqlite3_stmt *s = NULL;
+        int rc;
+
+        snprintf(text, sizeof(text), "PRAGMA %s", name);
+        rc = sqlite3_prepare_v2(j->db, text, -1, &s, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *out = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, name);
+}
+
+int journal_space(struct journal *j, int64_t *used, int64_t *file)
+{
+        int64_t pages = 0, free_pages = 0, page_size = 0;
+        int rc = pragma_int(j, "page_count", &pages);
+
+        if (rc == 0)
+                rc = pragma_int(j, "freelist_count", &free_pages);
+        if (rc == 0)
+                rc = pragma_int(j, "page_size", &page_size);
+        if (rc)
+                return rc;
+        *used = (pages - free_pages) * page_size;
+        *file = pages * page_size;
+        return 0;
+}

@@ -1,6 +1,7 @@
 /* bpjs-syncd: consumes enrollment events, decides, journals, pushes
  * registrations to the BPJS endpoint and publishes every result. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,11 @@ int main(int argc, char **argv)
         };
         const char *config = NULL;
         int c;
+
+        /* memory (issue 9): glibc gives each of librdkafka's and
+         * libmicrohttpd's threads an arena of its own; two keep the peak
+         * resident size down at no measurable cost in speed */
+        mallopt(M_ARENA_MAX, 2);
 
         while ((c = getopt_long(argc, argv, "c:t:hV", opts, NULL)) != -1) {
                 switch (c) {

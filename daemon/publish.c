@@ -11,7 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#define MAX_INFLIGHT 20000
+#define MAX_INFLIGHT 5000 /* messages handed to the producer; bounds its memory */
 #define FETCH_ROWS   2000
 
 struct publish {

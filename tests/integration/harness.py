@@ -327,6 +327,7 @@ class Kafka:
         self.expect_ok(f"leader {topic} {int(partition)} {broker_id}")
 
     def produce(self, topic, messages, **kw):
+        kw.setdefault("partitions", self.topics.get(topic))
         return produce(self.bootstrap, topic, messages, **kw)
 
     def consume(self, topic, **kw):
@@ -451,7 +452,8 @@ def _runs(msgs):
     return runs
 
 
-def produce(bootstrap, topic, messages, timeout=30.0, idempotent=True, extra_args=()):
+def produce(bootstrap, topic, messages, timeout=30.0, idempotent=True, extra_args=(),
+            partitions=None):
     """Produces messages with kcat, as a registration portal would, and
     returns once every one is acknowledged (acks=all); raises ProduceError
     otherwise.
@@ -474,6 +476,9 @@ def produce(bootstrap, topic, messages, timeout=30.0, idempotent=True, extra_arg
     for key, value, partition, _, _ in msgs:
         per_target[partition] = per_target.get(partition, 0) + len(key or b"") + len(value or b"")
     for partition, size in per_target.items():
+        # the partitioner spreads keyed messages about evenly
+        if partition is None and partitions:
+            size = size // partitions
         if size > MOCK_PARTITION_BYTES:
             warnings.warn(f"producing {size} bytes to {topic} partition "
                           f"{'(partitioner)' if partition is None else partition}: "
