@@ -43,6 +43,14 @@ def proc_figures(pid):
     return cpu, hwm / 1024
 
 
+def written(pid):
+    """Bytes the process has written with write(2)/pwrite(2) (/proc/PID/io
+    wchar): journal pages into the WAL, checkpoints into the database file,
+    and sockets."""
+    return next(int(l.split()[1]) for l in open(f"/proc/{pid}/io") if l.startswith("wchar"))
+
+
+
 def journal_bytes(path):
     return sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
 
@@ -201,6 +209,7 @@ def main():
             if not daemon.running:
                 sys.exit("bench: the daemon stopped:\n" + env.log("daemon")[-2000:])
         cpu, rss = proc_figures(daemon.pid)
+        wchar = written(daemon.pid)
         results_on_topic = got
         ts = [int(x) for x in kcat_lines(kafka.bootstrap, "enrollment.results", "%T\\n")]
         e2e = (max(ts) - min(ts)) / 1000.0
@@ -264,6 +273,8 @@ def main():
           f"{pct(0.5)} ms / {pct(0.99)} ms |")
     print(f"| daemon CPU | {cpu:.1f} s, {cpu / n * 1e6:.1f} s per million events |")
     print(f"| daemon peak RSS | {rss:.1f} MiB |")
+    print(f"| daemon writes (wchar: WAL, checkpoints, sockets) | {wchar / n / 1024:.1f} KiB "
+          f"per event |")
     print(f"| journal | {jbytes / MIB:.1f} MiB, {jbytes / max(active, 1):.0f} bytes per "
           f"active worker ({active} active) |")
     w = f"{args.workers:,} workers"
