@@ -193,7 +193,7 @@ int main(int argc, char **argv)
         }
         if (rc == 0 && argc > 3 && strcmp(argv[3], "--prune") == 0) {
                 int64_t pruned[2], total[2] = {0, 0}, later = clock_now_ms() + 1;
-                while ((rc = journal_prune(f.j, later, later, 10000, pruned)) >= 0) {
+                while ((rc = journal_prune(f.j, later, later, 4, 1000, pruned)) >= 0) {
                         total[0] += pruned[0];
                         total[1] += pruned[1];
                         if (rc == 0)

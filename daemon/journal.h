@@ -184,8 +184,10 @@ int journal_counter_get(struct journal *j, const char *name, int64_t *out);
 int journal_batches_open(struct journal *j, int64_t *out);
 /* Operations not yet answered: queued, or in a pending or in-flight batch. */
 int journal_backlog(struct journal *j, int64_t *out);
-/* Background pruning, in one short transaction of at most `limit` rows of
- * each kind, so the pipeline never waits long for it:
+/* Background pruning, in one short transaction of at most max_bodies
+ * bodies and max_events events, so the pipeline never waits long for it
+ * (SQLite overwrites what it frees: a 500-item body is some 60 pages to
+ * write again, so keep max_bodies small):
  *   - request bodies of batches that ended (done, failed or split) before
  *     bodies_before_ms are emptied: past the endpoint's idempotency window a
  *     body can no longer be resent under its key (a replay rebuilds it);
@@ -196,7 +198,7 @@ int journal_backlog(struct journal *j, int64_t *out);
  * added to the counters "pruned_bodies" and "pruned_events"). Returns 1 when
  * a kind filled its limit (call again), 0 when nothing is left, or -errno. */
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
-                  size_t limit, int64_t pruned[2]);
+                  size_t max_bodies, size_t max_events, int64_t pruned[2]);
 /* Bytes the journal's live pages take, and the file's size (freed pages are
  * reused, so the file does not shrink after pruning). */
 int journal_space(struct journal *j, int64_t *used, int64_t *file);

@@ -146,8 +146,10 @@ static const char *const sql[S__COUNT] = {
     [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
     [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
     [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
-    [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS
-                      "WHERE state = 1 AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    /* "state IN (1, 2)" lets SQLite use the partial index batches_open:
+     * without it, every turn of the push loop scanned the whole table */
+    [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) AND state = 1"
+                      " AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
     [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
     [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
     [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
@@ -326,7 +328,8 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         /* A batch in flight when the daemon stopped is resent (same body, same
          * key): the endpoint's idempotency makes that safe. */
         if (rc == 0 && (flags & JOURNAL_RECOVER))
-                rc = exec(j, "UPDATE batches SET state = 1 WHERE state = 2");
+                rc = exec(j, "UPDATE batches SET state = 1"
+                             " WHERE state IN (1, 2) AND state = 2");
         if (rc) {
                 snprintf(err, errsize, "%s: %s", path, j->errmsg);
                 goto out;
@@ -958,16 +961,16 @@ static int prune_step(struct journal *j, enum stmt st, int64_t before_ms, size_t
 }
 
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
-                  size_t limit, int64_t pruned[2])
+                  size_t max_bodies, size_t max_events, int64_t pruned[2])
 {
         int rc = journal_begin(j);
 
         pruned[0] = pruned[1] = 0;
         if (rc == 0)
-                rc = prune_step(j, S_PRUNE_BODIES, bodies_before_ms, limit,
+                rc = prune_step(j, S_PRUNE_BODIES, bodies_before_ms, max_bodies,
                                 "pruned_bodies", &pruned[0]);
         if (rc == 0)
-                rc = prune_step(j, S_PRUNE_EVENTS, events_before_ms, limit,
+                rc = prune_step(j, S_PRUNE_EVENTS, events_before_ms, max_events,
                                 "pruned_events", &pruned[1]);
         if (rc == 0)
                 rc = journal_commit(j);
@@ -976,7 +979,7 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
                 pruned[0] = pruned[1] = 0;
                 return rc;
         }
-        return pruned[0] == (int64_t)limit || pruned[1] == (int64_t)limit;
+        return pruned[0] == (int64_t)max_bodies || pruned[1] == (int64_t)max_events;
 }
 
 static int pragma_int(struct journal *j, const char *name, int64_t *out)

@@ -31,7 +31,8 @@
 #define FLUSH_MS      5000
 /* bpjs-api.md: the endpoint remembers an Idempotency-Key for 24 hours */
 #define BODY_KEEP_MS   (24LL * 3600 * 1000)
-#define PRUNE_ROWS     1000
+#define PRUNE_BODIES   4 /* about 1 MiB of pages to overwrite */
+#define PRUNE_EVENTS   1000
 #define PRUNE_EVERY_MS 60000
 
 static void usage(FILE *f)
@@ -201,8 +202,8 @@ static int64_t prune(const struct conf *c, struct journal *j, int64_t now)
 {
         int64_t wall = clock_now_ms(), pruned[2];
         int rc = journal_prune(j, wall - BODY_KEEP_MS,
-                               wall - c->journal.retention_days * 86400000LL, PRUNE_ROWS,
-                               pruned);
+                               wall - c->journal.retention_days * 86400000LL,
+                               PRUNE_BODIES, PRUNE_EVENTS, pruned);
 
         if (rc < 0) {
                 log_warning("journal", "pruning: %s (tried again in a minute)",

@@ -282,14 +282,14 @@ static void test_pruning(void **state)
         clock_set_fake(0);
 
         /* bodies ended before 2000, events decided before 100, two rows a turn */
-        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 1);
+        assert_int_equal(journal_prune(j, 2000, 100, 2, 2, pruned), 1);
         assert_int_equal(pruned[0], 2);
         assert_int_equal(pruned[1], 2);
         /* the limit filled again: one more turn finds nothing */
-        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 1);
+        assert_int_equal(journal_prune(j, 2000, 100, 2, 2, pruned), 1);
         assert_int_equal(pruned[0], 0);
         assert_int_equal(pruned[1], 2); /* e3 and e5 */
-        assert_int_equal(journal_prune(j, 2000, 100, 2, pruned), 0);
+        assert_int_equal(journal_prune(j, 2000, 100, 2, 2, pruned), 0);
         assert_int_equal(pruned[0] + pruned[1], 0);
         assert_int_equal(counter(j, "pruned_bodies"), 2);
         assert_int_equal(counter(j, "pruned_events"), 4);
