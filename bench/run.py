@@ -3,7 +3,11 @@ the demo's realistic mix produced with kcat, bpjs-syncd with batches of 500
 until every event has its final result, and one table of figures. Never a
 timed test: CI runs it on a small N as a smoke test only.
 
-    bench/run.py [N]        (default 1,000,000)
+    bench/run.py [N] [--workers W]   (defaults 1,000,000 and 10,000,000)
+
+The second part restarts the daemon on a journal of W workers made by
+bpjs-journal-fill, with new events waiting, for the restart, memory and
+pruning figures.
 """
 
 import argparse
