@@ -65,15 +65,10 @@ int audit_run(struct ctl *c, int argc, char **argv)
                                 return EX_USAGE;
                         }
                         break;
-                case 'J':
-                        c->json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EX_OK;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        if ((rc = ctl_common_option(c, opt, usage)) >= 0)
+                                return rc;
+                        break;
                 }
         }
         if (optind != argc) {

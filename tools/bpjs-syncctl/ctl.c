@@ -47,6 +47,21 @@ int ctl_config(struct ctl *c, const char *verb, bool required)
         return EX_OK;
 }
 
+int ctl_common_option(struct ctl *c, int opt, void (*usage)(FILE *))
+{
+        switch (opt) {
+        case 'J':
+                c->json = true;
+                return -1;
+        case 'h':
+                usage(stdout);
+                return EX_OK;
+        default:
+                usage(stderr);
+                return EX_USAGE;
+        }
+}
+
 int ctl_exit_code(int err)
 {
         switch (err) {

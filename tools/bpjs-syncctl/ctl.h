@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "journal.h"
@@ -24,6 +25,12 @@ struct ctl {
         struct conf *conf; /* NULL when only --journal was given */
         struct journal_ctl *jc;
 };
+
+/* The options every verb shares, for the default case of its getopt loop:
+ * --json sets c->json and returns -1 (parsing goes on); --help prints the
+ * verb's usage on stdout and returns EX_OK; anything else prints it on
+ * stderr and returns EX_USAGE. */
+int ctl_common_option(struct ctl *c, int opt, void (*usage)(FILE *));
 
 /* Prints "bpjs-syncctl: <verb>: <message>" on stderr. */
 void ctl_error(const char *verb, const char *fmt, ...)

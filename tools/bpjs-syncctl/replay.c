@@ -230,7 +230,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct args *a)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        int opt;
+        int opt, rc;
 
         while ((opt = getopt_long(argc, argv, "fp:S:nh", opts, NULL)) != -1) {
                 switch (opt) {
@@ -250,15 +250,13 @@ static int parse(struct ctl *c, int argc, char **argv, struct args *a)
                 case 'n':
                         a->dry_run = true;
                         break;
-                case 'J':
-                        c->json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return -1;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        rc = ctl_common_option(c, opt, usage);
+                        if (rc == EX_OK)
+                                return -1;
+                        if (rc > 0)
+                                return rc;
+                        break;
                 }
         }
         if (a->failed == (optind < argc) ||

@@ -171,15 +171,10 @@ int status_run(struct ctl *c, int argc, char **argv)
 
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 switch (opt) {
-                case 'J':
-                        c->json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EX_OK;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        if ((rc = ctl_common_option(c, opt, usage)) >= 0)
+                                return rc;
+                        break;
                 }
         }
         if (optind != argc) {

@@ -216,15 +216,10 @@ int worker_run(struct ctl *c, int argc, char **argv)
                 case 'r':
                         reveal = true;
                         break;
-                case 'J':
-                        c->json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EX_OK;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        if ((rc = ctl_common_option(c, opt, usage)) >= 0)
+                                return rc;
+                        break;
                 }
         }
         if (argc - optind != 1) {
