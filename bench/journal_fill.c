@@ -2,7 +2,7 @@
  * enrolling N workers, for the restart and memory figures of the bench
  * (issue 9) without consuming N events first.
  *
- *   bpjs-journal-fill CONFIG N [--prune]
+ *   bpjs-journal-fill CONFIG N [--age-days D] [--prune]
  *
  * For each worker: an accepted enrollment.submitted event (its events row
  * and offset), the coverage it takes, the quota slot and a registration op
@@ -14,9 +14,12 @@
  * which makes filling fast (the daemon writes them in arrival order); the
  * NIKs are of region 6409 and the offsets of a topic "bench.fill", which the
  * bench's own events never use.
- * --prune then prunes as if the 24 h and retention windows had passed, and
- * prints the live bytes per worker. */
+ * --age-days D writes everything as if it had happened D days ago (the
+ * pruning test starts the daemon on such a journal). --prune then prunes as
+ * if the 24 h and retention windows had passed, and prints the live bytes
+ * per worker. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,10 +144,23 @@ int main(int argc, char **argv)
         long long n;
         int rc;
 
-        if (argc < 3 || (n = atoll(argv[2])) < 0) {
-                fprintf(stderr, "usage: bpjs-journal-fill CONFIG N [--prune]\n");
+        bool prune = false;
+        long long age_days = 0;
+        for (int i = 3; i < argc; i++) {
+                if (strcmp(argv[i], "--prune") == 0)
+                        prune = true;
+                else if (strcmp(argv[i], "--age-days") == 0 && i + 1 < argc)
+                        age_days = atoll(argv[++i]);
+                else
+                        argc = 0; /* a usage error */
+        }
+        if (argc < 3 || (n = atoll(argv[2])) < 0 || age_days < 0) {
+                fprintf(stderr,
+                        "usage: bpjs-journal-fill CONFIG N [--age-days D] [--prune]\n");
                 return 2;
         }
+        if (age_days)
+                clock_set_fake(clock_now_ms() - age_days * 86400000LL);
         if (conf_load(argv[1], 0, &c, err) < 0 || c->n_programs == 0) {
                 fprintf(stderr, "%s\n", c ? "no programmes" : err);
                 return 2;
@@ -191,7 +207,8 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "%lld workers\n", i + 1);
                 }
         }
-        if (rc == 0 && argc > 3 && strcmp(argv[3], "--prune") == 0) {
+        clock_set_fake(0);
+        if (rc == 0 && prune) {
                 int64_t pruned[2], total[2] = {0, 0}, later = clock_now_ms() + 1;
                 while ((rc = journal_prune(f.j, later, later, 4, 1000, pruned)) >= 0) {
                         total[0] += pruned[0];

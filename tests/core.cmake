@@ -9,6 +9,8 @@ bpjs_integration_test(faults)
 bpjs_integration_test(outages)
 bpjs_unit_test(journal bpjs_daemon)
 bpjs_integration_test(reload)
+# pruning starts the daemon on journals made by bench/journal_fill.c
+bpjs_integration_test(pruning)
 add_test(NAME docs.configuration
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/docs_check.sh $<TARGET_FILE:bpjs-syncd>
           ${PROJECT_SOURCE_DIR}/docs/configuration.md)
