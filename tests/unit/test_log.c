@@ -32,10 +32,10 @@ static bool has(const char *field)
 static void test_journald_fields(void **state)
 {
         const struct log_field fields[] = {
-                {"BPJS_PROGRAM", "BPP-DIFABEL-2025"},
-                {"BPJS_NIK", "6471********0002"},
-                {"BPJS_BATCH", "b-0badcafe-000000000012"},
-                {"BPJS_EMPTY", ""},
+            {"BPJS_PROGRAM", "BPP-DIFABEL-2025"},
+            {"BPJS_NIK", "6471********0002"},
+            {"BPJS_BATCH", "b-0badcafe-000000000012"},
+            {"BPJS_EMPTY", ""},
         };
         (void)state;
         log_set_journal_writer(writer, NULL);
@@ -69,8 +69,8 @@ static void test_a_nik_never_leaks(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_journald_fields),
-                cmocka_unit_test(test_a_nik_never_leaks),
+            cmocka_unit_test(test_journald_fields),
+            cmocka_unit_test(test_a_nik_never_leaks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,8 +35,9 @@ static void test_against_model(void **state)
                 if (step % 1000 == 0)
                         for (int i = 0; i < UNIVERSE; i++)
                                 if (nikset_has(&s, niks[i]) != (model[i] > 0))
-                                        fail_msg("step %d: %s has=%d model=%d", step, niks[i],
-                                                 nikset_has(&s, niks[i]), model[i]);
+                                        fail_msg("step %d: %s has=%d model=%d", step,
+                                                 niks[i], nikset_has(&s, niks[i]),
+                                                 model[i]);
         }
         nikset_free(&s);
 }

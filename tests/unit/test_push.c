@@ -15,21 +15,21 @@ static const struct {
         int curl_code;
         enum push_outcome want;
 } rows[] = {
-        {"200: record each item's result", 200, CURLE_OK, PUSH_OK},
-        {"400 malformed batch: permanent", 400, CURLE_OK, PUSH_PERMANENT},
-        {"401 signature, cons id or clock: stop and probe", 401, CURLE_OK, PUSH_AUTH},
-        {"409 key reused with another body: permanent", 409, CURLE_OK, PUSH_PERMANENT},
-        {"413 batch too large: split", 413, CURLE_OK, PUSH_SPLIT},
-        {"429 throttled: wait Retry-After", 429, CURLE_OK, PUSH_THROTTLED},
-        {"500: transient", 500, CURLE_OK, PUSH_RETRY},
-        {"502: transient", 502, CURLE_OK, PUSH_RETRY},
-        {"503: transient", 503, CURLE_OK, PUSH_RETRY},
-        {"504: transient", 504, CURLE_OK, PUSH_RETRY},
-        {"timeout: transient", 0, CURLE_OPERATION_TIMEDOUT, PUSH_RETRY},
-        {"connection refused: transient", 0, CURLE_COULDNT_CONNECT, PUSH_RETRY},
-        {"connection reset: transient", 0, CURLE_RECV_ERROR, PUSH_RETRY},
-        {"empty reply: transient", 0, CURLE_GOT_NOTHING, PUSH_RETRY},
-        {"404 not the contract's: permanent", 404, CURLE_OK, PUSH_PERMANENT},
+    {"200: record each item's result", 200, CURLE_OK, PUSH_OK},
+    {"400 malformed batch: permanent", 400, CURLE_OK, PUSH_PERMANENT},
+    {"401 signature, cons id or clock: stop and probe", 401, CURLE_OK, PUSH_AUTH},
+    {"409 key reused with another body: permanent", 409, CURLE_OK, PUSH_PERMANENT},
+    {"413 batch too large: split", 413, CURLE_OK, PUSH_SPLIT},
+    {"429 throttled: wait Retry-After", 429, CURLE_OK, PUSH_THROTTLED},
+    {"500: transient", 500, CURLE_OK, PUSH_RETRY},
+    {"502: transient", 502, CURLE_OK, PUSH_RETRY},
+    {"503: transient", 503, CURLE_OK, PUSH_RETRY},
+    {"504: transient", 504, CURLE_OK, PUSH_RETRY},
+    {"timeout: transient", 0, CURLE_OPERATION_TIMEDOUT, PUSH_RETRY},
+    {"connection refused: transient", 0, CURLE_COULDNT_CONNECT, PUSH_RETRY},
+    {"connection reset: transient", 0, CURLE_RECV_ERROR, PUSH_RETRY},
+    {"empty reply: transient", 0, CURLE_GOT_NOTHING, PUSH_RETRY},
+    {"404 not the contract's: permanent", 404, CURLE_OK, PUSH_PERMANENT},
 };
 
 static void test_classify(void **state)
@@ -38,8 +38,8 @@ static void test_classify(void **state)
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 enum push_outcome got = push_classify(rows[i].status, rows[i].curl_code);
                 if (got != rows[i].want)
-                        fail_msg("%s: got %s, want %s", rows[i].meaning, push_outcome_name(got),
-                                 push_outcome_name(rows[i].want));
+                        fail_msg("%s: got %s, want %s", rows[i].meaning,
+                                 push_outcome_name(got), push_outcome_name(rows[i].want));
         }
 }
 
@@ -68,8 +68,8 @@ static void test_backoff_full_jitter_capped(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_classify),
-                cmocka_unit_test(test_backoff_full_jitter_capped),
+            cmocka_unit_test(test_classify),
+            cmocka_unit_test(test_backoff_full_jitter_capped),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
