@@ -102,7 +102,7 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
             {"client.id", "bpjs-syncd"},
             /* memory (issue 9): librdkafka prefetches up to 64 MiB by default;
              * a few MiB keep a 1,000-event journal transaction fed */
-            {"queued.max.messages.kbytes", "8192"},
+            {"queued.max.messages.kbytes", "4096"},
             {"queued.min.messages", "20000"},
             {"fetch.max.bytes", "4194304"},
             /* latency: a fetch that finds nothing waits at most this long;

@@ -314,7 +314,7 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         sqlite3_busy_timeout(j->db, 5000);
         rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                      " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-                     " PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=10000;");
+                     " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
         if (rc == 0)
                 rc = exec(j, schema);
         if (rc == 0)
