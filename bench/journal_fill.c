@@ -144,7 +144,7 @@ int main(int argc, char **argv)
         long long n;
         int rc;
 
-        bool prune = false;
+        bool prune = false, bad = argc < 3;
         long long age_days = 0;
         for (int i = 3; i < argc; i++) {
                 if (strcmp(argv[i], "--prune") == 0)
@@ -152,9 +152,9 @@ int main(int argc, char **argv)
                 else if (strcmp(argv[i], "--age-days") == 0 && i + 1 < argc)
                         age_days = atoll(argv[++i]);
                 else
-                        argc = 0; /* a usage error */
+                        bad = true;
         }
-        if (argc < 3 || (n = atoll(argv[2])) < 0 || age_days < 0) {
+        if (bad || (n = atoll(argv[2])) < 0 || age_days < 0) {
                 fprintf(stderr,
                         "usage: bpjs-journal-fill CONFIG N [--age-days D] [--prune]\n");
                 return 2;
