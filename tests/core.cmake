@@ -6,6 +6,8 @@ bpjs_integration_test(pipeline)
 bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
 bpjs_integration_test(faults)
+# a hostile or broken endpoint: stale responses, bad kpjs, huge Retry-After
+bpjs_integration_test(endpoint_hostile)
 bpjs_integration_test(outages)
 bpjs_unit_test(journal bpjs_daemon)
 bpjs_integration_test(reload)
