@@ -32,7 +32,7 @@ struct op {
         char event_id[129];
         char *item;
         size_t item_len;
-        char kpj[32];
+        char *kpj; /* NULL: none; never cut short */
 };
 
 struct slot {
@@ -134,8 +134,12 @@ static void op_copy(struct op *dst, const struct journal_op *src)
         snprintf(dst->nik, sizeof(dst->nik), "%s", src->nik);
         snprintf(dst->program, sizeof(dst->program), "%s", src->program);
         snprintf(dst->event_id, sizeof(dst->event_id), "%s", src->event_id);
-        snprintf(dst->kpj, sizeof(dst->kpj), "%s", src->reg_kpj ? src->reg_kpj : "");
+        dst->kpj = src->reg_kpj && *src->reg_kpj ? strdup(src->reg_kpj) : NULL;
         dst->item = malloc(src->item_len + 1);
+        if (dst->item && src->reg_kpj && *src->reg_kpj && !dst->kpj) {
+                free(dst->item);
+                dst->item = NULL;
+        }
         if (dst->item) {
                 memcpy(dst->item, src->item, src->item_len);
                 dst->item[src->item_len] = '\0';
@@ -159,16 +163,20 @@ static int oplist_add(struct oplist *l, const struct journal_op *op)
                 l->cap = cap;
         }
         op_copy(&l->ops[l->n], op);
-        if (!l->ops[l->n].item)
+        if (!l->ops[l->n].item) {
+                free(l->ops[l->n].kpj);
                 return -ENOMEM;
+        }
         l->n++;
         return 0;
 }
 
 static void oplist_free(struct oplist *l)
 {
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 free(l->ops[i].item);
+                free(l->ops[i].kpj);
+        }
         free(l->ops);
         memset(l, 0, sizeof(*l));
 }
@@ -707,8 +715,13 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
                                 goto out;
                         }
                         r.kpj = a->kpj;
-                        if (r.status == RESULT_FAILED)
+                        if (a->error) {
+                                /* this item's answer breaks the contract */
+                                r.status = RESULT_FAILED;
+                                reason = a->error;
+                        } else if (r.status == RESULT_FAILED) {
                                 reason = a->reason ? a->reason : "rejected";
+                        }
                 } else {
                         r.status = RESULT_FAILED;
                         reason = error;

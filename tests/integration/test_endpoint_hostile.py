@@ -4,6 +4,10 @@ and nothing of one answer may reach another batch's rows or results.
 
 - A 400 naming batch A's worker, then a 302 with an empty body for batch B:
   B's results and journal rows carry B's own error, never A's text.
+- kpjs that are not 11 digits (a quote that adds a member, 12, 10 and 40
+  digits, a letter, null, a number, none): that item's result says protocol
+  error, the other items are registered, and a later deactivation body is
+  well-formed JSON with one member of each name.
 - Retry-After: 99999999999 seconds (the year 5195), and the same as an
   HTTP-date: the batch is retried within bpjs.retry.max_ms and registered.
 """
@@ -11,6 +15,7 @@ and nothing of one answer may reach another batch's rows or results.
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,8 +27,9 @@ import random  # noqa: E402
 
 TOPICS = {"enrollment.events": 1, "enrollment.results": 1, "enrollment.events.dlq": 1}
 EVENTS, RESULTS = "enrollment.events", "enrollment.results"
-SUBMITTED = "enrollment.submitted"
+SUBMITTED, WITHDRAWN = "enrollment.submitted", "enrollment.withdrawn"
 KPJ = re.compile(r"^[0-9]{11}$")
+JOURNAL_OP_DEACTIVATE = 2
 
 
 def workers(seed, n, first=500):
@@ -106,6 +112,67 @@ def test_302_after_400_carries_nothing_of_the_earlier_answer():
         reasons = [op.get("reason") for line in worker_b.splitlines()
                    for op in json.loads(line).get("operations", [])]
         assert "endpoint answered HTTP 302" in reasons, worker_b
+        assert env.stop("daemon") == 0
+
+
+def deactivation_bodies(journal):
+    """Each deactivation body journaled (what the endpoint is sent, byte for
+    byte), parsed so that a member named twice is an error."""
+    def strict(pairs):
+        names = [k for k, _ in pairs]
+        assert len(names) == len(set(names)), f"a member named twice: {names}"
+        return dict(pairs)
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT body FROM batches WHERE kind = ?",
+                          (JOURNAL_OP_DEACTIVATE,)).fetchall()
+    finally:
+        db.close()
+    return [json.loads(bytes(r[0]).decode(), object_pairs_hook=strict) for r in rows]
+
+
+def test_malformed_kpjs_are_protocol_errors_of_their_items():
+    ws = workers(32, 16)
+    with Env() as env:
+        kafka, endpoint, cfg = setup(env, batch_size=50, batch_linger_ms=500)
+        # every second item gets the next of the mock's 8 malformed kpjs
+        endpoint.faults(bad_kpj_every=2)
+        produce(kafka, [event(f"bpp-portal:2025-03-02:{i:06d}", SUBMITTED, BPP, w)
+                        for i, w in enumerate(ws)])
+        got = {r["nik"]: r for r in finals(kafka, 16)}
+        assert len(got) == 16, got
+        active = {p["nik"]: p["kpj"] for p in endpoint.state()["active"]}
+        registered = [r for r in got.values() if r["status"] == "registered"]
+        failed = [r for r in got.values() if r["status"] == "failed"]
+        assert len(registered) == 8 and len(failed) == 8, got
+        for r in registered:
+            assert r["kpj"] == active[r["nik"]] and KPJ.match(r["kpj"]), r
+        for r in failed:
+            assert r["reason"].startswith("protocol error: "), r
+            assert r["kpj"] is None, r
+        assert sorted(r["reason"] for r in failed) == sorted(
+            ["protocol error: the endpoint's kpj is not 11 digits"] * 6 +
+            ["protocol error: the endpoint answered a registration without a kpj"] * 2), failed
+        # the journal keeps no malformed kpj either
+        for w in ws:
+            text = ctl(cfg, "worker", w.nik)
+            for m in re.finditer(r'"kpj":("[^"]*"|null)', text):
+                assert m.group(1) == "null" or KPJ.match(json.loads(m.group(1))), text
+        # withdrawals: the registered workers get well-formed deactivations
+        endpoint.faults(bad_kpj_every=0)
+        produce(kafka, [event(f"bpp-portal:2025-03-03:{i:06d}", WITHDRAWN, BPP, w)
+                        for i, w in enumerate(ws)])
+        kafka_wait(lambda: endpoint.stats()["deactivated"] == 8 or None, 120,
+                   "8 deactivations")
+        deact = [r for r in finals(kafka, 24) if r["status"] == "deactivated"]
+        assert sorted(r["nik"] for r in deact) == sorted(r["nik"] for r in registered)
+        bodies = deactivation_bodies(env.path("journal.db"))
+        items = [it for body in bodies for it in body["deactivations"]]
+        assert len(items) == 8, bodies
+        for it in items:
+            assert KPJ.match(it["kpj"]) and it["nik"] in active, it
+            assert it["kpj"] == active[it["nik"]], it
+        assert endpoint.stats()["requests"].get("400") is None, endpoint.stats()
         assert env.stop("daemon") == 0
 
 
