@@ -46,8 +46,9 @@ struct slot {
         size_t body_len;
         char *resp;
         size_t resp_len;
-        int64_t retry_after_ms; /* -1: none; else at most retry_cap_ms */
-        int64_t retry_cap_ms;   /* bpjs.retry.max_ms when the request started */
+        int64_t retry_after_ms;  /* -1: none; else at most retry_cap_ms */
+        int64_t retry_cap_ms;    /* bpjs.retry.max_ms when the request started */
+        bool retry_after_capped; /* the endpoint asked for longer than that */
         bool used;
 };
 
@@ -475,13 +476,15 @@ int64_t push_retry_after_ms(const char *value, int64_t now_ms, int64_t cap_ms)
 
 /* Forgets whatever an earlier request or an earlier response of this one
  * (a 1xx, a proxy's answer to CONNECT) left: every response is read into an
- * empty, NUL-terminated buffer, with no Retry-After yet. */
+ * empty buffer (NULL, or NUL-terminated at resp_len 0: release() frees it
+ * after each request), with no Retry-After yet. */
 static void response_reset(struct slot *s)
 {
         s->resp_len = 0;
         if (s->resp)
                 s->resp[0] = '\0';
         s->retry_after_ms = -1;
+        s->retry_after_capped = false;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *opaque)
@@ -519,7 +522,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *opaque)
                 return 0;
         v[strcspn(v, "\r\n")] = '\0';
         /* garbage is no Retry-After: the backoff alone decides */
-        s->retry_after_ms = push_retry_after_ms(v, clock_now_ms(), s->retry_cap_ms);
+        int64_t now = clock_now_ms(), cap = s->retry_cap_ms;
+        s->retry_after_ms = push_retry_after_ms(v, now, cap);
+        s->retry_after_capped = s->retry_after_ms == cap && cap < INT64_MAX &&
+                                push_retry_after_ms(v, now, cap + 1) > cap;
         free(v);
         return len;
 }
@@ -931,6 +937,11 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 break;
         case PUSH_RETRY:
         case PUSH_THROTTLED:
+                if (o == PUSH_THROTTLED && s->retry_after_capped)
+                        snprintf(error, sizeof(error),
+                                 "endpoint answered HTTP %ld with a Retry-After beyond "
+                                 "bpjs.retry.max_ms (%lld ms), which caps it",
+                                 status, (long long)s->retry_cap_ms);
                 retry_later(p, s, o, error);
                 break;
         case PUSH_SPLIT:
@@ -972,6 +983,10 @@ static void release(struct push *p, struct slot *s)
         s->headers = NULL;
         free(s->body);
         s->body = NULL;
+        /* nothing of this answer outlives it */
+        free(s->resp);
+        s->resp = NULL;
+        s->resp_len = 0;
         s->used = false;
         p->inflight--;
 }

@@ -196,7 +196,9 @@ def retry_after_is_capped(date_form):
         # the next attempt came within max_ms (and some slack for a loaded
         # machine), not in the year 5195
         assert waited < 2.0 + 8.0, waited
-        assert env.log_contains("daemon", r"HTTP 429; next attempt in 2000 ms")
+        assert env.log_contains(
+            "daemon", r"endpoint answered HTTP 429 with a Retry-After beyond "
+            r"bpjs.retry.max_ms \(2000 ms\), which caps it; next attempt in 2000 ms")
         assert not env.log_contains("daemon", r"next attempt in [0-9]{5,} ms")
         assert env.stop("daemon") == 0
 
