@@ -92,7 +92,7 @@ def test_302_after_400_carries_nothing_of_the_earlier_answer():
         assert got_a[0]["nik"] == a.nik and got_a[0]["status"] == "failed", got_a
         assert "Alpha Stale Witness" in got_a[0]["reason"], got_a[0]
         assert endpoint.faults()["fail_400_echo"] == 0
-        # batch B: a 302 with an empty body, on the same connection and slot
+        # batch B: a 302 with an empty body, read into the same slot (the first free one)
         endpoint.faults(fail_302=1)
         produce(kafka, [event("bpp-portal:2025-03-01:000002", SUBMITTED, BPP, b)])
         got = finals(kafka, 2)
@@ -193,9 +193,9 @@ def retry_after_is_capped(date_form):
         got = finals(kafka, 1, timeout=60)
         waited = time.monotonic() - first
         assert got[0]["status"] == "registered" and KPJ.match(got[0]["kpj"]), got
-        # the next attempt came within max_ms (and some slack for a loaded
-        # machine), not in the year 5195
-        assert waited < 2.0 + 8.0, waited
+        # the next attempt came within max_ms (2 s, and generous slack for a
+        # loaded machine: the log line below is the exact check), not in 5195
+        assert waited < 30, waited
         assert env.log_contains(
             "daemon", r"endpoint answered HTTP 429 with a Retry-After beyond "
             r"bpjs.retry.max_ms \(2000 ms\), which caps it; next attempt in 2000 ms")
