@@ -2,12 +2,46 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *text(const cJSON *obj, const char *name)
 {
         return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+/* spec/bpjs-api.md: "kpj is the participant number (11 digits)". */
+static bool kpj_valid(const char *s)
+{
+        size_t i = 0;
+
+        while (i < ANSWER_KPJ_LEN && s[i] >= '0' && s[i] <= '9')
+                i++;
+        return i == ANSWER_KPJ_LEN && s[i] == '\0';
+}
+
+static bool needs_kpj(const char *status)
+{
+        return status && (strcmp(status, "REGISTERED") == 0 ||
+                          strcmp(status, "ALREADY_REGISTERED") == 0);
+}
+
+/* Fills a's kpj and error from the element's "kpj" member. */
+static void read_kpj(const cJSON *it, struct answer *a)
+{
+        const cJSON *kpj = cJSON_GetObjectItemCaseSensitive(it, "kpj");
+
+        a->kpj = NULL;
+        if (!kpj || cJSON_IsNull(kpj)) {
+                if (needs_kpj(a->status))
+                        a->error = "protocol error: the endpoint answered a registration "
+                                   "without a kpj";
+        } else if (!cJSON_IsString(kpj) || !kpj_valid(kpj->valuestring)) {
+                a->error = "protocol error: the endpoint's kpj is not 11 digits";
+        } else {
+                a->kpj = kpj->valuestring;
+        }
 }
 
 int answer_parse(const char *body, size_t len, struct answers *out)
@@ -35,9 +69,9 @@ int answer_parse(const char *body, size_t len, struct answers *out)
                 items[n] = (struct answer){
                     .rid = text(it, "registration_id"),
                     .status = text(it, "status"),
-                    .kpj = text(it, "kpj"),
                     .reason = text(it, "reason"),
                 };
+                read_kpj(it, &items[n]);
                 n++;
         }
         *out = (struct answers){.items = items, .n = n, .doc = doc};

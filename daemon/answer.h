@@ -12,8 +12,13 @@
 struct answer {
         const char *rid;    /* registration_id */
         const char *status; /* REGISTERED, ALREADY_REGISTERED, REJECTED, ... */
-        const char *kpj;
+        const char *kpj;    /* exactly 11 ASCII digits, or NULL */
         const char *reason;
+        /* NULL, or why this entry breaks the contract (a static text that
+         * quotes nothing of the answer): a kpj that is not a string of 11
+         * digits, or a REGISTERED / ALREADY_REGISTERED without one. The
+         * entry's kpj is then NULL; the other entries are unaffected. */
+        const char *error;
 };
 
 struct answers {
@@ -28,6 +33,7 @@ struct answers {
  * response.results array, or -ENOMEM; *out is untouched on failure. Each
  * element of the array gets an entry, whatever its shape: whether the answer
  * covers every item of the batch is for the caller to check. */
+#define ANSWER_KPJ_LEN 11
 int answer_parse(const char *body, size_t len, struct answers *out);
 
 /* The first entry whose registration_id is rid, or NULL. */

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,45 +74,138 @@ void item_registration_id(const char *journal_id, int64_t seq, char out[ITEM_NAM
         snprintf(out, ITEM_NAME_SIZE, "r-%s-%012lld", journal_id, (long long)seq);
 }
 
+/* The writer of request bodies. A body is an envelope around items that were
+ * already serialised (by cJSON, when their events were decided) and are
+ * spliced in byte for byte: cJSON cannot splice text into a tree without
+ * reparsing it, and a reparse could change the bytes of a batch that must be
+ * resent byte-identical. So the envelope is written here, and every string
+ * in it goes through str(), which escapes exactly as cJSON does (the
+ * quotation mark, the reverse solidus, \b \f \n \r \t, \u00XX for the
+ * other controls, every other byte as it is), so that a value can never end
+ * its string early or add a member. */
+struct writer {
+        char *b;
+        size_t used, cap;
+        bool failed;
+};
+
+static void put(struct writer *w, const char *s, size_t n)
+{
+        if (w->failed)
+                return;
+        if (n > w->cap - w->used) {
+                size_t cap = w->cap ? w->cap : 256;
+                while (n > cap - w->used) {
+                        if (cap > SIZE_MAX / 2) {
+                                w->failed = true;
+                                return;
+                        }
+                        cap *= 2;
+                }
+                char *b = realloc(w->b, cap);
+                if (!b) {
+                        w->failed = true;
+                        return;
+                }
+                w->b = b;
+                w->cap = cap;
+        }
+        memcpy(w->b + w->used, s, n);
+        w->used += n;
+}
+
+static void raw(struct writer *w, const char *s)
+{
+        put(w, s, strlen(s));
+}
+
+static void str(struct writer *w, const char *s)
+{
+        raw(w, "\"");
+        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+                const char *esc = NULL;
+                char u[8];
+                switch (*c) {
+                case '"':
+                        esc = "\\\"";
+                        break;
+                case '\\':
+                        esc = "\\\\";
+                        break;
+                case '\b':
+                        esc = "\\b";
+                        break;
+                case '\f':
+                        esc = "\\f";
+                        break;
+                case '\n':
+                        esc = "\\n";
+                        break;
+                case '\r':
+                        esc = "\\r";
+                        break;
+                case '\t':
+                        esc = "\\t";
+                        break;
+                default:
+                        if (*c < 0x20) {
+                                snprintf(u, sizeof(u), "\\u%04x", *c);
+                                esc = u;
+                        }
+                }
+                if (esc)
+                        raw(w, esc);
+                else
+                        put(w, (const char *)c, 1);
+        }
+        raw(w, "\"");
+}
+
 int item_batch_body(const char *journal_id, int64_t id, bool deactivations,
                     const struct item_part *parts, size_t n, char **body, size_t *len)
 {
         char name[ITEM_NAME_SIZE], rid[ITEM_NAME_SIZE];
-        size_t cap = 128, used;
-        char *b;
+        struct writer w = {.cap = 128};
 
         for (size_t i = 0; i < n; i++) {
                 const struct item_part *o = &parts[i];
                 if (o->item_len < 2 || o->item[0] != '{' ||
                     o->item[o->item_len - 1] != '}')
                         return -EINVAL;
-                cap += o->item_len + 128 + (o->kpj ? strlen(o->kpj) : 0);
+                /* most bodies need no growth: room for ids, an escaped kpj */
+                w.cap += o->item_len + 128 + (o->kpj ? 6 * strlen(o->kpj) : 0);
         }
-        b = malloc(cap);
-        if (!b)
+        w.b = malloc(w.cap);
+        if (!w.b)
                 return -ENOMEM;
         item_batch_name(journal_id, id, name);
-        used = (size_t)snprintf(b, cap, "{\"batch_id\":\"%s\",\"%s\":[", name,
-                                deactivations ? "deactivations" : "registrations");
+        raw(&w, "{\"batch_id\":");
+        str(&w, name);
+        raw(&w, deactivations ? ",\"deactivations\":[" : ",\"registrations\":[");
         for (size_t i = 0; i < n; i++) {
                 const struct item_part *o = &parts[i];
-                const char *kpj = o->kpj ? o->kpj : "";
                 item_registration_id(journal_id, o->reg_seq, rid);
-                used +=
-                    (size_t)snprintf(b + used, cap - used,
-                                     "%s{\"registration_id\":\"%s\"", i ? "," : "", rid);
-                if (deactivations)
-                        used += (size_t)snprintf(
-                            b + used, cap - used,
-                            kpj[0] ? ",\"kpj\":\"%s\"" : ",\"kpj\":null", kpj);
+                raw(&w, i ? ",{\"registration_id\":" : "{\"registration_id\":");
+                str(&w, rid);
+                if (deactivations) {
+                        raw(&w, ",\"kpj\":");
+                        if (o->kpj && o->kpj[0])
+                                str(&w, o->kpj);
+                        else
+                                raw(&w, "null");
+                }
                 /* the item's members, after its '{' */
                 if (o->item_len > 2)
-                        b[used++] = ',';
-                memcpy(b + used, o->item + 1, o->item_len - 1);
-                used += o->item_len - 1;
+                        raw(&w, ",");
+                put(&w, o->item + 1, o->item_len - 1);
         }
-        used += (size_t)snprintf(b + used, cap - used, "]}");
-        *body = b;
-        *len = used;
+        raw(&w, "]}");
+        put(&w, "", 1); /* NUL-terminated, as before */
+        if (w.failed) {
+                free(w.b);
+                return -ENOMEM;
+        }
+        *body = w.b;
+        *len = w.used - 1;
         return 0;
 }

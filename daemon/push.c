@@ -32,7 +32,7 @@ struct op {
         char event_id[129];
         char *item;
         size_t item_len;
-        char kpj[32];
+        char *kpj; /* NULL: none; never cut short */
 };
 
 struct slot {
@@ -46,7 +46,9 @@ struct slot {
         size_t body_len;
         char *resp;
         size_t resp_len;
-        int64_t retry_after_ms;
+        int64_t retry_after_ms;  /* -1: none; else at most retry_cap_ms */
+        int64_t retry_cap_ms;    /* bpjs.retry.max_ms when the request started */
+        bool retry_after_capped; /* the endpoint asked for longer than that */
         bool used;
 };
 
@@ -133,8 +135,12 @@ static void op_copy(struct op *dst, const struct journal_op *src)
         snprintf(dst->nik, sizeof(dst->nik), "%s", src->nik);
         snprintf(dst->program, sizeof(dst->program), "%s", src->program);
         snprintf(dst->event_id, sizeof(dst->event_id), "%s", src->event_id);
-        snprintf(dst->kpj, sizeof(dst->kpj), "%s", src->reg_kpj ? src->reg_kpj : "");
+        dst->kpj = src->reg_kpj && *src->reg_kpj ? strdup(src->reg_kpj) : NULL;
         dst->item = malloc(src->item_len + 1);
+        if (dst->item && src->reg_kpj && *src->reg_kpj && !dst->kpj) {
+                free(dst->item);
+                dst->item = NULL;
+        }
         if (dst->item) {
                 memcpy(dst->item, src->item, src->item_len);
                 dst->item[src->item_len] = '\0';
@@ -158,16 +164,20 @@ static int oplist_add(struct oplist *l, const struct journal_op *op)
                 l->cap = cap;
         }
         op_copy(&l->ops[l->n], op);
-        if (!l->ops[l->n].item)
+        if (!l->ops[l->n].item) {
+                free(l->ops[l->n].kpj);
                 return -ENOMEM;
+        }
         l->n++;
         return 0;
 }
 
 static void oplist_free(struct oplist *l)
 {
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 free(l->ops[i].item);
+                free(l->ops[i].kpj);
+        }
         free(l->ops);
         memset(l, 0, sizeof(*l));
 }
@@ -305,7 +315,177 @@ static int form_batches(struct push *p)
         return rc < 0 ? rc : 0;
 }
 
+/* ---- Retry-After ---- */
+
+static const char *const day_names[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const long_day_names[7] = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+static const char *const month_names[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Exactly n digits at *s (advanced past them) into *v. */
+static bool digits(const char **s, int n, int *v)
+{
+        *v = 0;
+        for (int i = 0; i < n; i++, (*s)++) {
+                if (**s < '0' || **s > '9')
+                        return false;
+                *v = *v * 10 + (**s - '0');
+        }
+        return true;
+}
+
+/* One of the names (matched case-sensitively, as RFC 9110 spells them). */
+static bool word(const char **s, const char *const *names, int n, int *index)
+{
+        for (int i = 0; i < n; i++) {
+                size_t len = strlen(names[i]);
+                if (strncmp(*s, names[i], len) == 0) {
+                        *s += len;
+                        *index = i;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool lit(const char **s, const char *text)
+{
+        size_t len = strlen(text);
+        if (strncmp(*s, text, len) != 0)
+                return false;
+        *s += len;
+        return true;
+}
+
+/* "HH:MM:SS" */
+static bool clock_time(const char **s, int *h, int *m, int *sec)
+{
+        return digits(s, 2, h) && lit(s, ":") && digits(s, 2, m) && lit(s, ":") &&
+               digits(s, 2, sec) && *h < 24 && *m < 60 && *sec < 61;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+        y -= m <= 2;
+        int64_t era = (y >= 0 ? y : y - 399) / 400;
+        int64_t yoe = y - era * 400;
+        int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+static bool valid_date(int y, int m, int d)
+{
+        static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] &&
+               (m != 2 || d <= 28 || leap);
+}
+
+/* An HTTP-date, the whole of s, into seconds since the epoch. */
+static bool http_date(const char *value, int64_t now_ms, int64_t *out)
+{
+        int wd, d, mon, y, h, mi, sec;
+        const char *s;
+
+        /* each form from the start of value, a day name first */
+        if ((s = value, word(&s, long_day_names, 7, &wd) && lit(&s, ", "))) {
+                /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT; a two-digit year
+                 * more than 50 years ahead is the century before */
+                int64_t now_year = 1970 + now_ms / 1000 / 31556952;
+                if (!(digits(&s, 2, &d) && lit(&s, "-") &&
+                      word(&s, month_names, 12, &mon) && lit(&s, "-") &&
+                      digits(&s, 2, &y) && lit(&s, " ") &&
+                      clock_time(&s, &h, &mi, &sec) && lit(&s, " GMT")))
+                        return false;
+                int64_t full = now_year - now_year % 100 + y;
+                if (full > now_year + 50)
+                        full -= 100;
+                y = (int)full;
+        } else if ((s = value, word(&s, day_names, 7, &wd) && lit(&s, ", "))) {
+                /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+                if (!(digits(&s, 2, &d) && lit(&s, " ") &&
+                      word(&s, month_names, 12, &mon) && lit(&s, " ") &&
+                      digits(&s, 4, &y) && lit(&s, " ") &&
+                      clock_time(&s, &h, &mi, &sec) && lit(&s, " GMT")))
+                        return false;
+        } else if ((s = value, word(&s, day_names, 7, &wd) && lit(&s, " "))) {
+                /* asctime: Sun Nov  6 08:49:37 1994 (day padded with a space) */
+                if (!word(&s, month_names, 12, &mon) || !lit(&s, " "))
+                        return false;
+                if (*s == ' ') {
+                        s++;
+                        if (!digits(&s, 1, &d))
+                                return false;
+                } else if (!digits(&s, 2, &d)) {
+                        return false;
+                }
+                if (!(lit(&s, " ") && clock_time(&s, &h, &mi, &sec) && lit(&s, " ") &&
+                      digits(&s, 4, &y)))
+                        return false;
+        } else {
+                return false;
+        }
+        if (*s || !valid_date(y, mon + 1, d))
+                return false;
+        *out = days_from_civil(y, mon + 1, d) * 86400 + h * 3600 + mi * 60 + sec;
+        return true;
+}
+
+int64_t push_retry_after_ms(const char *value, int64_t now_ms, int64_t cap_ms)
+{
+        const char *s = value, *end;
+        int64_t ms = 0, when;
+
+        if (!s || cap_ms < 0)
+                return -1;
+        s += strspn(s, " \t");
+        end = s + strlen(s);
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+        if (end == s)
+                return -1;
+        if (strspn(s, "0123456789") == (size_t)(end - s)) {
+                /* delta-seconds: saturate once past the cap, never overflow */
+                for (const char *c = s; c < end && ms <= cap_ms; c++) {
+                        int64_t d = (*c - '0') * 1000;
+                        if (ms > (INT64_MAX - d) / 10)
+                                return cap_ms;
+                        ms = ms * 10 + d;
+                }
+                return ms < cap_ms ? ms : cap_ms;
+        }
+        char date[64];
+        if ((size_t)(end - s) >= sizeof(date))
+                return -1;
+        memcpy(date, s, (size_t)(end - s));
+        date[end - s] = '\0';
+        if (!http_date(date, now_ms, &when))
+                return -1;
+        /* years have 4 digits: when * 1000 is far from overflowing */
+        if (__builtin_sub_overflow(when * 1000, now_ms, &ms))
+                return now_ms < 0 ? cap_ms : 0;
+        if (ms < 0)
+                return 0;
+        return ms < cap_ms ? ms : cap_ms;
+}
+
 /* ---- sending ---- */
+
+/* Forgets whatever an earlier request or an earlier response of this one
+ * (a 1xx, a proxy's answer to CONNECT) left: every response is read into an
+ * empty buffer (NULL, or NUL-terminated at resp_len 0: release() frees it
+ * after each request), with no Retry-After yet. */
+static void response_reset(struct slot *s)
+{
+        s->resp_len = 0;
+        if (s->resp)
+                s->resp[0] = '\0';
+        s->retry_after_ms = -1;
+        s->retry_after_capped = false;
+}
 
 static size_t on_body(char *data, size_t size, size_t n, void *opaque)
 {
@@ -329,24 +509,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *opaque)
 {
         struct slot *s = opaque;
         size_t len = size * n;
-        char line[256];
 
-        if (len < 12 || len >= sizeof(line) || strncasecmp(data, "Retry-After:", 12) != 0)
+        /* a status line starts a response: nothing of an earlier one counts */
+        if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+                response_reset(s);
                 return len;
-        memcpy(line, data + 12, len - 12);
-        line[len - 12] = '\0';
-        line[strcspn(line, "\r\n")] = '\0';
-        char *v = line + strspn(line, " \t"), *end;
-        long secs = strtol(v, &end, 10);
-        if (end != v && *end == '\0' && secs >= 0) {
-                s->retry_after_ms = secs * 1000;
-        } else {
-                time_t when = curl_getdate(v, NULL);
-                if (when > 0)
-                        s->retry_after_ms = ((int64_t)when * 1000 - clock_now_ms());
         }
-        if (s->retry_after_ms < 0)
-                s->retry_after_ms = 0;
+        if (len < 12 || strncasecmp(data, "Retry-After:", 12) != 0)
+                return len;
+        char *v = strndup(data + 12, len - 12);
+        if (!v)
+                return 0;
+        v[strcspn(v, "\r\n")] = '\0';
+        /* garbage is no Retry-After: the backoff alone decides */
+        int64_t now = clock_now_ms(), cap = s->retry_cap_ms;
+        s->retry_after_ms = push_retry_after_ms(v, now, cap);
+        s->retry_after_capped = s->retry_after_ms == cap && cap < INT64_MAX &&
+                                push_retry_after_ms(v, now, cap + 1) > cap;
+        free(v);
         return len;
 }
 
@@ -373,8 +553,8 @@ static int start(const struct journal_batch *b, void *opaque)
         s->batch_id = b->id;
         s->kind = b->kind;
         s->attempts = b->attempts + 1;
-        s->resp_len = 0;
-        s->retry_after_ms = -1;
+        response_reset(s);
+        s->retry_cap_ms = c->bpjs.retry.max_ms;
         batch_name(p, b->id, s->name);
 
         snprintf(ts, sizeof(ts), "%lld", (long long)(clock_now_ms() / 1000));
@@ -541,8 +721,13 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
                                 goto out;
                         }
                         r.kpj = a->kpj;
-                        if (r.status == RESULT_FAILED)
+                        if (a->error) {
+                                /* this item's answer breaks the contract */
+                                r.status = RESULT_FAILED;
+                                reason = a->error;
+                        } else if (r.status == RESULT_FAILED) {
                                 reason = a->reason ? a->reason : "rejected";
+                        }
                 } else {
                         r.status = RESULT_FAILED;
                         reason = error;
@@ -752,6 +937,11 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 break;
         case PUSH_RETRY:
         case PUSH_THROTTLED:
+                if (o == PUSH_THROTTLED && s->retry_after_capped)
+                        snprintf(error, sizeof(error),
+                                 "endpoint answered HTTP %ld with a Retry-After beyond "
+                                 "bpjs.retry.max_ms (%lld ms), which caps it",
+                                 status, (long long)s->retry_cap_ms);
                 retry_later(p, s, o, error);
                 break;
         case PUSH_SPLIT:
@@ -765,7 +955,8 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 /* a single item too large for the endpoint fails */
                 /* fall through */
         case PUSH_PERMANENT: {
-                cJSON *r = cJSON_Parse(s->resp ? s->resp : "");
+                cJSON *r =
+                    s->resp_len ? cJSON_ParseWithLength(s->resp, s->resp_len) : NULL;
                 const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
                     cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message"));
                 char why[300];
@@ -792,6 +983,10 @@ static void release(struct push *p, struct slot *s)
         s->headers = NULL;
         free(s->body);
         s->body = NULL;
+        /* nothing of this answer outlives it */
+        free(s->resp);
+        s->resp = NULL;
+        s->resp_len = 0;
         s->used = false;
         p->inflight--;
 }

@@ -27,6 +27,16 @@ enum push_outcome push_classify(long http_status, int curl_code);
 const char *push_outcome_name(enum push_outcome o);
 /* Capped full jitter: uniform(0, min(cap, base * 2^attempt)), at least 1 ms. */
 int64_t push_backoff_ms(int64_t base, int64_t cap, int64_t attempt, unsigned *seed);
+/* A Retry-After header's value (RFC 9110 section 10.2.3) as milliseconds to
+ * wait from now_ms (wall clock, ms since the epoch), at most cap_ms: either
+ * delta-seconds (digits only; any number of them saturates at the cap
+ * without overflowing) or an HTTP-date in any of the three forms a
+ * recipient must accept (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", the
+ * obsolete RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime
+ * "Sun Nov  6 08:49:37 1994"). A date in the past is 0. Surrounding spaces
+ * and tabs are allowed. Returns -1 for anything else (a sign, a fraction,
+ * trailing text, an impossible date): no Retry-After at all. */
+int64_t push_retry_after_ms(const char *value, int64_t now_ms, int64_t cap_ms);
 
 struct push;
 

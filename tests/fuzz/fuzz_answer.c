@@ -35,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 total += it->status ? strlen(it->status) : 0;
                 total += it->kpj ? strlen(it->kpj) : 0;
+                /* a kpj is 11 digits or none; an entry in error has none */
+                FUZZ_CHECK(!it->kpj || (strlen(it->kpj) == ANSWER_KPJ_LEN &&
+                                        strspn(it->kpj, "0123456789") == ANSWER_KPJ_LEN));
+                FUZZ_CHECK(!it->error || !it->kpj);
                 total += it->reason ? strlen(it->reason) : 0;
                 FUZZ_CHECK(total <= 4 * size + 16); /* strings come from the body */
         }

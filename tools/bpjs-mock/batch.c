@@ -360,11 +360,33 @@ void batch_free(struct batch *b)
         free(b);
 }
 
-static void render_kpj(struct jbuf *out, uint64_t kpj)
+/* The bad_kpj_every fault's kpjs, in turn: each breaks "kpj is the
+ * participant number (11 digits)" another way. NULL: the member is left out. */
+static const char *const bad_kpjs[] = {
+    ",\"kpj\":\"1\\\",\\\"nik\\\":\\\"x\"",                  /* 1","nik":"x */
+    ",\"kpj\":\"250000000011\"",                             /* 12 digits */
+    ",\"kpj\":\"2500000000\"",                               /* 10 digits */
+    ",\"kpj\":\"2500000000125000000001250000000012500000\"", /* 40 digits */
+    ",\"kpj\":\"2500000000a\"",
+    ",\"kpj\":null",
+    ",\"kpj\":25000000001", /* a number */
+    NULL,
+};
+
+#define N_BAD_KPJS (sizeof(bad_kpjs) / sizeof(bad_kpjs[0]))
+
+static void render_kpj(struct jbuf *out, const struct batch_item *it)
 {
         char text_kpj[24];
 
-        snprintf(text_kpj, sizeof(text_kpj), "%011llu", (unsigned long long)kpj);
+        if (it->bad_kpj) {
+                const char *bad = bad_kpjs[(it->bad_kpj - 1) % N_BAD_KPJS];
+                if (bad)
+                        jbuf_puts(out, bad);
+                return;
+        }
+        snprintf(text_kpj, sizeof(text_kpj), "%011llu", (unsigned long long)it->kpj);
+        jbuf_puts(out, ",\"kpj\":");
         jbuf_str(out, text_kpj);
 }
 
@@ -385,8 +407,7 @@ void batch_render(const struct batch *b, struct jbuf *out)
                         jbuf_puts(out, ",\"reason\":");
                         jbuf_str(out, reason_texts[it->reason]);
                 } else if (it->status != BATCH_NOT_FOUND) {
-                        jbuf_puts(out, ",\"kpj\":");
-                        render_kpj(out, it->kpj);
+                        render_kpj(out, it);
                 }
                 jbuf_puts(out, "}");
         }

@@ -56,6 +56,7 @@ struct batch_item {
         enum batch_reason reason;    /* not BATCH_OK: REJECTED */
         enum batch_status status;    /* filled in by the store */
         uint64_t kpj;                /* filled in by the store */
+        unsigned bad_kpj;            /* > 0: answer a malformed kpj (a fault) */
 };
 
 struct batch {

@@ -15,13 +15,14 @@ enum knob_type {
         KNOB_UINT,
         KNOB_BOOL,
         KNOB_SEED,
+        KNOB_U64,
 };
 
 struct knob {
         const char *name;
         enum knob_type type;
         size_t offset;
-        unsigned max; /* for KNOB_UINT */
+        uint64_t max; /* for KNOB_UINT, KNOB_U64 */
         const char *help;
 };
 
@@ -33,7 +34,10 @@ struct knob {
 static const struct knob knobs[] = {
     KNOB(fail_5xx, KNOB_PERCENT, 0, "percent of requests answered 503 before processing"),
     KNOB(fail_429, KNOB_PERCENT, 0, "percent answered 429 with Retry-After"),
-    KNOB(retry_after, KNOB_UINT, 86400, "seconds in Retry-After of a 429 (default 1)"),
+    KNOB(retry_after, KNOB_U64, (1ULL << 53) - 1,
+         "seconds in Retry-After of a 429 (default 1; any size, to be hostile)"),
+    KNOB(retry_after_date, KNOB_BOOL, 0,
+         "send that Retry-After as an HTTP-date (IMF-fixdate, at most year 9999)"),
     KNOB(drop, KNOB_PERCENT, 0, "percent closed without an answer, not processed"),
     KNOB(drop_after, KNOB_PERCENT, 0,
          "percent processed and remembered, then closed without an answer"),
@@ -43,6 +47,12 @@ static const struct knob knobs[] = {
     KNOB(max_items, KNOB_UINT, 500, "answer 413 to a batch of more items (default 500)"),
     KNOB(down, KNOB_BOOL, 0, "every request is answered 503"),
     KNOB(auth_fail, KNOB_BOOL, 0, "every request is answered 401"),
+    KNOB(fail_302, KNOB_UINT, 1000000,
+         "the next N requests are answered 302, empty body"),
+    KNOB(fail_400_echo, KNOB_UINT, 1000000,
+         "the next N requests are answered 400 naming the first item"),
+    KNOB(bad_kpj_every, KNOB_UINT, 1000000,
+         "every Nth item parsed gets a malformed kpj in its result (0: off)"),
     KNOB(seed, KNOB_SEED, 0, "PRNG seed for the percentages (default from the clock)"),
 };
 
@@ -52,6 +62,7 @@ struct faults {
         pthread_mutex_t lock;
         struct faults_config config;
         uint64_t state;
+        uint64_t kpj_items, bad_kpjs; /* for bad_kpj_every */
 };
 
 void faults_config_default(struct faults_config *c)
@@ -125,10 +136,12 @@ static int store_value(struct faults_config *c, const struct knob *k, double num
                 memcpy(field, &v, sizeof(v));
                 return 0;
         }
+        case KNOB_U64:
         case KNOB_SEED: {
                 uint64_t v = (uint64_t)num;
+                double max = k->type == KNOB_SEED ? 9007199254740991.0 : (double)k->max;
 
-                if (!(num >= 0 && num < 9007199254740992.0) || (double)v != num)
+                if (!(num >= 0 && num <= max) || (double)v != num)
                         return -EINVAL;
                 memcpy(field, &v, sizeof(v));
                 return 0;
@@ -158,6 +171,7 @@ int faults_config_set(struct faults_config *c, const char *name, const char *val
                         return -EINVAL;
                 break;
         case KNOB_SEED:
+        case KNOB_U64:
         case KNOB_UINT:
                 if (!value || parse_u64(value, (1ULL << 53) - 1, &u) < 0)
                         return -EINVAL;
@@ -237,6 +251,7 @@ void faults_config_json(const struct faults_config *c, struct jbuf *out)
                         jbuf_printf(out, "%u", v);
                         break;
                 }
+                case KNOB_U64:
                 case KNOB_SEED: {
                         uint64_t v;
 
@@ -267,10 +282,8 @@ const char *faults_knob_name(size_t i, bool *takes_value)
 void faults_usage(FILE *f)
 {
         static const char *const arg[] = {
-            [KNOB_PERCENT] = "PCT",
-            [KNOB_UINT] = "N",
-            [KNOB_BOOL] = "",
-            [KNOB_SEED] = "N",
+            [KNOB_PERCENT] = "PCT", [KNOB_UINT] = "N", [KNOB_BOOL] = "",
+            [KNOB_SEED] = "N",      [KNOB_U64] = "N",
         };
 
         for (size_t i = 0; i < N_KNOBS; i++) {
@@ -354,24 +367,46 @@ void faults_decide(struct faults *f, struct faults_roll *out)
         fail_400 = chance(&f->state, c.fail_400);
         slow = chance(&f->state, c.slow);
         drop_after = chance(&f->state, c.drop_after);
+        memset(out, 0, sizeof(*out));
+        /* the counted faults take their request and count down */
+        if (!c.down && !c.auth_fail && f->config.fail_302) {
+                f->config.fail_302--;
+                out->action = FAULTS_FAIL_302;
+        } else if (!c.down && !c.auth_fail && f->config.fail_400_echo) {
+                f->config.fail_400_echo--;
+                out->action = FAULTS_FAIL_400_ECHO;
+        }
         pthread_mutex_unlock(&f->lock);
 
-        memset(out, 0, sizeof(*out));
-        if (c.down)
-                out->action = FAULTS_DOWN;
-        else if (c.auth_fail)
-                out->action = FAULTS_AUTH_FAIL;
-        else if (drop)
-                out->action = FAULTS_DROP;
-        else if (fail_5xx)
-                out->action = FAULTS_FAIL_5XX;
-        else if (fail_429)
-                out->action = FAULTS_FAIL_429;
-        else if (fail_400)
-                out->action = FAULTS_FAIL_400;
+        if (out->action == FAULTS_NONE) {
+                if (c.down)
+                        out->action = FAULTS_DOWN;
+                else if (c.auth_fail)
+                        out->action = FAULTS_AUTH_FAIL;
+                else if (drop)
+                        out->action = FAULTS_DROP;
+                else if (fail_5xx)
+                        out->action = FAULTS_FAIL_5XX;
+                else if (fail_429)
+                        out->action = FAULTS_FAIL_429;
+                else if (fail_400)
+                        out->action = FAULTS_FAIL_400;
+        }
         out->retry_after = c.retry_after;
+        out->retry_after_date = c.retry_after_date;
         if (out->action == FAULTS_NONE) {
                 out->slow_ms = slow ? c.slow_ms : 0;
                 out->drop_after = drop_after;
         }
+}
+
+unsigned faults_bad_kpj(struct faults *f)
+{
+        unsigned r = 0;
+
+        pthread_mutex_lock(&f->lock);
+        if (f->config.bad_kpj_every && ++f->kpj_items % f->config.bad_kpj_every == 0)
+                r = (unsigned)++f->bad_kpjs;
+        pthread_mutex_unlock(&f->lock);
+        return r;
 }

@@ -13,17 +13,24 @@
 #include "jbuf.h"
 
 struct faults_config {
-        double fail_5xx;   /* percent answered 503 before processing */
-        double fail_429;   /* percent answered 429 + Retry-After */
-        double drop;       /* percent closed without an answer, not processed */
-        double drop_after; /* percent processed and remembered, then closed */
-        double slow;       /* percent delayed by slow_ms, then answered */
-        double fail_400;   /* percent answered 400 before processing */
-        unsigned retry_after;
+        double fail_5xx;       /* percent answered 503 before processing */
+        double fail_429;       /* percent answered 429 + Retry-After */
+        double drop;           /* percent closed without an answer, not processed */
+        double drop_after;     /* percent processed and remembered, then closed */
+        double slow;           /* percent delayed by slow_ms, then answered */
+        double fail_400;       /* percent answered 400 before processing */
+        uint64_t retry_after;  /* seconds, up to 2^53-1: a hostile server */
+        bool retry_after_date; /* send it as an IMF-fixdate instead */
         unsigned slow_ms;
         unsigned max_items; /* 413 above this many items (a stricter server) */
-        bool down;          /* every request 503 */
-        bool auth_fail;     /* every request 401 */
+        /* Counts, not percentages (no PRNG draw): the next N requests. */
+        unsigned fail_302;      /* 302 Found with an empty body */
+        unsigned fail_400_echo; /* 400 whose message names the first item */
+        /* Every Nth item of the batches the mock parses is marked: if its
+         * result carries a kpj, the kpj is malformed (batch.c); 0: off. */
+        unsigned bad_kpj_every;
+        bool down;      /* every request 503 */
+        bool auth_fail; /* every request 401 */
         uint64_t seed;
 };
 
@@ -35,14 +42,17 @@ enum faults_action {
         FAULTS_FAIL_5XX,
         FAULTS_FAIL_429,
         FAULTS_FAIL_400,
+        FAULTS_FAIL_302,
+        FAULTS_FAIL_400_ECHO,
 };
 
 /* What happens to one request. */
 struct faults_roll {
         enum faults_action action;
-        unsigned retry_after; /* for FAULTS_FAIL_429 */
-        unsigned slow_ms;     /* > 0: delay before answering normally */
-        bool drop_after;      /* process, then close without answering */
+        uint64_t retry_after; /* for FAULTS_FAIL_429 */
+        bool retry_after_date;
+        unsigned slow_ms; /* > 0: delay before answering normally */
+        bool drop_after;  /* process, then close without answering */
 };
 
 struct faults;
@@ -68,5 +78,8 @@ void faults_get(struct faults *f, struct faults_config *out);
 /* Replaces the configuration; reseeds the PRNG when the seed changes. */
 void faults_set(struct faults *f, const struct faults_config *c);
 void faults_decide(struct faults *f, struct faults_roll *out);
+/* For each item of a parsed batch, in order: 0, or (every bad_kpj_every-th
+ * item) 1, 2, 3, ... counting the items marked so far. */
+unsigned faults_bad_kpj(struct faults *f);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
@@ -232,6 +233,8 @@ static void serve(struct http *h, struct MHD_Connection *c, struct request *rq,
                 set_error(a, 413, "more items than this server takes", NULL, NULL);
                 return;
         }
+        for (size_t i = 0; r == 0 && i < b->n; i++)
+                b->items[i].bad_kpj = faults_bad_kpj(h->faults);
         if (r == 0 &&
             EVP_Digest(rq->body, rq->len, digest, NULL, EVP_sha256(), NULL) != 1)
                 r = -EIO;
@@ -254,6 +257,51 @@ static void serve(struct http *h, struct MHD_Connection *c, struct request *rq,
         if (log_enabled(LOG_LVL_DEBUG) && b)
                 log_batch(b, url, r, a);
         batch_free(b);
+}
+
+/* The 429's Retry-After: delta-seconds, or (retry_after_date) the
+ * IMF-fixdate that many seconds from now, at most the last second of 9999. */
+static void retry_after_text(const struct faults_roll *roll, char *out, size_t size)
+{
+        static const char *const days[] = {"Sun", "Mon", "Tue", "Wed",
+                                           "Thu", "Fri", "Sat"};
+        static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        const uint64_t last = 253402300799ULL; /* 9999-12-31T23:59:59Z */
+        uint64_t when;
+        time_t t;
+        struct tm tm;
+
+        if (!roll->retry_after_date) {
+                snprintf(out, size, "%llu", (unsigned long long)roll->retry_after);
+                return;
+        }
+        when = (uint64_t)now_s() + roll->retry_after;
+        t = (time_t)(when > last ? last : when);
+        gmtime_r(&t, &tm);
+        snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+}
+
+/* The fail_400_echo fault's message: it names the batch's first item (its
+ * registration_id and name), as a server that quotes what it refuses does. */
+static void echo_first_item(const struct request *rq, char *out, size_t size)
+{
+        cJSON *doc = rq->body ? cJSON_ParseWithLength(rq->body, rq->len) : NULL;
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "registrations");
+        const cJSON *first;
+        const char *rid, *name;
+
+        if (!list)
+                list = cJSON_GetObjectItemCaseSensitive(doc, "deactivations");
+        first = cJSON_GetArrayItem(list, 0);
+        rid = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(first, "registration_id"));
+        name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "name"));
+        snprintf(out, size, "malformed item %.128s (name %.128s) (injected)",
+                 rid ? rid : "(none)", name ? name : "(none)");
+        cJSON_Delete(doc);
 }
 
 static enum MHD_Result api(struct http *h, struct MHD_Connection *c, struct request *rq,
@@ -280,16 +328,27 @@ static enum MHD_Result api(struct http *h, struct MHD_Connection *c, struct requ
                         set_error(&a, 503, "service unavailable (injected)", NULL, NULL);
                         return finish(h, c, &a, false);
                 case FAULTS_FAIL_429: {
-                        char retry_after[16];
+                        char retry_after[64];
 
-                        snprintf(retry_after, sizeof(retry_after), "%u",
-                                 rq->roll.retry_after);
+                        retry_after_text(&rq->roll, retry_after, sizeof(retry_after));
                         set_error(&a, 429, "too many requests (injected)",
                                   MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
                         return finish(h, c, &a, false);
                 }
                 case FAULTS_FAIL_400:
                         set_error(&a, 400, "malformed batch (injected)", NULL, NULL);
+                        return finish(h, c, &a, false);
+                case FAULTS_FAIL_400_ECHO: {
+                        char message[512];
+
+                        echo_first_item(rq, message, sizeof(message));
+                        set_error(&a, 400, message, NULL, NULL);
+                        return finish(h, c, &a, false);
+                }
+                case FAULTS_FAIL_302:
+                        /* a redirect the contract does not have, with no body */
+                        a = (struct answer){302, malloc(1), 0, MHD_HTTP_HEADER_LOCATION,
+                                            "/v1/elsewhere"};
                         return finish(h, c, &a, false);
                 }
                 if (rq->roll.slow_ms > 0 &&
