@@ -25,6 +25,7 @@ struct consume {
         bool joined;
         bool paused;
         struct metrics *metrics;
+        struct decide_worker worker; /* reused from one event to the next */
 };
 
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
@@ -179,7 +180,6 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
 {
         static struct event ev; /* large; the loop is single-threaded */
         struct event_error perr = {0};
-        struct decide_worker worker = {0};
         struct decision d = {0};
         struct journal_record rec = {0};
         struct result res = {0};
@@ -213,10 +213,12 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                 d.dead_letter = true;
         } else {
                 prog = conf_program_find(cs->conf, ev.program);
-                if (prog && ((rc = journal_worker(cs->journal, ev.nik, &worker)) ||
+                if (prog && ((rc = journal_worker(cs->journal, ev.nik, &cs->worker)) ||
                              (rc = journal_quota_used(cs->journal, prog->id, &used))))
                         return rc;
-                decide(&ev, prog, &worker, used, &d);
+                if (!prog)
+                        cs->worker.n = 0;
+                decide(&ev, prog, &cs->worker, used, &d);
                 if (d.reason == REASON_UNKNOWN_PROGRAM) {
                         perr.reason = REASON_UNKNOWN_PROGRAM;
                         snprintf(perr.field, sizeof(perr.field), "program");
@@ -461,6 +463,7 @@ void consume_close(struct consume *cs)
         for (size_t i = 0; i < cs->n_held; i++)
                 rd_kafka_message_destroy(cs->held[i]);
         free(cs->held);
+        decide_worker_release(&cs->worker);
         if (cs->queue)
                 rd_kafka_queue_destroy(cs->queue);
         if (cs->rk) {

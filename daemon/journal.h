@@ -137,6 +137,8 @@ int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
                        int64_t next);
 /* Returns 1 if event_id was journaled before, 0 if not. */
 int journal_event_seen(struct journal *j, const char *event_id);
+/* Every live coverage of the worker, however many: out is emptied, then
+ * filled (its array grows as needed and is kept for the next call). */
 int journal_worker(struct journal *j, const char *nik, struct decide_worker *out);
 int journal_quota_used(struct journal *j, const char *program, int64_t *out);
 int journal_record(struct journal *j, const struct journal_record *rec);

@@ -417,20 +417,25 @@ int journal_event_seen(struct journal *j, const char *event_id)
 int journal_worker(struct journal *j, const char *nik, struct decide_worker *out)
 {
         sqlite3_stmt *s = use(j, S_WORKER);
-        struct decide_worker w = {0};
-        int rc;
+        int rc, r = 0;
 
+        /* every live coverage, however many: no cap on a worker's history */
+        out->n = 0;
         bind_text(s, 1, nik);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW && w.n < DECIDE_MAX_COVERAGES) {
-                struct decide_coverage *c = &w.cov[w.n++];
-                snprintf(c->program, sizeof(c->program), "%s", sqlite3_column_text(s, 0));
-                c->start_month = sqlite3_column_int64(s, 1);
-                c->end_month = sqlite3_column_int64(s, 2);
-        }
+        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                r = decide_worker_add(out, (const char *)sqlite3_column_text(s, 0),
+                                      sqlite3_column_int64(s, 1),
+                                      sqlite3_column_int64(s, 2));
         sqlite3_reset(s);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        if (r) {
+                out->n = 0;
+                snprintf(j->errmsg, sizeof(j->errmsg), "worker lookup: out of memory");
+                return r;
+        }
+        if (rc != SQLITE_DONE) {
+                out->n = 0;
                 return fail(j, rc, "worker lookup");
-        *out = w;
+        }
         return 0;
 }
 

@@ -102,7 +102,7 @@ static int count_out(int64_t seq, const struct journal_out *o, void *opaque)
 static void test_promises(void **state)
 {
         struct journal *j = open_journal(JOURNAL_RECOVER);
-        struct decide_worker w;
+        struct decide_worker w = {0};
         struct ops ops = {0};
         int64_t used, next, id, ids[2], backlog, seen[2] = {0, 0};
         char text[64];
@@ -162,6 +162,7 @@ static void test_promises(void **state)
         assert_int_equal(used, 2);
         assert_int_equal(journal_worker(j, "6471051203850003", &w), 0);
         assert_int_equal(w.n, 0);
+        decide_worker_release(&w);
         /* every item needs its result */
         assert_int_equal(
             journal_batch_finish(j, ids[0], JOURNAL_BATCH_DONE, NULL, res, 0), -ENOENT);
@@ -245,7 +246,7 @@ static void finish(struct journal *j, int64_t id, int state, int64_t at_ms)
 static void test_pruning(void **state)
 {
         struct journal *j;
-        struct decide_worker w;
+        struct decide_worker w = {0};
         int64_t id[4], used, pruned[2];
         char text[64];
         (void)state;
@@ -313,6 +314,79 @@ static void test_pruning(void **state)
         assert_int_equal(w.n, 1);
         assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 3);
+        decide_worker_release(&w);
+        journal_close(j);
+}
+
+/* One programme a month, enrolled, withdrawn and enrolled again. */
+static void cycle(struct journal *j, const char *nik, const char *program, int64_t month,
+                  int64_t *offset)
+{
+        static const enum decide_action actions[] = {DECIDE_REGISTER, DECIDE_DEACTIVATE,
+                                                     DECIDE_REGISTER};
+        for (size_t k = 0; k < 3; k++) {
+                char event_id[64];
+                snprintf(event_id, sizeof(event_id), "%s-%zu", program, k);
+                struct journal_record r = {
+                    .event_id = event_id,
+                    .nik = nik,
+                    .program = program,
+                    .type = actions[k] == DECIDE_DEACTIVATE ? EVENT_WITHDRAWN
+                                                            : EVENT_SUBMITTED,
+                    .status = RESULT_CONFIRMED,
+                    .topic = "events",
+                    .offset = *offset,
+                    .at_ms = 1,
+                    .action = actions[k],
+                    .start_month = month,
+                    .end_month = month,
+                    .item = "{}",
+                    .item_len = 2,
+                };
+                assert_int_equal(journal_record(j, &r), 0);
+                assert_int_equal(journal_offset_set(j, "events", 0, ++*offset), 0);
+        }
+}
+
+/* Rule 2 on a long history: a worker who went through 20 programmes (one a
+ * month, each enrolled, withdrawn and enrolled again) is still refused a
+ * programme that overlaps the 20th month: the journal reads every live
+ * coverage, not the first 16. */
+static void test_long_history_still_refused(void **state)
+{
+        const char *nik = "6471054506900002";
+        struct journal *j;
+        struct decide_worker w = {0};
+        struct decision d;
+        struct conf_program late = {.id = "LATE",
+                                    .quota = 100,
+                                    .start_month = 24300 + 19,
+                                    .end_month = 24300 + 30};
+        struct event ev = {.type = EVENT_SUBMITTED};
+        int64_t offset = 0;
+        (void)state;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_begin(j), 0);
+        for (int i = 0; i < 20; i++) {
+                char program[16];
+                snprintf(program, sizeof(program), "P%02d", i);
+                cycle(j, nik, program, 24300 + i, &offset);
+        }
+        assert_int_equal(journal_commit(j), 0);
+
+        assert_int_equal(journal_worker(j, nik, &w), 0);
+        decide(&ev, &late, &w, 0, &d);
+        if (d.status != RESULT_DUPLICATE)
+                fail_msg("an enrolment overlapping the 20th month: got %s, want "
+                         "duplicate (the worker view has %zu coverages)",
+                         result_status_name(d.status), w.n);
+        assert_non_null(d.covered_by);
+        assert_string_equal(d.covered_by, "P19");
+        assert_int_equal(d.action, DECIDE_NOTHING);
+        assert_int_equal(w.n, 20);
+        decide_worker_release(&w);
         journal_close(j);
 }
 
@@ -342,7 +416,8 @@ static int teardown(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_promises),
-                                           cmocka_unit_test(test_pruning)};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
+            cmocka_unit_test(test_long_history_still_refused)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }
