@@ -8,9 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -390,6 +393,119 @@ static void test_long_history_still_refused(void **state)
         journal_close(j);
 }
 
+/* No file may grow (RLIMIT_FSIZE): every commit appends to the WAL, so
+ * every write fails as on a full disk; limit -1 lifts it. */
+static void files_frozen(bool frozen)
+{
+        char wal[80];
+        struct stat st;
+        struct rlimit rl;
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        assert_int_equal(stat(wal, &st), 0);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+        rl.rlim_cur = frozen ? (rlim_t)st.st_size : rl.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static int out_count(struct journal *j)
+{
+        int64_t n;
+        assert_int_equal(journal_outbox_count(j, &n), 0);
+        return (int)n;
+}
+
+static bool names_the_cause(const char *msg)
+{
+        return strstr(msg, "database or disk is full") || strstr(msg, "disk I/O error");
+}
+
+/* Issue 10: a write the file system refuses (a full disk) leaves the journal
+ * as it was, keeps the real cause (not "cannot rollback - no transaction is
+ * active"), marks the journal's write health until a write works again, and
+ * the very same writes succeed once there is room. */
+static void test_refused_writes_then_room_again(void **state)
+{
+        struct journal *j;
+        struct ops ops = {0};
+        int64_t id, next, used, seq[1];
+        char text[64], first[256];
+        (void)state;
+
+        signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
+        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, &ops), 1);
+        assert_int_equal(
+            journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose, NULL, &id),
+            0);
+        assert_int_equal(journal_batch_update(j, id, JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                         0);
+        assert_int_equal(journal_write_health(j), 0);
+        assert_string_equal(journal_write_error(j), "");
+
+        files_frozen(true);
+        /* consume: the transaction fails at its commit, and says why */
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        assert_true(journal_commit(j) < 0);
+        journal_rollback(j);
+        snprintf(first, sizeof(first), "%s", journal_errmsg(j));
+        if (strstr(first, "no transaction") || !names_the_cause(first))
+                fail_msg("the error names no cause: %s", first);
+        assert_true(journal_write_health(j) < 0);
+        assert_string_equal(journal_write_error(j), first);
+        /* ... and nothing of it was kept */
+        assert_int_equal(journal_event_seen(j, "e2"), 0);
+        assert_int_equal(journal_offset_next(j, "events", 0, &next), 0);
+        assert_int_equal(next, 1);
+        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(used, 1);
+
+        /* push: the answer cannot be recorded; the batch stays in flight */
+        struct journal_item_result res = {
+            .seq = ops.op[0].seq,
+            .status = RESULT_REGISTERED,
+            .kpj = "25000000001",
+            .out = {.topic = "results", .value = "r", .value_len = 1}};
+        assert_true(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1) < 0);
+        assert_null(strstr(journal_errmsg(j), "no transaction"));
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "|inflight"));
+        assert_true(journal_batch_update(j, id, JOURNAL_BATCH_PENDING, 1, 0, "x") < 0);
+        /* publish: delivered rows stay until they can be deleted */
+        assert_int_equal(journal_outbox_fetch(j, 0, 10, count_out, (int64_t[2]){0, 0}),
+                         1);
+        seq[0] = 1;
+        assert_true(journal_outbox_delete(j, seq, 1) < 0);
+        assert_int_equal(out_count(j), 1);
+        /* the first failure's text stays while writes fail */
+        assert_true(journal_write_health(j) < 0);
+        assert_string_equal(journal_write_error(j), first);
+
+        /* room again: the same writes work, and the health says so */
+        files_frozen(false);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(journal_write_health(j), 0);
+        assert_string_equal(journal_write_error(j), "");
+        assert_int_equal(journal_event_seen(j, "e2"), 1);
+        assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         0);
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "|done"));
+        /* an ended batch is never put back to pending */
+        assert_int_equal(journal_batch_update(j, id, JOURNAL_BATCH_PENDING, 2, 0, NULL),
+                         -ESTALE);
+        assert_int_equal(journal_outbox_delete(j, seq, 1), 0);
+        assert_int_equal(out_count(j), 2); /* e2's result and the answer's */
+        journal_close(j);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -418,6 +534,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
-            cmocka_unit_test(test_long_history_still_refused)};
+            cmocka_unit_test(test_long_history_still_refused),
+            cmocka_unit_test(test_refused_writes_then_room_again)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }
