@@ -26,6 +26,9 @@ struct consume {
         bool paused;
         struct metrics *metrics;
         struct decide_worker worker; /* reused from one event to the next */
+        /* decisions of the open transaction, counted once it commits: a
+         * transaction that fails (a full disk) is decided again */
+        unsigned decided[RESULT__COUNT][REASON__COUNT];
 };
 
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
@@ -288,11 +291,8 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                     .headers_len = dlq_headers(headers, sizeof(headers), &perr, m),
                 };
         rc = journal_record(cs->journal, &rec);
-        if (rc == 0) {
-                const char *labels[] = {result_status_name(d.status),
-                                        d.reason ? reason_name(d.reason) : "none"};
-                metrics_add(cs->metrics, METRIC_DECISIONS, labels, 1);
-        }
+        if (rc == 0 && d.status < RESULT__COUNT && d.reason < REASON__COUNT)
+                cs->decided[d.status][d.reason]++;
         if (rc == 0) {
                 const struct log_field fields[] = {
                     {"BPJS_PROGRAM", ev.program},
@@ -319,6 +319,8 @@ static int journal_held(struct consume *cs)
         rd_kafka_topic_partition_list_t *offs;
         int64_t now = clock_now_ms();
         int rc = journal_begin(cs->journal);
+
+        memset(cs->decided, 0, sizeof(cs->decided));
 
         for (size_t i = 0; rc == 0 && i < cs->n_held; i++) {
                 const rd_kafka_message_t *m = cs->held[i];
@@ -352,6 +354,14 @@ static int journal_held(struct consume *cs)
                         p->offset = m->offset + 1;
         }
         metrics_add(cs->metrics, METRIC_EVENTS_CONSUMED, NULL, (double)cs->n_held);
+        for (int st = 0; st < RESULT__COUNT; st++)
+                for (int r = 0; r < REASON__COUNT; r++) {
+                        const char *labels[] = {result_status_name(st),
+                                                r ? reason_name(r) : "none"};
+                        if (cs->decided[st][r])
+                                metrics_add(cs->metrics, METRIC_DECISIONS, labels,
+                                            cs->decided[st][r]);
+                }
         rd_kafka_resp_err_t e = rd_kafka_offsets_store(cs->rk, offs);
         if (e)
                 log_warning("consume",
