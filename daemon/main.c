@@ -241,11 +241,14 @@ static int64_t prune(const struct conf *c, struct journal *j, int64_t now)
  * what it could not write and tries again by itself; here it is said once
  * when writes start failing and once when they work again, and /readyz
  * says not ready meanwhile. *down_since is 0 while writes work. */
-static void journal_health(struct journal *j, int64_t now, int64_t *down_since)
+static void journal_health(struct journal *j, int64_t now, bool consume_failing,
+                           int64_t *down_since)
 {
         int rc = journal_write_health(j);
 
-        atomic_store(&health.journal_rc, rc);
+        /* consumed events that cannot be journaled for another reason keep
+         * /readyz not ready too, as before */
+        atomic_store(&health.journal_rc, rc ? rc : consume_failing ? -EIO : 0);
         if (rc && !*down_since) {
                 log_error("journal",
                           "writes fail (%s): consuming, pushing and publishing wait and "
@@ -311,7 +314,7 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                         log_warning("push", "%s", journal_errmsg(j));
                 if (publish_poll(pub) < 0 && !journal_write_health(j))
                         log_warning("publish", "%s", journal_errmsg(j));
-                journal_health(j, now, &journal_down);
+                journal_health(j, now, failing, &journal_down);
                 /* consuming waits for its retry: no busy loop meanwhile */
                 if (!polled && !push_inflight(p))
                         nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
