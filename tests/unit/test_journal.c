@@ -506,6 +506,18 @@ static void test_refused_writes_then_room_again(void **state)
         journal_close(j);
 }
 
+/* After the refused-writes test, even a failed one: files may grow again. */
+static int unfreeze(void **state)
+{
+        struct rlimit rl;
+        (void)state;
+        if (getrlimit(RLIMIT_FSIZE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        return 0;
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -535,6 +547,6 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
             cmocka_unit_test(test_long_history_still_refused),
-            cmocka_unit_test(test_refused_writes_then_room_again)};
+            cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }
