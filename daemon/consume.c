@@ -25,6 +25,10 @@ struct consume {
         bool joined;
         bool paused;
         struct metrics *metrics;
+        struct decide_worker worker; /* reused from one event to the next */
+        /* decisions of the open transaction, counted once it commits: a
+         * transaction that fails (a full disk) is decided again */
+        unsigned decided[RESULT__COUNT][REASON__COUNT];
 };
 
 int consume_apply_properties(const struct conf *c, void *rd_conf, char *err,
@@ -179,7 +183,6 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
 {
         static struct event ev; /* large; the loop is single-threaded */
         struct event_error perr = {0};
-        struct decide_worker worker = {0};
         struct decision d = {0};
         struct journal_record rec = {0};
         struct result res = {0};
@@ -213,10 +216,12 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                 d.dead_letter = true;
         } else {
                 prog = conf_program_find(cs->conf, ev.program);
-                if (prog && ((rc = journal_worker(cs->journal, ev.nik, &worker)) ||
+                if (prog && ((rc = journal_worker(cs->journal, ev.nik, &cs->worker)) ||
                              (rc = journal_quota_used(cs->journal, prog->id, &used))))
                         return rc;
-                decide(&ev, prog, &worker, used, &d);
+                if (!prog)
+                        cs->worker.n = 0;
+                decide(&ev, prog, &cs->worker, used, &d);
                 if (d.reason == REASON_UNKNOWN_PROGRAM) {
                         perr.reason = REASON_UNKNOWN_PROGRAM;
                         snprintf(perr.field, sizeof(perr.field), "program");
@@ -286,11 +291,8 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                     .headers_len = dlq_headers(headers, sizeof(headers), &perr, m),
                 };
         rc = journal_record(cs->journal, &rec);
-        if (rc == 0) {
-                const char *labels[] = {result_status_name(d.status),
-                                        d.reason ? reason_name(d.reason) : "none"};
-                metrics_add(cs->metrics, METRIC_DECISIONS, labels, 1);
-        }
+        if (rc == 0 && d.status < RESULT__COUNT && d.reason < REASON__COUNT)
+                cs->decided[d.status][d.reason]++;
         if (rc == 0) {
                 const struct log_field fields[] = {
                     {"BPJS_PROGRAM", ev.program},
@@ -317,6 +319,8 @@ static int journal_held(struct consume *cs)
         rd_kafka_topic_partition_list_t *offs;
         int64_t now = clock_now_ms();
         int rc = journal_begin(cs->journal);
+
+        memset(cs->decided, 0, sizeof(cs->decided));
 
         for (size_t i = 0; rc == 0 && i < cs->n_held; i++) {
                 const rd_kafka_message_t *m = cs->held[i];
@@ -350,6 +354,14 @@ static int journal_held(struct consume *cs)
                         p->offset = m->offset + 1;
         }
         metrics_add(cs->metrics, METRIC_EVENTS_CONSUMED, NULL, (double)cs->n_held);
+        for (int st = 0; st < RESULT__COUNT; st++)
+                for (int r = 0; r < REASON__COUNT; r++) {
+                        const char *labels[] = {result_status_name(st),
+                                                r ? reason_name(r) : "none"};
+                        if (cs->decided[st][r])
+                                metrics_add(cs->metrics, METRIC_DECISIONS, labels,
+                                            cs->decided[st][r]);
+                }
         rd_kafka_resp_err_t e = rd_kafka_offsets_store(cs->rk, offs);
         if (e)
                 log_warning("consume",
@@ -461,6 +473,7 @@ void consume_close(struct consume *cs)
         for (size_t i = 0; i < cs->n_held; i++)
                 rd_kafka_message_destroy(cs->held[i]);
         free(cs->held);
+        decide_worker_release(&cs->worker);
         if (cs->queue)
                 rd_kafka_queue_destroy(cs->queue);
         if (cs->rk) {

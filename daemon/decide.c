@@ -1,6 +1,34 @@
 #include "decide.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+int decide_worker_add(struct decide_worker *w, const char *program, int64_t start_month,
+                      int64_t end_month)
+{
+        if (w->n == w->cap) {
+                size_t cap = w->cap ? w->cap * 2 : 8;
+                struct decide_coverage *c = realloc(w->cov, cap * sizeof(*c));
+                if (!c)
+                        return -ENOMEM;
+                w->cov = c;
+                w->cap = cap;
+        }
+        struct decide_coverage *c = &w->cov[w->n++];
+        snprintf(c->program, sizeof(c->program), "%s", program ? program : "");
+        c->start_month = start_month;
+        c->end_month = end_month;
+        return 0;
+}
+
+void decide_worker_release(struct decide_worker *w)
+{
+        free(w->cov);
+        w->cov = NULL;
+        w->n = w->cap = 0;
+}
 
 static bool overlaps(int64_t s1, int64_t e1, int64_t s2, int64_t e2)
 {

@@ -14,8 +14,6 @@
 #include "reason.h"
 #include "result.h"
 
-#define DECIDE_MAX_COVERAGES 16
-
 /* One of the worker's live coverages (confirmed and not ended or failed). */
 struct decide_coverage {
         char program[EVENT_PROGRAM_MAX + 1];
@@ -23,9 +21,13 @@ struct decide_coverage {
         int64_t end_month;
 };
 
+/* The worker's whole live history, of any length: the journal fills it
+ * (growing cov as needed, and reusing it from one call to the next), and
+ * decide_worker_release frees it. A worker in many programmes with periods
+ * that do not overlap may hold any number of live coverages. */
 struct decide_worker {
-        size_t n;
-        struct decide_coverage cov[DECIDE_MAX_COVERAGES];
+        size_t n, cap;
+        struct decide_coverage *cov;
 };
 
 enum decide_action {
@@ -41,6 +43,11 @@ struct decision {
         const char *covered_by; /* for duplicate: points into the worker view */
         enum decide_action action;
 };
+
+/* Appends one coverage; 0, or -ENOMEM (the view is left as it was). */
+int decide_worker_add(struct decide_worker *w, const char *program, int64_t start_month,
+                      int64_t end_month);
+void decide_worker_release(struct decide_worker *w);
 
 /* prog is the configured programme the event names, or NULL if none is. */
 void decide(const struct event *ev, const struct conf_program *prog,

@@ -125,8 +125,16 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
 void journal_close(struct journal *j);
 const char *journal_id(const struct journal *j);
 const char *journal_errmsg(const struct journal *j);
+/* Whether the journal takes writes: 0, or the negative errno (-ENOSPC for a
+ * full disk, -EIO, -EBUSY, -EROFS...) of the first write that failed since
+ * the last one that reached the file; journal_write_error() keeps that
+ * first failure's text ("commit: database or disk is full") meanwhile. */
+int journal_write_health(const struct journal *j);
+const char *journal_write_error(const struct journal *j);
 
-/* Consume side: one transaction per consumed batch of messages. */
+/* Consume side: one transaction per consumed batch of messages. After any
+ * failure inside it, journal_rollback (a no-op when SQLite already rolled
+ * back; it keeps journal_errmsg). */
 int journal_begin(struct journal *j);
 int journal_commit(struct journal *j);
 void journal_rollback(struct journal *j);
@@ -137,6 +145,8 @@ int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
                        int64_t next);
 /* Returns 1 if event_id was journaled before, 0 if not. */
 int journal_event_seen(struct journal *j, const char *event_id);
+/* Every live coverage of the worker, however many: out is emptied, then
+ * filled (its array grows as needed and is kept for the next call). */
 int journal_worker(struct journal *j, const char *nik, struct decide_worker *out);
 int journal_quota_used(struct journal *j, const char *program, int64_t *out);
 int journal_record(struct journal *j, const struct journal_record *rec);
@@ -155,6 +165,8 @@ int journal_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn,
                       void *opaque);
 int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
                       void *opaque);
+/* Only a batch still pending or in flight changes; -ESTALE for one that
+ * ended. */
 int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
                          int64_t next_at, const char *error);
 /* A batch the endpoint found too large (413) is replaced by new batches:

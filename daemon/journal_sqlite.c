@@ -153,8 +153,11 @@ static const char *const sql[S__COUNT] = {
     [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
     [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
     [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
+    /* only an open batch: one that ended (its answer recorded by a commit
+     * that reported an error, say) is never sent again */
     [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
-                       " last_error = ?5, updated_at = ?6 WHERE id = ?1",
+                       " last_error = ?5, updated_at = ?6 WHERE id = ?1"
+                       " AND state IN (1, 2)",
     [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
     [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
@@ -185,18 +188,43 @@ struct journal {
         sqlite3 *db;
         sqlite3_stmt *st[S__COUNT];
         char id[JOURNAL_ID_LEN + 1];
-        bool in_txn;
         char errmsg[256];
+        /* write health: 0, or the -errno of the first write that failed since
+         * the last one that worked, with its text (the real cause) */
+        int write_rc;
+        char write_error[256];
 };
 
 static int fail(struct journal *j, int rc, const char *what)
 {
+        /* the extended code: SQLITE_IOERR_WRITE says more than SQLITE_IOERR */
+        int base = rc & 0xff;
+
         snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, sqlite3_errmsg(j->db));
-        return rc == SQLITE_FULL                          ? -ENOSPC
-               : rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY
-               : rc == SQLITE_NOMEM                       ? -ENOMEM
-               : rc == SQLITE_READONLY                    ? -EROFS
-                                                          : -EIO;
+        return base == SQLITE_FULL                            ? -ENOSPC
+               : base == SQLITE_BUSY || base == SQLITE_LOCKED ? -EBUSY
+               : base == SQLITE_NOMEM                         ? -ENOMEM
+               : base == SQLITE_READONLY                      ? -EROFS
+                                                              : -EIO;
+}
+
+/* A write failed: the first failure's text is kept until writes work again. */
+static void write_failed(struct journal *j, int err)
+{
+        if (j->write_rc)
+                return;
+        j->write_rc = err;
+        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
+}
+
+int journal_write_health(const struct journal *j)
+{
+        return j->write_rc;
+}
+
+const char *journal_write_error(const struct journal *j)
+{
+        return j->write_rc ? j->write_error : "";
 }
 
 const char *journal_errmsg(const struct journal *j)
@@ -240,12 +268,23 @@ static void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
                 sqlite3_bind_null(s, i);
 }
 
-/* Runs a statement that returns no rows. */
+/* Runs a statement that returns no rows (they all write). A write that
+ * leaves no transaction open (a COMMIT, or a statement on its own) has
+ * reached the file: the journal takes writes again. */
 static int run(struct journal *j, enum stmt s, const char *what)
 {
         int rc = sqlite3_step(j->st[s]);
+        int err;
+
         sqlite3_reset(j->st[s]);
-        return rc == SQLITE_DONE ? 0 : fail(j, rc, what);
+        if (rc == SQLITE_DONE) {
+                if (s != S_BEGIN && sqlite3_get_autocommit(j->db))
+                        j->write_rc = 0;
+                return 0;
+        }
+        err = fail(j, rc, what);
+        write_failed(j, err);
+        return err;
 }
 
 static int exec(struct journal *j, const char *text)
@@ -353,25 +392,30 @@ void journal_close(struct journal *j)
 
 int journal_begin(struct journal *j)
 {
-        int rc = run(j, S_BEGIN, "begin");
-        if (rc == 0)
-                j->in_txn = true;
-        return rc;
+        return run(j, S_BEGIN, "begin");
 }
 
 int journal_commit(struct journal *j)
 {
-        int rc = run(j, S_COMMIT, "commit");
-        if (rc == 0)
-                j->in_txn = false;
-        return rc;
+        return run(j, S_COMMIT, "commit");
 }
 
+/* After a failed statement or COMMIT: SQLite has itself rolled the
+ * transaction back after some errors (SQLITE_FULL, SQLITE_IOERR,
+ * SQLITE_NOMEM, some SQLITE_BUSY), so a ROLLBACK runs only if one is still
+ * open, and the first error's text (the real cause) stays in errmsg. */
 void journal_rollback(struct journal *j)
 {
-        if (j->in_txn)
-                run(j, S_ROLLBACK, "rollback");
-        j->in_txn = false;
+        if (sqlite3_get_autocommit(j->db))
+                return;
+        int rc = sqlite3_step(use(j, S_ROLLBACK));
+        sqlite3_reset(j->st[S_ROLLBACK]);
+        if (rc != SQLITE_DONE && sqlite3_get_autocommit(j->db) == 0) {
+                /* cannot happen short of a broken connection; say both */
+                size_t len = strlen(j->errmsg);
+                snprintf(j->errmsg + len, sizeof(j->errmsg) - len, " (and rollback: %s)",
+                         sqlite3_errmsg(j->db));
+        }
 }
 
 int journal_offset_next(struct journal *j, const char *topic, int32_t partition,
@@ -417,20 +461,25 @@ int journal_event_seen(struct journal *j, const char *event_id)
 int journal_worker(struct journal *j, const char *nik, struct decide_worker *out)
 {
         sqlite3_stmt *s = use(j, S_WORKER);
-        struct decide_worker w = {0};
-        int rc;
+        int rc, r = 0;
 
+        /* every live coverage, however many: no cap on a worker's history */
+        out->n = 0;
         bind_text(s, 1, nik);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW && w.n < DECIDE_MAX_COVERAGES) {
-                struct decide_coverage *c = &w.cov[w.n++];
-                snprintf(c->program, sizeof(c->program), "%s", sqlite3_column_text(s, 0));
-                c->start_month = sqlite3_column_int64(s, 1);
-                c->end_month = sqlite3_column_int64(s, 2);
-        }
+        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                r = decide_worker_add(out, (const char *)sqlite3_column_text(s, 0),
+                                      sqlite3_column_int64(s, 1),
+                                      sqlite3_column_int64(s, 2));
         sqlite3_reset(s);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        if (r) {
+                out->n = 0;
+                snprintf(j->errmsg, sizeof(j->errmsg), "worker lookup: out of memory");
+                return r;
+        }
+        if (rc != SQLITE_DONE) {
+                out->n = 0;
                 return fail(j, rc, "worker lookup");
-        *out = w;
+        }
         return 0;
 }
 
@@ -759,7 +808,15 @@ static int batch_update(struct journal *j, int64_t id, int state, int64_t attemp
 int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
                          int64_t next_at, const char *error)
 {
-        return batch_update(j, id, state, attempts, next_at, error);
+        int rc = batch_update(j, id, state, attempts, next_at, error);
+
+        if (rc == 0 && sqlite3_changes(j->db) == 0) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "batch update: batch %lld is not pending or in flight",
+                         (long long)id);
+                return -ESTALE;
+        }
+        return rc;
 }
 
 /* Ends the coverage a registration started: active on success, failed (and

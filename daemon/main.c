@@ -116,16 +116,35 @@ static int64_t backpressure(const struct conf *c, struct journal *j, struct cons
 
 /* What /readyz answers, from the metrics listener's thread. */
 static struct {
-        atomic_bool joined, journal_ok, auth_ok;
+        atomic_bool joined, auth_ok;
+        atomic_int journal_rc; /* journal_write_health: 0 or -errno */
 } health;
+
+/* What a full disk and its kin mean to an operator reading /readyz. */
+static const char *journal_cause(int rc)
+{
+        switch (rc) {
+        case -ENOSPC:
+                return "the disk is full";
+        case -EBUSY:
+                return "the file is locked by another process";
+        case -EROFS:
+                return "the file or its file system is read-only";
+        case -ENOMEM:
+                return "out of memory";
+        default:
+                return "an I/O error";
+        }
+}
 
 static bool ready(void *opaque, char *why, size_t n)
 {
         (void)opaque;
         if (!atomic_load(&health.joined))
                 snprintf(why, n, "the consumer has no partitions yet");
-        else if (!atomic_load(&health.journal_ok))
-                snprintf(why, n, "the journal refuses writes");
+        else if (atomic_load(&health.journal_rc))
+                snprintf(why, n, "the journal refuses writes (%s)",
+                         journal_cause(atomic_load(&health.journal_rc)));
         else if (!atomic_load(&health.auth_ok))
                 snprintf(why, n, "the endpoint refuses our signature (401)");
         else
@@ -206,8 +225,10 @@ static int64_t prune(const struct conf *c, struct journal *j, int64_t now)
                                PRUNE_BODIES, PRUNE_EVENTS, pruned);
 
         if (rc < 0) {
-                log_warning("journal", "pruning: %s (tried again in a minute)",
-                            journal_errmsg(j));
+                /* a refused write is said once, by journal_health */
+                if (!journal_write_health(j))
+                        log_warning("journal", "pruning: %s (tried again in a minute)",
+                                    journal_errmsg(j));
                 return now + PRUNE_EVERY_MS;
         }
         if (pruned[0] || pruned[1])
@@ -216,45 +237,87 @@ static int64_t prune(const struct conf *c, struct journal *j, int64_t now)
         return rc == 1 ? now : now + PRUNE_EVERY_MS;
 }
 
+/* A full disk (or an I/O error, a lock held too long): every stage keeps
+ * what it could not write and tries again by itself; here it is said once
+ * when writes start failing and once when they work again, and /readyz
+ * says not ready meanwhile. *down_since is 0 while writes work. */
+static void journal_health(struct journal *j, int64_t now, bool consume_failing,
+                           int64_t *down_since)
+{
+        int rc = journal_write_health(j);
+
+        /* consumed events that cannot be journaled for another reason keep
+         * /readyz not ready too, as before */
+        atomic_store(&health.journal_rc, rc ? rc : consume_failing ? -EIO : 0);
+        if (rc && !*down_since) {
+                log_error("journal",
+                          "writes fail (%s): consuming, pushing and publishing wait and "
+                          "try again every second; nothing is lost or sent twice, and "
+                          "/readyz says not ready until writes work again",
+                          journal_write_error(j));
+                *down_since = now ? now : 1;
+        } else if (!rc && *down_since) {
+                log_notice("journal",
+                           "writes work again after %.1f s: consuming, pushing and "
+                           "publishing resume",
+                           (double)(now - *down_since) / 1000.0);
+                *down_since = 0;
+        }
+}
+
 /* The main loop: consume -> decide -> journal, push, publish, until a
  * stop signal. Every stage is driven from here, one step at a time. */
 static int loop(struct conf **c, struct journal *j, struct consume *cs, struct push *p,
                 struct publish *pub, struct metrics *m, int sigfd)
 {
-        bool ready = false, failing = false;
+        bool ready = false, failing = false, said = false;
         int64_t next_status = 0, retry_at = 0, next_backlog = 0, next_prune = 0;
+        int64_t journal_down = 0;
         uint64_t watchdog_usec = 0;
         int sig;
 
         sd_watchdog_enabled(0, &watchdog_usec);
         while ((sig = next_signal(sigfd)) != SIGTERM && sig != SIGINT) {
                 int64_t now = clock_mono_ms();
+                bool polled = false;
                 int n = 0;
 
                 if (sig == SIGHUP)
                         reload(c, cs, p);
                 if (now >= retry_at) {
+                        polled = true;
                         n = consume_poll(cs, CONSUME_BATCH, push_inflight(p) ? 0 : 20);
                         if (n < 0) {
-                                if (!failing)
+                                /* the held messages are journaled on the next try;
+                                 * no offset moves meanwhile. A refused write is
+                                 * said by journal_health, anything else here */
+                                if (!failing && !journal_write_health(j)) {
                                         log_error("consume",
                                                   "cannot journal consumed events (%s): "
                                                   "consuming stops until the journal "
                                                   "accepts writes again; nothing is lost",
                                                   journal_errmsg(j));
+                                        said = true;
+                                }
                                 failing = true;
                                 retry_at = now + 1000;
                         } else if (failing) {
-                                log_notice("consume", "the journal accepts writes again");
-                                failing = false;
+                                if (said)
+                                        log_notice("consume",
+                                                   "the journal accepts writes again");
+                                failing = said = false;
                         }
                 }
                 if (n > 0)
                         push_notify(p);
-                if (push_run(p, n > 0 ? 0 : 10) < 0)
+                if (push_run(p, n > 0 ? 0 : 10) < 0 && !journal_write_health(j))
                         log_warning("push", "%s", journal_errmsg(j));
-                if (publish_poll(pub) < 0)
+                if (publish_poll(pub) < 0 && !journal_write_health(j))
                         log_warning("publish", "%s", journal_errmsg(j));
+                journal_health(j, now, failing, &journal_down);
+                /* consuming waits for its retry: no busy loop meanwhile */
+                if (!polled && !push_inflight(p))
+                        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
                 if (!ready && consume_joined(cs)) {
                         sd_notify(0, "READY=1\nSTATUS=consuming");
                         ready = true;
@@ -264,7 +327,6 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                 if (now >= next_backlog) {
                         gauges(m, *c, j, cs, p, backpressure(*c, j, cs));
                         atomic_store(&health.joined, consume_joined(cs));
-                        atomic_store(&health.journal_ok, !failing);
                         atomic_store(&health.auth_ok, !push_auth_refused(p));
                         next_backlog = now + 500;
                 }

@@ -22,6 +22,25 @@
 #define URL_SIZE     80
 #define WHY_SIZE     256
 
+/* The listener's limits (issue 10). Health probes must answer however
+ * many idle connections a scraper, a port scanner or a broken client
+ * leaves open: one thread serves every connection (epoll), so an idle one
+ * costs a descriptor, never a turn; what runs out is connections. So:
+ *   - a connection idle for CONN_TIMEOUT_S (no request, or half of one) is
+ *     closed: a probe's is answered in milliseconds, a scrape's in well
+ *     under a second;
+ *   - one address holds at most PER_ADDRESS_LIMIT, the next is refused at
+ *     once: it cannot take the slots another address's probe needs;
+ *   - CONN_LIMIT in all, well inside the descriptors systemd gives a service
+ *     (1,024 soft) next to Kafka's, curl's and SQLite's; above it new
+ *     connections wait in the listen queue, for CONN_TIMEOUT_S at most.
+ * 200 idle connections from 127.0.0.1 leave a probe from 127.0.0.1 room.
+ * A request's body is never read: every answer is queued on the first call,
+ * before any upload. */
+#define CONN_TIMEOUT_S    3u
+#define PER_ADDRESS_LIMIT 256u
+#define CONN_LIMIT        600u
+
 static const char *const l_none[] = {NULL};
 static const char *const l_status_reason[] = {"status", "reason", NULL};
 static const char *const l_outcome[] = {"outcome", NULL};
@@ -553,7 +572,7 @@ static int bind_listen(const char *spec, int *family, char *err, size_t errsize)
                 setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                 if (a->ai_family == AF_INET6)
                         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-                if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 16) == 0) {
+                if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 128) == 0) {
                         *family = a->ai_family;
                         break;
                 }
@@ -656,8 +675,9 @@ int metrics_open(const char *listen, const struct metrics_health *health,
         /* clang-format off */
         m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,
                 MHD_OPTION_LISTEN_SOCKET, fd,
-                MHD_OPTION_CONNECTION_LIMIT, 32u,
-                MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT,
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_ADDRESS_LIMIT,
+                MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
                 MHD_OPTION_END);
         /* clang-format on */

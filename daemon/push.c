@@ -71,7 +71,105 @@ struct push {
         bool auth_alerted;
         unsigned seed;
         char url[2][1024];
+        /* batches sent whose outcome the journal could not take (a full
+         * disk): still in flight there, put back to pending once it writes
+         * again, and so resent under the same Idempotency-Key */
+        struct requeue *requeue;
+        size_t n_requeue, cap_requeue;
+        int64_t journal_retry_at; /* after a failed write: the next try */
 };
+
+struct requeue {
+        int64_t batch_id, attempts, next_at;
+        char name[NAME_SIZE];
+        char error[200];
+};
+
+#define JOURNAL_RETRY_MS 1000
+
+/* A journal write failed. While the journal refuses writes (a full disk),
+ * main says so once when that starts and once when it ends: here only at
+ * debug level, not once a retry. Any other journal error is said here. */
+static void journal_failed(struct push *p, const char *name, const char *what)
+{
+        p->journal_retry_at = clock_mono_ms() + JOURNAL_RETRY_MS;
+        if (journal_write_health(p->journal))
+                log_debug("push", "[batch %s] %s: %s", name, what,
+                          journal_errmsg(p->journal));
+        else
+                log_error("push", "[batch %s] %s: %s", name, what,
+                          journal_errmsg(p->journal));
+}
+
+/* The batch was sent but its outcome could not be journaled: it stays in
+ * flight in the journal and goes back to pending (next_at, with error) as
+ * soon as the journal writes again; its resend, same body under the same
+ * key, is answered by the endpoint from its memory. */
+static void requeue_add(struct push *p, const struct slot *s, int64_t next_at,
+                        const char *error)
+{
+        if (p->n_requeue == p->cap_requeue) {
+                size_t cap = p->cap_requeue ? p->cap_requeue * 2 : 16;
+                struct requeue *r = realloc(p->requeue, cap * sizeof(*r));
+                if (!r) {
+                        log_error("push",
+                                  "[batch %s] out of memory: the batch stays in flight "
+                                  "until a restart resends it",
+                                  s->name);
+                        return;
+                }
+                p->requeue = r;
+                p->cap_requeue = cap;
+        }
+        struct requeue *r = &p->requeue[p->n_requeue++];
+        r->batch_id = s->batch_id;
+        r->attempts = s->attempts;
+        r->next_at = next_at;
+        snprintf(r->name, sizeof(r->name), "%s", s->name);
+        snprintf(r->error, sizeof(r->error), "%s", error);
+}
+
+/* When a requeued batch is due again: at once after a refused write (the
+ * disk was full), with the backoff after anything else, so that a fault
+ * that repeats is not a loop. */
+static int64_t requeue_due(struct push *p, const struct slot *s)
+{
+        const struct conf *c = p->conf;
+
+        if (journal_write_health(p->journal))
+                return clock_now_ms();
+        return clock_now_ms() + push_backoff_ms(c->bpjs.retry.initial_ms,
+                                                c->bpjs.retry.max_ms, s->attempts - 1,
+                                                &p->seed);
+}
+
+/* Puts requeued batches back to pending, oldest first, until a write fails. */
+static void requeue_run(struct push *p)
+{
+        size_t done = 0;
+
+        while (done < p->n_requeue) {
+                const struct requeue *r = &p->requeue[done];
+                int rc =
+                    journal_batch_update(p->journal, r->batch_id, JOURNAL_BATCH_PENDING,
+                                         r->attempts, r->next_at, r->error);
+                if (rc && rc != -ESTALE) {
+                        journal_failed(p, r->name,
+                                       "cannot put the batch back to pending");
+                        break;
+                }
+                log_info("push",
+                         "[batch %s] %s: its answer is asked for again under the same "
+                         "key",
+                         r->name, rc ? "ended meanwhile" : "pending again");
+                done++;
+        }
+        if (!done)
+                return;
+        memmove(p->requeue, p->requeue + done,
+                (p->n_requeue - done) * sizeof(*p->requeue));
+        p->n_requeue -= done;
+}
 
 enum push_outcome push_classify(long status, int curl_code)
 {
@@ -258,8 +356,7 @@ static int create_batch(struct push *p, struct oplist *l)
                                   &id);
         free(ops);
         if (rc) {
-                log_error("push", "cannot journal a batch: %s",
-                          journal_errmsg(p->journal));
+                journal_failed(p, "(new)", "cannot journal a batch");
                 return rc;
         }
         for (size_t i = 0; i < l->n; i++)
@@ -607,8 +704,8 @@ static int start(const struct journal_batch *b, void *opaque)
         }
         if (journal_batch_update(p->journal, b->id, JOURNAL_BATCH_INFLIGHT, s->attempts,
                                  b->next_at, b->last_error)) {
-                log_error("push", "[batch %s] cannot mark in flight: %s", s->name,
-                          journal_errmsg(p->journal));
+                /* not sent: it stays pending, and is tried again */
+                journal_failed(p, s->name, "cannot mark in flight");
                 curl_slist_free_all(s->headers);
                 s->headers = NULL;
                 free(s->body);
@@ -817,9 +914,10 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                          (long long)s->attempts, error);
                 log_error("push", "[batch %s attempt %lld] %s", s->name,
                           (long long)s->attempts, why);
-                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why))
-                        log_error("push", "[batch %s] cannot record failure: %s", s->name,
-                                  journal_errmsg(p->journal));
+                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why)) {
+                        journal_failed(p, s->name, "cannot record failure");
+                        requeue_add(p, s, requeue_due(p, s), error);
+                }
                 return;
         }
         metrics_add(p->metrics, METRIC_RETRIES, NULL, 1);
@@ -830,9 +928,10 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                            (long long)s->attempts, error, (long long)delay);
         }
         if (journal_batch_update(p->journal, s->batch_id, JOURNAL_BATCH_PENDING,
-                                 s->attempts, clock_now_ms() + delay, error))
-                log_error("push", "[batch %s] cannot record retry: %s", s->name,
-                          journal_errmsg(p->journal));
+                                 s->attempts, clock_now_ms() + delay, error)) {
+                journal_failed(p, s->name, "cannot record retry");
+                requeue_add(p, s, clock_now_ms() + delay, error);
+        }
 }
 
 /* 413: the batch's items go into two new batches (new keys: the old one was
@@ -868,8 +967,7 @@ static int split(struct push *p, struct slot *s)
                     s->name, (long long)s->attempts, ops.n, (long long)ids[0],
                     (long long)ids[1]);
         } else if (rc != -E2BIG) {
-                log_error("push", "[batch %s] cannot split: %s", s->name,
-                          journal_errmsg(p->journal));
+                journal_failed(p, s->name, "cannot split");
         }
         free(jops);
         oplist_free(&ops);
@@ -908,9 +1006,11 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                                  "HTTP 200 without a result for every item");
                         retry_later(p, s, PUSH_RETRY, error);
                 } else if (rc) {
-                        log_error("push", "[batch %s] cannot record results: %s", s->name,
-                                  journal_errmsg(p->journal));
-                        retry_later(p, s, PUSH_RETRY, "journal write failed");
+                        /* the endpoint answered; the journal could not take it.
+                         * Not the endpoint's failure: no backoff, no breaker */
+                        journal_failed(p, s->name, "cannot record results");
+                        requeue_add(p, s, requeue_due(p, s),
+                                    "answered, but the journal could not record it");
                 } else {
                         p->auth_alerted = false;
                         breaker_record(p, true);
@@ -949,7 +1049,7 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 if (rc == 0)
                         break;
                 if (rc != -E2BIG) {
-                        retry_later(p, s, PUSH_RETRY, "cannot split the batch");
+                        requeue_add(p, s, requeue_due(p, s), "cannot split the batch");
                         break;
                 }
                 /* a single item too large for the endpoint fails */
@@ -967,9 +1067,10 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                           "[batch %s attempt %lld] permanent failure: %s; the batch "
                           "is kept for replay",
                           s->name, (long long)s->attempts, why);
-                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why))
-                        log_error("push", "[batch %s] cannot record failure: %s", s->name,
-                                  journal_errmsg(p->journal));
+                if (settle(p, s, NULL, JOURNAL_BATCH_FAILED, why)) {
+                        journal_failed(p, s->name, "cannot record failure");
+                        requeue_add(p, s, requeue_due(p, s), why);
+                }
                 break;
         }
         }
@@ -1104,9 +1205,14 @@ int push_run(struct push *p, int timeout_ms)
                 int slots = p->breaker_open ? (now >= p->breaker_until && !p->inflight)
                                             : p->n_slots - p->inflight;
                 reconcile(p);
-                rc = form_batches(p);
-                if (rc == 0 && slots > 0 && now >= p->auth_until)
-                        rc = start_due(p, (size_t)slots);
+                /* after a failed journal write, writes are tried again once a
+                 * second (answers that arrive are still recorded at once) */
+                if (now >= p->journal_retry_at) {
+                        requeue_run(p);
+                        rc = form_batches(p);
+                        if (rc == 0 && slots > 0 && now >= p->auth_until)
+                                rc = start_due(p, (size_t)slots);
+                }
         }
         curl_multi_perform(p->multi, &running);
         reap(p);
@@ -1173,5 +1279,6 @@ void push_close(struct push *p)
                 curl_multi_cleanup(p->multi);
         nikset_free(&p->blocked);
         nikset_free(&p->seen);
+        free(p->requeue);
         free(p);
 }

@@ -4,3 +4,6 @@
 # .deb in a Debian 12 root; it needs root and is not run by ctest.
 bpjs_unit_test(metrics bpjs_daemon)
 bpjs_integration_test(service)
+# the metrics listener under load (issue 10): idle connections, probes from
+# 127.0.0.1 and 127.0.0.2
+bpjs_integration_test(metrics_load)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -214,10 +215,9 @@ static void test_rules(void **state)
 
                 for (size_t k = 0; k < 3 && r->covered[k]; k++) {
                         const struct conf_program *c = &programs[r->covered[k] - 1];
-                        strcpy(w.cov[w.n].program, c->id);
-                        w.cov[w.n].start_month = c->start_month;
-                        w.cov[w.n].end_month = c->end_month;
-                        w.n++;
+                        assert_int_equal(
+                            decide_worker_add(&w, c->id, c->start_month, c->end_month),
+                            0);
                 }
                 decide(&ev, p, &w, r->quota_used, &d);
                 if (d.status != r->want || d.reason != r->reason ||
@@ -232,11 +232,56 @@ static void test_rules(void **state)
                                  d.covered_by ? d.covered_by : "(none)");
                 if (!r->covered_by && d.covered_by)
                         fail_msg("%s: unexpected covered_by %s", r->rule, d.covered_by);
+                decide_worker_release(&w);
+        }
+}
+
+/* Rule 2 on a long history: 40 live coverages, one a month from 2020 on
+ * (none overlapping), and an enrolment whose period overlaps only the 17th
+ * or a later one. Each is a duplicate, covered by exactly that one; decide
+ * reads the whole history, not the first 16 rows. */
+static void test_rule2_reads_the_whole_history(void **state)
+{
+        static const int overlapping[] = {16, 17, 31, 39};
+        (void)state;
+        for (size_t t = 0; t < sizeof(overlapping) / sizeof(overlapping[0]); t++) {
+                struct decide_worker w = {0};
+                struct event ev = {.type = EVENT_SUBMITTED};
+                struct decision d;
+                char want[16];
+                int k = overlapping[t];
+                struct conf_program late = {.id = "LATE-ONE-MONTH",
+                                            .quota = 10,
+                                            .start_month = M(2020, 1) + k,
+                                            .end_month = M(2020, 1) + k};
+
+                for (int i = 0; i < 40; i++) {
+                        char id[16];
+                        snprintf(id, sizeof(id), "MONTH-%02d", i);
+                        assert_int_equal(
+                            decide_worker_add(&w, id, M(2020, 1) + i, M(2020, 1) + i), 0);
+                }
+                assert_int_equal(w.n, 40);
+                decide(&ev, &late, &w, 0, &d);
+                snprintf(want, sizeof(want), "MONTH-%02d", k);
+                if (d.status != RESULT_DUPLICATE || !d.covered_by ||
+                    strcmp(d.covered_by, want) || d.action != DECIDE_NOTHING)
+                        fail_msg("overlap with coverage %d: got %s covered_by %s", k + 1,
+                                 result_status_name(d.status),
+                                 d.covered_by ? d.covered_by : "(none)");
+                /* one month later than the last: nothing overlaps, confirmed */
+                late.start_month = late.end_month = M(2020, 1) + 40;
+                decide(&ev, &late, &w, 0, &d);
+                assert_int_equal(d.status, RESULT_CONFIRMED);
+                assert_int_equal(d.action, DECIDE_REGISTER);
+                decide_worker_release(&w);
         }
 }
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_rules)};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_rules),
+            cmocka_unit_test(test_rule2_reads_the_whole_history)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

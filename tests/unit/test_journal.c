@@ -8,9 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -102,7 +105,7 @@ static int count_out(int64_t seq, const struct journal_out *o, void *opaque)
 static void test_promises(void **state)
 {
         struct journal *j = open_journal(JOURNAL_RECOVER);
-        struct decide_worker w;
+        struct decide_worker w = {0};
         struct ops ops = {0};
         int64_t used, next, id, ids[2], backlog, seen[2] = {0, 0};
         char text[64];
@@ -162,6 +165,7 @@ static void test_promises(void **state)
         assert_int_equal(used, 2);
         assert_int_equal(journal_worker(j, "6471051203850003", &w), 0);
         assert_int_equal(w.n, 0);
+        decide_worker_release(&w);
         /* every item needs its result */
         assert_int_equal(
             journal_batch_finish(j, ids[0], JOURNAL_BATCH_DONE, NULL, res, 0), -ENOENT);
@@ -245,7 +249,7 @@ static void finish(struct journal *j, int64_t id, int state, int64_t at_ms)
 static void test_pruning(void **state)
 {
         struct journal *j;
-        struct decide_worker w;
+        struct decide_worker w = {0};
         int64_t id[4], used, pruned[2];
         char text[64];
         (void)state;
@@ -313,7 +317,205 @@ static void test_pruning(void **state)
         assert_int_equal(w.n, 1);
         assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 3);
+        decide_worker_release(&w);
         journal_close(j);
+}
+
+/* One programme a month, enrolled, withdrawn and enrolled again. */
+static void cycle(struct journal *j, const char *nik, const char *program, int64_t month,
+                  int64_t *offset)
+{
+        static const enum decide_action actions[] = {DECIDE_REGISTER, DECIDE_DEACTIVATE,
+                                                     DECIDE_REGISTER};
+        for (size_t k = 0; k < 3; k++) {
+                char event_id[64];
+                snprintf(event_id, sizeof(event_id), "%s-%zu", program, k);
+                struct journal_record r = {
+                    .event_id = event_id,
+                    .nik = nik,
+                    .program = program,
+                    .type = actions[k] == DECIDE_DEACTIVATE ? EVENT_WITHDRAWN
+                                                            : EVENT_SUBMITTED,
+                    .status = RESULT_CONFIRMED,
+                    .topic = "events",
+                    .offset = *offset,
+                    .at_ms = 1,
+                    .action = actions[k],
+                    .start_month = month,
+                    .end_month = month,
+                    .item = "{}",
+                    .item_len = 2,
+                };
+                assert_int_equal(journal_record(j, &r), 0);
+                assert_int_equal(journal_offset_set(j, "events", 0, ++*offset), 0);
+        }
+}
+
+/* Rule 2 on a long history: a worker who went through 20 programmes (one a
+ * month, each enrolled, withdrawn and enrolled again) is still refused a
+ * programme that overlaps the 20th month: the journal reads every live
+ * coverage, not the first 16. */
+static void test_long_history_still_refused(void **state)
+{
+        const char *nik = "6471054506900002";
+        struct journal *j;
+        struct decide_worker w = {0};
+        struct decision d;
+        struct conf_program late = {.id = "LATE",
+                                    .quota = 100,
+                                    .start_month = 24300 + 19,
+                                    .end_month = 24300 + 30};
+        struct event ev = {.type = EVENT_SUBMITTED};
+        int64_t offset = 0;
+        (void)state;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_begin(j), 0);
+        for (int i = 0; i < 20; i++) {
+                char program[16];
+                snprintf(program, sizeof(program), "P%02d", i);
+                cycle(j, nik, program, 24300 + i, &offset);
+        }
+        assert_int_equal(journal_commit(j), 0);
+
+        assert_int_equal(journal_worker(j, nik, &w), 0);
+        decide(&ev, &late, &w, 0, &d);
+        if (d.status != RESULT_DUPLICATE)
+                fail_msg("an enrolment overlapping the 20th month: got %s, want "
+                         "duplicate (the worker view has %zu coverages)",
+                         result_status_name(d.status), w.n);
+        assert_non_null(d.covered_by);
+        assert_string_equal(d.covered_by, "P19");
+        assert_int_equal(d.action, DECIDE_NOTHING);
+        assert_int_equal(w.n, 20);
+        decide_worker_release(&w);
+        journal_close(j);
+}
+
+/* No file may grow (RLIMIT_FSIZE): every commit appends to the WAL, so
+ * every write fails as on a full disk; limit -1 lifts it. */
+static void files_frozen(bool frozen)
+{
+        char wal[80];
+        struct stat st;
+        struct rlimit rl;
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        assert_int_equal(stat(wal, &st), 0);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+        rl.rlim_cur = frozen ? (rlim_t)st.st_size : rl.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static int out_count(struct journal *j)
+{
+        int64_t n;
+        assert_int_equal(journal_outbox_count(j, &n), 0);
+        return (int)n;
+}
+
+static bool names_the_cause(const char *msg)
+{
+        return strstr(msg, "database or disk is full") || strstr(msg, "disk I/O error");
+}
+
+/* Issue 10: a write the file system refuses (a full disk) leaves the journal
+ * as it was, keeps the real cause (not "cannot rollback - no transaction is
+ * active"), marks the journal's write health until a write works again, and
+ * the very same writes succeed once there is room. */
+static void test_refused_writes_then_room_again(void **state)
+{
+        struct journal *j;
+        struct ops ops = {0};
+        int64_t id, next, used, seq[1];
+        char text[64], first[256];
+        (void)state;
+
+        signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
+        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, &ops), 1);
+        assert_int_equal(
+            journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose, NULL, &id),
+            0);
+        assert_int_equal(journal_batch_update(j, id, JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                         0);
+        assert_int_equal(journal_write_health(j), 0);
+        assert_string_equal(journal_write_error(j), "");
+
+        files_frozen(true);
+        /* consume: the transaction fails at its commit, and says why */
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        assert_true(journal_commit(j) < 0);
+        journal_rollback(j);
+        snprintf(first, sizeof(first), "%s", journal_errmsg(j));
+        if (strstr(first, "no transaction") || !names_the_cause(first))
+                fail_msg("the error names no cause: %s", first);
+        assert_true(journal_write_health(j) < 0);
+        assert_string_equal(journal_write_error(j), first);
+        /* ... and nothing of it was kept */
+        assert_int_equal(journal_event_seen(j, "e2"), 0);
+        assert_int_equal(journal_offset_next(j, "events", 0, &next), 0);
+        assert_int_equal(next, 1);
+        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(used, 1);
+
+        /* push: the answer cannot be recorded; the batch stays in flight */
+        struct journal_item_result res = {
+            .seq = ops.op[0].seq,
+            .status = RESULT_REGISTERED,
+            .kpj = "25000000001",
+            .out = {.topic = "results", .value = "r", .value_len = 1}};
+        assert_true(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1) < 0);
+        assert_null(strstr(journal_errmsg(j), "no transaction"));
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "|inflight"));
+        assert_true(journal_batch_update(j, id, JOURNAL_BATCH_PENDING, 1, 0, "x") < 0);
+        /* publish: delivered rows stay until they can be deleted */
+        assert_int_equal(journal_outbox_fetch(j, 0, 10, count_out, (int64_t[2]){0, 0}),
+                         1);
+        seq[0] = 1;
+        assert_true(journal_outbox_delete(j, seq, 1) < 0);
+        assert_int_equal(out_count(j), 1);
+        /* the first failure's text stays while writes fail */
+        assert_true(journal_write_health(j) < 0);
+        assert_string_equal(journal_write_error(j), first);
+
+        /* room again: the same writes work, and the health says so */
+        files_frozen(false);
+        assert_int_equal(journal_begin(j), 0);
+        record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
+        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(journal_write_health(j), 0);
+        assert_string_equal(journal_write_error(j), "");
+        assert_int_equal(journal_event_seen(j, "e2"), 1);
+        assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         0);
+        assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
+        assert_non_null(strstr(text, "|done"));
+        /* an ended batch is never put back to pending */
+        assert_int_equal(journal_batch_update(j, id, JOURNAL_BATCH_PENDING, 2, 0, NULL),
+                         -ESTALE);
+        assert_int_equal(journal_outbox_delete(j, seq, 1), 0);
+        assert_int_equal(out_count(j), 2); /* e2's result and the answer's */
+        journal_close(j);
+}
+
+/* After the refused-writes test, even a failed one: files may grow again. */
+static int unfreeze(void **state)
+{
+        struct rlimit rl;
+        (void)state;
+        if (getrlimit(RLIMIT_FSIZE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        return 0;
 }
 
 static int setup(void **state)
@@ -342,7 +544,9 @@ static int teardown(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_promises),
-                                           cmocka_unit_test(test_pruning)};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
+            cmocka_unit_test(test_long_history_still_refused),
+            cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
 #include <cmocka.h>
@@ -496,6 +497,57 @@ static void test_ipv6_loopback(void **state)
 
 /* docs/operations.md explains every metric: its table names each one
  * (without the bpjs_sync_ prefix) in backquotes. */
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Issue 10: 40 connections from this address that say nothing (the old
+ * listener allowed 32 in all, so /healthz waited for its 10 s timeout):
+ * the probes still answer at once, and the idle ones are closed within the
+ * 3 s idle timeout. */
+static void test_idle_connections_do_not_starve_probes(void **state)
+{
+        struct readiness joined = {true};
+        struct metrics *m = open_loopback(&(struct metrics_health){ready, &joined});
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        int fds[40];
+        const char *port = strrchr(metrics_url(m), ':') + 1;
+        (void)state;
+
+        a.sin_port = htons((uint16_t)atoi(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        for (int i = 0; i < 40; i++) {
+                fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+                assert_true(fds[i] >= 0);
+                assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        }
+        for (int k = 0; k < 2; k++) {
+                double t0 = now_s();
+                struct http_reply r = fetch(m, "GET", k ? "/readyz" : "/healthz");
+                double took = now_s() - t0;
+                assert_int_equal(r.status, 200);
+                free(r.body);
+                if (took >= 1.0)
+                        fail_msg("%s took %.1f s behind 40 idle connections",
+                                 k ? "/readyz" : "/healthz", took);
+        }
+        /* the server closes them: a read sees the end, within 3 s and a margin */
+        double t0 = now_s();
+        for (int i = 0; i < 40; i++) {
+                struct timeval tv = {.tv_sec = 6};
+                char c;
+                setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                ssize_t n = read(fds[i], &c, 1);
+                assert_true(n <= 0 && (n == 0 || errno == ECONNRESET));
+                close(fds[i]);
+        }
+        assert_true(now_s() - t0 < 5.5);
+        metrics_close(m);
+}
+
 static void test_every_metric_is_documented(void **state)
 {
         FILE *f = fopen(SOURCE_DIR "/docs/operations.md", "r");
@@ -532,6 +584,7 @@ int main(void)
             cmocka_unit_test(test_without_a_health_callback_ready_means_alive),
             cmocka_unit_test(test_updates_while_scraped_lose_nothing),
             cmocka_unit_test(test_ipv6_loopback),
+            cmocka_unit_test(test_idle_connections_do_not_starve_probes),
             cmocka_unit_test(test_every_metric_is_documented),
         };
         int rc;
