@@ -117,6 +117,7 @@ static int64_t backpressure(const struct conf *c, struct journal *j, struct cons
 /* What /readyz answers, from the metrics listener's thread. */
 static struct {
         atomic_bool joined, journal_ok, auth_ok;
+        atomic_int tls_error; /* the curl code of a TLS refusal, 0: none */
 } health;
 
 static bool ready(void *opaque, char *why, size_t n)
@@ -128,6 +129,9 @@ static bool ready(void *opaque, char *why, size_t n)
                 snprintf(why, n, "the journal refuses writes");
         else if (!atomic_load(&health.auth_ok))
                 snprintf(why, n, "the endpoint refuses our signature (401)");
+        else if (atomic_load(&health.tls_error))
+                snprintf(why, n, "TLS to the endpoint is refused: %s",
+                         curl_easy_strerror((CURLcode)atomic_load(&health.tls_error)));
         else
                 return true;
         return false;
@@ -150,6 +154,7 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
                 metrics_set(m, METRIC_CONSUMER_LAG, NULL, (double)lag);
         metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
         metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
+        metrics_set(m, METRIC_TLS_REFUSED, NULL, push_tls_refused(p));
         snprintf(wal, sizeof(wal), "%s-wal", c->journal.path);
         if (stat(c->journal.path, &st) == 0)
                 bytes += (double)st.st_size;
@@ -266,6 +271,7 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                         atomic_store(&health.joined, consume_joined(cs));
                         atomic_store(&health.journal_ok, !failing);
                         atomic_store(&health.auth_ok, !push_auth_refused(p));
+                        atomic_store(&health.tls_error, push_tls_error(p));
                         next_backlog = now + 500;
                 }
                 if (now >= next_prune)
