@@ -90,14 +90,17 @@ class Run:
     pass
 
 
-def start(env, server="server", client_ca=False, tls=None, port=None):
+def start(env, server="server", client_ca=False, tls=None, prepare=None):
     """The mock over TLS with the certificate `server`, demanding a client
     certificate by "ca" when client_ca; the daemon with bpjs.tls = tls; N
-    workers' events produced. Returns a Run."""
+    workers' events produced; prepare(pki), if given, runs before the daemon
+    starts. Returns a Run."""
     r = Run()
     r.pki = pki = make_pki(env)
+    if prepare:
+        prepare(pki)
     r.kafka = env.start_kafka(topics=TOPICS)
-    r.endpoint = start_mock(env, pki, server, client_ca, port)
+    r.endpoint = start_mock(env, pki, server, client_ca)
     # file names are the PKI's, in the Env's directory
     r.tls = {k: env.path(v) for k, v in (tls or {}).items()}
     cfg = daemon_config(r.kafka.bootstrap, r.endpoint.url, r.endpoint.secret_file,
@@ -305,6 +308,55 @@ def test_a_good_certificate_on_the_endpoint_is_picked_up_by_the_next_probe():
         assert env.log_count("daemon", ALERT) == 1
         assert env.log_count("daemon", "configuration reloaded") == 0
         stop(env, r)
+
+
+def test_a_ca_file_fixed_in_place_takes_effect_with_a_reload():
+    """bpjs.tls.ca_file names a file holding another CA: refused; the same
+    file is overwritten with the right CA and the daemon reloaded (the
+    configuration itself unchanged): the CA file is read again, not taken
+    from a cache, and every waiting batch is registered once."""
+    with Env() as env:
+        def rogue_bundle(pki):
+            with open(pki["rogue"][0]) as f:
+                env.write_file("bundle.pem", f.read(), 0o644)
+
+        r = start(env, tls={"ca_file": "bundle.pem"}, prepare=rogue_bundle)
+        assert_refused(env, r, "unable to get local issuer certificate")
+        with open(r.pki["ca"][0]) as f:
+            env.write_file("bundle.pem", f.read(), 0o644)
+        r.daemon.send_signal(signal.SIGHUP)
+        assert_registered(env, r)
+        assert env.log_count("daemon", ALERT) == 1
+        stop(env, r)
+
+
+def test_a_ca_file_that_is_not_pem_is_refused():
+    with Env() as env:
+        env.write_file("not-a-ca.pem", "this is not a certificate\n", 0o644)
+        r = start(env, tls={"ca_file": "not-a-ca.pem"})
+        assert_refused(env, r, "Problem with the SSL CA cert",
+                       "Problem with the SSL CA cert (path? access rights?)")
+        stop(env, r)
+
+
+def test_the_mock_refuses_bad_tls_options():
+    with Env() as env:
+        pki = make_pki(env)
+        secret = env.write_file("s.secret", "s3cret-for-tests", 0o600)
+        base = [bin_path("bpjs-mock"), "--cons-id", "1001", "--secret-file", secret]
+        cases = [
+            (["--tls-cert", pki["server"][0]], 64, "--tls-cert and --tls-key go together"),
+            (["--tls-client-ca", pki["ca"][0]], 64, "--tls-client-ca needs --tls-cert"),
+            (["--tls-cert", secret, "--tls-key", pki["server"][1]], 66, "not a PEM file"),
+            (["--tls-cert", env.path("missing.pem"), "--tls-key", pki["server"][1]], 66,
+             "No such file or directory"),
+        ]
+        for args, status, message in cases:
+            p = subprocess.run(base + args, capture_output=True, text=True, timeout=10,
+                               stdin=subprocess.DEVNULL)
+            assert p.returncode == status, (args, p.returncode, p.stderr)
+            assert message in p.stderr, (args, p.stderr)
+            assert "s3cret" not in p.stderr
 
 if __name__ == "__main__":
     run_tests(globals())
