@@ -172,8 +172,10 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
 
 /* SIGHUP: parse and check the whole file again; apply it only if every
  * changed key may change at run time, else keep the old configuration. The
- * programmes, quotas, batch and retry settings, the log level and the secret
- * (rotation) reload; Kafka, the endpoint URL and the journal need a restart. */
+ * programmes, quotas, batch and retry settings, the log level, the secret
+ * (rotation) and the TLS files (bpjs.tls.*: a reload after a TLS refusal
+ * probes at once) reload; Kafka, the endpoint URL and the journal need a
+ * restart. */
 static void reload(struct conf **cur, struct consume *cs, struct push *p)
 {
         char err[CONF_ERR_SIZE];
