@@ -118,6 +118,7 @@ static int64_t backpressure(const struct conf *c, struct journal *j, struct cons
 static struct {
         atomic_bool joined, auth_ok;
         atomic_int journal_rc; /* journal_write_health: 0 or -errno */
+        atomic_int tls_error;  /* the curl code of a TLS refusal, 0: none */
 } health;
 
 /* What a full disk and its kin mean to an operator reading /readyz. */
@@ -147,6 +148,9 @@ static bool ready(void *opaque, char *why, size_t n)
                          journal_cause(atomic_load(&health.journal_rc)));
         else if (!atomic_load(&health.auth_ok))
                 snprintf(why, n, "the endpoint refuses our signature (401)");
+        else if (atomic_load(&health.tls_error))
+                snprintf(why, n, "TLS to the endpoint is refused: %s",
+                         curl_easy_strerror((CURLcode)atomic_load(&health.tls_error)));
         else
                 return true;
         return false;
@@ -169,6 +173,7 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
                 metrics_set(m, METRIC_CONSUMER_LAG, NULL, (double)lag);
         metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
         metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
+        metrics_set(m, METRIC_TLS_REFUSED, NULL, push_tls_refused(p));
         snprintf(wal, sizeof(wal), "%s-wal", c->journal.path);
         if (stat(c->journal.path, &st) == 0)
                 bytes += (double)st.st_size;
@@ -186,8 +191,10 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
 
 /* SIGHUP: parse and check the whole file again; apply it only if every
  * changed key may change at run time, else keep the old configuration. The
- * programmes, quotas, batch and retry settings, the log level and the secret
- * (rotation) reload; Kafka, the endpoint URL and the journal need a restart. */
+ * programmes, quotas, batch and retry settings, the log level, the secret
+ * (rotation) and the TLS files (bpjs.tls.*: a reload after a TLS refusal
+ * probes at once) reload; Kafka, the endpoint URL and the journal need a
+ * restart. */
 static void reload(struct conf **cur, struct consume *cs, struct push *p)
 {
         char err[CONF_ERR_SIZE];
@@ -328,6 +335,7 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                         gauges(m, *c, j, cs, p, backpressure(*c, j, cs));
                         atomic_store(&health.joined, consume_joined(cs));
                         atomic_store(&health.auth_ok, !push_auth_refused(p));
+                        atomic_store(&health.tls_error, push_tls_error(p));
                         next_backlog = now + 500;
                 }
                 if (now >= next_prune)

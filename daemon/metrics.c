@@ -52,7 +52,7 @@ static const char *const pushed_outcomes[] = {"registered", "already_registered"
                                               "failed", "deactivated", NULL};
 /* push_outcome_name()'s strings. */
 static const char *const request_outcomes[] = {"ok",    "retry",     "throttled", "auth",
-                                               "split", "permanent", NULL};
+                                               "split", "permanent", "tls",       NULL};
 
 static const struct {
         const char *name;
@@ -108,6 +108,10 @@ static const struct {
                                  "1 while consuming is paused by back-pressure "
                                  "(journal.max_pending), else 0.",
                                  l_none, NULL},
+    [METRIC_TLS_REFUSED] = {"bpjs_sync_endpoint_tls_refused", METRIC_GAUGE,
+                            "1 while TLS to the endpoint is refused (certificate, CA "
+                            "file, client certificate) and pushing waits, else 0.",
+                            l_none, NULL},
     [METRIC_BUILD_INFO] = {"bpjs_sync_build_info", METRIC_GAUGE,
                            "Always 1; the version label says which bpjs-syncd runs.",
                            l_version, NULL},

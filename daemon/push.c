@@ -50,6 +50,7 @@ struct slot {
         int64_t retry_cap_ms;    /* bpjs.retry.max_ms when the request started */
         bool retry_after_capped; /* the endpoint asked for longer than that */
         bool used;
+        char curl_error[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 };
 
 struct push {
@@ -69,6 +70,9 @@ struct push {
         int64_t next_reconcile;
         struct metrics *metrics;
         bool auth_alerted;
+        int64_t tls_until; /* TLS refused: no request before this */
+        int tls_code;      /* the curl code of the refusal; 0 while TLS works */
+        int tls_alerted;   /* the curl code last alerted; 0: none */
         unsigned seed;
         char url[2][1024];
         /* batches sent whose outcome the journal could not take (a full
@@ -171,10 +175,50 @@ static void requeue_run(struct push *p)
         p->n_requeue -= done;
 }
 
-enum push_outcome push_classify(long status, int curl_code)
+
+/* What curl's OpenSSL backend says when the endpoint's TLS stack refuses our
+ * certificate with an alert (RFC 8446 6.2), in the handshake or, under TLS
+ * 1.3, on the first read after it. Other alerts and resets stay transient. */
+static const char *const tls_alerts[] = {
+    "alert certificate required",
+    "alert bad certificate",
+    "alert unknown ca",
+    "alert certificate unknown",
+    "alert certificate expired",
+    "alert certificate revoked",
+    "alert unsupported certificate",
+    "alert access denied",
+};
+
+enum push_outcome push_classify_detail(long status, int curl_code, const char *detail)
 {
-        if (curl_code != CURLE_OK)
+        switch (curl_code) {
+        case CURLE_OK:
+                break;
+        case CURLE_PEER_FAILED_VERIFICATION: /* unknown CA, host name, expired */
+        case CURLE_SSL_CACERT_BADFILE:       /* bpjs.tls.ca_file */
+        case CURLE_SSL_CERTPROBLEM:          /* bpjs.tls.client_cert or client_key */
+        case CURLE_SSL_CLIENTCERT:           /* the endpoint wants a certificate */
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+                return PUSH_TLS;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+                for (size_t i = 0; detail && i < sizeof(tls_alerts) / sizeof(*tls_alerts);
+                     i++)
+                        if (strstr(detail, tls_alerts[i]))
+                                return PUSH_TLS;
+                return PUSH_RETRY;
+        default:
                 return PUSH_RETRY; /* timeout, refused, reset: transient */
+        }
         switch (status) {
         case 200:
                 return PUSH_OK;
@@ -194,10 +238,15 @@ enum push_outcome push_classify(long status, int curl_code)
         }
 }
 
+enum push_outcome push_classify(long status, int curl_code)
+{
+        return push_classify_detail(status, curl_code, NULL);
+}
+
 const char *push_outcome_name(enum push_outcome o)
 {
-        static const char *const names[] = {"ok",   "retry", "throttled",
-                                            "auth", "split", "permanent"};
+        static const char *const names[] = {"ok",    "retry",     "throttled", "auth",
+                                            "split", "permanent", "tls"};
         return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }
 
@@ -678,6 +727,8 @@ static int start(const struct journal_batch *b, void *opaque)
         else
                 curl_easy_reset(s->easy);
         CURL *e = s->easy;
+        s->curl_error[0] = '\0';
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->curl_error);
         curl_easy_setopt(e, CURLOPT_URL, p->url[b->kind == JOURNAL_OP_DEACTIVATE]);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
@@ -696,6 +747,9 @@ static int start(const struct journal_batch *b, void *opaque)
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        /* no CA store kept across connections: a reload, or a CA file fixed
+         * in place, takes effect with the next connection */
+        curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
         if (*c->bpjs.tls.ca_file)
                 curl_easy_setopt(e, CURLOPT_CAINFO, c->bpjs.tls.ca_file);
         if (*c->bpjs.tls.client_cert) {
@@ -905,9 +959,11 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                 delay = s->retry_after_ms; /* Retry-After is a floor */
         if (o == PUSH_AUTH)
                 delay = p->auth_until - clock_mono_ms();
+        else if (o == PUSH_TLS)
+                delay = p->tls_until - clock_mono_ms();
         else
                 breaker_record(p, false);
-        if (o != PUSH_AUTH && c->bpjs.retry.max_attempts &&
+        if (o != PUSH_AUTH && o != PUSH_TLS && c->bpjs.retry.max_attempts &&
             s->attempts >= c->bpjs.retry.max_attempts) {
                 char why[256];
                 snprintf(why, sizeof(why), "gave up after %lld attempts: %s",
@@ -927,10 +983,14 @@ static void retry_later(struct push *p, struct slot *s, enum push_outcome o,
                            "[batch %s attempt %lld] %s; next attempt in %lld ms", s->name,
                            (long long)s->attempts, error, (long long)delay);
         }
+        /* after a TLS refusal the batch is due at once and held back by
+         * tls_until instead, so that a reload (push_reconfigure) can probe
+         * without waiting for the slow interval */
         if (journal_batch_update(p->journal, s->batch_id, JOURNAL_BATCH_PENDING,
-                                 s->attempts, clock_now_ms() + delay, error)) {
+                                 s->attempts,
+                                 clock_now_ms() + (o == PUSH_TLS ? 0 : delay), error)) {
                 journal_failed(p, s->name, "cannot record retry");
-                requeue_add(p, s, clock_now_ms() + delay, error);
+                requeue_add(p, s, clock_now_ms() + (o == PUSH_TLS ? 0 : delay), error);
         }
 }
 
@@ -974,26 +1034,53 @@ static int split(struct push *p, struct slot *s)
         return rc;
 }
 
+/* "curl's text: the error buffer's detail", printable ASCII only and with
+ * digit runs as long as a NIK masked: the detail quotes the endpoint's
+ * certificate (names), which is outside input. */
+static void tls_error_text(CURLcode cc, const char *detail, char *out, size_t n)
+{
+        size_t len;
+
+        if (*detail)
+                snprintf(out, n, "%s: %s", curl_easy_strerror(cc), detail);
+        else
+                snprintf(out, n, "%s", curl_easy_strerror(cc));
+        len = strlen(out);
+        while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                out[--len] = '\0';
+        for (char *c = out; *c; c++)
+                if (*c < 0x20 || *c > 0x7e)
+                        *c = '?';
+        log_scrub(out);
+}
+
 static void finished(struct push *p, struct slot *s, CURLcode cc)
 {
         long status = 0;
-        char error[256];
+        char error[384];
         struct answers answers = {0};
         size_t n = 0;
         enum push_outcome o;
         int rc;
 
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-        o = push_classify(status, cc);
+        o = push_classify_detail(status, cc, s->curl_error);
         double secs = 0;
         const char *outcome[] = {push_outcome_name(o)};
         curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME, &secs);
         metrics_add(p->metrics, METRIC_REQUESTS, outcome, 1);
         metrics_observe(p->metrics, METRIC_ENDPOINT_LATENCY, NULL, secs);
-        if (cc != CURLE_OK)
+        if (o == PUSH_TLS)
+                tls_error_text(cc, s->curl_error, error, sizeof(error));
+        else if (cc != CURLE_OK)
                 snprintf(error, sizeof(error), "%s", curl_easy_strerror(cc));
         else
                 snprintf(error, sizeof(error), "endpoint answered HTTP %ld", status);
+        if (cc == CURLE_OK && p->tls_code) {
+                log_notice("push", "TLS to the endpoint works again: pushing resumes");
+                p->tls_code = 0;
+                p->tls_alerted = 0;
+        }
 
         switch (o) {
         case PUSH_OK:
@@ -1033,6 +1120,22 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                             "pushing stops and is probed every %d s",
                             s->name, AUTH_PROBE_MS / 1000);
                 p->auth_alerted = true;
+                retry_later(p, s, o, error);
+                break;
+        case PUSH_TLS:
+                p->tls_until = clock_mono_ms() + AUTH_PROBE_MS;
+                p->tls_code = (int)cc;
+                /* once per cause: requests under way at the same moment, and
+                 * every probe after, fail the same way */
+                if (p->tls_alerted != (int)cc)
+                        log_error("push",
+                                  "[batch %s] ALERT: TLS to the endpoint is refused: %s; "
+                                  "check bpjs.tls.ca_file, bpjs.tls.client_cert and "
+                                  "client_key, and the endpoint's certificate (its CA, "
+                                  "host name and dates); pushing stops and is probed "
+                                  "every %d s or at once after a reload",
+                                  s->name, error, AUTH_PROBE_MS / 1000);
+                p->tls_alerted = (int)cc;
                 retry_later(p, s, o, error);
                 break;
         case PUSH_RETRY:
@@ -1163,6 +1266,9 @@ void push_reconfigure(struct push *p, const struct conf *c)
         p->conf = c;
         p->n_slots = (int)c->bpjs.max_in_flight;
         p->dirty = true;
+        /* a reload may carry the fix (bpjs.tls.*): probe at once */
+        if (p->tls_code)
+                p->tls_until = 0;
 }
 
 void push_notify(struct push *p)
@@ -1210,7 +1316,8 @@ int push_run(struct push *p, int timeout_ms)
                 if (now >= p->journal_retry_at) {
                         requeue_run(p);
                         rc = form_batches(p);
-                        if (rc == 0 && slots > 0 && now >= p->auth_until)
+                        if (rc == 0 && slots > 0 && now >= p->auth_until &&
+                            now >= p->tls_until)
                                 rc = start_due(p, (size_t)slots);
                 }
         }
@@ -1237,6 +1344,16 @@ bool push_breaker_open(const struct push *p)
 bool push_auth_refused(const struct push *p)
 {
         return clock_mono_ms() < p->auth_until;
+}
+
+bool push_tls_refused(const struct push *p)
+{
+        return p->tls_code != 0;
+}
+
+int push_tls_error(const struct push *p)
+{
+        return p->tls_code;
 }
 
 int push_inflight(const struct push *p)

@@ -21,9 +21,20 @@ enum push_outcome {
         PUSH_AUTH,      /* 401: stop, alert, probe again slowly */
         PUSH_SPLIT,     /* 413: too large */
         PUSH_PERMANENT, /* 400, 409 and anything unexpected: the batch fails */
+        PUSH_TLS,       /* TLS refused: the endpoint's certificate does not verify
+                           (unknown CA, host name, expired), our CA file, client
+                           certificate or key is bad, or the endpoint refuses our
+                           client certificate: stop, alert, probe again slowly */
 };
 
 enum push_outcome push_classify(long http_status, int curl_code);
+/* The same, with curl's CURLOPT_ERRORBUFFER text (NULL: none): a handshake
+ * or read error (CURLE_SSL_CONNECT_ERROR, CURLE_RECV_ERROR, CURLE_SEND_ERROR)
+ * is a TLS refusal when the detail names a certificate alert from the
+ * endpoint (certificate required, bad, unknown CA, expired, ...), and
+ * transient otherwise. */
+enum push_outcome push_classify_detail(long http_status, int curl_code,
+                                       const char *detail);
 const char *push_outcome_name(enum push_outcome o);
 /* Capped full jitter: uniform(0, min(cap, base * 2^attempt)), at least 1 ms. */
 int64_t push_backoff_ms(int64_t base, int64_t cap, int64_t attempt, unsigned *seed);
@@ -57,6 +68,10 @@ void push_set_metrics(struct push *p, struct metrics *m);
  * refuses our signature (401). */
 bool push_breaker_open(const struct push *p);
 bool push_auth_refused(const struct push *p);
+/* True from a TLS refusal until a request gets through TLS again; the curl
+ * code of the refusal (0 when none), for /readyz. */
+bool push_tls_refused(const struct push *p);
+int push_tls_error(const struct push *p);
 /* Requests under way. */
 int push_inflight(const struct push *p);
 /* Nothing queued, nothing unfinished. */

@@ -7,6 +7,7 @@ bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
 bpjs_unit_test(answer bpjs_daemon)
 bpjs_unit_test(item bpjs_daemon)
+bpjs_unit_test(push_tls bpjs_daemon)
 bpjs_integration_test(faults)
 # a hostile or broken endpoint: stale responses, bad kpjs, huge Retry-After
 bpjs_integration_test(endpoint_hostile)

@@ -35,6 +35,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -592,15 +593,32 @@ def consume(bootstrap, topic, expect=None, timeout=30.0, partition=None):
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def _tls_opener(ca_file, client=None):
+    """An opener that verifies the mock's certificate with ca_file (False:
+    does not verify, for a mock that serves a bad certificate on purpose)
+    and, for mutual TLS, presents client (cert, key); never a proxy."""
+    if ca_file is False:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=ca_file)
+    if client is not None:
+        ctx.load_cert_chain(client[0], client[1])
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                       urllib.request.HTTPSHandler(context=ctx))
+
+
 class Endpoint:
     """A running bpjs-mock (Env.start_endpoint())."""
 
-    def __init__(self, process, url, secret_file, cons_id, secret):
+    def __init__(self, process, url, secret_file, cons_id, secret, opener=None):
         self.process = process
         self.url = url
         self.secret_file = secret_file
         self.cons_id = cons_id
         self.secret = secret
+        self._opener = opener or _NO_PROXY
 
     def request(self, method, path, body=None, timeout=10.0):
         """Returns (status, body bytes); never raises for an HTTP status."""
@@ -612,7 +630,7 @@ class Endpoint:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers=headers)
         try:
-            with _NO_PROXY.open(req, timeout=timeout) as resp:
+            with self._opener.open(req, timeout=timeout) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -832,18 +850,24 @@ class Env:
                      {t: (default if c is None else int(c)) for t, c in topics.items()})
 
     def start_endpoint(self, args=(), cons_id="1001", secret="s3cret-for-tests",
-                       name="endpoint", timeout=10.0):
+                       name="endpoint", timeout=10.0, tls_ca=None, tls_client=None):
         """Starts bpjs-mock on 127.0.0.1 (a port it picks) and returns an
-        Endpoint with .url, .secret_file, .state(), .stats(), .faults(**kw)."""
+        Endpoint with .url, .secret_file, .state(), .stats(), .faults(**kw).
+        A mock serving TLS (--tls-cert in args) prints an https:// URL; the
+        Endpoint's own requests then verify it with tls_ca (False: they do
+        not verify) and, when the mock demands client certificates, present
+        tls_client (cert, key)."""
         secret_file = self.write_file(f"{name}.secret", secret, 0o600)
         argv = [bin_path("bpjs-mock"), "--listen", "127.0.0.1:0", "--cons-id",
                 str(cons_id), "--secret-file", secret_file, "--exit-on-stdin-eof"]
         argv += [str(a) for a in args]
         proc = self.spawn(name, argv, stdin=True, stdout_pipe=True)
         url = proc.readline(timeout).strip()
-        if not re.match(r"^http://127\.0\.0\.1:\d+$", url):
-            raise HarnessError(f"{name}: expected http://127.0.0.1:PORT, got {url!r}")
-        return Endpoint(proc, url, secret_file, str(cons_id), secret)
+        scheme = "https" if "--tls-cert" in argv else "http"
+        if not re.match(rf"^{scheme}://127\.0\.0\.1:\d+$", url):
+            raise HarnessError(f"{name}: expected {scheme}://127.0.0.1:PORT, got {url!r}")
+        opener = _tls_opener(tls_ca, tls_client) if scheme == "https" else None
+        return Endpoint(proc, url, secret_file, str(cons_id), secret, opener)
 
 
 # ---------------------------------------------------------------------------

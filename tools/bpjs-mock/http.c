@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
@@ -361,6 +362,40 @@ static enum MHD_Result api(struct http *h, struct MHD_Connection *c, struct requ
         return finish(h, c, &a, rq->roll.drop_after);
 }
 
+/* Mutual TLS. libmicrohttpd only requests a client certificate and lets a
+ * client without one in; an endpoint that demands mutual TLS refuses it. So
+ * every request on such a connection is checked here: no certificate, or one
+ * that does not verify against --tls-client-ca, gets the fatal alert a TLS
+ * 1.3 server sends (certificate_required, or bad_certificate) and the
+ * connection is closed. A client sees what it sees from a real server:
+ * OpenSSL reports "tlsv13 alert certificate required" on its first read. */
+static bool client_refused(const struct http *h, struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *info;
+        gnutls_session_t session;
+        unsigned peers = 0, status = 0;
+        gnutls_alert_description_t alert;
+
+        if (!h->config.tls_client_ca)
+                return false;
+        info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!info || !info->tls_session)
+                return true;
+        session = (gnutls_session_t)info->tls_session;
+        if (!gnutls_certificate_get_peers(session, &peers) || !peers)
+                alert = GNUTLS_A_CERTIFICATE_REQUIRED;
+        else if (gnutls_certificate_verify_peers2(session, &status) < 0 || status)
+                alert = GNUTLS_A_BAD_CERTIFICATE;
+        else
+                return false;
+        log_info("bpjs-mock", "refusing a client %s",
+                 alert == GNUTLS_A_CERTIFICATE_REQUIRED
+                     ? "without a certificate"
+                     : "whose certificate does not verify against --tls-client-ca");
+        gnutls_alert_send(session, GNUTLS_AL_FATAL, alert);
+        return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -371,6 +406,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
         (void)version;
         if (!rq) {
+                if (client_refused(h, c))
+                        return MHD_NO;
                 rq = calloc(1, sizeof(*rq));
                 if (!rq)
                         return MHD_NO;
@@ -425,12 +462,36 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
                 log_warning("bpjs-mock[mhd]", "%s", line);
 }
 
+/* HTTPS: the server's certificate and key, and with a client CA the demand
+ * for a client certificate. 0, or -ENOTSUP (logged) when libmicrohttpd was
+ * built without TLS. */
+static int tls_options(struct http *h, struct MHD_OptionItem *opts, size_t *n)
+{
+        const struct http_config *c = &h->config;
+
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                log_error("bpjs-mock", "--tls-cert: this libmicrohttpd has no TLS");
+                return -ENOTSUP;
+        }
+        opts[(*n)++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)c->tls_cert};
+        opts[(*n)++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)c->tls_key};
+        /* with a trust list libmicrohttpd asks for a client certificate;
+         * client_refused() demands it */
+        if (c->tls_client_ca)
+                opts[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                       (void *)c->tls_client_ca};
+        return 0;
+}
+
 static int make_url(struct http *h)
 {
         const union MHD_DaemonInfo *info;
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         char host[INET6_ADDRSTRLEN];
+        const char *scheme = h->config.tls_cert ? "https" : "http";
         unsigned port;
 
         info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD);
@@ -443,13 +504,13 @@ static int make_url(struct http *h)
 
                 inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
                 port = ntohs(in6->sin6_port);
-                snprintf(h->url, sizeof(h->url), "http://[%s]:%u", host, port);
+                snprintf(h->url, sizeof(h->url), "%s://[%s]:%u", scheme, host, port);
         } else {
                 const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
 
                 inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
                 port = ntohs(in->sin_port);
-                snprintf(h->url, sizeof(h->url), "http://%s:%u", host, port);
+                snprintf(h->url, sizeof(h->url), "%s://%s:%u", scheme, host, port);
         }
         return 0;
 }
@@ -459,10 +520,8 @@ int http_start(const struct http_config *c, struct store *s, struct faults *f,
 {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        struct MHD_OptionItem pool[2] = {
-            {MHD_OPTION_END, 0, NULL},
-            {MHD_OPTION_END, 0, NULL},
-        };
+        struct MHD_OptionItem opts[5];
+        size_t n = 0;
         struct http *h;
         int r;
 
@@ -481,13 +540,20 @@ int http_start(const struct http_config *c, struct store *s, struct faults *f,
                 flags |= MHD_USE_IPv6;
         /* A pool of one is no pool: libmicrohttpd wants the option left out. */
         if (c->threads > 1)
-                pool[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
-                                                  (intptr_t)c->threads, NULL};
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+                                                    (intptr_t)c->threads, NULL};
+        if (c->tls_cert) {
+                r = tls_options(h, opts, &n);
+                if (r < 0)
+                        goto out;
+                flags |= MHD_USE_TLS;
+        }
+        opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
         /* clang-format off */
         h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                 MHD_OPTION_SOCK_ADDR, c->addr,
-                MHD_OPTION_ARRAY, pool,
+                MHD_OPTION_ARRAY, opts,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                 MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
@@ -496,7 +562,9 @@ int http_start(const struct http_config *c, struct store *s, struct faults *f,
         /* clang-format on */
         if (!h->daemon) {
                 r = -EADDRNOTAVAIL;
-                log_error("bpjs-mock", "cannot listen (address in use or invalid?)");
+                log_error("bpjs-mock", "cannot listen (address in use or invalid%s?)",
+                          c->tls_cert ? ", or a certificate or key libmicrohttpd refused"
+                                      : "");
                 goto out;
         }
         r = make_url(h);

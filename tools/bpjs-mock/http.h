@@ -18,6 +18,12 @@ struct http_config {
         unsigned max_skew; /* seconds a timestamp may be off the clock */
         const struct sockaddr *addr;
         socklen_t addr_len;
+        /* HTTPS when tls_cert is set: PEM text of the certificate (chain) and
+         * its key; with tls_client_ca, every connection must present a client
+         * certificate signed by it, or the handshake fails. */
+        const char *tls_cert;
+        const char *tls_key;
+        const char *tls_client_ca;
 };
 
 struct http;
@@ -26,7 +32,7 @@ struct http;
  * Negative errno on failure, logged here. */
 int http_start(const struct http_config *c, struct store *s, struct faults *f,
                struct http **ret);
-/* "http://ADDR:PORT" with the port actually bound. */
+/* "http://ADDR:PORT" (https:// when serving TLS) with the port actually bound. */
 const char *http_url(const struct http *h);
 void http_stop(struct http *h);
 

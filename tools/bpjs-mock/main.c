@@ -31,18 +31,23 @@
 #define DEFAULT_TTL    86400
 #define MAX_SKEW       300
 #define KNOB_BASE      1000
+#define MAX_PEM        (1024 * 1024)
 
 enum {
         OPT_SECRET = 256,
         OPT_IDEMPOTENCY_TTL,
         OPT_EXIT_ON_STDIN_EOF,
         OPT_VERSION,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
+        OPT_TLS_CLIENT_CA,
 };
 
 struct options {
         const char *listen;
         const char *cons_id;
         const char *secret_file;
+        const char *tls_cert, *tls_key, *tls_client_ca; /* file names */
         unsigned threads;
         unsigned ttl;
         bool exit_on_stdin_eof;
@@ -58,6 +63,9 @@ static const struct option base_options[] = {
     {"threads", required_argument, NULL, 't'},
     {"idempotency-ttl", required_argument, NULL, OPT_IDEMPOTENCY_TTL},
     {"exit-on-stdin-eof", no_argument, NULL, OPT_EXIT_ON_STDIN_EOF},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -71,9 +79,10 @@ static void usage(FILE *f)
         fprintf(
             f,
             "Usage: bpjs-mock --cons-id ID --secret-file FILE [OPTION]...\n"
-            "A faithful mock of the BPJS registration endpoint (HTTP, loopback).\n"
-            "Prints one line, http://ADDR:PORT, once it listens; runs until SIGTERM or\n"
-            "SIGINT. See docs/bpjs-mock.md.\n"
+            "A faithful mock of the BPJS registration endpoint (HTTP or HTTPS, "
+            "loopback).\n"
+            "Prints one line, http://ADDR:PORT (https:// with --tls-cert), once it\n"
+            "listens; runs until SIGTERM or SIGINT. See docs/bpjs-mock.md.\n"
             "\n"
             "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ",\n"
             "                         port 0 picks a free port; [::1]:PORT for IPv6)\n"
@@ -84,6 +93,10 @@ static void usage(FILE *f)
             "  --idempotency-ttl S    seconds an Idempotency-Key is remembered\n"
             "                         (default %d)\n"
             "  --exit-on-stdin-eof    also exit when stdin reaches end of file\n"
+            "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain)\n"
+            "  --tls-key FILE         and this PEM private key (both required for TLS)\n"
+            "  --tls-client-ca FILE   demand a client certificate signed by this PEM CA\n"
+            "                         (mutual TLS; needs --tls-cert)\n"
             "  --verbose              log one line per batch (NIKs masked)\n"
             "  -h, --help, --version\n"
             "\n"
@@ -184,6 +197,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case OPT_EXIT_ON_STDIN_EOF:
                         o->exit_on_stdin_eof = true;
                         break;
+                case OPT_TLS_CERT:
+                        o->tls_cert = optarg;
+                        break;
+                case OPT_TLS_KEY:
+                        o->tls_key = optarg;
+                        break;
+                case OPT_TLS_CLIENT_CA:
+                        o->tls_client_ca = optarg;
+                        break;
                 case 'v':
                         o->verbose = true;
                         break;
@@ -218,6 +240,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         if (!o->secret_file) {
                 fprintf(stderr, "bpjs-mock: --secret-file is required\n");
+                return EX_USAGE;
+        }
+        if (!o->tls_cert != !o->tls_key) {
+                fprintf(stderr, "bpjs-mock: --tls-cert and --tls-key go together\n");
+                return EX_USAGE;
+        }
+        if (o->tls_client_ca && !o->tls_cert) {
+                fprintf(stderr, "bpjs-mock: --tls-client-ca needs --tls-cert and "
+                                "--tls-key\n");
                 return EX_USAGE;
         }
         return 0;
@@ -323,6 +354,59 @@ out:
         return 0;
 }
 
+/* Reads a PEM file (a certificate, a key or a CA) into a NUL-terminated
+ * string, as libmicrohttpd takes them. 0 or a negative errno (logged, naming
+ * the option). The caller frees *ret (wiped first: it may be a key). */
+static int read_pem(const char *option, const char *path, char **ret, size_t *ret_len)
+{
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t len = 0;
+        int r = 0;
+
+        if (!f) {
+                r = -errno;
+                fprintf(stderr, "bpjs-mock: %s %s: %s\n", option, path, strerror(-r));
+                return r;
+        }
+        buf = malloc(MAX_PEM + 1);
+        if (!buf) {
+                r = -ENOMEM;
+                goto out;
+        }
+        len = fread(buf, 1, MAX_PEM + 1, f);
+        if (ferror(f)) {
+                r = -EIO;
+                fprintf(stderr, "bpjs-mock: %s %s: read error\n", option, path);
+        } else if (len > MAX_PEM) {
+                r = -EFBIG;
+                fprintf(stderr, "bpjs-mock: %s %s: longer than %d bytes\n", option, path,
+                        MAX_PEM);
+        } else if (!memmem(buf, len, "-----BEGIN ", 11)) {
+                r = -EINVAL;
+                fprintf(stderr, "bpjs-mock: %s %s: not a PEM file\n", option, path);
+        }
+out:
+        fclose(f);
+        if (r < 0) {
+                if (buf)
+                        explicit_bzero(buf, MAX_PEM + 1);
+                free(buf);
+                return r;
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+static void free_pem(char *pem, size_t len)
+{
+        if (pem)
+                explicit_bzero(pem, len);
+        free(pem);
+}
+
 /* Blocks until SIGTERM/SIGINT, or EOF on stdin when asked to watch it. */
 static int wait_for_exit(int sfd, bool watch_stdin)
 {
@@ -371,6 +455,8 @@ int main(int argc, char **argv)
         struct store *store = NULL;
         struct http *http = NULL;
         struct http_config hc;
+        char *pem[3] = {NULL, NULL, NULL}; /* certificate, key, client CA */
+        size_t pem_len[3] = {0, 0, 0};
         sigset_t mask;
         int sfd = -1, r, ret = EX_OK;
 
@@ -383,6 +469,14 @@ int main(int argc, char **argv)
                 log_set_level(LOG_LVL_DEBUG);
         if (read_secret(o.secret_file, &secret, &secret_len) < 0)
                 return EX_NOINPUT;
+        if ((o.tls_cert &&
+             read_pem("--tls-cert", o.tls_cert, &pem[0], &pem_len[0]) < 0) ||
+            (o.tls_key && read_pem("--tls-key", o.tls_key, &pem[1], &pem_len[1]) < 0) ||
+            (o.tls_client_ca &&
+             read_pem("--tls-client-ca", o.tls_client_ca, &pem[2], &pem_len[2]) < 0)) {
+                ret = EX_NOINPUT;
+                goto out;
+        }
 
         /* Signals become events on a descriptor; every thread started from
          * here on inherits the blocked mask. */
@@ -414,13 +508,17 @@ int main(int argc, char **argv)
             .max_skew = MAX_SKEW,
             .addr = (const struct sockaddr *)&addr,
             .addr_len = addr_len,
+            .tls_cert = pem[0],
+            .tls_key = pem[1],
+            .tls_client_ca = pem[2],
         };
         if (http_start(&hc, store, faults, &http) < 0) {
                 ret = EX_UNAVAILABLE;
                 goto out;
         }
-        log_info("bpjs-mock", "listening on %s (cons-id %s, %u threads, seed %llu)",
-                 http_url(http), o.cons_id, o.threads, (unsigned long long)o.faults.seed);
+        log_info("bpjs-mock", "listening on %s (cons-id %s, %u threads, seed %llu%s)",
+                 http_url(http), o.cons_id, o.threads, (unsigned long long)o.faults.seed,
+                 pem[2] ? ", client certificates required" : "");
         printf("%s\n", http_url(http));
         fflush(stdout);
 
@@ -435,5 +533,7 @@ out:
         if (secret)
                 explicit_bzero(secret, secret_len);
         free(secret);
+        for (int i = 0; i < 3; i++)
+                free_pem(pem[i], pem_len[i]);
         return ret;
 }
