@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetext.h"
+
 static const char *text(const cJSON *obj, const char *name)
 {
         return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
@@ -36,7 +38,7 @@ int answer_parse(const char *body, size_t len, struct answers *out)
                     .rid = text(it, "registration_id"),
                     .status = text(it, "status"),
                     .kpj = text(it, "kpj"),
-                    .reason = text(it, "reason"),
+                    .reason = safetext_json_text(it, "reason"), /* masked, escaped */
                 };
                 n++;
         }

@@ -16,6 +16,7 @@
 #include "answer.h"
 #include "nikset.h"
 #include "result.h"
+#include "safetext.h"
 #include "sign.h"
 
 #define MAX_RESPONSE  (2 * 1024 * 1024)
@@ -766,8 +767,9 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
                 /* fall through */
         case PUSH_PERMANENT: {
                 cJSON *r = cJSON_Parse(s->resp ? s->resp : "");
-                const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message"));
+                /* the endpoint's text, masked and escaped where it enters */
+                const char *msg = safetext_json_text(
+                    cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message");
                 char why[300];
                 snprintf(why, sizeof(why), "%s%s%s", error, msg ? ": " : "",
                          msg ? msg : "");
