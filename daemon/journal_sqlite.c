@@ -94,6 +94,7 @@ enum stmt {
         S_BACKLOG,
         S_OPEN_COUNT,
         S_OUTBOX_COUNT,
+        S_PRUNE_ITEMS,
         S_PRUNE_BODIES,
         S_PRUNE_EVENTS,
         S__COUNT
@@ -105,6 +106,12 @@ enum stmt {
 #define BATCH_COLUMNS                                                                    \
         "id, kind, state, body, attempts, next_at, last_error, created_at, updated_at "  \
         "FROM batches "
+
+/* The batches whose bodies go in this turn (the same rows for both
+ * statements of the turn: one transaction, a total order). */
+#define PRUNE_BATCHES                                                                    \
+        "SELECT id FROM batches WHERE state IN (3, 4, 5) AND length(body) > 0"           \
+        " AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2"
 
 static const char *const sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -171,9 +178,20 @@ static const char *const sql[S__COUNT] = {
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
     [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
     [S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
-    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (SELECT id FROM batches"
-                       " WHERE state IN (3, 4, 5) AND length(body) > 0"
-                       " AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+    /* data minimisation: the final ops of those batches keep the NIK, the
+     * programme and the period (their outcome and kpj are columns); an op a
+     * replay could still send again (a failed deactivation, or a failed
+     * registration whose coverage is still its own and failed) keeps it all */
+    [S_PRUNE_ITEMS] =
+        "UPDATE ops SET item = CASE kind WHEN ?4 THEN json_object('nik', nik,"
+        " 'program', program, 'period', CASE WHEN json_valid(CAST(item AS TEXT))"
+        " THEN json_extract(CAST(item AS TEXT), '$.period') END)"
+        " ELSE json_object('nik', nik, 'program', program) END"
+        " WHERE batch_id IN (" PRUNE_BATCHES ") AND status IS NOT NULL"
+        " AND (status <> ?3 OR (kind = ?4 AND NOT EXISTS (SELECT 1 FROM coverage c"
+        "  WHERE c.nik = ops.nik AND c.program = ops.program AND c.reg_seq = ops.seq"
+        "  AND c.state = 4)))",
+    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
     [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
                        " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
     [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
@@ -960,12 +978,33 @@ static int prune_step(struct journal *j, enum stmt st, int64_t before_ms, size_t
         return rc;
 }
 
+/* The items of the ops in the batches whose bodies go next, cut to what the
+ * operators and the finance office need (S_PRUNE_ITEMS). */
+static int prune_items(struct journal *j, int64_t before_ms, size_t limit)
+{
+        sqlite3_stmt *s = use(j, S_PRUNE_ITEMS);
+        int64_t n;
+        int rc;
+
+        sqlite3_bind_int64(s, 1, before_ms);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        sqlite3_bind_int(s, 3, RESULT_FAILED);
+        sqlite3_bind_int(s, 4, JOURNAL_OP_REGISTER);
+        rc = run(j, S_PRUNE_ITEMS, "pruned_items");
+        n = rc ? 0 : sqlite3_changes64(j->db);
+        if (rc == 0 && n)
+                rc = journal_counter_add(j, "pruned_items", n);
+        return rc;
+}
+
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
                   size_t max_bodies, size_t max_events, int64_t pruned[2])
 {
         int rc = journal_begin(j);
 
         pruned[0] = pruned[1] = 0;
+        if (rc == 0)
+                rc = prune_items(j, bodies_before_ms, max_bodies);
         if (rc == 0)
                 rc = prune_step(j, S_PRUNE_BODIES, bodies_before_ms, max_bodies,
                                 "pruned_bodies", &pruned[0]);
