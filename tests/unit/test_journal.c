@@ -455,6 +455,18 @@ static void test_pruning_keeps_only_what_is_needed(void **state)
         /* a second turn finds nothing more: the bodies are gone */
         assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
         assert_int_equal(counter(j, "pruned_items"), 4);
+
+        /* b's worker registers again: b can no longer be replayed, and the
+         * sweep, round the table, finds it after its body went */
+        record_item(j, "b2", "6471051203850001", DECIDE_REGISTER, 7,
+                    FULL_ITEM("6471051203850001"));
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_string_equal(item(j, b, text),
+                            "{\"nik\":\"6471051203850001\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2026-01\",\"end\":\"2026-12\"}}");
+        assert_string_equal(item(j, e, text), FULL_ITEM("6471051203850005"));
+        assert_int_equal(counter(j, "pruned_items"), 5);
         journal_close(j);
 }
 
