@@ -321,6 +321,7 @@ def test_text_from_outside_is_masked_and_escaped_everywhere_a_person_reads():
     assert re.search(rb"BPP\\x1b\[31m\\nbpjs-sync\[err\] forged", log), \
         "the event's programme is not in the log, escaped"
     assert not re.search(rb"^bpjs-sync\[err\] (forged|push: forged)", log, re.M)
+    assert evil_name.encode() not in log and evil_program.encode() not in log
 
     # bpjs-syncctl, text and --json
     for verb, text in out.items():
