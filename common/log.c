@@ -140,9 +140,11 @@ static void emit(int level, const char *ctx, const struct log_field *fields, siz
                 len = sizeof(raw) - 1;
         } else
                 len += (size_t)got;
-        /* the last guard: masked whole, then escaped and cut to a line */
+        /* the last guard: masked whole, then escaped and cut to a line,
+         * masked again for the digits an escape shows (safetext.h) */
         safetext_mask(raw, len, cut);
         safetext_escape(raw, len, line, sizeof(line));
+        safetext_mask(line, strlen(line), false);
 
         if (sink) {
                 sink(level, line, sink_opaque);

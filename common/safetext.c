@@ -208,6 +208,7 @@ const char *safetext_clean(const char *src, size_t len, bool cut, char *dst, siz
         memcpy(copy, src, len);
         safetext_mask(copy, len, cut);
         safetext_escape(copy, len, dst, size);
+        safetext_mask(dst, strlen(dst), false);
         if (copy != stack)
                 free(copy);
         return dst;
@@ -231,6 +232,8 @@ static int clean_string(cJSON *item, bool mask, size_t max)
         if (mask)
                 safetext_mask(copy, len, false);
         safetext_escape(copy, len, out, size);
+        if (mask)
+                safetext_mask(out, strlen(out), false);
         if (strcmp(out, v) == 0 || cJSON_SetValuestring(item, out))
                 rc = 0;
 out:

@@ -30,7 +30,9 @@
  * where it enters reads the same in the log and in bpjs-syncctl.
  *
  * Masking comes before cutting, so a NIK is masked whole before any limit
- * applies. */
+ * applies, and once more after escaping: an escape such as "\x01" shows
+ * digits of its own, which must not join the digits after it into
+ * something that reads like a NIK. So the whole rule is idempotent. */
 #ifndef BPJS_SAFETEXT_H
 #define BPJS_SAFETEXT_H
 
@@ -51,7 +53,7 @@ void safetext_mask(char *s, size_t len, bool cut);
 /* Writes src (len bytes) escaped into dst (size >= 4 bytes), always
  * NUL-terminated. What does not fit is cut at a character or escape
  * boundary and "..." ends dst. Returns true when all of src fit. Masks
- * nothing: mask first. */
+ * nothing: mask before, and after. */
 bool safetext_escape(const char *src, size_t len, char *dst, size_t size);
 
 /* Masks (src is cut when `cut`), escapes and bounds src into dst: the whole

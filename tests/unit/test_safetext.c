@@ -178,6 +178,20 @@ static void test_clean_a_cut_input(void **state)
         assert_string_equal(out, "NIK 6471 0127 1282 810");
 }
 
+/* The digits of an escape do not join real digits into a NIK-like run, and
+ * the rule applied twice changes nothing. */
+static void test_clean_masks_after_escaping_and_is_idempotent(void **state)
+{
+        char once[128], twice[128];
+        const char *in = "\x01"
+                         "234567890123456 and \x1b[2J 6471 0127 1282 8100";
+        (void)state;
+        safetext_clean(in, strlen(in), false, once, sizeof(once));
+        assert_string_equal(once, "\\x0123*********3456 and \\x1b[2J 6471 **** **** 8100");
+        safetext_clean(once, strlen(once), false, twice, sizeof(twice));
+        assert_string_equal(twice, once);
+}
+
 static void test_json_text_made_safe_where_it_enters(void **state)
 {
         cJSON *o = cJSON_Parse("{\"reason\":\"NIK 6471-0127-1282-8100\\u001b[2J\\nline\","
@@ -239,6 +253,7 @@ int main(void)
             cmocka_unit_test(test_escape_cuts_at_a_boundary),
             cmocka_unit_test(test_clean_masks_before_cutting),
             cmocka_unit_test(test_clean_a_cut_input),
+            cmocka_unit_test(test_clean_masks_after_escaping_and_is_idempotent),
             cmocka_unit_test(test_json_text_made_safe_where_it_enters),
             cmocka_unit_test(test_json_tree),
         };

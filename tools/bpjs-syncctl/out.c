@@ -66,6 +66,8 @@ static int safe(char **cell, bool reveal)
         if (!reveal)
                 safetext_mask(*cell, len, false);
         safetext_escape(*cell, len, out, size);
+        if (!reveal)
+                safetext_mask(out, strlen(out), false);
         free(*cell);
         *cell = out;
         return 0;
