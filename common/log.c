@@ -9,10 +9,17 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
+#include "safetext.h"
+
 static enum log_level max_level = LOG_LVL_INFO;
 static log_sink_fn sink;
 static void *sink_opaque;
 static int journal_mode = -1; /* -1 unknown, 0 terminal, 1 journal */
+
+/* A line is formatted into LOG_RAW_MAX bytes, masked there, and escaped
+ * into at most LOG_LINE_MAX: masking comes before the cut. */
+#define LOG_RAW_MAX  8192
+#define LOG_LINE_MAX 2048
 
 static const char *const level_names[] = {
     [LOG_LVL_ERR] = "err",   [LOG_LVL_WARNING] = "warning", [LOG_LVL_NOTICE] = "notice",
@@ -65,20 +72,7 @@ static int stderr_is_journal(void)
 
 void log_scrub(char *s)
 {
-        char *run = NULL;
-
-        for (char *p = s;; p++) {
-                if (*p >= '0' && *p <= '9') {
-                        if (!run)
-                                run = p;
-                        continue;
-                }
-                if (run && p - run >= 16)
-                        memset(run + 4, '*', (size_t)(p - run) - 8);
-                run = NULL;
-                if (!*p)
-                        break;
-        }
+        safetext_mask(s, strlen(s), false);
 }
 
 static log_journal_fn journal_writer;
@@ -93,7 +87,8 @@ void log_set_journal_writer(log_journal_fn fn, void *opaque)
 
 #define MAX_FIELDS 12
 
-/* journald: one entry with its fields, every value scrubbed like the text. */
+/* journald: one entry with its fields, every value masked and escaped like
+ * the text, so that no field can carry a NIK or a forged line either. */
 static void to_journal(int level, const char *ctx, const char *line,
                        const struct log_field *fields, size_t n)
 {
@@ -108,11 +103,13 @@ static void to_journal(int level, const char *ctx, const char *line,
         if (ctx)
                 snprintf(buf[k++], sizeof(buf[0]), "BPJS_CONTEXT=%s", ctx);
         for (size_t i = 0; i < n && k < MAX_FIELDS; i++) {
+                int off;
                 if (!fields[i].value || !*fields[i].value)
                         continue;
-                snprintf(buf[k], sizeof(buf[0]), "%s=%s", fields[i].name,
-                         fields[i].value);
-                log_scrub(buf[k++]);
+                off = snprintf(buf[k], sizeof(buf[0]), "%.64s=", fields[i].name);
+                safetext_clean(fields[i].value, strlen(fields[i].value), false,
+                               buf[k] + off, sizeof(buf[0]) - (size_t)off);
+                k++;
         }
         for (size_t i = 0; i < k; i++) {
                 fv[i] = buf[i];
@@ -128,13 +125,26 @@ static void to_journal(int level, const char *ctx, const char *line,
 static void emit(int level, const char *ctx, const struct log_field *fields, size_t n,
                  const char *fmt, va_list ap)
 {
-        char line[2048];
-        int len = 0;
+        char raw[LOG_RAW_MAX], line[LOG_LINE_MAX];
+        size_t len = 0;
+        int got;
+        bool cut = false;
 
         if (ctx)
-                len = snprintf(line, sizeof(line), "%s: ", ctx);
-        vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
-        log_scrub(line);
+                len = (size_t)snprintf(raw, sizeof(raw), "%.64s: ", ctx);
+        got = vsnprintf(raw + len, sizeof(raw) - len, fmt, ap);
+        if (got < 0)
+                raw[len] = '\0';
+        else if ((size_t)got >= sizeof(raw) - len) {
+                cut = true;
+                len = sizeof(raw) - 1;
+        } else
+                len += (size_t)got;
+        /* the last guard: masked whole, then escaped and cut to a line,
+         * masked again for the digits an escape shows (safetext.h) */
+        safetext_mask(raw, len, cut);
+        safetext_escape(raw, len, line, sizeof(line));
+        safetext_mask(line, strlen(line), false);
 
         if (sink) {
                 sink(level, line, sink_opaque);

@@ -1,9 +1,13 @@
 /* log: one line per happening, with its context, at syslog levels.
  *
  * Under systemd (stderr is the journal) lines carry a <N> priority prefix;
- * on a terminal they are plain. Every line passes a last guard that masks any
- * run of 16 or more digits, so a NIK cannot leak even by mistake; callers
- * still mask with nik_mask() so that lines stay useful. */
+ * on a terminal they are plain. Every line, and every journald field, passes
+ * a last guard (common/safetext.h): NIK-like text in any spelling is masked
+ * on the whole formatted text, control characters and invalid UTF-8 are
+ * escaped ("\n", "\x1b"), and only then is the line cut to 2,047 bytes
+ * ("..." at the end). So a NIK cannot leak even by mistake, and no text from
+ * outside can start a line of its own; callers still mask with nik_mask() so
+ * that lines stay useful. */
 #ifndef BPJS_LOG_H
 #define BPJS_LOG_H
 
@@ -33,7 +37,7 @@ void log_write(int level, const char *ctx, const char *fmt, ...)
 
 /* A structured journald field that goes with a line: name is upper case
  * (BPJS_PROGRAM, BPJS_BATCH, BPJS_NIK, BPJS_EVENT_ID); a NIK is passed
- * masked. Values pass the same 16-digit guard as the text. */
+ * masked. Values pass the same guard as the text. */
 struct log_field {
         const char *name;
         const char *value;
@@ -66,7 +70,7 @@ void log_set_journal_writer(log_journal_fn fn, void *opaque);
 #define log_info(ctx, ...)    LOG_AT(LOG_LVL_INFO, ctx, __VA_ARGS__)
 #define log_debug(ctx, ...)   LOG_AT(LOG_LVL_DEBUG, ctx, __VA_ARGS__)
 
-/* Masks every run of 16 or more ASCII digits in s, in place. */
+/* Masks NIK-like text in s (safetext_mask, s not cut), in place. */
 void log_scrub(char *s);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetext.h"
+
 static const char *text(const cJSON *obj, const char *name)
 {
         return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
@@ -69,7 +71,7 @@ int answer_parse(const char *body, size_t len, struct answers *out)
                 items[n] = (struct answer){
                     .rid = text(it, "registration_id"),
                     .status = text(it, "status"),
-                    .reason = text(it, "reason"),
+                    .reason = safetext_json_text(it, "reason"), /* masked, escaped */
                 };
                 read_kpj(it, &items[n]);
                 n++;

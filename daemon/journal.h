@@ -203,10 +203,15 @@ int journal_backlog(struct journal *j, int64_t *out);
  *   - request bodies of batches that ended (done, failed or split) before
  *     bodies_before_ms are emptied: past the endpoint's idempotency window a
  *     body can no longer be resent under its key (a replay rebuilds it);
+ *   - in the same turn, the items of those batches' ops that are final and
+ *     that no replay can send again are cut to the NIK, the programme and
+ *     the period (outcome and kpj are kept beside them): a failed
+ *     deactivation, and a failed registration whose coverage is still its
+ *     own and failed, keep their whole item (counter "pruned_items");
  *   - events decided before events_before_ms are forgotten: their ids can no
  *     longer be redelivered once Kafka's retention is shorter.
- * Coverage, quota, ops (items and their outcomes), batches and the audit
- * stay. pruned[0] and pruned[1] say how many bodies and events went (also
+ * Coverage, quota, ops (their outcomes, and items as above), batches and
+ * the audit stay. pruned[0] and pruned[1] say how many bodies and events went (also
  * added to the counters "pruned_bodies" and "pruned_events"). Returns 1 when
  * a kind filled its limit (call again), 0 when nothing is left, or -errno. */
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,

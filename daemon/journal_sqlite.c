@@ -94,6 +94,11 @@ enum stmt {
         S_BACKLOG,
         S_OPEN_COUNT,
         S_OUTBOX_COUNT,
+        S_PRUNE_ITEMS,
+        S_SWEEP_ITEMS,
+        S_SWEEP_GET,
+        S_SWEEP_SET,
+        S_OPS_LAST,
         S_PRUNE_BODIES,
         S_PRUNE_EVENTS,
         S__COUNT
@@ -105,6 +110,28 @@ enum stmt {
 #define BATCH_COLUMNS                                                                    \
         "id, kind, state, body, attempts, next_at, last_error, created_at, updated_at "  \
         "FROM batches "
+
+/* The batches whose bodies go in this turn (the same rows for both
+ * statements of the turn: one transaction, a total order). */
+#define PRUNE_BATCHES                                                                    \
+        "SELECT id FROM batches WHERE state IN (3, 4, 5) AND length(body) > 0"           \
+        " AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2"
+
+/* What an op's item keeps once it is final: the NIK, the programme and, for
+ * a registration, the period (?4 is JOURNAL_OP_REGISTER); the outcome and
+ * the kpj are columns of their own. */
+#define MINIMAL_ITEM                                                                     \
+        "(CASE kind WHEN ?4 THEN json_object('nik', nik, 'program', program, 'period',"  \
+        " CASE WHEN json_valid(CAST(item AS TEXT))"                                      \
+        " THEN json_extract(CAST(item AS TEXT), '$.period') END)"                        \
+        " ELSE json_object('nik', nik, 'program', program) END)"
+/* Answered, and nothing a replay could send again: not a failed
+ * deactivation, not a failed registration whose coverage is still its own
+ * and failed (?3 is RESULT_FAILED). */
+#define FINAL_OP                                                                         \
+        "status IS NOT NULL AND (status <> ?3 OR (kind = ?4 AND NOT EXISTS ("            \
+        "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
+        " AND c.reg_seq = ops.seq AND c.state = 4)))"
 
 static const char *const sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -174,9 +201,27 @@ static const char *const sql[S__COUNT] = {
     [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
     [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
     [S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
-    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (SELECT id FROM batches"
-                       " WHERE state IN (3, 4, 5) AND length(body) > 0"
-                       " AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+    /* data minimisation: the final ops of those batches keep the NIK, the
+     * programme and the period (their outcome and kpj are columns); an op a
+     * replay could still send again (a failed deactivation, or a failed
+     * registration whose coverage is still its own and failed) keeps it all */
+    [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
+                      " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
+    /* the sweep: a span of seqs a turn, round and round the table, for what
+     * the turn above cannot see (bodies emptied by an older version, a failed
+     * registration replaced after its body went) */
+    [S_SWEEP_ITEMS] =
+        "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
+        " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
+        "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
+        "  AND length(b.body) = 0 AND b.updated_at < ?5)"
+        " AND length(item) > length(" MINIMAL_ITEM ")",
+    [S_SWEEP_GET] =
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
+    [S_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', ?1)"
+                    " ON CONFLICT(key) DO UPDATE SET value = ?1",
+    [S_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
+    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
     [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
                        " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
     [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
@@ -1017,12 +1062,76 @@ static int prune_step(struct journal *j, enum stmt st, int64_t before_ms, size_t
         return rc;
 }
 
+/* The items of the ops in the batches whose bodies go next, cut to what the
+ * operators and the finance office need (S_PRUNE_ITEMS). */
+static int prune_items(struct journal *j, int64_t before_ms, size_t limit, int64_t *n)
+{
+        sqlite3_stmt *s = use(j, S_PRUNE_ITEMS);
+        int rc;
+
+        sqlite3_bind_int64(s, 1, before_ms);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+        sqlite3_bind_int(s, 3, RESULT_FAILED);
+        sqlite3_bind_int(s, 4, JOURNAL_OP_REGISTER);
+        rc = run(j, S_PRUNE_ITEMS, "pruned_items");
+        *n = rc ? 0 : sqlite3_changes64(j->db);
+        return rc;
+}
+
+static int read_int(struct journal *j, enum stmt st, const char *what, int64_t *out)
+{
+        sqlite3_stmt *s = use(j, st);
+        int rc = sqlite3_step(s);
+
+        *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, what);
+}
+
+/* The next span of the sweep (S_SWEEP_ITEMS): seqs after the cursor, back to
+ * the start past the last op. */
+static int sweep_items(struct journal *j, int64_t before_ms, size_t span, int64_t *n)
+{
+        int64_t from = 0, last = 0, to;
+        sqlite3_stmt *s;
+        int rc = read_int(j, S_SWEEP_GET, "sweep cursor", &from);
+
+        if (rc == 0)
+                rc = read_int(j, S_OPS_LAST, "last op", &last);
+        if (rc)
+                return rc;
+        if (from >= last)
+                from = 0;
+        to = from + (int64_t)span < last ? from + (int64_t)span : last;
+        s = use(j, S_SWEEP_ITEMS);
+        sqlite3_bind_int64(s, 1, from);
+        sqlite3_bind_int64(s, 2, to);
+        sqlite3_bind_int(s, 3, RESULT_FAILED);
+        sqlite3_bind_int(s, 4, JOURNAL_OP_REGISTER);
+        sqlite3_bind_int64(s, 5, before_ms);
+        rc = run(j, S_SWEEP_ITEMS, "pruned_items");
+        *n = rc ? 0 : sqlite3_changes64(j->db);
+        if (rc == 0) {
+                s = use(j, S_SWEEP_SET);
+                sqlite3_bind_int64(s, 1, to);
+                rc = run(j, S_SWEEP_SET, "sweep cursor");
+        }
+        return rc;
+}
+
 int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
                   size_t max_bodies, size_t max_events, int64_t pruned[2])
 {
+        int64_t items[2] = {0, 0};
         int rc = journal_begin(j);
 
         pruned[0] = pruned[1] = 0;
+        if (rc == 0)
+                rc = prune_items(j, bodies_before_ms, max_bodies, &items[0]);
+        if (rc == 0)
+                rc = sweep_items(j, bodies_before_ms, max_events, &items[1]);
+        if (rc == 0 && items[0] + items[1])
+                rc = journal_counter_add(j, "pruned_items", items[0] + items[1]);
         if (rc == 0)
                 rc = prune_step(j, S_PRUNE_BODIES, bodies_before_ms, max_bodies,
                                 "pruned_bodies", &pruned[0]);

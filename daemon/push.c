@@ -16,6 +16,7 @@
 #include "answer.h"
 #include "nikset.h"
 #include "result.h"
+#include "safetext.h"
 #include "sign.h"
 
 #define MAX_RESPONSE  (2 * 1024 * 1024)
@@ -1160,8 +1161,9 @@ static void finished(struct push *p, struct slot *s, CURLcode cc)
         case PUSH_PERMANENT: {
                 cJSON *r =
                     s->resp_len ? cJSON_ParseWithLength(s->resp, s->resp_len) : NULL;
-                const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message"));
+                /* the endpoint's text, masked and escaped where it enters */
+                const char *msg = safetext_json_text(
+                    cJSON_GetObjectItemCaseSensitive(r, "metaData"), "message");
                 char why[300];
                 snprintf(why, sizeof(why), "%s%s%s", error, msg ? ": " : "",
                          msg ? msg : "");

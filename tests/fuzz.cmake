@@ -18,6 +18,7 @@ endfunction()
 
 bpjs_fuzz_replay(event)
 bpjs_fuzz_replay(config)
+bpjs_fuzz_replay(safetext)
 # daemon/answer.c is compiled in directly: the target needs neither
 # librdkafka nor libcurl.
 bpjs_fuzz_replay(answer ${PROJECT_SOURCE_DIR}/daemon/answer.c)

@@ -518,6 +518,160 @@ static int unfreeze(void **state)
         return 0;
 }
 
+/* What a portal sent about a worker, as item_registration writes it. */
+#define FULL_ITEM(nik)                                                                   \
+        "{\"nik\":\"" nik "\",\"name\":\"Siti Aminah\",\"birth_date\":\"1990-06-05\","   \
+        "\"sex\":\"F\",\"program\":\"BPP\",\"payer\":{\"level\":\"city\","               \
+        "\"region\":\"6471\"},\"benefits\":[\"JKK\",\"JKM\"],\"period\":{\"start\":"     \
+        "\"2026-01\",\"end\":\"2026-12\"},\"monthly_premium\":16800,"                    \
+        "\"occupation\":\"pedagang\",\"phone\":\"+6281234567890\"}"
+
+static void record_item(struct journal *j, const char *event_id, const char *nik,
+                        enum decide_action action, int64_t offset, const char *item)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .partition = 0,
+            .offset = offset,
+            .at_ms = 1,
+            .action = action,
+            .start_month = 24312,
+            .end_month = 24323,
+            .item = item,
+            .item_len = strlen(item),
+        };
+        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(journal_record(j, &r), 0);
+        assert_int_equal(journal_commit(j), 0);
+}
+
+/* Batches the next unbatched op after after_seq, of that kind. */
+static int64_t batch_of(struct journal *j, int kind, int64_t after_seq)
+{
+        struct ops ops = {0};
+        int64_t id;
+        assert_int_equal(journal_ops_unbatched(j, after_seq, 1, take_op, &ops), 1);
+        assert_int_equal(journal_batch_create(j, kind, ops.op, 1, compose, NULL, &id), 0);
+        return id;
+}
+
+static void settle_one(struct journal *j, int64_t id, enum result_status status,
+                       int64_t at_ms)
+{
+        struct ops ops = {0};
+        int ok = status != RESULT_FAILED;
+        assert_int_equal(journal_batch_ops(j, id, take_op, &ops), 1);
+        struct journal_item_result res = {
+            .seq = ops.op[0].seq,
+            .status = status,
+            .kpj = ok ? "25000000001" : NULL,
+            .reason = ok ? NULL : "name required",
+            .out = {.topic = "results", .value = "r", .value_len = 1}};
+        clock_set_fake(at_ms);
+        assert_int_equal(
+            journal_batch_finish(j, id, ok ? JOURNAL_BATCH_DONE : JOURNAL_BATCH_FAILED,
+                                 ok ? NULL : "rejected", &res, 1),
+            0);
+        clock_set_fake(0);
+}
+
+static int item_of(const struct journal_op *op, void *opaque)
+{
+        snprintf(opaque, 512, "%.*s", (int)op->item_len, op->item);
+        return 0;
+}
+
+static const char *item(struct journal *j, int64_t batch, char out[512])
+{
+        assert_int_equal(journal_batch_ops(j, batch, item_of, out), 1);
+        return out;
+}
+
+/* Issue 11: once a registration is final and past the idempotency window,
+ * its item keeps the NIK, the programme and the period, nothing about the
+ * person; what a replay could send again keeps everything. */
+static void test_pruning_keeps_only_what_is_needed(void **state)
+{
+        struct journal *j;
+        int64_t a, b, c, d, d2, e, pruned[2];
+        char text[512];
+        (void)state;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        record_item(j, "a", "6471054506900002", DECIDE_REGISTER, 0,
+                    FULL_ITEM("6471054506900002"));
+        record_item(j, "b", "6471051203850001", DECIDE_REGISTER, 1,
+                    FULL_ITEM("6471051203850001"));
+        record_item(j, "c", "6471051203850003", DECIDE_REGISTER, 2,
+                    FULL_ITEM("6471051203850003"));
+        record_item(j, "d", "6471051203850004", DECIDE_REGISTER, 3,
+                    FULL_ITEM("6471051203850004"));
+        clock_set_fake(900);
+        a = batch_of(j, JOURNAL_OP_REGISTER, 0);
+        b = batch_of(j, JOURNAL_OP_REGISTER, 0);
+        c = batch_of(j, JOURNAL_OP_REGISTER, 0);
+        d = batch_of(j, JOURNAL_OP_REGISTER, 0);
+        clock_set_fake(0);
+        settle_one(j, a, RESULT_REGISTERED, 1000); /* final: cut */
+        settle_one(j, b, RESULT_FAILED, 1000);     /* replayable: kept whole */
+        settle_one(j, c, RESULT_FAILED, 1000);     /* replaced below: cut */
+        settle_one(j, d, RESULT_REGISTERED, 1000); /* final: cut */
+        record_item(j, "c2", "6471051203850003", DECIDE_REGISTER, 4,
+                    FULL_ITEM("6471051203850003")); /* seq 5, never batched */
+        record_item(j, "d2", "6471051203850004", DECIDE_DEACTIVATE, 5,
+                    "{\"nik\":\"6471051203850004\",\"program\":\"BPP\","
+                    "\"reason\":\"pindah ke Jakarta, hp +6281234567890\"}");
+        record_item(j, "e", "6471051203850005", DECIDE_REGISTER, 6,
+                    FULL_ITEM("6471051203850005"));
+        clock_set_fake(900);
+        d2 = batch_of(j, JOURNAL_OP_DEACTIVATE, 5);
+        e = batch_of(j, JOURNAL_OP_REGISTER, 6);
+        clock_set_fake(0);
+        settle_one(j, d2, RESULT_DEACTIVATED, 1000); /* final: cut */
+        settle_one(j, e, RESULT_REGISTERED, 5000);   /* within the window: kept */
+
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_int_equal(pruned[0], 5);
+        assert_int_equal(counter(j, "pruned_items"), 4);
+
+        assert_string_equal(item(j, a, text),
+                            "{\"nik\":\"6471054506900002\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2026-01\",\"end\":\"2026-12\"}}");
+        assert_string_equal(item(j, b, text), FULL_ITEM("6471051203850001"));
+        assert_string_equal(item(j, c, text),
+                            "{\"nik\":\"6471051203850003\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2026-01\",\"end\":\"2026-12\"}}");
+        assert_string_equal(item(j, d, text),
+                            "{\"nik\":\"6471051203850004\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2026-01\",\"end\":\"2026-12\"}}");
+        assert_string_equal(item(j, d2, text),
+                            "{\"nik\":\"6471051203850004\",\"program\":\"BPP\"}");
+        assert_string_equal(item(j, e, text), FULL_ITEM("6471051203850005"));
+
+        /* a second turn finds nothing more: the bodies are gone */
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_int_equal(counter(j, "pruned_items"), 4);
+
+        /* b's worker registers again: b can no longer be replayed, and the
+         * sweep, round the table, finds it after its body went */
+        record_item(j, "b2", "6471051203850001", DECIDE_REGISTER, 7,
+                    FULL_ITEM("6471051203850001"));
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_int_equal(journal_prune(j, 2000, 0, 10, 10, pruned), 0);
+        assert_string_equal(item(j, b, text),
+                            "{\"nik\":\"6471051203850001\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2026-01\",\"end\":\"2026-12\"}}");
+        assert_string_equal(item(j, e, text), FULL_ITEM("6471051203850005"));
+        assert_int_equal(counter(j, "pruned_items"), 5);
+        journal_close(j);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -547,6 +701,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
             cmocka_unit_test(test_long_history_still_refused),
-            cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze)};
+            cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze),
+            cmocka_unit_test(test_pruning_keeps_only_what_is_needed)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "journal.h"
 
 #define NIK1 "6471054506900002"
@@ -468,6 +469,105 @@ static void test_names(void **state)
         cleanup();
 }
 
+/* ---- replay after pruning (issue 11) ---- */
+
+#define FULL_ITEM(nik)                                                                   \
+        "{\"nik\":\"" nik "\",\"name\":\"Siti Aminah\",\"birth_date\":\"1990-06-05\","   \
+        "\"sex\":\"F\",\"program\":\"BPP\",\"period\":{\"start\":\"2025-01\","           \
+        "\"end\":\"2025-12\"},\"phone\":\"+6281234567890\"}"
+
+static char composed[1024];
+
+/* As compose, and notes the items it was given. */
+static int compose_noting(int64_t id, const struct journal_op *ops, size_t n,
+                          void *opaque, char **body, size_t *len)
+{
+        size_t used = 0;
+
+        composed[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+                used +=
+                    (size_t)snprintf(composed + used, sizeof(composed) - used, "%s%.*s",
+                                     i ? "|" : "", (int)ops[i].item_len, ops[i].item);
+        return compose(id, ops, n, opaque, body, len);
+}
+
+static void record_full(struct journal *j, const char *event_id, const char *nik,
+                        const char *item)
+{
+        static int64_t offset = 1000;
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .offset = offset++,
+            .at_ms = 1000,
+            .action = DECIDE_REGISTER,
+            .start_month = Y25,
+            .end_month = Y25 + 11,
+            .item = item,
+            .item_len = strlen(item),
+        };
+        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(journal_record(j, &r), 0);
+        assert_int_equal(journal_commit(j), 0);
+}
+
+static int item_of(const struct journal_op *op, void *opaque)
+{
+        snprintf(opaque, 512, "%.*s", (int)op->item_len, op->item);
+        return 0;
+}
+
+/* Past the idempotency window the body is gone and the items of what cannot
+ * be replayed are cut; a replay still rebuilds what it may send again from
+ * the whole item, exactly as the portal sent it. */
+static void test_replay_after_pruning(void **state)
+{
+        struct journal_ctl_quota quotas[] = {{"BPP", 10, 0}};
+        struct journal_ctl_replay_opts opts = {
+            .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose_noting};
+        struct journal_ctl_replay res;
+        struct journal_ctl *c;
+        struct journal *j;
+        int64_t id, pruned[2];
+        char item[512];
+        (void)state;
+
+        fresh();
+        j = open_journal();
+        record_full(j, "f1", NIK1, FULL_ITEM(NIK1));
+        record_full(j, "f2", NIK2, FULL_ITEM(NIK2));
+        id = batch_and_fail(j, JOURNAL_OP_REGISTER);
+        worker1_enrolled_again(j); /* f1 can no longer be replayed */
+        assert_int_equal(journal_prune(j, clock_now_ms() + 60000, 0, 10, 10, pruned), 0);
+        assert_int_equal(pruned[0], 1);
+        journal_close(j);
+
+        c = open_ctl(JOURNAL_CTL_WRITE);
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
+        assert_int_equal(res.n, 2);
+        assert_false(res.items[0].ok);
+        assert_string_equal(res.items[0].why,
+                            "a later registration for this programme replaced it");
+        assert_true(res.items[1].ok);
+        assert_string_equal(composed, FULL_ITEM(NIK2));
+        journal_ctl_replay_free(&res);
+        journal_ctl_close(c);
+
+        j = open_journal();
+        assert_int_equal(journal_batch_ops(j, id, item_of, item), 1);
+        assert_string_equal(item,
+                            "{\"nik\":\"" NIK1 "\",\"program\":\"BPP\","
+                            "\"period\":{\"start\":\"2025-01\",\"end\":\"2025-12\"}}");
+        journal_close(j);
+        cleanup();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -475,6 +575,7 @@ int main(void)
             cmocka_unit_test(test_left_behind_later),
             cmocka_unit_test(test_deactivation_after_later_op),
             cmocka_unit_test(test_names),
+            cmocka_unit_test(test_replay_after_pruning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

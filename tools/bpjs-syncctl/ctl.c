@@ -12,17 +12,26 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "safetext.h"
 
 void ctl_error(const char *verb, const char *fmt, ...)
 {
+        char raw[2048], text[2048];
         va_list ap;
+        int n;
 
         fprintf(stderr, "%s: ", CTL_PROG);
         if (verb)
                 fprintf(stderr, "%s: ", verb);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        n = vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        if (n < 0)
+                n = 0;
+        /* errors can quote the journal and the endpoint: made safe too */
+        safetext_clean(raw, (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1,
+                       (size_t)n >= sizeof(raw), text, sizeof(text));
+        fputs(text, stderr);
         fputc('\n', stderr);
 }
 

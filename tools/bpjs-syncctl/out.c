@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "safetext.h"
 
 struct out_table {
         size_t ncols;
@@ -44,10 +44,6 @@ int out_table_add(struct out_table *t, const char *const *cells)
                                 free(row[i]);
                         return -ENOMEM;
                 }
-                /* one cell, one line */
-                for (char *p = row[i]; *p; p++)
-                        if (*p == '\n' || *p == '\r' || *p == '\t')
-                                *p = ' ';
         }
         t->nrows++;
         return 0;
@@ -56,6 +52,25 @@ int out_table_add(struct out_table *t, const char *const *cells)
 size_t out_table_rows(const struct out_table *t)
 {
         return t->nrows;
+}
+
+/* Replaces *cell by what a person may read: NIK-like text masked unless
+ * reveal, control characters escaped (one cell, one line). */
+static int safe(char **cell, bool reveal)
+{
+        size_t len = strlen(*cell), size = 4 * len + 4;
+        char *out = malloc(size);
+
+        if (!out)
+                return -ENOMEM;
+        if (!reveal)
+                safetext_mask(*cell, len, false);
+        safetext_escape(*cell, len, out, size);
+        if (!reveal)
+                safetext_mask(out, strlen(out), false);
+        free(*cell);
+        *cell = out;
+        return 0;
 }
 
 /* Display width: UTF-8 continuation bytes take no column. */
@@ -85,9 +100,9 @@ void out_table_print(const struct out_table *t, bool reveal, FILE *f)
         w = calloc(t->ncols, sizeof(*w));
         if (!w)
                 return;
-        if (!reveal)
-                for (size_t i = 0; i < t->nrows * t->ncols; i++)
-                        log_scrub(t->cells[i]);
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+                if (safe(&t->cells[i], reveal) < 0)
+                        goto out;
         for (size_t c = 0; c < t->ncols; c++) {
                 w[c] = width(t->headers[c]);
                 for (size_t r = 0; r < t->nrows; r++) {
@@ -104,6 +119,7 @@ void out_table_print(const struct out_table *t, bool reveal, FILE *f)
                         cell(f, t->cells[r * t->ncols + c], w[c], c + 1 == t->ncols);
                 fputc('\n', f);
         }
+out:
         free(w);
 }
 
@@ -117,14 +133,17 @@ void out_table_free(struct out_table *t)
         free(t);
 }
 
-static int print_line(const cJSON *o, bool reveal, FILE *f)
+/* Every string escaped and, unless reveal, masked; then the printed line
+ * masked too (a number of 16 digits or more). */
+static int print_line(cJSON *o, bool reveal, FILE *f)
 {
-        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        char *s =
+            o && safetext_json_tree(o, reveal) == 0 ? cJSON_PrintUnformatted(o) : NULL;
 
         if (!s)
                 return -ENOMEM;
         if (!reveal)
-                log_scrub(s);
+                safetext_mask(s, strlen(s), false);
         fputs(s, f);
         fputc('\n', f);
         free(s);
@@ -141,7 +160,7 @@ int out_json(cJSON *o, bool reveal, FILE *f)
 
 int out_json_lines(cJSON *array, bool reveal, FILE *f)
 {
-        const cJSON *it;
+        cJSON *it;
         int rc = array ? 0 : -ENOMEM;
 
         cJSON_ArrayForEach(it, array)
@@ -165,12 +184,16 @@ cJSON *out_json_int(int64_t v)
 
 void out_field(FILE *f, int w, const char *key, const char *fmt, ...)
 {
-        char value[1024];
+        char raw[4096], value[1024];
         va_list ap;
+        int n;
 
         va_start(ap, fmt);
-        vsnprintf(value, sizeof(value), fmt, ap);
+        n = vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
-        log_scrub(value);
+        if (n < 0)
+                n = 0;
+        safetext_clean(raw, (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1,
+                       (size_t)n >= sizeof(raw), value, sizeof(value));
         fprintf(f, "%-*s  %s\n", w, key, value);
 }

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "nik.h"
 #include "out.h"
+#include "safetext.h"
 
 static void usage(FILE *f)
 {
@@ -123,7 +124,11 @@ static int on_op(const struct journal_ctl_item *it, void *opaque)
 
 static void print_human(const struct history *h)
 {
-        printf("worker  %s%s%s\n", h->nik, h->kpj[0] ? "  kpj " : "", h->kpj);
+        char nik[4 * NIK_LEN + 4], kpj[128];
+
+        safetext_escape(h->nik, strlen(h->nik), nik, sizeof(nik));
+        safetext_escape(h->kpj, strlen(h->kpj), kpj, sizeof(kpj));
+        printf("worker  %s%s%s\n", nik, kpj[0] ? "  kpj " : "", kpj);
         printf("\nevents\n");
         out_table_print(h->te, h->reveal, stdout);
         if (out_table_rows(h->tc)) {
