@@ -70,6 +70,7 @@ struct conf {
                 int64_t timeout_ms;
                 int64_t connect_timeout_ms;
                 bool allow_insecure;
+                char *proxy; /* "" none; never from the environment */
                 struct {
                         int64_t initial_ms;
                         int64_t max_ms;
