@@ -419,6 +419,10 @@ static int start(const struct journal_batch *b, void *opaque)
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        /* a proxy only from bpjs.proxy: "" turns http_proxy, https_proxy and
+         * ALL_PROXY off, and NOPROXY "" makes NO_PROXY exempt no host */
+        curl_easy_setopt(e, CURLOPT_PROXY, c->bpjs.proxy);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
         if (*c->bpjs.tls.ca_file)
                 curl_easy_setopt(e, CURLOPT_CAINFO, c->bpjs.tls.ca_file);
         if (*c->bpjs.tls.client_cert) {
