@@ -461,6 +461,10 @@ static void write_secret(const void *bytes, size_t len, mode_t mode)
         assert_int_equal(chmod(secret, mode), 0);
 }
 
+/* Rows that went wrong in the current test: each is reported, then the test
+ * fails, so one run shows every broken rule. */
+static int wrong_rows;
+
 static void expect_secret_error(const char *class, const char *why)
 {
         char err[CONF_ERR_SIZE], want[CONF_ERR_SIZE];
@@ -470,9 +474,12 @@ static void expect_secret_error(const char *class, const char *why)
                  why);
         write_config(NULL, NULL);
         int r = conf_load(file, 0, &c, err);
-        if (r == 0 || strcmp(err, want) != 0)
-                fail_msg("%s:\n got: %s\nwant: %s", class, r ? err : "(loaded)", want);
-        assert_null(c);
+        conf_free(c);
+        if (r == 0 || strcmp(err, want) != 0) {
+                print_error("%s:\n got: %s\nwant: %s\n", class, r ? err : "(loaded)",
+                            want);
+                wrong_rows++;
+        }
 }
 
 static void expect_secret(const char *class, const char *text)
@@ -481,10 +488,17 @@ static void expect_secret(const char *class, const char *text)
         struct conf *c = NULL;
 
         write_config(NULL, NULL);
-        if (conf_load(file, 0, &c, err))
-                fail_msg("%s: refused: %s", class, err);
-        assert_int_equal(c->bpjs.secret_len, strlen(text));
-        assert_memory_equal(c->bpjs.secret, text, strlen(text));
+        if (conf_load(file, 0, &c, err)) {
+                print_error("%s: refused: %s\n", class, err);
+                wrong_rows++;
+                return;
+        }
+        if (c->bpjs.secret_len != strlen(text) ||
+            memcmp(c->bpjs.secret, text, strlen(text)) != 0) {
+                print_error("%s: read a secret of %zu bytes, not the %zu expected\n",
+                            class, c->bpjs.secret_len, strlen(text));
+                wrong_rows++;
+        }
         conf_free(c);
 }
 
@@ -509,6 +523,7 @@ static void test_secret_file_mode_and_owner(void **state)
             {"anyone may read and write", 0666, MODE_WHY("0666")},
         };
         (void)state;
+        wrong_rows = 0;
 
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
                 write_secret(GOOD "\n", strlen(GOOD) + 1, modes[i].mode);
@@ -538,6 +553,7 @@ static void test_secret_file_mode_and_owner(void **state)
         expect_secret_error("a FIFO", "is not a regular file");
         unlink(secret);
         write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
 }
 
 /* A POSIX ACL (setfacl, or systemd's credentials on tmpfs) puts its mask in
@@ -565,6 +581,7 @@ static void test_secret_file_acl(void **state)
 {
         struct stat st;
         (void)state;
+        wrong_rows = 0;
 
         /* systemd's layout: 0440 shown, the ACL names the daemon's user only */
         write_secret(GOOD "\n", strlen(GOOD) + 1, 0400);
@@ -587,6 +604,7 @@ static void test_secret_file_acl(void **state)
                             "its ACL lets another user or a group read or write it; only "
                             "its owner may read it");
         write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
 }
 
 #define RULE                                                                             \
@@ -636,6 +654,7 @@ static void test_secret_text(void **state)
         };
         static char big[4097], longer[4098];
         (void)state;
+        wrong_rows = 0;
 
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
                 char why[CONF_ERR_SIZE];
@@ -661,6 +680,7 @@ static void test_secret_text(void **state)
         expect_secret_error("4097 characters",
                             "the secret is longer than 4096 characters" RULE);
         write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
 }
 
 static int setup(void **state)
