@@ -47,9 +47,11 @@ workers with the BPJS Ketenagakerjaan endpoint and publishes every result.
 It runs as the systemd service bpjs-syncd.service; bpjs-syncctl is the
 operator's tool on its journal.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# systemd-sysusers and systemd-tmpfiles run in postinst; sqlite3 backs up
-# the journal while the daemon runs.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
+# systemd-sysusers and systemd-tmpfiles run in postinst; the unit's
+# ExecReload= runs /bin/kill, which is procps' (not in a minimal Debian root:
+# systemd-analyze verify says "Command /bin/kill is not executable" without
+# it); sqlite3 backs up the journal while the daemon runs.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, procps")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "sqlite3")
 
 file(WRITE ${PROJECT_BINARY_DIR}/debian/conffiles

@@ -3,7 +3,9 @@
  * Every error reads like a compiler's: `FILE:LINE:COL: key.path: what is
  * wrong`. The BPJS secret is never read from the YAML: it comes from
  * $CREDENTIALS_DIRECTORY/bpjs-secret (systemd LoadCredential=) or from the
- * file named by bpjs.secret_file. */
+ * file named by bpjs.secret_file, which must be a regular file only its owner
+ * (the daemon's user or root) may read, holding 16..4096 printable ASCII
+ * characters without spaces and at most one final newline. */
 #ifndef BPJS_CONFIG_H
 #define BPJS_CONFIG_H
 
@@ -70,6 +72,7 @@ struct conf {
                 int64_t timeout_ms;
                 int64_t connect_timeout_ms;
                 bool allow_insecure;
+                char *proxy; /* "" none; never from the environment */
                 struct {
                         int64_t initial_ms;
                         int64_t max_ms;

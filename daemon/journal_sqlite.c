@@ -3,11 +3,14 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -378,6 +381,30 @@ static int load_id(struct journal *j)
         return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* The journal holds NIKs: a new database file is made 0600 whatever the
+ * umask, and SQLite gives the -wal, -shm and -journal files it makes the
+ * database file's mode (and, as root, its owner). An existing file keeps its
+ * mode (tmpfiles.d puts 0600 back at boot). Other failures are left to
+ * sqlite3_open_v2 to report. */
+static int create_private(const char *path, char *err, size_t errsize)
+{
+        int fd, rc = 0;
+
+        if (!*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+                return 0;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return 0;
+        if (fchmod(fd, 0600) != 0) { /* a umask may have taken more than 077 */
+                rc = -errno;
+                snprintf(err, errsize, "%s: cannot make it 0600: %s", path,
+                         strerror(-rc));
+                unlink(path);
+        }
+        close(fd);
+        return rc;
+}
+
 int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
                  size_t errsize)
 {
@@ -386,6 +413,9 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
 
         if (!j)
                 return -ENOMEM;
+        rc = create_private(path, err, errsize);
+        if (rc < 0)
+                goto out;
         rc = sqlite3_open_v2(
             path, &j->db,
             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -435,6 +436,13 @@ int main(int argc, char **argv)
         };
         const char *config = NULL;
         int c;
+
+        /* first of all, before the secret is read: no core dump and no
+         * ptrace or /proc/PID/mem by the same user can show it (the unit adds
+         * LimitCORE=0; docs/operations.md, "The signing secret") */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+                fprintf(stderr, "bpjs-syncd: cannot turn core dumps off: %s\n",
+                        strerror(errno));
 
         /* memory (issue 9): glibc gives each of librdkafka's and
          * libmicrohttpd's threads an arena of its own; two keep the peak

@@ -22,7 +22,7 @@
 #define URL_SIZE     80
 #define WHY_SIZE     256
 
-/* The listener's limits (issue 10). Health probes must answer however
+/* The listener's limits (issue 12). Health probes must answer however
  * many idle connections a scraper, a port scanner or a broken client
  * leaves open: one thread serves every connection (epoll), so an idle one
  * costs a descriptor, never a turn; what runs out is connections. So:

@@ -751,6 +751,10 @@ static int start(const struct journal_batch *b, void *opaque)
         /* no CA store kept across connections: a reload, or a CA file fixed
          * in place, takes effect with the next connection */
         curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+        /* a proxy only from bpjs.proxy: "" turns http_proxy, https_proxy and
+         * ALL_PROXY off, and NOPROXY "" makes NO_PROXY exempt no host */
+        curl_easy_setopt(e, CURLOPT_PROXY, c->bpjs.proxy);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
         if (*c->bpjs.tls.ca_file)
                 curl_easy_setopt(e, CURLOPT_CAINFO, c->bpjs.tls.ca_file);
         if (*c->bpjs.tls.client_cert) {

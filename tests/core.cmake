@@ -27,5 +27,5 @@ set_tests_properties(bench.smoke PROPERTIES
   ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
   TIMEOUT 600 PASS_REGULAR_EXPRESSION "\\| restart on it: journal open")
 bpjs_unit_test(log bpjs_common)
-# a full disk (issue 10): mounts a tmpfs for the journal, so it runs as root
+# a full disk (issue 12): mounts a tmpfs for the journal, so it runs as root
 bpjs_integration_test(full_disk)

@@ -4,6 +4,10 @@
 # .deb in a Debian 12 root; it needs root and is not run by ctest.
 bpjs_unit_test(metrics bpjs_daemon)
 bpjs_integration_test(service)
-# the metrics listener under load (issue 10): idle connections, probes from
+# the metrics listener under load (issue 12): idle connections, probes from
 # 127.0.0.1 and 127.0.0.2
 bpjs_integration_test(metrics_load)
+# Configuration, secrets and process hardening: no proxy from the
+# environment, journal files 0600 under any umask, a non-dumpable daemon,
+# the audit's real user (some tests need root, to run programs as nobody).
+bpjs_integration_test(config_hardening)

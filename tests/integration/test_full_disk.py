@@ -1,4 +1,4 @@
-"""A full disk (issue 10): the journal on a small tmpfs that fills up while
+"""A full disk (issue 12): the journal on a small tmpfs that fills up while
 batches are in flight, then gets its space back. Nothing may be lost or
 sent twice, /readyz must say not ready while the journal refuses writes, the
 log must name the cause once, and everything must resume by itself, without

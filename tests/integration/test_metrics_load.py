@@ -1,4 +1,4 @@
-"""The metrics listener under load (issue 10): idle connections from one
+"""The metrics listener under load (issue 12): idle connections from one
 address, however many, must not starve the health probes, neither from
 another address nor from the same one; the server closes the idle ones
 within its timeout (3 s, docs/operations.md)."""

@@ -7,6 +7,7 @@ not change the daemon's exact outcome."""
 
 import json
 import os
+import pwd
 import random
 import re
 import subprocess
@@ -21,7 +22,8 @@ from dataset import (BPP, KALTIM, PROGRAMS, QUOTA_PROGRAM, Worker,  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results, run_daemon, start)
 
-OPERATOR = "on-call-test"
+# the audit names the real uid's user; $USER is a claim it ignores
+OPERATOR = pwd.getpwuid(os.getuid()).pw_name
 SUBMITTED = "enrollment.submitted"
 MASKED_NIK = re.compile(r"^\d{4}\*{8}\d{4}$")
 FULL_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
@@ -33,8 +35,9 @@ class Ctl:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.env = dict(os.environ, USER=OPERATOR)
+        self.env = dict(os.environ, USER="on-call-test")
         self.env.pop("SUDO_USER", None)
+        self.env.pop("SUDO_UID", None)
 
     def run(self, *args, expect=EX_OK, config=True):
         argv = [bin_path("bpjs-syncctl")] + (["--config", self.cfg] if config else [])

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -105,8 +107,8 @@ static const struct {
      "6:12: bpjs.cons_id: must be 1..32 digits"},
     {"plain http to a remote host", "base_url",
      "  base_url: \"http://api.example.go.id/bpjs\"\n",
-     "5:13: bpjs.base_url: plain http is refused except on loopback "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "5:13: bpjs.base_url: plain http is refused except to localhost, 127.0.0.0/8 or "
+     "[::1] (bpjs.allow_insecure: true overrides, never in production)"},
     {"not a URL", "base_url", "  base_url: \"ftp://x\"\n",
      "5:13: bpjs.base_url: must start with https:// or http://"},
     {"retry cap below start", "max_ms", "    max_ms: 100\n",
@@ -222,8 +224,9 @@ static void test_valid_and_defaults(void **state)
         assert_int_equal(c->programs[0].benefits, BENEFIT_JKK | BENEFIT_JKM);
         assert_int_equal(c->programs[0].start_month, 2025 * 12);
         assert_int_equal(c->programs[0].end_month, 2025 * 12 + 11);
-        assert_int_equal(c->bpjs.secret_len, 7);
-        assert_memory_equal(c->bpjs.secret, "s3cr3t!", 7);
+        assert_int_equal(c->bpjs.secret_len, 21);
+        assert_memory_equal(c->bpjs.secret, "s3cr3t-for-unit-tests", 21);
+        assert_string_equal(c->bpjs.proxy, "");
         conf_free(c);
 }
 
@@ -236,15 +239,40 @@ static void test_credentials_directory_wins(void **state)
 
         snprintf(path, sizeof(path), "%s/bpjs-secret", dir);
         f = fopen(path, "w");
-        fputs("from-systemd\n", f);
+        fputs("from-systemd-credential\n", f);
         fclose(f);
+        /* systemd's layout: 0400, owned by root or the service's user */
+        chmod(path, 0400);
         setenv("CREDENTIALS_DIRECTORY", dir, 1);
         write_config("secret_file", "  secret_file: \"/nonexistent\"\n");
-        assert_int_equal(conf_load(file, 0, &c, err), 0);
-        assert_memory_equal(c->bpjs.secret, "from-systemd", 12);
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        assert_memory_equal(c->bpjs.secret, "from-systemd-credential", 23);
         conf_free(c);
+        c = NULL;
+
+        /* the credential follows the same rules, and the message names it */
+        chmod(path, 0644);
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        assert_null(c);
+        char want[CONF_ERR_SIZE];
+        snprintf(want, sizeof(want),
+                 "%s:7:16: bpjs.secret_file: %s: mode 0644 lets group or others read or "
+                 "write it; it must be 0600 or 0400 (chmod go= on it)",
+                 file, path);
+        assert_string_equal(err, want);
+}
+
+/* Even when a test above fails: the next tests read bpjs.secret_file. */
+static int forget_credentials(void **state)
+{
+        char path[192];
+        (void)state;
+
+        snprintf(path, sizeof(path), "%s/bpjs-secret", dir);
         unsetenv("CREDENTIALS_DIRECTORY");
         unlink(path);
+        return 0;
 }
 
 /* The spec's example keeps working as written (it names a secret file that
@@ -265,6 +293,396 @@ static void test_spec_example(void **state)
         conf_free(c);
 }
 
+/* bpjs.base_url as libcurl reads it: https anywhere; http only when the
+ * host libcurl connects to is localhost or a loopback literal; never
+ * user:password@ (printed in logs), a query or a fragment (paths are
+ * appended). NULL: accepted. */
+static const struct {
+        const char *class;
+        const char *url;
+        const char *want; /* after "FILE:5:13: bpjs.base_url: " */
+} url_cases[] = {
+    {"https", "https://api.example.go.id/bpjs", NULL},
+    {"upper-case https", "HTTPS://api.example.go.id/bpjs", NULL},
+    {"http to 127.0.0.1 with a port", "http://127.0.0.1:8080/", NULL},
+    {"http to ::1", "http://[::1]:1/", NULL},
+    {"http to localhost", "http://localhost/", NULL},
+    {"upper-case http to localhost", "HTTP://LOCALHOST:8080/", NULL},
+    {"http to the top of 127.0.0.0/8", "http://127.255.255.254/", NULL},
+    {"http to 127.1, which libcurl reads as 127.0.0.1", "http://127.1/", NULL},
+    {"a host name that starts like 127.", "http://127.attacker.example/",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"a host name that ends like nip.io", "http://127.0.0.1.nip.io/",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"localhost as a user name in front of the real host",
+     "http://localhost:80@bpjs.example.go.id/",
+     "must not hold a user name or password (user:password@host): they would be "
+     "shown in logs and --check-config"},
+    {"an empty user name", "http://@127.0.0.1/",
+     "must not hold a user name or password (user:password@host): they would be "
+     "shown in logs and --check-config"},
+    {"a password", "https://user:hunter2pw@api.example.go.id/",
+     "must not hold a user name or password (user:password@host): they would be "
+     "shown in logs and --check-config"},
+    {"an address next to loopback", "http://128.0.0.1/",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"an IPv4-mapped loopback address", "http://[::ffff:127.0.0.1]/",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"localhost with a trailing dot", "http://localhost./",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"upper-case plain http to a remote host", "HTTP://api.example.go.id/",
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
+     "(bpjs.allow_insecure: true overrides, never in production)"},
+    {"a query", "https://api.example.go.id/bpjs?env=prod",
+     "must not have a query or fragment (the API paths /v1/... are appended to it)"},
+    {"a fragment", "https://api.example.go.id/bpjs#x",
+     "must not have a query or fragment (the API paths /v1/... are appended to it)"},
+    {"another scheme", "ftp://api.example.go.id/", "must start with https:// or http://"},
+    {"no scheme", "api.example.go.id/bpjs", "must start with https:// or http://"},
+    {"a scheme of one slash", "https:/api.example.go.id/",
+     "must start with https:// or http://"},
+    {"no host", "http://", "is not a URL libcurl accepts: No host part in the URL"},
+};
+
+static void test_base_url(void **state)
+{
+        char err[CONF_ERR_SIZE], want[CONF_ERR_SIZE], line[256];
+        int wrong = 0;
+        (void)state;
+
+        /* every row is tried, and every wrong one reported */
+        for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+                struct conf *c = NULL;
+                snprintf(line, sizeof(line), "  base_url: \"%s\"\n", url_cases[i].url);
+                write_config("base_url", line);
+                int r = conf_load(file, 0, &c, err);
+                conf_free(c);
+                if (url_cases[i].want)
+                        snprintf(want, sizeof(want), "%s:5:13: bpjs.base_url: %s", file,
+                                 url_cases[i].want);
+                if (url_cases[i].want ? r == 0 || strcmp(err, want) != 0 : r != 0) {
+                        print_error("%s (%s):\n got: %s\nwant: %s\n", url_cases[i].class,
+                                    url_cases[i].url, r ? err : "(accepted)",
+                                    url_cases[i].want ? want : "(accepted)");
+                        wrong++;
+                }
+                if (r && strstr(err, "hunter2")) {
+                        print_error("%s: the message shows the password: %s\n",
+                                    url_cases[i].class, err);
+                        wrong++;
+                }
+        }
+        assert_int_equal(wrong, 0);
+}
+
+/* bpjs.allow_insecure lets plain http go anywhere, never with a password. */
+static void test_allow_insecure_keeps_userinfo_out(void **state)
+{
+        char err[CONF_ERR_SIZE];
+        struct conf *c = NULL;
+        (void)state;
+
+        write_config("base_url", "  base_url: \"http://bpjs.test.example/\"\n"
+                                 "  allow_insecure: true\n");
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        conf_free(c);
+        c = NULL;
+        write_config("base_url", "  base_url: \"http://u:hunter2@bpjs.test.example/\"\n"
+                                 "  allow_insecure: true\n");
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        assert_non_null(strstr(err, "bpjs.base_url: must not hold a user name"));
+        assert_null(strstr(err, "hunter2"));
+}
+
+/* bpjs.proxy: "" (none), or scheme://host:port without userinfo or path. */
+static const struct {
+        const char *class;
+        const char *proxy;
+        const char *want; /* after "FILE:6:10: bpjs.proxy: " */
+} proxy_cases[] = {
+    {"an http proxy", "http://127.0.0.1:3128", NULL},
+    {"a socks proxy that resolves names", "socks5h://proxy.example:1080", NULL},
+    {"an https proxy with a slash", "https://proxy.example:3129/", NULL},
+    {"credentials in the proxy URL", "http://u:hunter2@proxy.example:3128",
+     "must not hold a user name or password (user:password@host): they would be "
+     "shown in logs and --check-config"},
+    {"a scheme no proxy speaks", "ftp://proxy.example:21",
+     "must be an http, https, socks4, socks4a, socks5 or socks5h URL"},
+    {"no scheme", "proxy.example:3128",
+     "must start with its scheme (http://, https://, socks5h://...)"},
+    {"a path", "http://proxy.example:3128/x",
+     "must not have a path (scheme://host:port)"},
+};
+
+static void test_proxy(void **state)
+{
+        char err[CONF_ERR_SIZE], want[CONF_ERR_SIZE], lines[256];
+        (void)state;
+
+        for (size_t i = 0; i < sizeof(proxy_cases) / sizeof(proxy_cases[0]); i++) {
+                struct conf *c = NULL;
+                snprintf(lines, sizeof(lines),
+                         "  base_url: \"http://127.0.0.1:8080\"\n  proxy: \"%s\"\n",
+                         proxy_cases[i].proxy);
+                write_config("base_url", lines);
+                int r = conf_load(file, 0, &c, err);
+                if (!proxy_cases[i].want) {
+                        if (r)
+                                fail_msg("%s: refused: %s", proxy_cases[i].class, err);
+                        assert_string_equal(c->bpjs.proxy, proxy_cases[i].proxy);
+                        conf_free(c);
+                        continue;
+                }
+                snprintf(want, sizeof(want), "%s:6:10: bpjs.proxy: %s", file,
+                         proxy_cases[i].want);
+                if (r == 0 || strcmp(err, want) != 0)
+                        fail_msg("%s:\n got: %s\nwant: %s", proxy_cases[i].class,
+                                 r ? err : "(loaded)", want);
+                assert_null(strstr(err, "hunter2"));
+                assert_null(c);
+        }
+}
+
+static void write_secret(const void *bytes, size_t len, mode_t mode)
+{
+        FILE *f;
+
+        unlink(secret);
+        f = fopen(secret, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bytes, 1, len, f), len);
+        fclose(f);
+        assert_int_equal(chmod(secret, mode), 0);
+}
+
+/* Rows that went wrong in the current test: each is reported, then the test
+ * fails, so one run shows every broken rule. */
+static int wrong_rows;
+
+static void expect_secret_error(const char *class, const char *why)
+{
+        char err[CONF_ERR_SIZE], want[CONF_ERR_SIZE];
+        struct conf *c = NULL;
+
+        snprintf(want, sizeof(want), "%s:7:16: bpjs.secret_file: %s: %s", file, secret,
+                 why);
+        write_config(NULL, NULL);
+        int r = conf_load(file, 0, &c, err);
+        conf_free(c);
+        if (r == 0 || strcmp(err, want) != 0) {
+                print_error("%s:\n got: %s\nwant: %s\n", class, r ? err : "(loaded)",
+                            want);
+                wrong_rows++;
+        }
+}
+
+static void expect_secret(const char *class, const char *text)
+{
+        char err[CONF_ERR_SIZE];
+        struct conf *c = NULL;
+
+        write_config(NULL, NULL);
+        if (conf_load(file, 0, &c, err)) {
+                print_error("%s: refused: %s\n", class, err);
+                wrong_rows++;
+                return;
+        }
+        if (c->bpjs.secret_len != strlen(text) ||
+            memcmp(c->bpjs.secret, text, strlen(text)) != 0) {
+                print_error("%s: read a secret of %zu bytes, not the %zu expected\n",
+                            class, c->bpjs.secret_len, strlen(text));
+                wrong_rows++;
+        }
+        conf_free(c);
+}
+
+#define GOOD "s3cr3t-for-unit-tests"
+#define MODE_WHY(m)                                                                      \
+        "mode " m " lets group or others read or write it; it must be 0600 or 0400 "     \
+        "(chmod go= on it)"
+
+/* The secret file's mode and owner, as ssh treats a private key. */
+static void test_secret_file_mode_and_owner(void **state)
+{
+        static const struct {
+                const char *class;
+                mode_t mode;
+                const char *want; /* NULL: accepted */
+        } modes[] = {
+            {"owner read-write", 0600, NULL},
+            {"owner read only", 0400, NULL},
+            {"group may read", 0640, MODE_WHY("0640")},
+            {"group may write", 0620, MODE_WHY("0620")},
+            {"others may read", 0604, MODE_WHY("0604")},
+            {"anyone may read and write", 0666, MODE_WHY("0666")},
+        };
+        (void)state;
+        wrong_rows = 0;
+
+        for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+                write_secret(GOOD "\n", strlen(GOOD) + 1, modes[i].mode);
+                if (modes[i].want)
+                        expect_secret_error(modes[i].class, modes[i].want);
+                else
+                        expect_secret(modes[i].class, GOOD);
+        }
+
+        /* owned by someone else (as root: chown to nobody) */
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        if (geteuid() == 0) {
+                char why[128];
+                assert_int_equal(chown(secret, 65534, 65534), 0);
+                snprintf(why, sizeof(why),
+                         "is owned by uid 65534; it must belong to the daemon's user "
+                         "(uid 0) or root");
+                expect_secret_error("owned by nobody", why);
+        }
+
+        /* not a regular file: a directory, a FIFO (which must not hang) */
+        unlink(secret);
+        assert_int_equal(mkdir(secret, 0700), 0);
+        expect_secret_error("a directory", "is not a regular file");
+        rmdir(secret);
+        assert_int_equal(mkfifo(secret, 0600), 0);
+        expect_secret_error("a FIFO", "is not a regular file");
+        unlink(secret);
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
+}
+
+/* A POSIX ACL (setfacl, or systemd's credentials on tmpfs) puts its mask in
+ * the mode's group bits: then the entries decide. */
+static void set_acl(uint32_t user, uint16_t group_perm)
+{
+        struct __attribute__((packed)) {
+                uint32_t version;
+                struct __attribute__((packed)) {
+                        uint16_t tag, perm;
+                        uint32_t id;
+                } e[5];
+        } acl = {2,
+                 {{0x01, 4, UINT32_MAX},
+                  {0x02, 4, user},
+                  {0x04, group_perm, UINT32_MAX},
+                  {0x10, 4, UINT32_MAX},
+                  {0x20, 0, UINT32_MAX}}};
+
+        if (setxattr(secret, "system.posix_acl_access", &acl, sizeof(acl), 0) != 0)
+                skip();
+}
+
+static void test_secret_file_acl(void **state)
+{
+        struct stat st;
+        (void)state;
+        wrong_rows = 0;
+
+        /* systemd's layout: 0440 shown, the ACL names the daemon's user only */
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0400);
+        set_acl((uint32_t)geteuid(), 0);
+        assert_int_equal(stat(secret, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0440);
+        expect_secret("an ACL for the daemon's user", GOOD);
+
+        /* the ACL lets another user read it */
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0400);
+        set_acl((uint32_t)geteuid() + 1, 0);
+        expect_secret_error("an ACL for another user",
+                            "its ACL lets another user or a group read or write it; only "
+                            "its owner may read it");
+
+        /* the ACL lets the owning group read it */
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0400);
+        set_acl((uint32_t)geteuid(), 4);
+        expect_secret_error("an ACL for the group",
+                            "its ACL lets another user or a group read or write it; only "
+                            "its owner may read it");
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
+}
+
+#define RULE                                                                             \
+        "; the secret is the file's bytes less one final \\n or \\r\\n, and must be "    \
+        "16 to 4096 printable ASCII characters without spaces"
+
+/* The secret's text: one final \n or \r\n is removed; what is left is 16 to
+ * 4096 printable ASCII characters without spaces. Messages never show it. */
+static void test_secret_text(void **state)
+{
+        static const struct {
+                const char *class;
+                const char *bytes;
+                size_t len;
+                const char *want; /* the problem, or NULL: accepted as secret */
+                const char *secret;
+        } texts[] = {
+            {"16 characters", "0123456789abcdef", 16, NULL, "0123456789abcdef"},
+            {"a final \\n", "0123456789abcdef\n", 17, NULL, "0123456789abcdef"},
+            {"a final \\r\\n", "0123456789abcdef\r\n", 18, NULL, "0123456789abcdef"},
+            {"all of printable ASCII", "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", 32, NULL,
+             "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}"},
+            {"empty", "", 0, "the secret file is empty", NULL},
+            {"only a newline", "\n", 1, "the secret file is empty", NULL},
+            {"15 characters", "0123456789abcde\n", 16,
+             "the secret is shorter than 16 characters", NULL},
+            {"two final newlines", "0123456789abcdef\n\n", 18,
+             "the secret contains a line break (only one final \\n or \\r\\n is removed)",
+             NULL},
+            {"a final \\r alone", "0123456789abcdef\r", 17,
+             "the secret contains a line break (only one final \\n or \\r\\n is removed)",
+             NULL},
+            {"two lines", "0123456789\nabcdef\n", 18,
+             "the secret contains a line break (only one final \\n or \\r\\n is removed)",
+             NULL},
+            {"a space", "0123456789 abcdef", 17, "the secret contains a space", NULL},
+            {"a trailing space", "0123456789abcdef \n", 18, "the secret contains a space",
+             NULL},
+            {"a tab", "0123456789\tabcdef", 17,
+             "the secret contains a control character (a tab?)", NULL},
+            {"a NUL byte", "0123456789\0abcdef", 17,
+             "the secret contains a control character (a tab?)", NULL},
+            {"UTF-8",
+             "0123456789abcd\xc3\xa9"
+             "f",
+             17, "the secret contains a byte outside ASCII", NULL},
+        };
+        static char big[4097], longer[4098];
+        (void)state;
+        wrong_rows = 0;
+
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                char why[CONF_ERR_SIZE];
+                write_secret(texts[i].bytes, texts[i].len, 0600);
+                if (!texts[i].want) {
+                        expect_secret(texts[i].class, texts[i].secret);
+                        continue;
+                }
+                snprintf(why, sizeof(why), "%s%s", texts[i].want, RULE);
+                expect_secret_error(texts[i].class, why);
+        }
+
+        memset(big, 'a', 4096);
+        big[4096] = '\0';
+        write_secret(big, 4096, 0600);
+        expect_secret("4096 characters", big);
+        memcpy(longer, big, 4096);
+        memcpy(longer + 4096, "\r\n", 2);
+        write_secret(longer, 4098, 0600);
+        expect_secret("4096 characters and \\r\\n", big);
+        memset(longer, 'a', 4097);
+        write_secret(longer, 4097, 0600);
+        expect_secret_error("4097 characters",
+                            "the secret is longer than 4096 characters" RULE);
+        write_secret(GOOD "\n", strlen(GOOD) + 1, 0600);
+        assert_int_equal(wrong_rows, 0);
+}
+
 static int setup(void **state)
 {
         FILE *f;
@@ -275,8 +693,9 @@ static int setup(void **state)
         snprintf(secret, sizeof(secret), "%s/secret", dir);
         snprintf(file, sizeof(file), "%s/config.yaml", dir);
         f = fopen(secret, "w");
-        fputs("s3cr3t!\n", f);
+        fputs("s3cr3t-for-unit-tests\n", f);
         fclose(f);
+        chmod(secret, 0600);
         return 0;
 }
 
@@ -296,8 +715,15 @@ int main(void)
             cmocka_unit_test(test_periods),
             cmocka_unit_test(test_one_document_only),
             cmocka_unit_test(test_valid_and_defaults),
-            cmocka_unit_test(test_credentials_directory_wins),
+            cmocka_unit_test_teardown(test_credentials_directory_wins,
+                                      forget_credentials),
             cmocka_unit_test(test_spec_example),
+            cmocka_unit_test(test_base_url),
+            cmocka_unit_test(test_allow_insecure_keeps_userinfo_out),
+            cmocka_unit_test(test_proxy),
+            cmocka_unit_test(test_secret_file_mode_and_owner),
+            cmocka_unit_test(test_secret_file_acl),
+            cmocka_unit_test(test_secret_text),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

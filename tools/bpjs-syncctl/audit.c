@@ -14,7 +14,8 @@ static void usage(FILE *f)
                 "Usage: " CTL_PROG " audit [--since T] [--json]\n"
                 "\n"
                 "Operator actions recorded in the journal (replays, reveals): when, who\n"
-                "($SUDO_USER, else $USER, else the uid), what, and the details.\n");
+                "(the user of the real uid; as root, the user sudo names in $SUDO_UID),\n"
+                "what, and the details.\n");
 }
 
 struct list {

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,18 +238,36 @@ const char *ctl_age(int64_t ms, char out[CTL_TIME_SIZE])
         return out;
 }
 
+/* Who runs this, for the audit: the real uid's name, never $USER or
+ * $SUDO_USER (anyone can set them). Only when the real uid is root, as under
+ * sudo, does SUDO_UID name the operator (root could write any name anyway),
+ * with SUDO_USER as the name of a uid the passwd database lacks. */
 const char *ctl_who(char out[CTL_WHO_SIZE])
 {
-        const char *name = getenv("SUDO_USER");
+        const char *sudo_uid = getenv("SUDO_UID"), *name = NULL, *fallback = NULL;
+        struct passwd pw, *found = NULL;
+        uid_t uid = getuid();
+        char buf[4096], *end;
         size_t i = 0;
 
-        if (!name || !*name)
-                name = getenv("USER");
-        if (!name || !*name) {
-                snprintf(out, CTL_WHO_SIZE, "uid %u", (unsigned)getuid());
+        if (uid == 0 && sudo_uid && isdigit((unsigned char)sudo_uid[0])) {
+                errno = 0;
+                unsigned long long v = strtoull(sudo_uid, &end, 10);
+                if (!errno && !*end && v < (uid_t)-1) {
+                        uid = (uid_t)v;
+                        fallback = getenv("SUDO_USER");
+                }
+        }
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found &&
+            found->pw_name && *found->pw_name)
+                name = found->pw_name;
+        else if (fallback && *fallback)
+                name = fallback;
+        if (!name) {
+                snprintf(out, CTL_WHO_SIZE, "uid %u", (unsigned)uid);
                 return out;
         }
-        /* a name from the environment: printable, bounded */
+        /* printable, bounded */
         for (; name[i] && i + 1 < CTL_WHO_SIZE; i++)
                 out[i] = isgraph((unsigned char)name[i]) ? name[i] : '?';
         out[i] = '\0';
