@@ -81,8 +81,6 @@ static const struct conf_key conf_keys[] = {
      "total time one request may take"},
     {"bpjs.connect_timeout_ms", K_INT, C(bpjs.connect_timeout_ms), 0, "3000", 100, 600000,
      KF_RELOADABLE, "time to establish a connection"},
-    {"bpjs.allow_insecure", K_BOOL, C(bpjs.allow_insecure), 0, "false", NOLIM, 0,
-     "allow plain http to a non-loopback host (never in production)"},
     {"bpjs.proxy", K_STR, C(bpjs.proxy), 0, "", NOLIM, 0,
      "proxy to reach the endpoint through, scheme://host:port (http, https, socks4, "
      "socks4a, socks5, socks5h), no user or password; \"\": none. http_proxy, "
@@ -641,7 +639,7 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
 
 /* The endpoint's URL, as libcurl reads it: what it connects to is what is
  * checked. https anywhere; http only to localhost or a loopback address
- * literal (127.0.0.0/8, ::1) unless bpjs.allow_insecure; never a user name
+ * literal (127.0.0.0/8, ::1), with no key to override it; never a user name
  * or password (the URL is printed in logs and --check-config), never a
  * query or fragment (push.c appends /v1/registrations to it). A proxy
  * (bpjs.proxy) follows the same rules, with socks schemes too and no path.
@@ -673,7 +671,7 @@ static bool url_has(CURLU *u, CURLUPart part)
 }
 
 static int check_url(struct loader *L, const struct conf_mark *m, const char *key,
-                     const char *url, bool allow_insecure, bool proxy)
+                     const char *url, bool proxy)
 {
         static const char *const proxy_schemes[] = {"http",    "https",  "socks4",
                                                     "socks4a", "socks5", "socks5h"};
@@ -747,11 +745,10 @@ static int check_url(struct loader *L, const struct conf_mark *m, const char *ke
                 goto out;
         if (strcasecmp(scheme, "http") != 0)
                 r = failm(L, m, key, "must start with https:// or http://", NULL);
-        else if (!is_loopback_host(host) && !allow_insecure)
+        else if (!is_loopback_host(host))
                 r = failm(L, m, key,
                           "plain http is refused except to localhost, 127.0.0.0/8 or "
-                          "[::1] (bpjs.allow_insecure: true overrides, never in "
-                          "production)",
+                          "[::1]: use https://",
                           NULL);
 out:
         curl_free(scheme);
@@ -940,13 +937,11 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
                 return failm(L, m, "bpjs.cons_id", "must be 1..32 digits", NULL);
 
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.base_url")];
-        r = check_url(L, m, "bpjs.base_url", c->bpjs.base_url, c->bpjs.allow_insecure,
-                      false);
+        r = check_url(L, m, "bpjs.base_url", c->bpjs.base_url, false);
         if (r)
                 return r;
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.proxy")];
-        if (*c->bpjs.proxy &&
-            (r = check_url(L, m, "bpjs.proxy", c->bpjs.proxy, true, true)))
+        if (*c->bpjs.proxy && (r = check_url(L, m, "bpjs.proxy", c->bpjs.proxy, true)))
                 return r;
 
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.retry.max_ms")];

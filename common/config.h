@@ -71,7 +71,6 @@ struct conf {
                 int64_t max_in_flight;
                 int64_t timeout_ms;
                 int64_t connect_timeout_ms;
-                bool allow_insecure;
                 char *proxy; /* "" none; never from the environment */
                 struct {
                         int64_t initial_ms;

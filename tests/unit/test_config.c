@@ -108,7 +108,7 @@ static const struct {
     {"plain http to a remote host", "base_url",
      "  base_url: \"http://api.example.go.id/bpjs\"\n",
      "5:13: bpjs.base_url: plain http is refused except to localhost, 127.0.0.0/8 or "
-     "[::1] (bpjs.allow_insecure: true overrides, never in production)"},
+     "[::1]: use https://"},
     {"not a URL", "base_url", "  base_url: \"ftp://x\"\n",
      "5:13: bpjs.base_url: must start with https:// or http://"},
     {"retry cap below start", "max_ms", "    max_ms: 100\n",
@@ -311,11 +311,11 @@ static const struct {
     {"http to the top of 127.0.0.0/8", "http://127.255.255.254/", NULL},
     {"http to 127.1, which libcurl reads as 127.0.0.1", "http://127.1/", NULL},
     {"a host name that starts like 127.", "http://127.attacker.example/",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"a host name that ends like nip.io", "http://127.0.0.1.nip.io/",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"localhost as a user name in front of the real host",
      "http://localhost:80@bpjs.example.go.id/",
      "must not hold a user name or password (user:password@host): they would be "
@@ -327,17 +327,17 @@ static const struct {
      "must not hold a user name or password (user:password@host): they would be "
      "shown in logs and --check-config"},
     {"an address next to loopback", "http://128.0.0.1/",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"an IPv4-mapped loopback address", "http://[::ffff:127.0.0.1]/",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"localhost with a trailing dot", "http://localhost./",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"upper-case plain http to a remote host", "HTTP://api.example.go.id/",
-     "plain http is refused except to localhost, 127.0.0.0/8 or [::1] "
-     "(bpjs.allow_insecure: true overrides, never in production)"},
+     "plain http is refused except to localhost, 127.0.0.0/8 or [::1]"
+     ": use https://"},
     {"a query", "https://api.example.go.id/bpjs?env=prod",
      "must not have a query or fragment (the API paths /v1/... are appended to it)"},
     {"a fragment", "https://api.example.go.id/bpjs#x",
@@ -380,8 +380,10 @@ static void test_base_url(void **state)
         assert_int_equal(wrong, 0);
 }
 
-/* bpjs.allow_insecure lets plain http go anywhere, never with a password. */
-static void test_allow_insecure_keeps_userinfo_out(void **state)
+/* Plain http goes only to loopback: no key overrides it (an earlier
+ * bpjs.allow_insecure did, and is now an unknown key), and a password in
+ * the URL is refused without being echoed. */
+static void test_no_insecure_override(void **state)
 {
         char err[CONF_ERR_SIZE];
         struct conf *c = NULL;
@@ -389,12 +391,14 @@ static void test_allow_insecure_keeps_userinfo_out(void **state)
 
         write_config("base_url", "  base_url: \"http://bpjs.test.example/\"\n"
                                  "  allow_insecure: true\n");
-        if (conf_load(file, 0, &c, err))
-                fail_msg("%s", err);
-        conf_free(c);
-        c = NULL;
-        write_config("base_url", "  base_url: \"http://u:hunter2@bpjs.test.example/\"\n"
-                                 "  allow_insecure: true\n");
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        assert_null(c);
+        assert_non_null(strstr(err, "bpjs.allow_insecure: unknown key"));
+        write_config("base_url", "  base_url: \"http://bpjs.test.example/\"\n");
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        assert_non_null(strstr(err, "bpjs.base_url: plain http is refused except to "
+                                    "localhost, 127.0.0.0/8 or [::1]: use https://"));
+        write_config("base_url", "  base_url: \"http://u:hunter2@bpjs.test.example/\"\n");
         assert_int_not_equal(conf_load(file, 0, &c, err), 0);
         assert_non_null(strstr(err, "bpjs.base_url: must not hold a user name"));
         assert_null(strstr(err, "hunter2"));
@@ -719,7 +723,7 @@ int main(void)
                                       forget_credentials),
             cmocka_unit_test(test_spec_example),
             cmocka_unit_test(test_base_url),
-            cmocka_unit_test(test_allow_insecure_keeps_userinfo_out),
+            cmocka_unit_test(test_no_insecure_override),
             cmocka_unit_test(test_proxy),
             cmocka_unit_test(test_secret_file_mode_and_owner),
             cmocka_unit_test(test_secret_file_acl),
