@@ -5,17 +5,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "event.h"
 #include "log.h"
+#include "secret.h"
+#include "url.h"
 
 enum ktype {
         K_STR,
@@ -637,246 +634,19 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
         return 0;
 }
 
-/* The endpoint's URL, as libcurl reads it: what it connects to is what is
- * checked. https anywhere; http only to localhost or a loopback address
- * literal (127.0.0.0/8, ::1), with no key to override it; never a user name
- * or password (the URL is printed in logs and --check-config), never a
- * query or fragment (push.c appends /v1/registrations to it). A proxy
- * (bpjs.proxy) follows the same rules, with socks schemes too and no path.
- * Messages never quote the URL: it may hold a password. */
-static bool is_loopback_host(const char *host)
-{
-        struct in_addr a4;
-        struct in6_addr a6;
-        char inner[INET6_ADDRSTRLEN + 1];
-        size_t n = strlen(host);
-
-        if (strcasecmp(host, "localhost") == 0)
-                return true;
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return (ntohl(a4.s_addr) >> 24) == 127;
-        if (n < 3 || n - 2 >= sizeof(inner) || host[0] != '[' || host[n - 1] != ']')
-                return false;
-        memcpy(inner, host + 1, n - 2);
-        inner[n - 2] = '\0';
-        return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
-
-static bool url_has(CURLU *u, CURLUPart part)
-{
-        char *s = NULL;
-        CURLUcode rc = curl_url_get(u, part, &s, 0);
-        curl_free(s);
-        return rc == CURLUE_OK;
-}
-
 static int check_url(struct loader *L, const struct conf_mark *m, const char *key,
                      const char *url, bool proxy)
 {
-        static const char *const proxy_schemes[] = {"http",    "https",  "socks4",
-                                                    "socks4a", "socks5", "socks5h"};
-        const char *authority = strstr(url, "://");
-        char *scheme = NULL, *host = NULL, *path = NULL;
-        CURLU *u = curl_url();
-        CURLUcode uc;
-        int r = 0;
+        const char *detail, *problem = url_problem(url, proxy, &detail);
 
-        if (!u)
-                return -ENOMEM;
-        /* the scheme is written, never guessed */
-        if (!authority || !isalpha((unsigned char)url[0]) ||
-            strspn(url,
-                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") !=
-                (size_t)(authority - url)) {
-                r = failm(L, m, key,
-                          proxy ? "must start with its scheme (http://, https://, "
-                                  "socks5h://...)"
-                                : "must start with https:// or http://",
-                          NULL);
-                goto out;
-        }
-        uc = curl_url_set(u, CURLUPART_URL, url, proxy ? CURLU_NON_SUPPORT_SCHEME : 0);
-        if (uc != CURLUE_OK) {
-                r = failm(L, m, key,
-                          "is not a URL libcurl accepts: ", curl_url_strerror(uc));
-                goto out;
-        }
-        /* userinfo, even an empty one: "http://localhost:80@host/" goes to host */
-        if (url_has(u, CURLUPART_USER) || url_has(u, CURLUPART_PASSWORD) ||
-            url_has(u, CURLUPART_OPTIONS) ||
-            memchr(authority + 3, '@', strcspn(authority + 3, "/?#"))) {
-                r = failm(L, m, key,
-                          "must not hold a user name or password (user:password@host): "
-                          "they would be shown in logs and --check-config",
-                          NULL);
-                goto out;
-        }
-        if (url_has(u, CURLUPART_QUERY) || url_has(u, CURLUPART_FRAGMENT) ||
-            strpbrk(url, "?#")) {
-                r = failm(L, m, key,
-                          proxy ? "must not have a query or fragment"
-                                : "must not have a query or fragment (the API paths "
-                                  "/v1/... are appended to it)",
-                          NULL);
-                goto out;
-        }
-        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-            curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-                r = failm(L, m, key, "is not a URL with a scheme and a host", NULL);
-                goto out;
-        }
-        if (proxy) {
-                bool known = false;
-                for (size_t i = 0; i < sizeof(proxy_schemes) / sizeof(*proxy_schemes);
-                     i++)
-                        known = known || strcasecmp(scheme, proxy_schemes[i]) == 0;
-                if (!known)
-                        r = failm(L, m, key,
-                                  "must be an http, https, socks4, socks4a, socks5 or "
-                                  "socks5h URL",
-                                  NULL);
-                else if (strcmp(path, "/") != 0)
-                        r = failm(L, m, key, "must not have a path (scheme://host:port)",
-                                  NULL);
-                goto out;
-        }
-        if (strcasecmp(scheme, "https") == 0)
-                goto out;
-        if (strcasecmp(scheme, "http") != 0)
-                r = failm(L, m, key, "must start with https:// or http://", NULL);
-        else if (!is_loopback_host(host))
-                r = failm(L, m, key,
-                          "plain http is refused except to localhost, 127.0.0.0/8 or "
-                          "[::1]: use https://",
-                          NULL);
-out:
-        curl_free(scheme);
-        curl_free(host);
-        curl_free(path);
-        curl_url_cleanup(u);
-        return r;
-}
-
-/* The secret file (bpjs.secret_file or $CREDENTIALS_DIRECTORY/bpjs-secret),
- * as ssh treats a private key: a regular file, owned by the daemon's user or
- * root, that nobody else may read or write. Under a POSIX ACL the mode's
- * group bits are the ACL's mask, so the entries are read instead: systemd
- * gives a credential on tmpfs mode 0440, owned by root, with an ACL entry
- * for the service's user only, and that passes. */
-#define SECRET_MIN 16
-#define SECRET_MAX 4096
-#define SECRET_RULE                                                                      \
-        "the secret is the file's bytes less one final \\n or \\r\\n, and must be "      \
-        "16 to 4096 printable ASCII characters without spaces"
-
-enum {
-        ACL_USER_OBJ = 0x01,
-        ACL_USER = 0x02,
-        ACL_GROUP_OBJ = 0x04,
-        ACL_GROUP = 0x08,
-        ACL_MASK = 0x10,
-        ACL_OTHER = 0x20,
-};
-
-/* NULL when only the owner and uid may use the file, else why not. */
-static const char *acl_problem(int fd, uid_t uid)
-{
-        unsigned char buf[4 + 8 * 64];
-        ssize_t n = fgetxattr(fd, "system.posix_acl_access", buf, sizeof(buf));
-        unsigned mask = 7;
-
-        if (n < 0)
-                return errno == ENODATA || errno == ENOTSUP ? ""
-                                                            : "its ACL cannot be read";
-        if (n < 4 || (n - 4) % 8 != 0)
-                return "its ACL cannot be read";
-        for (ssize_t i = 4; i < n; i += 8) {
-                uint16_t tag, perm;
-                memcpy(&tag, buf + i, 2);
-                memcpy(&perm, buf + i + 2, 2);
-                if (tag == ACL_MASK)
-                        mask = perm;
-        }
-        for (ssize_t i = 4; i < n; i += 8) {
-                uint16_t tag, perm;
-                uint32_t id;
-                memcpy(&tag, buf + i, 2);
-                memcpy(&perm, buf + i + 2, 2);
-                memcpy(&id, buf + i + 4, 4);
-                if ((tag == ACL_USER && id != uid && (perm & mask)) ||
-                    ((tag == ACL_GROUP_OBJ || tag == ACL_GROUP) && (perm & mask)) ||
-                    (tag == ACL_OTHER && perm))
-                        return "its ACL lets another user or a group read or write it";
-        }
-        return NULL;
-}
-
-static int check_secret_file(struct loader *L, const struct conf_mark *m,
-                             const char *path, int fd)
-{
-        char why[160];
-        const char *acl;
-        struct stat st;
-        uid_t me = geteuid();
-
-        if (fstat(fd, &st) != 0)
-                snprintf(why, sizeof(why), ": cannot stat: %s", strerror(errno));
-        else if (!S_ISREG(st.st_mode))
-                snprintf(why, sizeof(why), ": is not a regular file");
-        else if (st.st_uid != me && st.st_uid != 0)
-                snprintf(why, sizeof(why),
-                         ": is owned by uid %u; it must belong to the daemon's user "
-                         "(uid %u) or root",
-                         (unsigned)st.st_uid, (unsigned)me);
-        else if ((acl = acl_problem(fd, me)) && *acl)
-                snprintf(why, sizeof(why), ": %s; only its owner may read it", acl);
-        else if (acl && (st.st_mode & 077))
-                snprintf(why, sizeof(why),
-                         ": mode %04o lets group or others read or write it; it must "
-                         "be 0600 or 0400 (chmod go= on it)",
-                         (unsigned)(st.st_mode & 07777));
-        else
-                return 0;
-        return failm(L, m, "bpjs.secret_file", path, why);
-}
-
-/* NULL when the n bytes follow SECRET_RULE (n less its final newline). */
-static const char *secret_text_problem(const unsigned char *s, size_t *n)
-{
-        if (*n >= 2 && s[*n - 2] == '\r' && s[*n - 1] == '\n')
-                *n -= 2;
-        else if (*n >= 1 && s[*n - 1] == '\n')
-                *n -= 1;
-        if (*n == 0)
-                return "the secret file is empty";
-        if (*n < SECRET_MIN)
-                return "the secret is shorter than 16 characters";
-        if (*n > SECRET_MAX)
-                return "the secret is longer than 4096 characters";
-        for (size_t i = 0; i < *n; i++) {
-                if (s[i] == ' ')
-                        return "the secret contains a space";
-                if (s[i] == '\n' || s[i] == '\r')
-                        return "the secret contains a line break (only one final \\n "
-                               "or \\r\\n is removed)";
-                if (s[i] < 0x20 || s[i] == 0x7f)
-                        return "the secret contains a control character (a tab?)";
-                if (s[i] > 0x7f)
-                        return "the secret contains a byte outside ASCII";
-        }
-        return NULL;
+        return problem ? failm(L, m, key, problem, detail) : 0;
 }
 
 static int read_secret(struct loader *L, struct conf *c, const struct conf_mark *m)
 {
         const char *cred = getenv("CREDENTIALS_DIRECTORY");
         char path[4096], why[CONF_ERR_SIZE];
-        unsigned char buf[SECRET_MAX + 3];
-        const char *problem;
-        size_t n = 0;
-        ssize_t got;
-        int fd, r;
+        int r;
 
         if (cred && *cred)
                 snprintf(path, sizeof(path), "%s/bpjs-secret", cred);
@@ -885,43 +655,13 @@ static int read_secret(struct loader *L, struct conf *c, const struct conf_mark 
         else
                 return failm(L, m, "bpjs.secret_file",
                              "required (or the systemd credential bpjs-secret)", NULL);
-        /* O_NONBLOCK: a FIFO must not hang the start; it is refused below */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                int e = errno;
-                snprintf(L->err, CONF_ERR_SIZE,
-                         "%s:%d:%d: bpjs.secret_file: cannot read %s: %s", L->path,
-                         m->line, m->column, path, strerror(e));
-                return -e;
+        r = secret_read(path, &c->bpjs.secret, &c->bpjs.secret_len, why, sizeof(why));
+        if (r) {
+                failm(L, m, "bpjs.secret_file", why, NULL);
+                return r;
         }
-        r = check_secret_file(L, m, path, fd);
-        while (r == 0 && n < sizeof(buf)) {
-                got = read(fd, buf + n, sizeof(buf) - n);
-                if (got < 0 && errno == EINTR)
-                        continue;
-                if (got < 0) {
-                        snprintf(why, sizeof(why), ": cannot read: %s", strerror(errno));
-                        r = failm(L, m, "bpjs.secret_file", path, why);
-                }
-                if (got <= 0)
-                        break;
-                n += (size_t)got;
-        }
-        close(fd);
-        if (r == 0 && (problem = secret_text_problem(buf, &n))) {
-                snprintf(why, sizeof(why), ": %s; %s", problem, SECRET_RULE);
-                r = failm(L, m, "bpjs.secret_file", path, why);
-        }
-        if (r == 0) {
-                c->bpjs.secret = malloc(n);
-                c->bpjs.secret_source = strdup(path);
-                if (c->bpjs.secret)
-                        memcpy(c->bpjs.secret, buf, n);
-                c->bpjs.secret_len = n;
-                r = c->bpjs.secret && c->bpjs.secret_source ? 0 : -ENOMEM;
-        }
-        explicit_bzero(buf, sizeof(buf));
-        return r;
+        c->bpjs.secret_source = strdup(path);
+        return c->bpjs.secret_source ? 0 : -ENOMEM;
 }
 
 static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *marks,
