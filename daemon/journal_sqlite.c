@@ -381,20 +381,42 @@ static int load_id(struct journal *j)
         return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* An existing journal file that group or others may use (made by hand, or
+ * by a version before 0600) loses those bits; errors are ignored: a file we
+ * may not change (bpjs-syncctl run by another user) stays as it is. */
+static void tighten(const char *path)
+{
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+        if (fd < 0)
+                return;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+                (void)fchmod(fd, st.st_mode & 0600);
+        close(fd);
+}
+
 /* The journal holds NIKs: a new database file is made 0600 whatever the
  * umask, and SQLite gives the -wal, -shm and -journal files it makes the
- * database file's mode (and, as root, its owner). An existing file keeps its
- * mode (tmpfiles.d puts 0600 back at boot). Other failures are left to
+ * database file's mode (and, as root, its owner). Existing files are
+ * tightened to 0600 at every open. Other failures are left to
  * sqlite3_open_v2 to report. */
 static int create_private(const char *path, char *err, size_t errsize)
 {
+        static const char *const companions[] = {"", "-wal", "-shm", "-journal"};
+        char name[4096];
         int fd, rc = 0;
 
         if (!*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
                 return 0;
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
+        if (fd < 0) {
+                for (size_t i = 0; i < sizeof(companions) / sizeof(*companions); i++)
+                        if ((size_t)snprintf(name, sizeof(name), "%s%s", path,
+                                             companions[i]) < sizeof(name))
+                                tighten(name);
                 return 0;
+        }
         if (fchmod(fd, 0600) != 0) { /* a umask may have taken more than 077 */
                 rc = -errno;
                 snprintf(err, errsize, "%s: cannot make it 0600: %s", path,

@@ -129,6 +129,39 @@ def test_journal_files_are_0600_under_umask_000():
         assert env.stop("daemon") == 0
 
 
+def test_existing_journal_files_are_tightened_to_0600():
+    """A journal made by hand or by an earlier version with 0644 files (the
+    database, its -wal and -shm): the daemon makes them 0600 when it opens
+    them, and keeps them so while it writes."""
+    with Env() as env:
+        kafka = env.start_kafka()
+        endpoint = env.start_endpoint()
+        journal = env.path("journal.db")
+        config = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
+                                                endpoint.secret_file, journal))
+        produce_events(kafka)
+        old = os.umask(0o022)
+        try:
+            # the journal as sqlite3 by hand leaves it: WAL mode, files 0644
+            subprocess.run(["sqlite3", journal, "PRAGMA journal_mode=WAL;"
+                            " CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+                            " value TEXT NOT NULL);"], check=True, capture_output=True)
+            for suffix in ("-wal", "-shm"):
+                with open(journal + suffix, "ab"):
+                    pass
+        finally:
+            os.umask(old)
+        files = ["journal.db", "journal.db-shm", "journal.db-wal"]
+        before = {f: oct(os.stat(env.path(f)).st_mode & 0o7777) for f in files}
+        assert before == {f: "0o644" for f in files}, before
+        env.spawn("daemon", [bin_path("bpjs-syncd"), "--config", config])
+        env.wait_for(lambda: registered(endpoint) > 0, timeout=60,
+                     what="registrations (the journal is written)")
+        modes = {f: oct(os.stat(env.path(f)).st_mode & 0o7777) for f in files}
+        assert modes == {f: "0o600" for f in files}, modes
+        assert env.stop("daemon") == 0
+
+
 def need_root():
     if os.geteuid() != 0:
         raise Skip("needs root (to run programs as nobody)")
