@@ -1,5 +1,5 @@
 /* event: the enrollment/v1 event that portals publish, parsed and checked
- * exactly as spec/enrollment-events.md says. */
+ * exactly as docs/events.md says. */
 #ifndef BPJS_EVENT_H
 #define BPJS_EVENT_H
 

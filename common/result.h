@@ -1,5 +1,5 @@
 /* result: what became of an event, as the results topic says it
- * (spec/enrollment-events.md, "Results topic"). */
+ * (docs/events.md, "Results topic"). */
 #ifndef BPJS_RESULT_H
 #define BPJS_RESULT_H
 

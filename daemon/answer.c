@@ -13,7 +13,7 @@ static const char *text(const cJSON *obj, const char *name)
         return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
 }
 
-/* spec/bpjs-api.md: "kpj is the participant number (11 digits)". */
+/* docs/endpoint.md, "Answers": a kpj, the participant number, is 11 digits. */
 static bool kpj_valid(const char *s)
 {
         size_t i = 0;

@@ -1,4 +1,4 @@
-/* answer: the endpoint's answer to a batch (spec/bpjs-api.md, "Responses"),
+/* answer: the endpoint's answer to a batch (docs/endpoint.md, "Answers"),
  * parsed into one entry a per-item result. The push stage reads it; it is a
  * module of its own so that the parser can be fuzzed on its own
  * (tests/fuzz/fuzz_answer.c). */

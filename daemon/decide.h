@@ -1,4 +1,4 @@
-/* decide: the deciding rules of spec/enrollment-events.md, as one pure
+/* decide: the deciding rules of docs/events.md, as one pure
  * function. No I/O, no clock, no globals: it takes a valid event, the
  * programme it names, the journal's view of the worker and the programme's
  * quota use, and returns the decision. Invalid events never reach it: the

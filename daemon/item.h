@@ -1,4 +1,4 @@
-/* item: the endpoint's request items (spec/bpjs-api.md), built when an event
+/* item: the endpoint's request items (docs/endpoint.md), built when an event
  * is decided and kept in the journal until a batch carries them. */
 #ifndef BPJS_ITEM_H
 #define BPJS_ITEM_H

@@ -30,7 +30,7 @@
 #define CONSUME_BATCH 1000
 #define DRAIN_MS      5000
 #define FLUSH_MS      5000
-/* bpjs-api.md: the endpoint remembers an Idempotency-Key for 24 hours */
+/* docs/endpoint.md, "Idempotency": an Idempotency-Key is remembered 24 hours */
 #define BODY_KEEP_MS   (24LL * 3600 * 1000)
 #define PRUNE_BODIES   4 /* about 1 MiB of pages to overwrite */
 #define PRUNE_EVENTS   1000

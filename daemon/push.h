@@ -13,7 +13,7 @@
 #include "config.h"
 #include "journal.h"
 
-/* What an answer means for the batch (spec/bpjs-api.md, "Responses"). */
+/* What an answer means for the batch (docs/endpoint.md, "Answers"). */
 enum push_outcome {
         PUSH_OK = 0,    /* 200: record each item's result */
         PUSH_RETRY,     /* 5xx, timeout, reset or refused connection: back off */

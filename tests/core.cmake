@@ -20,6 +20,10 @@ bpjs_integration_test(pruning)
 add_test(NAME docs.configuration
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/docs_check.sh $<TARGET_FILE:bpjs-syncd>
           ${PROJECT_SOURCE_DIR}/docs/configuration.md)
+# Every reference leads inside the repository: no outside path or contract
+# file, and every cited docs/ file, section and Markdown anchor exists.
+add_test(NAME docs.references
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/docs_refs.py ${PROJECT_SOURCE_DIR})
 # The benchmark on a small N, as a smoke test that it still works; no timing
 # is asserted (speed belongs in bench/ and docs/performance.md).
 add_test(NAME bench.smoke COMMAND ${PYTHON3} ${PROJECT_SOURCE_DIR}/bench/run.py 20000 --workers 20000)

@@ -1,5 +1,5 @@
 """dataset: realistic enrollment events and an independent model of what
-must become of them (spec/enrollment-events.md and spec/bpjs-api.md).
+must become of them (docs/events.md and docs/endpoint.md).
 
 Used by the integration tests, the demo and the benchmark. The model is a
 second, deliberately simple implementation of the deciding rules and of the

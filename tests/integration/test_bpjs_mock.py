@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration test of bpjs-mock, the project's implementation of the BPJS
-endpoint contract (docs/bpjs-mock.md, /work/shared/spec/bpjs-api.md).
+endpoint contract (docs/endpoint.md; the mock itself: docs/bpjs-mock.md).
 
 Starts the binary from $BPJS_BIN_DIR on a free loopback port, signs requests
 the way the contract says, and checks every rule, every fault switch and the

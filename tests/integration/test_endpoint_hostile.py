@@ -1,5 +1,5 @@
 """A hostile or broken endpoint: answers that break the contract
-(spec/bpjs-api.md) must fail only what they concern, with a clear reason,
+(docs/endpoint.md) must fail only what they concern, with a clear reason,
 and nothing of one answer may reach another batch's rows or results.
 
 - A 400 naming batch A's worker, then a 302 with an empty body for batch B:

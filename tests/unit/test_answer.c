@@ -1,5 +1,5 @@
-/* spec/bpjs-api.md, "Responses": the endpoint's answer to a batch, parsed one
- * entry a per-item result. "kpj is the participant number (11 digits)": any
+/* docs/endpoint.md, "Answers": the endpoint's answer to a batch, parsed one
+ * entry a per-item result. A kpj, the participant number, is 11 digits: any
  * other kpj is a protocol error of that item alone, and its text never
  * reaches the journal, a result or a later request body. */
 #include <setjmp.h>

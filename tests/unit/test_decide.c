@@ -1,4 +1,4 @@
-/* The deciding rules of spec/enrollment-events.md, one row a rule. */
+/* The deciding rules of docs/events.md, one row a rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Every reason code of spec/enrollment-events.md, one row a rule. */
+/* Every reason code of docs/events.md, one row a rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* spec/bpjs-api.md, "POST /v1/registrations" and "POST /v1/deactivations":
+/* docs/endpoint.md, "POST /v1/registrations" and "POST /v1/deactivations":
  * the request bodies. Bodies already journaled are resent byte-identical, so
  * the bytes for ordinary items never change; and no value, whatever it
  * holds, can end its string early or add a member. */

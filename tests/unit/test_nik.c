@@ -1,4 +1,4 @@
-/* The NIK rules of spec/enrollment-events.md, one row a rule. */
+/* The NIK rules of docs/events.md, "The NIK", one row a rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

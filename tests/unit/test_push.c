@@ -1,4 +1,4 @@
-/* spec/bpjs-api.md, "Responses": what each answer means, one row a status;
+/* docs/endpoint.md, "Answers": what each answer means, one row a status;
  * and the backoff: capped full jitter. */
 #include <setjmp.h>
 #include <stdarg.h>
