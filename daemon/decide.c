@@ -30,15 +30,22 @@ void decide_worker_release(struct decide_worker *w)
         w->n = w->cap = 0;
 }
 
-static bool overlaps(int64_t s1, int64_t e1, int64_t s2, int64_t e2)
+const struct decide_coverage *decide_overlap(const struct decide_worker *w,
+                                             int64_t start_month, int64_t end_month)
 {
-        return s1 <= e2 && s2 <= e1;
+        for (size_t i = 0; i < w->n; i++) {
+                const struct decide_coverage *c = &w->cov[i];
+                if (c->start_month <= end_month && start_month <= c->end_month)
+                        return c;
+        }
+        return NULL;
 }
 
 void decide(const struct event *ev, const struct conf_program *prog,
             const struct decide_worker *worker, int64_t quota_used, struct decision *out)
 {
         struct decision d = {.status = RESULT_REJECTED};
+        const struct decide_coverage *c;
 
         /* Rule 1: an unknown programme is a rejection with a dead letter. */
         if (!prog) {
@@ -61,14 +68,11 @@ void decide(const struct event *ev, const struct conf_program *prog,
         }
 
         /* Rule 2: at most one active coverage across overlapping periods. */
-        for (size_t i = 0; i < worker->n; i++) {
-                const struct decide_coverage *c = &worker->cov[i];
-                if (overlaps(c->start_month, c->end_month, prog->start_month,
-                             prog->end_month)) {
-                        d.status = RESULT_DUPLICATE;
-                        d.covered_by = c->program;
-                        goto out;
-                }
+        c = decide_overlap(worker, prog->start_month, prog->end_month);
+        if (c) {
+                d.status = RESULT_DUPLICATE;
+                d.covered_by = c->program;
+                goto out;
         }
 
         /* Rule 3: the quota is the most workers covered at once. */

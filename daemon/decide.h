@@ -49,6 +49,12 @@ int decide_worker_add(struct decide_worker *w, const char *program, int64_t star
                       int64_t end_month);
 void decide_worker_release(struct decide_worker *w);
 
+/* Rule 2's overlap, shared with replay: the first of the worker's live
+ * coverages whose period shares a month with start_month..end_month, or
+ * NULL. */
+const struct decide_coverage *decide_overlap(const struct decide_worker *w,
+                                             int64_t start_month, int64_t end_month);
+
 /* prog is the configured programme the event names, or NULL if none is. */
 void decide(const struct event *ev, const struct conf_program *prog,
             const struct decide_worker *worker, int64_t quota_used, struct decision *out);

@@ -355,7 +355,8 @@ int journal_ctl_audit_list(struct journal_ctl *c, const char *contains, int64_t 
  * before): the batch is pending again with the same body under the same
  * key. Some: they move to a new batch (a body from compose), the others stay
  * failed with the reason. None: the reasons are recorded. Every change and
- * its audit row are one transaction. */
+ * its audit row are one transaction. The rules are replay_judge's (replay.h,
+ * pure, beside decide); a backend reads the facts and applies the judgement. */
 struct journal_ctl_quota {
         const char *program;
         int64_t quota;

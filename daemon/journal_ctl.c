@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "replay.h"
 
 /* Long enough to ride out any transaction of the daemon's (a consumed batch
  * of up to 1000 events), short enough that a stuck lock is reported. */
@@ -45,7 +46,7 @@ enum stmt {
         C_AUDIT_ADD,
         C_AUDIT_LIST,
         C_COVERAGE_ROW,
-        C_COVERAGE_CLASH,
+        C_WORKER_LIVE,
         C_LATER_OP,
         C_QUOTA_USED,
         C_QUOTA_ADD,
@@ -124,9 +125,9 @@ static const char *const sql[C__COUNT] = {
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
     [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage"
                        " WHERE nik = ?1 AND program = ?2",
-    [C_COVERAGE_CLASH] = "SELECT program FROM coverage WHERE nik = ?1 AND program <> ?2"
-                         " AND state IN (1, 2) AND start_month <= ?4 AND ?3 <= end_month"
-                         " ORDER BY program LIMIT 1",
+    /* the worker's live coverages, as decide sees them (S_WORKER) */
+    [C_WORKER_LIVE] = "SELECT program, start_month, end_month FROM coverage"
+                      " WHERE nik = ?1 AND state IN (1, 2) ORDER BY program",
     [C_LATER_OP] = "SELECT seq FROM ops WHERE seq > ?2 AND nik = ?1 ORDER BY seq LIMIT 1",
     [C_QUOTA_USED] = "SELECT used FROM quota WHERE program = ?1",
     [C_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
@@ -768,6 +769,10 @@ int journal_ctl_audit_list(struct journal_ctl *c, const char *contains, int64_t 
 
 /* ---- replay ---- */
 
+/* The journal reads the facts of the batch (plain SELECTs, in the replay's
+ * one transaction), replay_judge (replay.c) decides, and apply() carries the
+ * judgement out. No replay rule is written here. */
+
 /* An operation of the batch being replayed, copied out of its row. */
 struct rop {
         struct journal_op op;
@@ -779,6 +784,10 @@ struct replay_ctx {
         struct rop *ops;
         size_t n, cap;
         int rc;
+        /* the facts, one per op, and one quota per configured programme */
+        struct replay_item *facts;
+        struct decide_worker *workers;
+        struct replay_quota *quotas;
 };
 
 static char *dup_or_null(const char *s)
@@ -832,6 +841,11 @@ static void rops_free(struct replay_ctx *r)
                 free(r->ops[i].kpj);
         }
         free(r->ops);
+        for (size_t i = 0; r->workers && i < r->n; i++)
+                decide_worker_release(&r->workers[i]);
+        free(r->workers);
+        free(r->facts);
+        free(r->quotas);
 }
 
 /* How many items the body carries: fewer ops than that means some were
@@ -847,122 +861,117 @@ static int body_items(const void *body, size_t len, int kind)
         return n;
 }
 
-static struct journal_ctl_quota *find_quota(const struct journal_ctl_replay_opts *o,
-                                            const char *program, size_t *index)
+/* The worker's live coverages. */
+static int read_worker(struct journal_ctl *c, const char *nik, struct decide_worker *w)
 {
-        for (size_t i = 0; i < o->n_quotas; i++) {
-                if (strcmp(o->quotas[i].program, program) == 0) {
-                        *index = i;
-                        return &o->quotas[i];
-                }
-        }
-        return NULL;
+        sqlite3_stmt *s = use(c, C_WORKER_LIVE);
+        int rc, e = 0;
+
+        bind_text(s, 1, nik);
+        while (e == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                e = decide_worker_add(w, col_text(s, 0), sqlite3_column_int64(s, 1),
+                                      sqlite3_column_int64(s, 2));
+        sqlite3_reset(s);
+        if (e)
+                return e;
+        return rc == SQLITE_DONE ? 0 : fail(c, rc, "coverage");
 }
 
-/* Whether a failed registration may be sent again; why not in it->why. */
-static int judge_registration(struct journal_ctl *c, const struct rop *o,
-                              const struct journal_ctl_replay_opts *opts, int64_t *taken,
-                              struct journal_ctl_replay_item *it)
+/* What replay_judge needs to know of one op: its result, the coverage row of
+ * its NIK and programme, the worker's live coverages and later operation. */
+static int read_facts(struct journal_ctl *c, const struct rop *o, struct replay_item *f,
+                      struct decide_worker *w)
 {
         sqlite3_stmt *s = use(c, C_COVERAGE_ROW);
-        int64_t start = 0, end = 0, used = 0;
-        struct journal_ctl_quota *q;
-        size_t qi = 0;
-        int rc, state = 0;
+        int rc;
 
+        *f = (struct replay_item){
+            .kind = o->op.kind,
+            .status = (enum result_status)o->status,
+            .program = o->program,
+            .worker = w,
+        };
         bind_text(s, 1, o->nik);
         bind_text(s, 2, o->program);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-                state = sqlite3_column_int(s, 0);
-                if (sqlite3_column_int64(s, 1) != o->op.seq)
-                        state = -1;
-                start = sqlite3_column_int64(s, 2);
-                end = sqlite3_column_int64(s, 3);
+                f->coverage = sqlite3_column_int(s, 0);
+                f->coverage_own = sqlite3_column_int64(s, 1) == o->op.seq;
+                f->start_month = sqlite3_column_int64(s, 2);
+                f->end_month = sqlite3_column_int64(s, 3);
         }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return fail(c, rc, "coverage");
-        if (state == 0) {
-                snprintf(it->why, sizeof(it->why), "no coverage row");
-                return 0;
-        }
-        if (state == -1) {
-                snprintf(it->why, sizeof(it->why),
-                         "a later registration for this programme replaced it");
-                return 0;
-        }
-        if (state != JOURNAL_COVERAGE_FAILED) {
-                snprintf(it->why, sizeof(it->why), "its coverage is %s, not failed",
-                         journal_ctl_coverage_state_name(state));
-                return 0;
-        }
-        s = use(c, C_COVERAGE_CLASH);
-        bind_text(s, 1, o->nik);
-        bind_text(s, 2, o->program);
-        sqlite3_bind_int64(s, 3, start);
-        sqlite3_bind_int64(s, 4, end);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-                snprintf(it->why, sizeof(it->why), "covered by %s", col_text(s, 0));
-        sqlite3_reset(s);
-        if (rc == SQLITE_ROW)
-                return 0;
-        if (rc != SQLITE_DONE)
-                return fail(c, rc, "coverage");
-        q = find_quota(opts, o->program, &qi);
-        if (!q) {
-                snprintf(it->why, sizeof(it->why), "programme not in the configuration");
-                return 0;
-        }
-        bind_text(use(c, C_QUOTA_USED), 1, o->program);
-        rc = run_int(c, C_QUOTA_USED, "quota", &used);
+        rc = read_worker(c, o->nik, w);
         if (rc)
                 return rc;
-        used += taken[qi] + q->reserved;
-        if (used >= q->quota) {
-                snprintf(it->why, sizeof(it->why), "quota full (%lld/%lld)",
-                         (long long)used, (long long)q->quota);
-                return 0;
-        }
-        taken[qi]++;
-        it->ok = true;
-        return 0;
-}
-
-/* A deactivation sent after a later operation of the same worker would
- * undo that operation at the endpoint. */
-static int judge_deactivation(struct journal_ctl *c, const struct rop *o,
-                              struct journal_ctl_replay_item *it)
-{
-        int64_t later = 0;
-        sqlite3_stmt *s = use(c, C_LATER_OP);
-        int rc;
-
+        s = use(c, C_LATER_OP);
         bind_text(s, 1, o->nik);
         sqlite3_bind_int64(s, 2, o->op.seq);
-        rc = run_int(c, C_LATER_OP, "ops", &later);
-        if (rc)
-                return rc;
-        if (later) {
-                snprintf(it->why, sizeof(it->why),
-                         "the worker has a later operation (seq %lld)", (long long)later);
-                return 0;
-        }
-        it->ok = true;
-        return 0;
+        return run_int(c, C_LATER_OP, "ops", &f->later_seq);
 }
 
-static int judge(struct journal_ctl *c, const struct replay_ctx *r,
-                 const struct journal_ctl_replay_opts *opts,
-                 struct journal_ctl_replay *out)
+/* The facts of every op, and the slots of every configured programme. */
+static int read_all_facts(struct journal_ctl *c, struct replay_ctx *r,
+                          const struct journal_ctl_replay_opts *opts)
 {
-        int64_t *taken = calloc(opts->n_quotas + 1, sizeof(*taken));
         int rc = 0;
 
-        if (!taken)
+        r->facts = calloc(r->n + 1, sizeof(*r->facts));
+        r->workers = calloc(r->n + 1, sizeof(*r->workers));
+        r->quotas = calloc(opts->n_quotas + 1, sizeof(*r->quotas));
+        if (!r->facts || !r->workers || !r->quotas)
                 return -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        for (size_t i = 0; rc == 0 && i < r->n; i++)
+                rc = read_facts(c, &r->ops[i], &r->facts[i], &r->workers[i]);
+        for (size_t i = 0; rc == 0 && i < opts->n_quotas; i++) {
+                struct replay_quota *q = &r->quotas[i];
+
+                q->program = opts->quotas[i].program;
+                q->quota = opts->quotas[i].quota;
+                q->reserved = opts->quotas[i].reserved;
+                bind_text(use(c, C_QUOTA_USED), 1, q->program);
+                rc = run_int(c, C_QUOTA_USED, "quota", &q->used);
+        }
+        return rc;
+}
+
+static int judge(const struct replay_ctx *r, const struct journal_ctl_replay_opts *opts,
+                 int state, int body_n, struct journal_ctl_replay *out)
+{
+        const struct replay_batch b = {
+            .state = state,
+            .body_items = body_n,
+            .items = r->facts,
+            .n = r->n,
+            .quotas = r->quotas,
+            .n_quotas = opts->n_quotas,
+        };
+        struct replay_judgement j = {
+            .items = calloc(r->n + 1, sizeof(*j.items)),
+            .taken = calloc(opts->n_quotas + 1, sizeof(*j.taken)),
+        };
+        int rc = 0;
+
+        if (!j.items || !j.taken) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        replay_judge(&b, &j);
+        out->action = j.action;
+        if (j.action == JOURNAL_CTL_REPLAY_SKIP) {
+                snprintf(out->why, sizeof(out->why), "%s", j.why);
+                goto out;
+        }
+        out->items = calloc(r->n, sizeof(*out->items));
+        if (!out->items) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        out->n = r->n;
+        out->n_ok = j.n_ok;
+        for (size_t i = 0; i < r->n; i++) {
                 const struct rop *o = &r->ops[i];
                 struct journal_ctl_replay_item *it = &out->items[i];
 
@@ -971,21 +980,16 @@ static int judge(struct journal_ctl *c, const struct replay_ctx *r,
                 it->kind = o->op.kind;
                 snprintf(it->nik, sizeof(it->nik), "%s", o->nik);
                 snprintf(it->program, sizeof(it->program), "%s", o->program);
-                if (o->status != RESULT_FAILED)
-                        snprintf(it->why, sizeof(it->why), "its result is %s, not failed",
-                                 o->status ? result_status_name(o->status) : "pending");
-                else if (o->op.kind == JOURNAL_OP_REGISTER)
-                        rc = judge_registration(c, o, opts, taken, it);
-                else
-                        rc = judge_deactivation(c, o, it);
-                if (rc == 0 && it->ok)
-                        out->n_ok++;
+                it->ok = j.items[i].ok;
+                snprintf(it->why, sizeof(it->why), "%s", j.items[i].why);
         }
         /* a dry run changes nothing, so later batches of the run must know
          * which slots this one would take */
-        for (size_t i = 0; rc == 0 && opts->dry_run && i < opts->n_quotas; i++)
-                opts->quotas[i].reserved += taken[i];
-        free(taken);
+        for (size_t i = 0; opts->dry_run && i < opts->n_quotas; i++)
+                opts->quotas[i].reserved += j.taken[i];
+out:
+        free(j.items);
+        free(j.taken);
         return rc;
 }
 
@@ -1174,7 +1178,7 @@ static int apply(struct journal_ctl *c, const struct replay_ctx *r,
         return rc;
 }
 
-/* Loads the batch in the open transaction; 1 if it is not replayable. */
+/* Reads the batch and its ops in the open transaction. */
 static int load(struct journal_ctl *c, int64_t id, struct replay_ctx *r,
                 struct journal_ctl_replay *out, int *body_n)
 {
@@ -1199,20 +1203,11 @@ static int load(struct journal_ctl *c, int64_t id, struct replay_ctx *r,
         }
         if (rc != SQLITE_ROW)
                 return fail(c, rc, "batch");
-        if (out->state != JOURNAL_BATCH_FAILED) {
-                snprintf(out->why, sizeof(out->why), "the batch is %s, not failed",
-                         journal_batch_state_name(out->state));
-                return 1;
-        }
         s = use(c, C_BATCH_ITEMS);
         sqlite3_bind_int64(s, 1, id);
         rc = each(c, s, item_row, &ic, "items");
         if (rc >= 0 && r->rc)
                 rc = r->rc;
-        if (rc == 0) {
-                snprintf(out->why, sizeof(out->why), "the batch has no items left");
-                return 1;
-        }
         return rc < 0 ? rc : 0;
 }
 
@@ -1228,24 +1223,17 @@ int journal_ctl_replay(struct journal_ctl *c, int64_t id,
         if (rc)
                 return rc;
         rc = load(c, id, &r, &res, &body_n);
-        if (rc == 0) {
-                res.n = r.n;
-                res.items = calloc(r.n, sizeof(*res.items));
-                rc = res.items ? judge(c, &r, o, &res) : -ENOMEM;
+        if (rc == 0)
+                rc = read_all_facts(c, &r, o);
+        if (rc == 0)
+                rc = judge(&r, o, res.state, body_n, &res);
+        /* SKIP: the batch is not failed, nothing changes */
+        if (rc == 0 && !o->dry_run && res.action != JOURNAL_CTL_REPLAY_SKIP) {
+                rc = apply(c, &r, o, &res);
+                if (rc == 0)
+                        rc = commit(c);
         }
-        if (rc == 0) {
-                res.action = res.n_ok == 0 ? JOURNAL_CTL_REPLAY_NONE
-                             : res.n_ok == res.n && (size_t)body_n == res.n
-                                 ? JOURNAL_CTL_REPLAY_RESEND
-                                 : JOURNAL_CTL_REPLAY_REBUILD;
-                if (!o->dry_run)
-                        rc = apply(c, &r, o, &res);
-        }
-        if (rc == 0 && !o->dry_run)
-                rc = commit(c);
-        rollback(c); /* a dry run's, a batch not replayable, or after a failure */
-        if (rc == 1)
-                rc = 0; /* not replayable: SKIP, nothing changed */
+        rollback(c); /* a dry run's, a SKIP's, or after a failure */
         rops_free(&r);
         if (rc < 0) {
                 if (rc == -ESTALE)

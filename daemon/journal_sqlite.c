@@ -130,7 +130,9 @@ enum stmt {
         " ELSE json_object('nik', nik, 'program', program) END)"
 /* Answered, and nothing a replay could send again: not a failed
  * deactivation, not a failed registration whose coverage is still its own
- * and failed (?3 is RESULT_FAILED). */
+ * and failed (?3 is RESULT_FAILED). The negation of replay_may_resend
+ * (replay.c), the replay's own judgement of what could come back: keep the
+ * two in step. */
 #define FINAL_OP                                                                         \
         "status IS NOT NULL AND (status <> ?3 OR (kind = ?4 AND NOT EXISTS ("            \
         "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
