@@ -1,6 +1,6 @@
 /* push: forming batches. Copies operations out of the journal's queue, one
- * a worker at a time and in decision order, into batches of at most
- * bpjs.batch_size registrations or deactivations, lingering up to
+ * operation per worker at a time and in decision order, into batches of at
+ * most bpjs.batch_size registrations or deactivations, lingering up to
  * bpjs.batch_linger_ms for a batch to fill, and composes each batch's
  * request body, which the journal keeps with the batch before its first
  * send. */
