@@ -25,7 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "publish.h"
-#include "push.h"
+#include "push/push.h"
 
 #define CONSUME_BATCH 1000
 #define DRAIN_MS      5000

@@ -442,7 +442,7 @@ def test_cli_under_load_never_locked():
         assert len(got) == total, (len(got), total)
         # The daemon must not meet the CLI's writes either. (A daemon write made
         # inside one of its own read statements fails at once, SQLITE_BUSY_SNAPSHOT,
-        # when another connection committed meanwhile: push.c's start() under
+        # when another connection committed meanwhile: push_http.c's start() under
         # journal_batches_due() did, until the due batches were copied out first.)
         locked = [line for line in env.log("daemon").splitlines()
                   if re.search(r"locked|cannot journal|busy", line)]

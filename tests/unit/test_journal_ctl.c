@@ -75,7 +75,7 @@ static int take_op(const struct journal_op *op, void *opaque)
         return 0;
 }
 
-/* A body shaped like push.c's, so that its items can be counted. */
+/* A body shaped like push_form.c's, so that its items can be counted. */
 static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
                    char **body, size_t *len)
 {

@@ -7,7 +7,7 @@
 #include <curl/curl.h>
 #include <cmocka.h>
 
-#include "push.h"
+#include "push/push.h"
 
 static const struct {
         const char *meaning;

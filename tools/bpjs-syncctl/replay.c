@@ -2,7 +2,7 @@
  * registration. The journal decides per item, in one transaction per batch
  * (journal_ctl_replay): the same body under the same key when every item
  * still qualifies, otherwise a new batch of the items that do, its body
- * built here exactly as the daemon builds one (push.c, compose). */
+ * built here exactly as the daemon builds one (push_form.c, push_form_compose). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
