@@ -35,7 +35,8 @@
  * every touched worker's coverage read back must equal the model's, or it
  * exits 1 (--fault puts a defect in on purpose, to show that it does). The
  * WAL is checkpointed at the end of the run, inside what is measured, so
- * that both writes of a page count. NIKs never appear in its output. Links SQLite and libc only. */
+ * that both writes of a page count. NIKs never appear in its output. Links SQLite and
+ * libc only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -266,8 +267,9 @@ static struct {
         const char *dir;
         /* a defect put in on purpose, to show that --verify catches it */
         const char *fault;
-} opt = {L_TODAY, 10000000, 1000000, 100000, 100, 48, 1000, 4096, 0, 1, 1, -1, 0,
-         "/var/tmp/bpjs-layout", ""};
+} opt = {L_TODAY, 10000000, 1000000, 100000, 100, 48, 1000,
+         4096,    0,        1,       1,      -1,  0,  "/var/tmp/bpjs-layout",
+         ""};
 
 /* ---- the programmes and the pure decision ---- */
 
@@ -433,9 +435,9 @@ static void fill_state(long long k, struct wstate *w)
 
 static const char *const portals[] = {"fill",          "bpp-portal",   "kaltim-portal",
                                       "sorong-portal", "pilot-portal", "bad-portal"};
-#define NPORTAL    (int)(sizeof(portals) / sizeof(portals[0]))
-#define NPART      8
-#define RING       4096
+#define NPORTAL (int)(sizeof(portals) / sizeof(portals[0]))
+#define NPART   8
+#define RING    4096
 
 static struct {
         long long n;
@@ -472,7 +474,10 @@ static void gen_event(struct event *e)
                 if (r < 150) { /* a withdrawal */
                         e->type = T_WITHDRAW;
                         if (gen.regs_n && rnd() % 2) {
-                                long long i = (long long)(rnd() % (uint64_t)(gen.regs_n < RING ? gen.regs_n : RING));
+                                long long i =
+                                    (long long)(rnd() % (uint64_t)(gen.regs_n < RING
+                                                                       ? gen.regs_n
+                                                                       : RING));
                                 e->nik = gen.regs[i].nik;
                                 e->prog = gen.regs[i].prog;
                         } else if (opt.workers) {
@@ -482,9 +487,13 @@ static void gen_event(struct event *e)
                         }
                 } else if (r < 400 && opt.workers) { /* a re-enrolment */
                         if (gen.regs_n && rnd() % 5 < 2)
-                                e->nik = gen.regs[rnd() % (uint64_t)(gen.regs_n < RING ? gen.regs_n : RING)].nik;
+                                e->nik = gen.regs[rnd() % (uint64_t)(gen.regs_n < RING
+                                                                         ? gen.regs_n
+                                                                         : RING)]
+                                             .nik;
                         else
-                                e->nik = fill_nik((long long)(rnd() % (uint64_t)opt.workers));
+                                e->nik =
+                                    fill_nik((long long)(rnd() % (uint64_t)opt.workers));
                 }
                 if (!e->nik) /* a new worker, anywhere among the others */
                         e->nik = nik_base + 1 + (int64_t)(rnd() % 6000000000000000ULL);
@@ -516,8 +525,10 @@ static size_t make_item(const struct event *e, int kind, char *out, size_t size)
                                         nik, progs[e->prog].id);
         return (size_t)snprintf(
             out, size,
-            "{\"nik\":\"%s\",\"name\":\"Pekerja Nomor %lld\",\"birth_date\":\"1985-03-12\","
-            "\"sex\":\"F\",\"phone\":\"+6281234567890\",\"email\":\"pekerja%lld@example.co.id\","
+            "{\"nik\":\"%s\",\"name\":\"Pekerja Nomor "
+            "%lld\",\"birth_date\":\"1985-03-12\","
+            "\"sex\":\"F\",\"phone\":\"+6281234567890\",\"email\":\"pekerja%lld@example."
+            "co.id\","
             "\"address\":\"Jl. Jenderal Sudirman No. %d, Balikpapan Selatan\","
             "\"occupation\":\"penjahit\",\"employer\":\"UMKM Sejahtera Abadi\","
             "\"program\":\"%s\",\"period\":{\"start\":\"2025-01\",\"end\":\"2025-12\"},"
@@ -530,15 +541,16 @@ static size_t make_result(const struct event *e, enum dec d, const char *kpj, ch
                           size_t size)
 {
         char nik[17] = "";
-        static const char *const st[D__COUNT] = {"", "rejected", "confirmed", "duplicate",
-                                                 "confirmed", "ignored"};
+        static const char *const st[D__COUNT] = {"",          "rejected",  "confirmed",
+                                                 "duplicate", "confirmed", "ignored"};
         if (e->nik)
                 nik_text(e->nik, nik);
         return (size_t)snprintf(
             out, size,
             "{\"schema\":\"enrollment-result/v1\",\"event_id\":\"%s\",\"program\":\"%s\","
             "\"nik\":\"%s\",\"status\":\"%s\",\"reason\":%s,\"kpj\":%s%s%s,"
-            "\"at\":\"2025-01-06T08:15:00.123Z\",\"source\":{\"topic\":\"enrollment.events\","
+            "\"at\":\"2025-01-06T08:15:00.123Z\",\"source\":{\"topic\":\"enrollment."
+            "events\","
             "\"partition\":%d,\"offset\":%" PRId64 "}}",
             e->id, progs[e->prog].id, nik, kpj ? "registered" : st[d],
             d == D_REJECTED ? "\"invalid_nik\"" : "null", kpj ? "\"" : "",
@@ -606,7 +618,7 @@ static struct {
         struct {
                 int64_t nik, reg;
                 uint8_t prog;
-        } *pending;
+        } * pending;
         size_t npending, cap;
         long long mismatches;
 } model;
@@ -649,7 +661,8 @@ static enum dec model_decide(const struct event *e)
                 model.reg++;
                 if (model.npending == model.cap) {
                         model.cap = model.cap ? model.cap * 2 : 1024;
-                        model.pending = xrealloc(model.pending, model.cap * sizeof(*model.pending));
+                        model.pending =
+                            xrealloc(model.pending, model.cap * sizeof(*model.pending));
                 }
                 model.pending[model.npending].nik = e->nik;
                 model.pending[model.npending].reg = model.reg;
@@ -663,7 +676,8 @@ static void model_answer(bool all)
 {
         size_t done = 0;
         while (model.npending - done >= PUSH_AT || (all && done < model.npending)) {
-                size_t n = model.npending - done < PUSH_AT ? model.npending - done : PUSH_AT;
+                size_t n =
+                    model.npending - done < PUSH_AT ? model.npending - done : PUSH_AT;
                 for (size_t i = done; i < done + n; i++)
                         settle(model_worker(model.pending[i].nik), model.pending[i].prog,
                                model.pending[i].reg);
@@ -696,7 +710,8 @@ static void ex(sqlite3 *db, const char *sql)
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 {
         sqlite3_stmt *s;
-        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+            SQLITE_OK)
                 die("prepare %s: %s", sql, sqlite3_errmsg(db));
         return s;
 }
@@ -878,9 +893,11 @@ enum tst {
 static const char *const today_sql[T__COUNT] = {
     [T_BEGIN] = "BEGIN IMMEDIATE",
     [T_COMMIT] = "COMMIT",
-    [T_OFFSET_GET] = "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
-    [T_OFFSET_SET] = "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
-                     " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
+    [T_OFFSET_GET] =
+        "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
+    [T_OFFSET_SET] =
+        "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
     [T_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
     [T_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
                        " covered_by, topic, partition, offset, decided_at)"
@@ -901,23 +918,27 @@ static const char *const today_sql[T__COUNT] = {
                        " WHERE nik = ?1 AND program = ?2",
     [T_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [T_OUTBOX_INSERT] = "INSERT INTO outbox(topic, key, value, headers) VALUES(?1, ?2, ?3, ?4)",
+    [T_OUTBOX_INSERT] =
+        "INSERT INTO outbox(topic, key, value, headers) VALUES(?1, ?2, ?3, ?4)",
     [T_OPS_UNBATCHED] = "SELECT o.seq, o.kind, o.nik, o.program, o.event_id, o.item,"
                         " o.reg_seq, r.kpj, o.batch_id FROM ops o LEFT JOIN ops r"
                         " ON r.seq = o.reg_seq WHERE o.batch_id IS NULL AND o.seq > ?1"
                         " AND o.kind = ?3 ORDER BY o.seq LIMIT ?2",
-    [T_BATCH_INSERT] = "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
-                       " VALUES(?1, 1, x'', ?2, ?2, ?2)",
+    [T_BATCH_INSERT] =
+        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+        " VALUES(?1, 1, x'', ?2, ?2, ?2)",
     [T_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
     [T_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
-    [T_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
-                       " last_error = ?5, updated_at = ?6 WHERE id = ?1 AND state IN (1, 2)",
+    [T_BATCH_UPDATE] =
+        "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
+        " last_error = ?5, updated_at = ?6 WHERE id = ?1 AND state IN (1, 2)",
     [T_BATCH_OPS] = "SELECT o.seq, o.kind, o.nik, o.program, o.event_id, o.item,"
                     " o.reg_seq, r.kpj, o.batch_id FROM ops o LEFT JOIN ops r"
                     " ON r.seq = o.reg_seq WHERE o.batch_id = ?1 ORDER BY o.seq",
     [T_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
-    [T_COVERAGE_ACTIVATE] = "UPDATE coverage SET state = 2, updated_at = ?2"
-                            " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
+    [T_COVERAGE_ACTIVATE] =
+        "UPDATE coverage SET state = 2, updated_at = ?2"
+        " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
     [T_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
     [T_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
@@ -929,10 +950,12 @@ static const char *const today_sql[T__COUNT] = {
     [T_WORKER_EVENTS] = "SELECT event_id, nik, program, type, status, reason, covered_by,"
                         " topic, partition, offset, decided_at FROM events WHERE nik = ?1"
                         " ORDER BY decided_at, event_id",
-    [T_WORKER_COVERAGE] = "SELECT program, state, start_month, end_month, reg_seq, event_id,"
-                          " updated_at FROM coverage WHERE nik = ?1 ORDER BY program",
-    [T_WORKER_OPS] = "SELECT o.seq, o.kind, o.program, o.event_id, o.item, o.batch_id,"
-                     " o.status, o.kpj, o.reason FROM ops o WHERE o.nik = ?1 ORDER BY o.seq",
+    [T_WORKER_COVERAGE] =
+        "SELECT program, state, start_month, end_month, reg_seq, event_id,"
+        " updated_at FROM coverage WHERE nik = ?1 ORDER BY program",
+    [T_WORKER_OPS] =
+        "SELECT o.seq, o.kind, o.program, o.event_id, o.item, o.batch_id,"
+        " o.status, o.kpj, o.reason FROM ops o WHERE o.nik = ?1 ORDER BY o.seq",
 };
 
 static struct {
@@ -959,8 +982,9 @@ static void today_fill(void)
 
         ex(db, today_schema);
         ev = prep(db, today_sql[T_EVENT_INSERT]);
-        cov = prep(db, "INSERT INTO coverage(nik, program, state, start_month, end_month,"
-                       " reg_seq, event_id, updated_at) VALUES(?1, ?2, 2, ?3, ?4, ?5, ?6, ?7)");
+        cov = prep(
+            db, "INSERT INTO coverage(nik, program, state, start_month, end_month,"
+                " reg_seq, event_id, updated_at) VALUES(?1, ?2, 2, ?3, ?4, ?5, ?6, ?7)");
         op = prep(db, "INSERT INTO ops(seq, kind, nik, program, event_id, item, batch_id,"
                       " status, kpj) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?6, 1, ?7)");
         bt = prep(db, "INSERT INTO batches(id, kind, state, body, next_at, created_at,"
@@ -991,10 +1015,11 @@ static void today_fill(void)
                 run1(db, cov);
                 /* the op as pruning leaves it: the item cut to NIK, programme and
                  * period, the outcome and the kpj in columns */
-                int n = snprintf(item, sizeof(item),
-                                 "{\"nik\":\"%s\",\"program\":\"%s\",\"period\":{\"start\":"
-                                 "\"2025-01\",\"end\":\"2025-12\"}}",
-                                 nik, progs[p].id);
+                int n =
+                    snprintf(item, sizeof(item),
+                             "{\"nik\":\"%s\",\"program\":\"%s\",\"period\":{\"start\":"
+                             "\"2025-01\",\"end\":\"2025-12\"}}",
+                             nik, progs[p].id);
                 snprintf(kpj, sizeof(kpj), "%011lld", k);
                 sqlite3_bind_int64(op, 1, k + 1);
                 sqlite3_bind_text(op, 2, nik, -1, SQLITE_STATIC);
@@ -1016,8 +1041,8 @@ static void today_fill(void)
         }
         for (int p = 0; p < NPROG; p++) {
                 char sql[256];
-                snprintf(sql, sizeof(sql), "INSERT INTO quota VALUES('%s', %lld)", progs[p].id,
-                         quota[p]);
+                snprintf(sql, sizeof(sql), "INSERT INTO quota VALUES('%s', %lld)",
+                         progs[p].id, quota[p]);
                 ex(db, sql);
         }
         ex(db, "INSERT INTO meta VALUES('journal_id', 'bench-layout')");
@@ -1057,12 +1082,13 @@ static void today_close(void)
         sqlite3_close(td.db);
 }
 
-static void today_outbox(const char *topic, const char *key, const char *value, size_t len,
-                         const char *headers)
+static void today_outbox(const char *topic, const char *key, const char *value,
+                         size_t len, const char *headers)
 {
         tbind_text(T_OUTBOX_INSERT, 1, topic);
         if (key)
-                sqlite3_bind_blob(tu(T_OUTBOX_INSERT), 2, key, (int)strlen(key), SQLITE_TRANSIENT);
+                sqlite3_bind_blob(tu(T_OUTBOX_INSERT), 2, key, (int)strlen(key),
+                                  SQLITE_TRANSIENT);
         sqlite3_bind_blob(tu(T_OUTBOX_INSERT), 3, value, (int)len, SQLITE_TRANSIENT);
         if (headers)
                 sqlite3_bind_blob(tu(T_OUTBOX_INSERT), 4, headers, (int)strlen(headers),
@@ -1079,8 +1105,9 @@ static void today_read_worker(const char *nik, struct wstate *w)
                 int p = prog_index((const char *)sqlite3_column_text(s, 0));
                 if (p < 0 || w->ncov == MAXCOV)
                         die("coverage row of an unknown programme");
-                w->cov[w->ncov++] = (struct cov){(uint8_t)p, (uint8_t)sqlite3_column_int(s, 1),
-                                                 sqlite3_column_int64(s, 2)};
+                w->cov[w->ncov++] =
+                    (struct cov){(uint8_t)p, (uint8_t)sqlite3_column_int(s, 1),
+                                 sqlite3_column_int64(s, 2)};
         }
         sqlite3_reset(s);
 }
@@ -1189,8 +1216,10 @@ static void today_take(const struct event *e, int64_t now)
         }
         today_outbox("enrollment.results", e->nik ? nik : "key", value, len, NULL);
         if (d == D_REJECTED) /* the dead letter: the raw message with its headers */
-                today_outbox("enrollment.dlq", "key", item, make_item(e, D_REGISTER, item, sizeof(item)),
-                             "reason=invalid_nik;field=worker.nik;topic=enrollment.events");
+                today_outbox(
+                    "enrollment.dlq", "key", item,
+                    make_item(e, D_REGISTER, item, sizeof(item)),
+                    "reason=invalid_nik;field=worker.nik;topic=enrollment.events");
 offset:
         s = tu(T_OFFSET_SET);
         tbind_text(T_OFFSET_SET, 1, offs_topic);
@@ -1242,7 +1271,8 @@ static void today_push(int kind, bool all)
                 sqlite3_bind_int64(s, 1, 0);
                 sqlite3_bind_int64(s, 2, PUSH_AT);
                 sqlite3_bind_int(s, 3, kind);
-                buf_put(&body, "{\"batch_id\":\"bench-layout-0000000001\",\"items\":[", 48);
+                buf_put(&body, "{\"batch_id\":\"bench-layout-0000000001\",\"items\":[",
+                        48);
                 while (step(td.db, s) == SQLITE_ROW) {
                         seqs[n] = sqlite3_column_int64(s, 0);
                         if (n++)
@@ -1289,7 +1319,8 @@ static void today_push(int kind, bool all)
                         int64_t seq = sqlite3_column_int64(s, 0);
                         char nik[17], program[32], event_id[48], kpj[16], value[1024];
                         struct event e = {0};
-                        snprintf(nik, sizeof(nik), "%s", (const char *)sqlite3_column_text(s, 2));
+                        snprintf(nik, sizeof(nik), "%s",
+                                 (const char *)sqlite3_column_text(s, 2));
                         snprintf(program, sizeof(program), "%s",
                                  (const char *)sqlite3_column_text(s, 3));
                         snprintf(event_id, sizeof(event_id), "%s",
@@ -1310,8 +1341,9 @@ static void today_push(int kind, bool all)
                         snprintf(e.id, sizeof(e.id), "%s", event_id);
                         e.nik = strtoll(nik, NULL, 10);
                         e.prog = (uint8_t)prog_index(program);
-                        size_t len = make_result(&e, kind == 1 ? D_REGISTER : D_DEACTIVATE,
-                                                 kind == 1 ? kpj : NULL, value, sizeof(value));
+                        size_t len =
+                            make_result(&e, kind == 1 ? D_REGISTER : D_DEACTIVATE,
+                                        kind == 1 ? kpj : NULL, value, sizeof(value));
                         today_outbox("enrollment.results", nik, value, len, NULL);
                 }
                 sqlite3_reset(s);
@@ -1383,7 +1415,8 @@ static void id_encode(struct buf *b, const char *id)
                 const char *digits;
                 if (strncmp(id, portals[p], pl) || id[pl] != ':')
                         continue;
-                if (sscanf(id + pl + 1, "%4d-%2d-%2d:%n", &y, &m, &d, &used) != 3 || used != 11)
+                if (sscanf(id + pl + 1, "%4d-%2d-%2d:%n", &y, &m, &d, &used) != 3 ||
+                    used != 11)
                         break;
                 digits = id + pl + 12;
                 size_t nd = strlen(digits);
@@ -1531,8 +1564,8 @@ struct job {
 
 static struct {
         sqlite3 *db, *rdb; /* writer; reader (group commit) */
-        sqlite3_stmt *log_ins, *body_ins, *wget, *wget_r, *bad_get, *bad_get_r, *wput, *bad_put,
-            *meta_set, *log_get;
+        sqlite3_stmt *log_ins, *body_ins, *wget, *wget_r, *bad_get, *bad_get_r, *wput,
+            *bad_put, *meta_set, *log_get;
         struct delta delta;
         char **bad; /* ids of events without a valid NIK, not merged yet */
         size_t nbad, badcap;
@@ -1546,7 +1579,7 @@ static struct {
                 uint8_t prog, kind;
                 char *item;
                 size_t len;
-        } *pending;
+        } * pending;
         size_t npending, pcap;
         struct buf answers; /* the answers row being formed */
         long long nanswers;
@@ -1566,9 +1599,11 @@ static void log_prepare(void)
         lg.body_ins = prep(lg.db, "INSERT INTO bodies(id, body) VALUES(?1, ?2)");
         lg.wget = prep(lg.db, "SELECT state FROM workers WHERE nik = ?1");
         lg.bad_get = prep(lg.db, "SELECT 1 FROM bad_events WHERE event_id = ?1");
-        lg.wput = prep(lg.db, "INSERT OR REPLACE INTO workers(nik, state) VALUES(?1, ?2)");
+        lg.wput =
+            prep(lg.db, "INSERT OR REPLACE INTO workers(nik, state) VALUES(?1, ?2)");
         lg.bad_put = prep(lg.db, "INSERT OR IGNORE INTO bad_events(event_id) VALUES(?1)");
-        lg.meta_set = prep(lg.db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)");
+        lg.meta_set =
+            prep(lg.db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)");
         lg.log_get = prep(lg.db, "SELECT body FROM log WHERE seq = ?1");
         lg.wget_r = lg.wget;
         lg.bad_get_r = lg.bad_get;
@@ -1578,14 +1613,15 @@ static void log_prepare(void)
                 sqlite3_busy_timeout(lg.rdb, 60000);
                 ex(lg.rdb, "PRAGMA cache_size=-4096");
                 lg.wget_r = prep(lg.rdb, "SELECT state FROM workers WHERE nik = ?1");
-                lg.bad_get_r = prep(lg.rdb, "SELECT 1 FROM bad_events WHERE event_id = ?1");
+                lg.bad_get_r =
+                    prep(lg.rdb, "SELECT 1 FROM bad_events WHERE event_id = ?1");
         }
 }
 
 static void log_finalize(void)
 {
-        sqlite3_stmt *all[] = {lg.log_ins, lg.body_ins, lg.wget,     lg.bad_get, lg.wput,
-                               lg.bad_put, lg.meta_set, lg.log_get};
+        sqlite3_stmt *all[] = {lg.log_ins, lg.body_ins, lg.wget,     lg.bad_get,
+                               lg.wput,    lg.bad_put,  lg.meta_set, lg.log_get};
         for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
                 sqlite3_finalize(all[i]);
         if (lg.rdb) {
@@ -1638,7 +1674,8 @@ static void log_worker(int64_t nik, struct wstate *w)
         }
         sqlite3_bind_int64(s, 1, nik);
         if (step(lg.rdb ? lg.rdb : lg.db, s) == SQLITE_ROW)
-                state_decode(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), w);
+                state_decode(sqlite3_column_blob(s, 0),
+                             (size_t)sqlite3_column_bytes(s, 0), w);
         else
                 memset(w, 0, sizeof(*w));
         sqlite3_reset(s);
@@ -1782,7 +1819,7 @@ static struct {
         int64_t nik, reg;
         uint8_t prog, kind;
         long long job;
-} *sent;
+} * sent;
 static size_t nsent, sentcap;
 static long long jobs;
 
@@ -1835,9 +1872,10 @@ static void make_bodies(struct job *j, bool all)
                         struct buf body = {0};
                         size_t take = n < PUSH_AT ? n : PUSH_AT, done = 0, keep = 0;
                         char head[64];
-                        int hl = snprintf(head, sizeof(head),
-                                          "{\"batch_id\":\"bench-layout-%010lld\",\"items\":[",
-                                          (long long)lg.body_id + 1);
+                        int hl =
+                            snprintf(head, sizeof(head),
+                                     "{\"batch_id\":\"bench-layout-%010lld\",\"items\":[",
+                                     (long long)lg.body_id + 1);
                         buf_put(&body, head, (size_t)hl);
                         for (size_t i = 0; i < lg.npending; i++) {
                                 if (lg.pending[i].kind != kind || done == take) {
@@ -1968,7 +2006,8 @@ static void log_batch(const struct event *evs, int n)
                         buf_put(&rec, item, len);
                         if (lg.npending == lg.pcap) {
                                 lg.pcap = lg.pcap ? lg.pcap * 2 : 2048;
-                                lg.pending = xrealloc(lg.pending, lg.pcap * sizeof(*lg.pending));
+                                lg.pending =
+                                    xrealloc(lg.pending, lg.pcap * sizeof(*lg.pending));
                         }
                         lg.pending[lg.npending].nik = e->nik;
                         lg.pending[lg.npending].reg = lg.reg;
@@ -2053,7 +2092,8 @@ static long long log_replay(void)
                                 unsigned pk = rd_u8(&r);
                                 int64_t reg = (int64_t)rd_uv(&r);
                                 rd_bytes(&r, 11);
-                                if ((pk & 15) != 1 || !strcmp(opt.fault, "replay-skips-answers"))
+                                if ((pk & 15) != 1 ||
+                                    !strcmp(opt.fault, "replay-skips-answers"))
                                         continue;
                                 log_worker(nik, &w);
                                 settle(&w, (int)(pk >> 4), reg);
@@ -2115,7 +2155,9 @@ static long long log_history(int64_t nik)
                         struct rd r = {sqlite3_column_blob(s, 0), NULL};
                         r.end = r.p + sqlite3_column_bytes(s, 0);
                         if (rd_u8(&r) != ROW_EVENTS)
-                                die("history: event %d of a worker points at an answers row", i);
+                                die("history: event %d of a worker points at an answers "
+                                    "row",
+                                    i);
                         long long nrec = (long long)rd_uv(&r);
                         unsigned np = rd_u8(&r);
                         for (unsigned p = 0; p < np; p++)
@@ -2133,7 +2175,8 @@ static long long log_history(int64_t nik)
                                 rd_u8(&r);
                                 rd_uv(&r);
                                 rd_u8(&r);
-                                if ((dt >> 4) == D_REGISTER || (dt >> 4) == D_DEACTIVATE) {
+                                if ((dt >> 4) == D_REGISTER ||
+                                    (dt >> 4) == D_DEACTIVATE) {
                                         rd_uv(&r);
                                         rd_bytes(&r, rd_uv(&r));
                                 }
@@ -2142,7 +2185,8 @@ static long long log_history(int64_t nik)
                                 found = rn == nik && strcmp(id, w.ids[i].id) == 0;
                         }
                         if (!found)
-                                die("history: an event of a worker is not in its log row");
+                                die("history: an event of a worker is not in its log "
+                                    "row");
                         rows++;
                 }
                 sqlite3_reset(s);
@@ -2177,8 +2221,9 @@ static long long verify_state(const char *when)
                 read_back(s->nik, &w);
                 checked++;
                 if (!same_coverage(&w, s->w) && bad++ < 5)
-                        fprintf(stderr, "%s: worker %lld of the model (pre-filled #%lld): "
-                                        "coverage differs\n",
+                        fprintf(stderr,
+                                "%s: worker %lld of the model (pre-filled #%lld): "
+                                "coverage differs\n",
                                 when, (long long)i, fill_index(s->nik));
         }
         for (int i = 0; i < 1000 && opt.workers; i++) {
@@ -2199,7 +2244,8 @@ static long long verify_state(const char *when)
 
 static double lookups_ms(void)
 {
-        double *ms = xmalloc(sizeof(double) * (size_t)(n_lookup_niks ? n_lookup_niks : 1));
+        double *ms =
+            xmalloc(sizeof(double) * (size_t)(n_lookup_niks ? n_lookup_niks : 1));
         long long rows = 0;
         sqlite3 *db = opt.layout == L_TODAY ? td.db : lg.db;
 
@@ -2215,18 +2261,20 @@ static double lookups_ms(void)
         double med = n_lookup_niks ? ms[n_lookup_niks / 2] : 0;
         free(ms);
         if (n_lookup_niks && rows < n_lookup_niks)
-                die("history lookups found %lld rows for %lld workers", rows, n_lookup_niks);
+                die("history lookups found %lld rows for %lld workers", rows,
+                    n_lookup_niks);
         return med;
 }
 
 static void usage(void)
 {
-        fprintf(stderr,
-                "usage: bpjs-journal-layout [--layout today|log] [--workers W] [--events N]\n"
-                "  [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]\n"
-                "  [--page-size BYTES] [--group-commit] [--bodies stored|derived]\n"
-                "  [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]\n"
-                "  [--fault merge-drops-a-worker|replay-skips-answers]\n");
+        fprintf(
+            stderr,
+            "usage: bpjs-journal-layout [--layout today|log] [--workers W] [--events N]\n"
+            "  [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]\n"
+            "  [--page-size BYTES] [--group-commit] [--bodies stored|derived]\n"
+            "  [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]\n"
+            "  [--fault merge-drops-a-worker|replay-skips-answers]\n");
         exit(2);
 }
 
@@ -2236,8 +2284,8 @@ static long long num(const char *s, long long lo, long long hi, const char *what
         errno = 0;
         long long v = strtoll(s ? s : "", &end, 10);
         if (!s || errno || *end || end == s || v < lo || v > hi)
-                die("%s: expected a whole number from %lld to %lld, got \"%s\"", what, lo, hi,
-                    s ? s : "");
+                die("%s: expected a whole number from %lld to %lld, got \"%s\"", what, lo,
+                    hi, s ? s : "");
         return v;
 }
 
@@ -2285,7 +2333,8 @@ int main(int argc, char **argv)
                 } else if (!strcmp(a, "--fault")) {
                         if (!v || (strcmp(v, "merge-drops-a-worker") &&
                                    strcmp(v, "replay-skips-answers")))
-                                die("--fault: merge-drops-a-worker or replay-skips-answers");
+                                die("--fault: merge-drops-a-worker or "
+                                    "replay-skips-answers");
                         opt.fault = v, i++;
                 } else if (!strcmp(a, "--keep")) {
                         opt.keep = 1;
@@ -2300,7 +2349,8 @@ int main(int argc, char **argv)
         if (opt.layout == L_TODAY && (opt.group_commit || !opt.bodies_stored))
                 die("--group-commit and --bodies derived are variants of --layout log");
         if (opt.group_commit && !opt.wal)
-                die("--group-commit needs --journal-mode wal (a reader beside the writer)");
+                die("--group-commit needs --journal-mode wal (a reader beside the "
+                    "writer)");
         if (opt.verify < 0)
                 opt.verify = opt.events <= 100000;
         nik_step = opt.workers ? 6000000000000000LL / opt.workers : 1;
@@ -2339,7 +2389,8 @@ int main(int argc, char **argv)
         double cpu0 = cpu_s();
         t0 = now_s();
         for (long long done = 0; done < opt.events;) {
-                int n = (int)(opt.events - done < opt.batch ? opt.events - done : opt.batch);
+                int n =
+                    (int)(opt.events - done < opt.batch ? opt.events - done : opt.batch);
                 for (int i = 0; i < n; i++) {
                         gen_event(&evs[i]);
                         sample_nik(evs[i].nik);
@@ -2359,7 +2410,8 @@ int main(int argc, char **argv)
         if (opt.verify)
                 model_answer(true);
         if (opt.wal) /* the second write of every page */
-                ex(opt.layout == L_TODAY ? td.db : lg.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+                ex(opt.layout == L_TODAY ? td.db : lg.db,
+                   "PRAGMA wal_checkpoint(TRUNCATE)");
         double run_s = now_s() - t0;
         double cpu = cpu_s() - cpu0;
         struct io io1 = io_now();
@@ -2404,23 +2456,26 @@ int main(int argc, char **argv)
 
         printf("layout=%s variant=%s,%s,page%d%s%s W=%lld N=%lld B=%d",
                opt.layout == L_TODAY ? "today" : "log", opt.wal ? "wal" : "rollback",
-               opt.layout == L_LOG ? (opt.bodies_stored ? "bodies" : "derived") : "daemon",
-               opt.page_size, gc ? ",gc" : "", *opt.fault ? ",fault" : "", opt.workers, opt.events, opt.batch);
+               opt.layout == L_LOG ? (opt.bodies_stored ? "bodies" : "derived")
+                                   : "daemon",
+               opt.page_size, gc ? ",gc" : "", *opt.fault ? ",fault" : "", opt.workers,
+               opt.events, opt.batch);
         if (opt.layout == L_LOG)
                 printf(" D=%lld", opt.delta);
-        printf(" fill_s=%.1f fill_mib=%.0f events_per_s=%.0f wchar_per_event=%.0f"
-               " write_bytes_per_event=%.0f fdatasyncs=%ld syncs_per_1k=%.1f"
-               " cpu_us_per_event=%.1f peak_rss_mib=%.1f file_mib=%.1f bytes_per_worker=%.0f"
-               " lookup_ms=%.2f",
-               fill_s, (double)fill_bytes / 1048576.0, (double)opt.events / run_s,
-               (double)(io1.wchar - io0.wchar) / (double)opt.events,
-               (double)(io1.write_bytes - io0.write_bytes) / (double)opt.events, syncs,
-               (double)syncs * 1000.0 / (double)opt.events, cpu * 1e6 / (double)opt.events,
-               (double)hwm / 1024.0, (double)size / 1048576.0,
-               (double)size / (double)(opt.workers + counts[D_REGISTER] + 1), lookup);
+        printf(
+            " fill_s=%.1f fill_mib=%.0f events_per_s=%.0f wchar_per_event=%.0f"
+            " write_bytes_per_event=%.0f fdatasyncs=%ld syncs_per_1k=%.1f"
+            " cpu_us_per_event=%.1f peak_rss_mib=%.1f file_mib=%.1f bytes_per_worker=%.0f"
+            " lookup_ms=%.2f",
+            fill_s, (double)fill_bytes / 1048576.0, (double)opt.events / run_s,
+            (double)(io1.wchar - io0.wchar) / (double)opt.events,
+            (double)(io1.write_bytes - io0.write_bytes) / (double)opt.events, syncs,
+            (double)syncs * 1000.0 / (double)opt.events, cpu * 1e6 / (double)opt.events,
+            (double)hwm / 1024.0, (double)size / 1048576.0,
+            (double)size / (double)(opt.workers + counts[D_REGISTER] + 1), lookup);
         if (opt.layout == L_LOG)
-                printf(" merges=%lld merge_s=%.2f restart_ms=%.1f replayed=%lld", lg.merges,
-                       lg.merge_s, restart_ms, replayed);
+                printf(" merges=%lld merge_s=%.2f restart_ms=%.1f replayed=%lld",
+                       lg.merges, lg.merge_s, restart_ms, replayed);
         for (int d = 0; d < D__COUNT; d++)
                 printf(" %s=%lld", dec_name[d], counts[d]);
         printf(" verify=%s\n", !opt.verify ? "off" : bad ? "FAILED" : "ok");
