@@ -144,12 +144,26 @@ static void hwm_reset(void)
 
 static uint64_t rng_state = 88172645463325252ULL;
 
+static uint64_t xorshift(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
+/* the workload's stream; what samples and checks draw comes from another,
+ * so that --lookups and --verify do not change the events */
 static uint64_t rnd(void)
 {
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return rng_state;
+        return xorshift(&rng_state);
+}
+
+static uint64_t side_state = 2463534242ULL;
+
+static uint64_t side_rnd(void)
+{
+        return xorshift(&side_state);
 }
 
 static void *xmalloc(size_t n)
@@ -802,8 +816,8 @@ static void sample_nik(int64_t nik)
         seen++;
         if (n_lookup_niks < opt.lookups)
                 lookup_niks[n_lookup_niks++] = nik;
-        else if ((long long)(rnd() % (uint64_t)seen) < opt.lookups)
-                lookup_niks[rnd() % (uint64_t)opt.lookups] = nik;
+        else if ((long long)(side_rnd() % (uint64_t)seen) < opt.lookups)
+                lookup_niks[side_rnd() % (uint64_t)opt.lookups] = nik;
 }
 
 static void check_decision(const struct event *e, enum dec d)
@@ -2227,7 +2241,7 @@ static long long verify_state(const char *when)
                                 when, (long long)i, fill_index(s->nik));
         }
         for (int i = 0; i < 1000 && opt.workers; i++) {
-                long long k = (long long)(rnd() % (uint64_t)opt.workers);
+                long long k = (long long)(side_rnd() % (uint64_t)opt.workers);
                 if (map_find(&model.workers, fill_nik(k), false))
                         continue;
                 fill_state(k, &f);
