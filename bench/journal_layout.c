@@ -1583,7 +1583,8 @@ static struct {
         struct delta delta;
         char **bad; /* ids of events without a valid NIK, not merged yet */
         size_t nbad, badcap;
-        long long delta_events, merges;
+        long long delta_events, merges, merged_events;
+        long long merge_wchar, merge_write_bytes;
         double merge_s;
         int64_t seq, body_id, reg, merged_seq, published;
         int64_t offsets[NPART];
@@ -1795,8 +1796,10 @@ static void log_merge(void)
         size_t n = 0;
         double t0 = now_s();
         char key[] = "merged_seq";
+        struct io io0;
 
         writer_drain();
+        io0 = io_now();
         all = xmalloc(lg.delta.n * sizeof(*all));
         for (size_t i = 0; i < lg.delta.cap; i++)
                 if (lg.delta.s[i].nik)
@@ -1821,6 +1824,13 @@ static void log_merge(void)
         sqlite3_bind_int64(lg.meta_set, 2, lg.seq);
         run1(lg.db, lg.meta_set);
         run1(lg.db, st_commit);
+        /* the merge's pages written twice in WAL mode: count the second here */
+        if (opt.wal)
+                ex(lg.db, "PRAGMA wal_checkpoint(PASSIVE)");
+        struct io io1 = io_now();
+        lg.merge_wchar += io1.wchar - io0.wchar;
+        lg.merge_write_bytes += io1.write_bytes - io0.write_bytes;
+        lg.merged_events += lg.delta_events;
         lg.merged_seq = lg.seq;
         free(all);
         delta_clear(&lg.delta);
@@ -2431,6 +2441,7 @@ int main(int argc, char **argv)
         struct io io1 = io_now();
         long syncs = atomic_load(&n_syncs) - syncs0;
         long hwm = vm_hwm_kib();
+        long long merge_wchar = lg.merge_wchar;
         free(evs);
 
         long long bad = opt.verify ? verify_state("end of run") + model.mismatches : 0;
@@ -2451,6 +2462,7 @@ int main(int argc, char **argv)
                 }
                 long long merges = lg.merges;
                 double merge_s = lg.merge_s;
+                long long merged_events = lg.merged_events, mw = lg.merge_wchar;
                 log_close();
                 delta_clear(&lg.delta);
                 for (size_t i = 0; i < lg.nbad; i++)
@@ -2466,6 +2478,8 @@ int main(int argc, char **argv)
                         bad += verify_state("after restart");
                 lg.merges = merges;
                 lg.merge_s = merge_s;
+                lg.merged_events = merged_events;
+                lg.merge_wchar = mw;
         }
 
         printf("layout=%s variant=%s,%s,page%d%s%s W=%lld N=%lld B=%d",
@@ -2487,9 +2501,19 @@ int main(int argc, char **argv)
             (double)syncs * 1000.0 / (double)opt.events, cpu * 1e6 / (double)opt.events,
             (double)hwm / 1024.0, (double)size / 1048576.0,
             (double)size / (double)(opt.workers + counts[D_REGISTER] + 1), lookup);
-        if (opt.layout == L_LOG)
-                printf(" merges=%lld merge_s=%.2f restart_ms=%.1f replayed=%lld",
-                       lg.merges, lg.merge_s, restart_ms, replayed);
+        if (opt.layout == L_LOG) {
+                /* a run ends with up to D events not merged yet: the steady
+                 * figure charges every event the merge's bytes per merged one */
+                double per_merged =
+                    lg.merged_events ? (double)lg.merge_wchar / (double)lg.merged_events
+                                     : 0;
+                double rest =
+                    (double)(io1.wchar - io0.wchar - merge_wchar) / (double)opt.events;
+                printf(" merges=%lld merge_s=%.2f merge_wchar_per_merged_event=%.0f"
+                       " wchar_per_event_steady=%.0f restart_ms=%.1f replayed=%lld",
+                       lg.merges, lg.merge_s, per_merged,
+                       lg.merged_events ? rest + per_merged : -1.0, restart_ms, replayed);
+        }
         for (int d = 0; d < D__COUNT; d++)
                 printf(" %s=%lld", dec_name[d], counts[d]);
         printf(" verify=%s\n", !opt.verify ? "off" : bad ? "FAILED" : "ok");

@@ -16,7 +16,8 @@ COMMON = ["--workers", "2000", "--events", "5000", "--verify"]
 KEYS = ["layout", "variant", "W", "N", "B", "fill_s", "events_per_s", "wchar_per_event",
         "write_bytes_per_event", "fdatasyncs", "cpu_us_per_event", "peak_rss_mib",
         "file_mib", "bytes_per_worker", "lookup_ms", "verify"]
-LOG_KEYS = ["D", "merges", "restart_ms", "replayed"]
+LOG_KEYS = ["D", "merges", "merge_wchar_per_merged_event", "wchar_per_event_steady",
+            "restart_ms", "replayed"]
 RUNS = [
     ["--layout", "today"],
     ["--layout", "log"],
