@@ -34,3 +34,9 @@ set_tests_properties(bench.smoke PROPERTIES
 bpjs_unit_test(log bpjs_common)
 # a full disk (issue 12): mounts a tmpfs for the journal, so it runs as root
 bpjs_integration_test(full_disk)
+# The journal-layout microbenchmark (issue 13) on tiny sizes: every layout
+# and variant runs, prints its keys and passes its own state check; a
+# defect put in on purpose fails it. No timing is asserted.
+add_test(NAME bench.layout
+  COMMAND ${PYTHON3} ${PROJECT_SOURCE_DIR}/bench/layout_smoke.py $<TARGET_FILE:bpjs-journal-layout>)
+set_tests_properties(bench.layout PROPERTIES TIMEOUT 600)
