@@ -7,7 +7,7 @@
 static uint64_t key_of(const char *nik)
 {
         uint64_t k = 0;
-        for (size_t i = 0; nik[i] && i < 19; i++)
+        for (size_t i = 0; i < 19 && nik[i]; i++)
                 k = k * 10 + (uint64_t)(nik[i] - '0');
         return k + 1;
 }
