@@ -45,9 +45,11 @@ static int grow(struct nikset *s)
                 bigger.keys[j] = s->keys[i];
                 bigger.counts[j] = s->counts[i];
         }
-        bigger.n = s->n;
-        nikset_free(s);
-        *s = bigger;
+        free(s->keys);
+        free(s->counts);
+        s->keys = bigger.keys;
+        s->counts = bigger.counts;
+        s->cap = bigger.cap;
         return 0;
 }
 
