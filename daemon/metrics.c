@@ -1,6 +1,7 @@
 /* metrics: see metrics.h. */
 #include "metrics.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -600,6 +601,7 @@ static void make_url(struct metrics *m, int fd)
         char host[INET6_ADDRSTRLEN] = "?";
         unsigned port = 0;
 
+        memset(&ss, 0, sizeof(ss)); /* AF_UNSPEC if getsockname fails */
         if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
                 if (ss.ss_family == AF_INET6) {
                         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
@@ -623,6 +625,9 @@ static int initial_series(struct metrics *m)
         for (int id = 0; id < METRIC__COUNT; id++) {
                 const char *const *v = table[id].initial;
 
+                /* values[] below holds one value: only one-label metrics
+                 * may have initial values */
+                assert(!v || n_labels((enum metric)id) == 1);
                 if (n_labels((enum metric)id) == 0 && !series(m, (enum metric)id, NULL))
                         return -ENOMEM;
                 for (; v && *v; v++) {
