@@ -964,7 +964,7 @@ static int judge(const struct replay_ctx *r, const struct journal_ctl_replay_opt
                 snprintf(out->why, sizeof(out->why), "%s", j.why);
                 goto out;
         }
-        out->items = calloc(r->n, sizeof(*out->items));
+        out->items = calloc(r->n + 1, sizeof(*out->items)); /* + 1: never calloc(0) */
         if (!out->items) {
                 rc = -ENOMEM;
                 goto out;
