@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -670,6 +671,8 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
         const struct conf_mark *m;
         int r;
 
+        /* required keys: fill_defaults failed if the file left one out */
+        assert(c->bpjs.cons_id && c->bpjs.base_url);
         m = &marks[mark_index(conf_keys, N_CONF_KEYS, "bpjs.cons_id")];
         if (!*c->bpjs.cons_id ||
             strspn(c->bpjs.cons_id, "0123456789") != strlen(c->bpjs.cons_id) ||

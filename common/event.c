@@ -221,6 +221,7 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
         const cJSON *dis = cJSON_GetObjectItemCaseSensitive(w, "disability");
         char sex[2] = "";
         struct nik_info info;
+        bool dated;
         int y, m, d;
 
         if (!nik || cJSON_IsNull(nik))
@@ -235,7 +236,8 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
             take_text(w, "birth_date", "worker.birth_date", need, 10, ev->birth_date,
                       sizeof(ev->birth_date), err))
                 return -1;
-        if (ev->birth_date[0] && !event_date_valid(ev->birth_date, &y, &m, &d))
+        dated = ev->birth_date[0] != '\0'; /* and then y, m, d are set */
+        if (dated && !event_date_valid(ev->birth_date, &y, &m, &d))
                 return fail(err, REASON_INVALID_FIELD, "worker.birth_date");
         if (take_text(w, "sex", "worker.sex", need, 1, sex, sizeof(sex), err))
                 return -1;
@@ -254,8 +256,7 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
                 ev->disability = cJSON_IsTrue(dis);
         }
 
-        if (ev->birth_date[0] &&
-            (info.day != d || info.month != m || info.year2 != y % 100))
+        if (dated && (info.day != d || info.month != m || info.year2 != y % 100))
                 return fail(err, REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik");
         if (ev->sex && info.female != (ev->sex == 'F'))
                 return fail(err, REASON_NIK_SEX_MISMATCH, "worker.nik");

@@ -225,7 +225,7 @@ static int clean_string(cJSON *item, bool mask, size_t max)
         if (!v)
                 return 0;
         copy = malloc(len + 1);
-        out = malloc(size);
+        out = calloc(1, size); /* zeroed: the analyser cannot follow strlen(out) below */
         if (!copy || !out)
                 goto out;
         memcpy(copy, v, len + 1);

@@ -1,5 +1,6 @@
 #include "consume.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -227,6 +228,8 @@ static int take(struct consume *cs, const rd_kafka_message_t *m, int64_t now)
                         snprintf(perr.field, sizeof(perr.field), "program");
                 }
         }
+        /* decide registers only in a program it knows */
+        assert(prog || d.action != DECIDE_REGISTER);
 
         res = (struct result){
             .event_id = ev.event_id[0] ? ev.event_id : NULL,
@@ -382,6 +385,7 @@ int consume_poll(struct consume *cs, size_t max, int timeout_ms)
 
         if (cs->n_held == 0) {
                 if (cs->cap_held < max) {
+                        // NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers
                         void *p = realloc(cs->held, max * sizeof(*cs->held));
                         if (!p)
                                 return -ENOMEM;

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -63,6 +64,8 @@ static time_t now_s(void)
 
 static int append(struct request *rq, const char *data, size_t n)
 {
+        assert(rq->len <= BATCH_MAX_BODY);
+        assert(rq->body || rq->cap == 0); /* no body yet: nothing allocated */
         if (rq->too_large || n > BATCH_MAX_BODY - rq->len) {
                 /* Keep reading, and forget, so that the client gets its 413. */
                 rq->too_large = true;
@@ -225,6 +228,7 @@ static void serve(struct http *h, struct MHD_Connection *c, struct request *rq,
                 return;
         }
         r = batch_parse(kind, key, rq->body, rq->len, &b, reason, sizeof(reason));
+        assert(r <= 0); /* so reply is filled below whenever r >= 0 */
         if (r == -EBADMSG || r == -E2BIG) {
                 set_error(a, r == -E2BIG ? 413 : 400, reason, NULL, NULL);
                 return;
@@ -493,6 +497,8 @@ static int make_url(struct http *h)
         char host[INET6_ADDRSTRLEN];
         const char *scheme = h->config.tls_cert ? "https" : "http";
         unsigned port;
+
+        memset(&ss, 0, sizeof(ss));
 
         info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD);
         if (!info)

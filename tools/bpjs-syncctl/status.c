@@ -1,5 +1,6 @@
 /* status: what the daemon has to do, what failed, and how full each
  * programme is, from one snapshot of the journal. */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -114,6 +115,7 @@ static void print_human(struct ctl *c, const struct journal_ctl_status *st,
         char t[CTL_TIME_SIZE];
         const int w = 14;
 
+        assert(c->journal_path || c->conf); /* ctl_open opened the journal of one */
         out_field(stdout, w, "journal", "%s (id %s)",
                   c->journal_path ? c->journal_path : c->conf->journal.path,
                   journal_ctl_id(c->jc));
