@@ -73,6 +73,8 @@ int fsync(int fd)
 
 /* ---- small helpers ---- */
 
+static _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void die(const char *fmt, ...)
 {
         va_list ap;
@@ -189,7 +191,7 @@ struct buf {
 
 static void buf_need(struct buf *b, size_t more)
 {
-        if (b->n + more <= b->cap)
+        if (b->p && b->n + more <= b->cap) /* no buffer yet: allocate one */
                 return;
         b->cap = (b->n + more) * 2;
         b->p = xrealloc(b->p, b->cap);
@@ -197,6 +199,8 @@ static void buf_need(struct buf *b, size_t more)
 
 static void buf_put(struct buf *b, const void *p, size_t n)
 {
+        if (!n)
+                return; /* an empty buffer has no b->p to memcpy to */
         buf_need(b, n);
         memcpy(b->p + b->n, p, n);
         b->n += n;

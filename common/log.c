@@ -122,8 +122,10 @@ static void to_journal(int level, const char *ctx, const char *line,
                 fprintf(stderr, "<%d>%s\n", level, line);
 }
 
-static void emit(int level, const char *ctx, const struct log_field *fields, size_t n,
-                 const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void emit(int level, const char *ctx,
+                                                       const struct log_field *fields,
+                                                       size_t n, const char *fmt,
+                                                       va_list ap)
 {
         char raw[LOG_RAW_MAX], line[LOG_LINE_MAX];
         size_t len = 0;
