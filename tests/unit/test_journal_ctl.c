@@ -495,7 +495,8 @@ static int compose_noting(int64_t id, const struct journal_op *ops, size_t n,
 static void record_full(struct journal *j, const char *event_id, const char *nik,
                         const char *item)
 {
-        static int64_t offset = 1000;
+        static int64_t next_offset = 1000;
+        int64_t offset = next_offset++;
         struct journal_record r = {
             .event_id = event_id,
             .nik = nik,
@@ -503,7 +504,7 @@ static void record_full(struct journal *j, const char *event_id, const char *nik
             .type = 1,
             .status = RESULT_CONFIRMED,
             .topic = "events",
-            .offset = offset++,
+            .offset = offset,
             .at_ms = 1000,
             .action = DECIDE_REGISTER,
             .start_month = Y25,
