@@ -9,7 +9,7 @@
  *       [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]
  *       [--fault merge-drops-a-worker|replay-skips-answers]
  *
- * today: the daemon's tables, indexes and statements (daemon/journal_sqlite.c
+ * today: the daemon's tables, indexes and statements (daemon/journal/journal_sqlite.c
  * at the time of writing), run per event and per answer as the daemon runs
  * them: per consumed batch one transaction (offsets, events, coverage, ops,
  * quota, outbox, counters); per 500 ops a batch (insert, body, op updates),
@@ -964,7 +964,7 @@ static const char *const today_sql[T__COUNT] = {
     [T_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [T_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
                       " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
-    /* bpjs-syncctl worker NIK (daemon/journal_ctl.c) */
+    /* bpjs-syncctl worker NIK (daemon/journal/journal_ctl.c) */
     [T_WORKER_EVENTS] = "SELECT event_id, nik, program, type, status, reason, covered_by,"
                         " topic, partition, offset, decided_at FROM events WHERE nik = ?1"
                         " ORDER BY decided_at, event_id",
