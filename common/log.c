@@ -70,11 +70,6 @@ static int stderr_is_journal(void)
         return st.st_dev == dev && st.st_ino == ino;
 }
 
-void log_scrub(char *s)
-{
-        safetext_mask(s, strlen(s), false);
-}
-
 static log_journal_fn journal_writer;
 static void *journal_opaque;
 

@@ -70,7 +70,4 @@ void log_set_journal_writer(log_journal_fn fn, void *opaque);
 #define log_info(ctx, ...)    LOG_AT(LOG_LVL_INFO, ctx, __VA_ARGS__)
 #define log_debug(ctx, ...)   LOG_AT(LOG_LVL_DEBUG, ctx, __VA_ARGS__)
 
-/* Masks NIK-like text in s (safetext_mask, s not cut), in place. */
-void log_scrub(char *s);
-
 #endif

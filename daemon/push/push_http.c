@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "log.h"
 #include "push_int.h"
+#include "safetext.h"
 #include "sign.h"
 
 #define MAX_RESPONSE (2 * 1024 * 1024)
@@ -293,19 +294,19 @@ int push_http_start_due(struct push *p, size_t slots)
  * certificate (names), which is outside input. */
 void push_http_error_text(CURLcode cc, const char *detail, char *out, size_t n)
 {
+        char raw[512];
         size_t len;
 
         if (*detail)
-                snprintf(out, n, "%s: %s", curl_easy_strerror(cc), detail);
+                snprintf(raw, sizeof(raw), "%s: %s", curl_easy_strerror(cc), detail);
         else
-                snprintf(out, n, "%s", curl_easy_strerror(cc));
-        len = strlen(out);
-        while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
-                out[--len] = '\0';
-        for (char *c = out; *c; c++)
-                if (*c < 0x20 || *c > 0x7e)
-                        *c = '?';
-        log_scrub(out);
+                snprintf(raw, sizeof(raw), "%s", curl_easy_strerror(cc));
+        len = strlen(raw);
+        while (len && (raw[len - 1] == '\n' || raw[len - 1] == ' '))
+                len--;
+        /* curl's error buffer may quote the peer's certificate: text from
+         * outside, made safe by the one rule for it */
+        safetext_clean(raw, len, false, out, n);
 }
 
 void push_http_release(struct push *p, struct slot *s)
