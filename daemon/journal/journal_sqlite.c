@@ -1068,37 +1068,31 @@ int journal_counter_get(struct journal *j, const char *name, int64_t *out)
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "counter");
 }
 
-int journal_batches_open(struct journal *j, int64_t *out)
+/* A statement without parameters that answers one integer row. */
+static int count(struct journal *j, enum stmt st, const char *what, int64_t *out)
 {
-        sqlite3_stmt *s = use(j, S_OPEN_COUNT);
+        sqlite3_stmt *s = use(j, st);
         int rc = sqlite3_step(s);
 
         if (rc == SQLITE_ROW)
                 *out = sqlite3_column_int64(s, 0);
         sqlite3_reset(s);
-        return rc == SQLITE_ROW ? 0 : fail(j, rc, "open batches");
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, what);
+}
+
+int journal_batches_open(struct journal *j, int64_t *out)
+{
+        return count(j, S_OPEN_COUNT, "open batches", out);
 }
 
 int journal_backlog(struct journal *j, int64_t *out)
 {
-        sqlite3_stmt *s = use(j, S_BACKLOG);
-        int rc = sqlite3_step(s);
-
-        if (rc == SQLITE_ROW)
-                *out = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-        return rc == SQLITE_ROW ? 0 : fail(j, rc, "backlog");
+        return count(j, S_BACKLOG, "backlog", out);
 }
 
 int journal_outbox_count(struct journal *j, int64_t *out)
 {
-        sqlite3_stmt *s = use(j, S_OUTBOX_COUNT);
-        int rc = sqlite3_step(s);
-
-        if (rc == SQLITE_ROW)
-                *out = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-        return rc == SQLITE_ROW ? 0 : fail(j, rc, "outbox count");
+        return count(j, S_OUTBOX_COUNT, "outbox count", out);
 }
 
 static int prune_step(struct journal *j, enum stmt st, int64_t before_ms, size_t limit,
