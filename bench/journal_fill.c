@@ -172,16 +172,26 @@ int main(int argc, char **argv)
         const struct conf_program *p = &c->programs[0];
         int64_t now = clock_now_ms();
         rc = 0;
+        /* one consumed batch of TXN_EVENTS records at a time, each with its
+         * own copies (the event is made anew for every worker) */
+        struct filled {
+                char event_id[EVENT_ID_MAX + 1], nik[NIK_LEN + 1];
+                char *item;
+        } *kept = calloc(TXN_EVENTS, sizeof(*kept));
+        struct journal_record *recs = calloc(TXN_EVENTS, sizeof(*recs));
+        size_t n_recs = 0;
+        if (!kept || !recs)
+                rc = -ENOMEM;
         for (long long i = 0; rc == 0 && i < n; i++) {
-                char *item = NULL;
+                struct filled *k = &kept[n_recs];
                 size_t len = 0;
-                if (i % TXN_EVENTS == 0 && (rc = journal_begin(f.j)))
-                        break;
                 worker(&ev, p, i);
-                rc = item_registration(&ev, p, &item, &len);
-                struct journal_record r = {
-                    .event_id = ev.event_id,
-                    .nik = ev.nik,
+                snprintf(k->event_id, sizeof(k->event_id), "%s", ev.event_id);
+                snprintf(k->nik, sizeof(k->nik), "%s", ev.nik);
+                rc = item_registration(&ev, p, &k->item, &len);
+                recs[n_recs++] = (struct journal_record){
+                    .event_id = k->event_id,
+                    .nik = k->nik,
                     .program = p->id,
                     .type = EVENT_SUBMITTED,
                     .status = RESULT_CONFIRMED,
@@ -193,20 +203,30 @@ int main(int argc, char **argv)
                     .action = DECIDE_REGISTER,
                     .start_month = p->start_month,
                     .end_month = p->end_month,
-                    .item = item,
+                    .item = k->item,
                     .item_len = len,
                 };
-                if (rc == 0)
-                        rc = journal_record(f.j, &r);
-                free(item);
-                if (rc == 0 && (i + 1 == n || (i + 1) % TXN_EVENTS == 0)) {
-                        rc = journal_commit(f.j);
+                if (rc == 0 && (i + 1 == n || n_recs == TXN_EVENTS)) {
+                        struct journal_facts none = {0};
+                        struct journal_outcome o = {recs, n_recs, NULL, 0, 0};
+                        rc = journal_consume_begin(f.j, &none);
+                        if (rc == 0)
+                                rc = journal_consume_commit(f.j, &o);
+                        for (size_t r = 0; r < n_recs; r++) {
+                                free(kept[r].item);
+                                kept[r].item = NULL;
+                        }
+                        n_recs = 0;
                         if (rc == 0)
                                 rc = push_all(&f);
                         if (rc == 0 && (i + 1) % 1000000 == 0)
                                 fprintf(stderr, "%lld workers\n", i + 1);
                 }
         }
+        for (size_t r = 0; r < n_recs; r++)
+                free(kept[r].item);
+        free(kept);
+        free(recs);
         clock_set_fake(0);
         if (rc == 0 && prune) {
                 int64_t pruned[2], total[2] = {0, 0}, later = clock_now_ms() + 1;

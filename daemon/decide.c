@@ -87,3 +87,27 @@ void decide(const struct event *ev, const struct conf_program *prog,
 out:
         *out = d;
 }
+
+int decide_apply(const struct decision *d, const struct conf_program *prog,
+                 struct decide_worker *worker, int64_t *quota_used)
+{
+        size_t k = 0;
+
+        if (d->action == DECIDE_REGISTER) {
+                int rc = decide_worker_add(worker, prog->id, prog->start_month,
+                                           prog->end_month);
+                if (rc == 0)
+                        (*quota_used)++;
+                return rc;
+        }
+        if (d->action != DECIDE_DEACTIVATE)
+                return 0;
+        /* the journal keeps one coverage per worker and programme */
+        for (size_t i = 0; i < worker->n; i++)
+                if (strcmp(worker->cov[i].program, prog->id) != 0)
+                        worker->cov[k++] = worker->cov[i];
+        if (k < worker->n)
+                (*quota_used)--;
+        worker->n = k;
+        return 0;
+}

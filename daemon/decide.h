@@ -59,4 +59,14 @@ const struct decide_coverage *decide_overlap(const struct decide_worker *w,
 void decide(const struct event *ev, const struct conf_program *prog,
             const struct decide_worker *worker, int64_t quota_used, struct decision *out);
 
+/* A decision's change to the state deciding reads, carried into the
+ * in-memory view of a consumed batch so that its next message is decided
+ * with it (the journal writes the same change when the batch commits): a
+ * registration adds the programme's period to the worker's live coverages
+ * and takes a slot; a deactivation removes the programme's coverage and
+ * frees its slot. Anything else changes nothing. 0, or -ENOMEM (nothing
+ * changed). */
+int decide_apply(const struct decision *d, const struct conf_program *prog,
+                 struct decide_worker *worker, int64_t *quota_used);
+
 #endif

@@ -160,10 +160,6 @@ static bool ready(void *opaque, char *why, size_t n)
 static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
                    struct consume *cs, struct push *p, int64_t backlog)
 {
-        struct stat st;
-        char wal[4096];
-        double bytes = 0;
-
         if (!m)
                 return;
         if (backlog >= 0)
@@ -175,17 +171,14 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
         metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
         metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
         metrics_set(m, METRIC_TLS_REFUSED, NULL, push_tls_refused(p));
-        snprintf(wal, sizeof(wal), "%s-wal", c->journal.path);
-        if (stat(c->journal.path, &st) == 0)
-                bytes += (double)st.st_size;
-        if (stat(wal, &st) == 0)
-                bytes += (double)st.st_size;
-        metrics_set(m, METRIC_JOURNAL_BYTES, NULL, bytes);
+        int64_t bytes = 0;
+        if (journal_disk_bytes(j, &bytes) == 0)
+                metrics_set(m, METRIC_JOURNAL_BYTES, NULL, (double)bytes);
         for (size_t i = 0; i < c->n_programs; i++) {
                 const char *label[] = {c->programs[i].id};
-                int64_t used;
-                if (journal_quota_used(j, c->programs[i].id, &used) == 0)
-                        metrics_set(m, METRIC_QUOTA_USED, label, (double)used);
+                struct journal_program_use use = {c->programs[i].id, 0};
+                if (journal_programs_use(j, &use, 1) == 0)
+                        metrics_set(m, METRIC_QUOTA_USED, label, (double)use.used);
                 metrics_set(m, METRIC_QUOTA_LIMIT, label, (double)c->programs[i].quota);
         }
 }

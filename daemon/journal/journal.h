@@ -49,27 +49,6 @@ struct journal_out {
         size_t headers_len;
 };
 
-/* What one consumed message did, written in the open transaction. */
-struct journal_record {
-        const char *event_id; /* NULL if the event had no valid id */
-        const char *nik;      /* "" if unknown */
-        const char *program;
-        int type; /* enum event_type, or 0 */
-        enum result_status status;
-        const char *reason;
-        const char *covered_by;
-        const char *topic; /* the message's source */
-        int32_t partition;
-        int64_t offset;
-        int64_t at_ms;
-        enum decide_action action;
-        int64_t start_month, end_month; /* the programme's period, for REGISTER */
-        const char *item;               /* the operation's payload (JSON object) */
-        size_t item_len;
-        struct journal_out out[2];
-        size_t n_out;
-};
-
 /* An operation to push, as the push stage sees it. */
 struct journal_op {
         int64_t seq;
@@ -132,24 +111,97 @@ const char *journal_errmsg(const struct journal *j);
 int journal_write_health(const struct journal *j);
 const char *journal_write_error(const struct journal *j);
 
-/* Consume side: one transaction per consumed batch of messages. After any
- * failure inside it, journal_rollback (a no-op when SQLite already rolled
- * back; it keeps journal_errmsg). */
-int journal_begin(struct journal *j);
-int journal_commit(struct journal *j);
-void journal_rollback(struct journal *j);
-/* The next offset to process on a partition, or -1 if none was journaled. */
-int journal_offset_next(struct journal *j, const char *topic, int32_t partition,
-                        int64_t *out);
-int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
-                       int64_t next);
-/* Returns 1 if event_id was journaled before, 0 if not. */
-int journal_event_seen(struct journal *j, const char *event_id);
-/* Every live coverage of the worker, however many: out is emptied, then
- * filled (its array grows as needed and is kept for the next call). */
-int journal_worker(struct journal *j, const char *nik, struct decide_worker *out);
-int journal_quota_used(struct journal *j, const char *program, int64_t *out);
-int journal_record(struct journal *j, const struct journal_record *rec);
+/* ---- Consume side: a consumed batch of messages in two calls ----
+ *
+ * journal_consume_begin opens the batch's transaction and reads, for all of
+ * its messages at once, what deciding them needs: the partitions'
+ * positions, whether each event id was journaled before, every live
+ * coverage of each worker, and each programme's slots in use. The caller
+ * decides the messages in memory, in order (decide_apply carries each
+ * decision's change to the next message), and hands every outcome to
+ * journal_consume_commit, which writes them (events, coverage changes,
+ * operations, outbox rows, positions, the "consumed" counter) in the same
+ * transaction and commits it. A backend costs a few round trips a batch,
+ * not a few an event.
+ *
+ * Between the two calls the facts stay true for this journal: SQLite holds
+ * its write lock from begin to commit. A backend shared by several
+ * instances (PostgreSQL) locks the batch's workers in NIK order and guards
+ * the slot counts at commit; where a guard finds the facts changed under
+ * it, commit rolls back and returns -EAGAIN, and the caller decides the
+ * batch again from a new begin. After any other failure, of either call,
+ * the transaction is gone (nothing of the batch was written) and the
+ * reason is in journal_errmsg(); journal_consume_abort ends a batch the
+ * caller gives up on between the two calls. */
+
+/* One partition's position: the next offset to journal there. */
+struct journal_position {
+        const char *topic;
+        int32_t partition;
+        int64_t next; /* begin: filled in, -1 if nothing was journaled there */
+};
+
+struct journal_worker_facts {
+        const char *nik;           /* asked */
+        struct decide_worker live; /* filled: emptied, then every live coverage
+                                      (the array grows as needed and is kept) */
+};
+
+struct journal_program_use {
+        const char *program; /* asked */
+        int64_t used;        /* filled: workers covered now (slots taken) */
+};
+
+/* What begin is asked and fills in; the caller owns every array. */
+struct journal_facts {
+        struct journal_position *positions;
+        size_t n_positions;
+        const char **event_ids; /* asked */
+        bool *seen;             /* filled: journaled before */
+        size_t n_event_ids;
+        struct journal_worker_facts *workers;
+        size_t n_workers;
+        struct journal_program_use *programs;
+        size_t n_programs;
+};
+
+/* What one consumed message did. */
+struct journal_record {
+        const char *event_id; /* NULL if the event had no valid id */
+        const char *nik;      /* "" if unknown */
+        const char *program;
+        int type; /* enum event_type, or 0 */
+        enum result_status status;
+        const char *reason;
+        const char *covered_by;
+        const char *topic; /* the message's source */
+        int32_t partition;
+        int64_t offset;
+        int64_t at_ms;
+        enum decide_action action;
+        int64_t start_month, end_month; /* the programme's period, for REGISTER */
+        const char *item;               /* the operation's payload (JSON object) */
+        size_t item_len;
+        struct journal_out out[2];
+        size_t n_out;
+};
+
+/* A consumed batch's outcome: the records in consumed order, and each
+ * partition's new position. */
+struct journal_outcome {
+        const struct journal_record *records;
+        size_t n_records;
+        const struct journal_position *positions;
+        size_t n_positions;
+        int64_t consumed; /* messages taken from Kafka, redeliveries included */
+};
+
+int journal_consume_begin(struct journal *j, struct journal_facts *f);
+int journal_consume_commit(struct journal *j, const struct journal_outcome *o);
+void journal_consume_abort(struct journal *j);
+
+/* Slots in use of each programme asked, outside a batch (the gauges). */
+int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n);
 
 /* Push side; each call is its own transaction. */
 int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
@@ -219,6 +271,8 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
 /* Bytes the journal's live pages take, and the file's size (freed pages are
  * reused, so the file does not shrink after pruning). */
 int journal_space(struct journal *j, int64_t *used, int64_t *file);
+/* Bytes the journal takes on disk, every file of it (a gauge). */
+int journal_disk_bytes(struct journal *j, int64_t *out);
 
 /* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
 /* @@ journal-ctl-begin */

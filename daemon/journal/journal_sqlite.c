@@ -243,6 +243,12 @@ struct journal {
          * the last one that worked, with its text (the real cause) */
         int write_rc;
         char write_error[256];
+        /* the open consumed batch's slot changes, one update each at commit */
+        struct quota_delta {
+                const char *program;
+                int64_t delta;
+        } * qd;
+        size_t n_qd, cap_qd;
 };
 
 static int fail(struct journal *j, int rc, const char *what)
@@ -486,15 +492,16 @@ void journal_close(struct journal *j)
         for (int i = 0; i < S__COUNT; i++)
                 sqlite3_finalize(j->st[i]);
         sqlite3_close(j->db);
+        free(j->qd);
         free(j);
 }
 
-int journal_begin(struct journal *j)
+static int tx_begin(struct journal *j)
 {
         return run(j, S_BEGIN, "begin");
 }
 
-int journal_commit(struct journal *j)
+static int tx_commit(struct journal *j)
 {
         return run(j, S_COMMIT, "commit");
 }
@@ -503,7 +510,7 @@ int journal_commit(struct journal *j)
  * transaction back after some errors (SQLITE_FULL, SQLITE_IOERR,
  * SQLITE_NOMEM, some SQLITE_BUSY), so a ROLLBACK runs only if one is still
  * open, and the first error's text (the real cause) stays in errmsg. */
-void journal_rollback(struct journal *j)
+static void tx_rollback(struct journal *j)
 {
         if (sqlite3_get_autocommit(j->db))
                 return;
@@ -517,8 +524,8 @@ void journal_rollback(struct journal *j)
         }
 }
 
-int journal_offset_next(struct journal *j, const char *topic, int32_t partition,
-                        int64_t *out)
+static int offset_next(struct journal *j, const char *topic, int32_t partition,
+                       int64_t *out)
 {
         sqlite3_stmt *s = use(j, S_OFFSET_GET);
         int rc;
@@ -534,8 +541,8 @@ int journal_offset_next(struct journal *j, const char *topic, int32_t partition,
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "offset");
 }
 
-int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
-                       int64_t next)
+static int offset_set(struct journal *j, const char *topic, int32_t partition,
+                      int64_t next)
 {
         sqlite3_stmt *s = use(j, S_OFFSET_SET);
         bind_text(s, 1, topic);
@@ -544,7 +551,7 @@ int journal_offset_set(struct journal *j, const char *topic, int32_t partition,
         return run(j, S_OFFSET_SET, "offset");
 }
 
-int journal_event_seen(struct journal *j, const char *event_id)
+static int event_seen(struct journal *j, const char *event_id)
 {
         sqlite3_stmt *s = use(j, S_EVENT_SEEN);
         int rc;
@@ -557,7 +564,7 @@ int journal_event_seen(struct journal *j, const char *event_id)
         return rc == SQLITE_DONE ? 0 : fail(j, rc, "event lookup");
 }
 
-int journal_worker(struct journal *j, const char *nik, struct decide_worker *out)
+static int worker_live(struct journal *j, const char *nik, struct decide_worker *out)
 {
         sqlite3_stmt *s = use(j, S_WORKER);
         int rc, r = 0;
@@ -582,7 +589,7 @@ int journal_worker(struct journal *j, const char *nik, struct decide_worker *out
         return 0;
 }
 
-int journal_quota_used(struct journal *j, const char *program, int64_t *out)
+static int quota_used(struct journal *j, const char *program, int64_t *out)
 {
         sqlite3_stmt *s = use(j, S_QUOTA_GET);
         int rc;
@@ -600,6 +607,28 @@ static int quota_add(struct journal *j, const char *program, int delta)
         bind_text(s, 1, program);
         sqlite3_bind_int(s, 2, delta);
         return run(j, S_QUOTA_ADD, "quota");
+}
+
+/* A slot change of the open batch, written once per programme at commit. */
+static int quota_note(struct journal *j, const char *program, int delta)
+{
+        for (size_t i = 0; i < j->n_qd; i++)
+                if (strcmp(j->qd[i].program, program) == 0) {
+                        j->qd[i].delta += delta;
+                        return 0;
+                }
+        if (j->n_qd == j->cap_qd) {
+                size_t cap = j->cap_qd ? j->cap_qd * 2 : 8;
+                struct quota_delta *q = realloc(j->qd, cap * sizeof(*q));
+                if (!q) {
+                        snprintf(j->errmsg, sizeof(j->errmsg), "quota: out of memory");
+                        return -ENOMEM;
+                }
+                j->qd = q;
+                j->cap_qd = cap;
+        }
+        j->qd[j->n_qd++] = (struct quota_delta){program, delta};
+        return 0;
 }
 
 static int outbox_add(struct journal *j, const struct journal_out *o)
@@ -649,7 +678,7 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
                 bind_text(s, 6, r->event_id);
                 sqlite3_bind_int64(s, 7, r->at_ms);
                 rc = run(j, S_COVERAGE_TAKE, "coverage");
-                return rc ? rc : quota_add(j, r->program, 1);
+                return rc ? rc : quota_note(j, r->program, 1);
         }
         if (r->action != DECIDE_DEACTIVATE)
                 return 0;
@@ -668,11 +697,11 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
         sqlite3_bind_int64(s, 3, r->at_ms);
         rc = run(j, S_COVERAGE_END, "coverage");
         if (rc == 0)
-                rc = quota_add(j, r->program, -1);
+                rc = quota_note(j, r->program, -1);
         return rc ? rc : op_add(j, JOURNAL_OP_DEACTIVATE, r, reg_seq, &seq);
 }
 
-int journal_record(struct journal *j, const struct journal_record *r)
+static int record(struct journal *j, const struct journal_record *r)
 {
         sqlite3_stmt *s;
         int rc = 0;
@@ -696,6 +725,67 @@ int journal_record(struct journal *j, const struct journal_record *r)
                 rc = coverage_change(j, r);
         for (size_t i = 0; rc == 0 && i < r->n_out; i++)
                 rc = outbox_add(j, &r->out[i]);
+        return rc;
+}
+
+int journal_consume_begin(struct journal *j, struct journal_facts *f)
+{
+        int rc = tx_begin(j);
+
+        j->n_qd = 0;
+        for (size_t i = 0; rc == 0 && i < f->n_positions; i++)
+                rc = offset_next(j, f->positions[i].topic, f->positions[i].partition,
+                                 &f->positions[i].next);
+        for (size_t i = 0; rc == 0 && i < f->n_event_ids; i++) {
+                rc = event_seen(j, f->event_ids[i]);
+                if (rc >= 0) {
+                        f->seen[i] = rc == 1;
+                        rc = 0;
+                }
+        }
+        for (size_t i = 0; rc == 0 && i < f->n_workers; i++)
+                rc = worker_live(j, f->workers[i].nik, &f->workers[i].live);
+        for (size_t i = 0; rc == 0 && i < f->n_programs; i++)
+                rc = quota_used(j, f->programs[i].program, &f->programs[i].used);
+        if (rc)
+                tx_rollback(j);
+        return rc;
+}
+
+int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
+{
+        int rc = 0;
+
+        for (size_t i = 0; rc == 0 && i < o->n_records; i++)
+                rc = record(j, &o->records[i]);
+        for (size_t i = 0; rc == 0 && i < j->n_qd; i++)
+                if (j->qd[i].delta)
+                        rc = quota_add(j, j->qd[i].program, (int)j->qd[i].delta);
+        for (size_t i = 0; rc == 0 && i < o->n_positions; i++)
+                rc = offset_set(j, o->positions[i].topic, o->positions[i].partition,
+                                o->positions[i].next);
+        if (rc == 0 && o->consumed)
+                rc = journal_counter_add(j, "consumed", o->consumed);
+        if (rc == 0)
+                rc = tx_commit(j);
+        if (rc)
+                tx_rollback(j);
+        j->n_qd = 0;
+        return rc;
+}
+
+void journal_consume_abort(struct journal *j)
+{
+        tx_rollback(j);
+        j->n_qd = 0;
+}
+
+int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n)
+{
+        int rc = 0;
+
+        for (size_t i = 0; rc == 0 && i < n; i++)
+                rc = quota_used(j, p[i].program, &p[i].used);
         return rc;
 }
 
@@ -796,14 +886,14 @@ int journal_batch_create(struct journal *j, int kind, const struct journal_op *o
                          int64_t *out_id)
 {
         int64_t id = 0;
-        int rc = journal_begin(j);
+        int rc = tx_begin(j);
 
         if (rc == 0)
                 rc = batch_insert(j, kind, ops, n, 0, compose, opaque, &id);
         if (rc == 0)
-                rc = journal_commit(j);
+                rc = tx_commit(j);
         if (rc) {
-                journal_rollback(j);
+                tx_rollback(j);
                 return rc;
         }
         *out_id = id;
@@ -821,7 +911,7 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
 
         if (n < 2 || n_first == 0 || n_first >= n)
                 return -EINVAL;
-        rc = journal_begin(j);
+        rc = tx_begin(j);
         if (rc == 0)
                 rc = batch_insert(j, ops[0].kind, ops, n_first, id, compose, opaque,
                                   &ids[0]);
@@ -831,9 +921,9 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
         if (rc == 0)
                 rc = finish_state(j, id, JOURNAL_BATCH_SPLIT, "HTTP 413: split in two");
         if (rc == 0)
-                rc = journal_commit(j);
+                rc = tx_commit(j);
         if (rc) {
-                journal_rollback(j);
+                tx_rollback(j);
                 return rc;
         }
         out_ids[0] = ids[0];
@@ -984,7 +1074,7 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
                          const struct journal_item_result *items, size_t n)
 {
         struct finish_ctx f = {j, items, n, 0};
-        int rc = journal_begin(j);
+        int rc = tx_begin(j);
 
         if (rc)
                 return rc;
@@ -996,9 +1086,9 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         if (rc >= 0)
                 rc = finish_state(j, id, state, error);
         if (rc == 0)
-                rc = journal_commit(j);
+                rc = tx_commit(j);
         if (rc)
-                journal_rollback(j);
+                tx_rollback(j);
         return rc;
 }
 
@@ -1033,7 +1123,7 @@ int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
 
 int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
 {
-        int rc = journal_begin(j);
+        int rc = tx_begin(j);
 
         for (size_t i = 0; rc == 0 && i < n; i++) {
                 sqlite3_bind_int64(use(j, S_OUTBOX_DELETE), 1, seqs[i]);
@@ -1042,9 +1132,9 @@ int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
         if (rc == 0)
                 rc = journal_counter_add(j, "published", (int64_t)n);
         if (rc == 0)
-                rc = journal_commit(j);
+                rc = tx_commit(j);
         if (rc)
-                journal_rollback(j);
+                tx_rollback(j);
         return rc;
 }
 
@@ -1171,7 +1261,7 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
                   size_t max_bodies, size_t max_events, int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
-        int rc = journal_begin(j);
+        int rc = tx_begin(j);
 
         pruned[0] = pruned[1] = 0;
         if (rc == 0)
@@ -1187,9 +1277,9 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
                 rc = prune_step(j, S_PRUNE_EVENTS, events_before_ms, max_events,
                                 "pruned_events", &pruned[1]);
         if (rc == 0)
-                rc = journal_commit(j);
+                rc = tx_commit(j);
         if (rc) {
-                journal_rollback(j);
+                tx_rollback(j);
                 pruned[0] = pruned[1] = 0;
                 return rc;
         }
@@ -1225,5 +1315,22 @@ int journal_space(struct journal *j, int64_t *used, int64_t *file)
                 return rc;
         *used = (pages - free_pages) * page_size;
         *file = pages * page_size;
+        return 0;
+}
+
+int journal_disk_bytes(struct journal *j, int64_t *out)
+{
+        const char *path = sqlite3_db_filename(j->db, "main");
+        char wal[4096];
+        struct stat st;
+
+        *out = 0;
+        if (!path || !*path)
+                return 0;
+        if (stat(path, &st) == 0)
+                *out += st.st_size;
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        if (stat(wal, &st) == 0)
+                *out += st.st_size;
         return 0;
 }

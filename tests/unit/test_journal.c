@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "journal.h"
+#include "journal_tx.h"
 
 static char path[64];
 
@@ -56,8 +57,8 @@ static void record(struct journal *j, const char *event_id, const char *nik,
                      .value_len = strlen(event_id)}},
             .n_out = 1,
         };
-        assert_int_equal(journal_record(j, &r), 0);
-        assert_int_equal(journal_offset_set(j, "events", 0, offset + 1), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        assert_int_equal(jt_offset_set(j, "events", 0, offset + 1), 0);
 }
 
 struct ops {
@@ -112,18 +113,18 @@ static void test_promises(void **state)
         (void)state;
 
         /* consume: one transaction, a redelivery known by id and position */
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
         record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
         record(j, "e3", "6471051203850003", DECIDE_REGISTER, 2);
-        assert_int_equal(journal_commit(j), 0);
-        assert_int_equal(journal_event_seen(j, "e1"), 1);
-        assert_int_equal(journal_event_seen(j, "e9"), 0);
-        assert_int_equal(journal_offset_next(j, "events", 0, &next), 0);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(jt_event_seen(j, "e1"), 1);
+        assert_int_equal(jt_event_seen(j, "e9"), 0);
+        assert_int_equal(jt_offset_next(j, "events", 0, &next), 0);
         assert_int_equal(next, 3);
-        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(jt_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 3);
-        assert_int_equal(journal_worker(j, "6471054506900002", &w), 0);
+        assert_int_equal(jt_worker(j, "6471054506900002", &w), 0);
         assert_int_equal(w.n, 1);
         assert_string_equal(w.cov[0].program, "BPP");
 
@@ -161,9 +162,9 @@ static void test_promises(void **state)
         };
         assert_int_equal(
             journal_batch_finish(j, ids[1], JOURNAL_BATCH_DONE, NULL, res, 2), 0);
-        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(jt_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 2);
-        assert_int_equal(journal_worker(j, "6471051203850003", &w), 0);
+        assert_int_equal(jt_worker(j, "6471051203850003", &w), 0);
         assert_int_equal(w.n, 0);
         decide_worker_release(&w);
         /* every item needs its result */
@@ -176,9 +177,9 @@ static void test_promises(void **state)
         for (int i = 0; i < 5; i++)
                 all[i] = seen[1] - 4 + i;
         assert_int_equal(journal_outbox_delete(j, all, 5), 0);
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e4", "6471051203850004", DECIDE_NOTHING, 3);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
         seen[0] = 0;
         assert_int_equal(journal_outbox_fetch(j, all[4], 100, count_out, seen), 1);
         int64_t outbox;
@@ -256,20 +257,20 @@ static void test_pruning(void **state)
 
         teardown_files();
         j = open_journal(JOURNAL_RECOVER);
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0); /* decided at 1 */
         record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
         record(j, "e3", "6471051203850003", DECIDE_REGISTER, 2);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
         struct journal_record recent = {.event_id = "e4",
                                         .nik = "6471051203850004",
                                         .status = RESULT_REJECTED,
                                         .reason = "invalid_nik",
                                         .at_ms = 1000000,
                                         .action = DECIDE_NOTHING};
-        assert_int_equal(journal_begin(j), 0);
-        assert_int_equal(journal_record(j, &recent), 0);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &recent), 0);
+        assert_int_equal(jt_commit(j), 0);
         for (int i = 0; i < 3; i++) {
                 clock_set_fake(900);
                 id[i] = one_batch(j, 0);
@@ -278,9 +279,9 @@ static void test_pruning(void **state)
         finish(j, id[0], JOURNAL_BATCH_DONE, 1000);   /* old: pruned */
         finish(j, id[1], JOURNAL_BATCH_FAILED, 1000); /* old: pruned */
         finish(j, id[2], JOURNAL_BATCH_DONE, 5000);   /* recent: kept */
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e5", "6471051203850005", DECIDE_REGISTER, 3);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
         clock_set_fake(900);
         id[3] = one_batch(j, 0); /* old but still pending: kept */
         clock_set_fake(0);
@@ -308,14 +309,14 @@ static void test_pruning(void **state)
         assert_non_null(strstr(text, "\"items\":1}|pending"));
         for (const char *const *e = (const char *const[]){"e1", "e2", "e3", "e5", NULL};
              *e; e++)
-                assert_int_equal(journal_event_seen(j, *e), 0);
-        assert_int_equal(journal_event_seen(j, "e4"), 1);
+                assert_int_equal(jt_event_seen(j, *e), 0);
+        assert_int_equal(jt_event_seen(j, "e4"), 1);
         /* what was decided stays: coverage, quota (e2's failed slot released) */
-        assert_int_equal(journal_worker(j, "6471054506900002", &w), 0);
+        assert_int_equal(jt_worker(j, "6471054506900002", &w), 0);
         assert_int_equal(w.n, 1);
-        assert_int_equal(journal_worker(j, "6471051203850005", &w), 0);
+        assert_int_equal(jt_worker(j, "6471051203850005", &w), 0);
         assert_int_equal(w.n, 1);
-        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(jt_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 3);
         decide_worker_release(&w);
         journal_close(j);
@@ -346,8 +347,8 @@ static void cycle(struct journal *j, const char *nik, const char *program, int64
                     .item = "{}",
                     .item_len = 2,
                 };
-                assert_int_equal(journal_record(j, &r), 0);
-                assert_int_equal(journal_offset_set(j, "events", 0, ++*offset), 0);
+                assert_int_equal(jt_record(j, &r), 0);
+                assert_int_equal(jt_offset_set(j, "events", 0, ++*offset), 0);
         }
 }
 
@@ -371,15 +372,15 @@ static void test_long_history_still_refused(void **state)
 
         teardown_files();
         j = open_journal(JOURNAL_RECOVER);
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         for (int i = 0; i < 20; i++) {
                 char program[16];
                 snprintf(program, sizeof(program), "P%02d", i);
                 cycle(j, nik, program, 24300 + i, &offset);
         }
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
 
-        assert_int_equal(journal_worker(j, nik, &w), 0);
+        assert_int_equal(jt_worker(j, nik, &w), 0);
         decide(&ev, &late, &w, 0, &d);
         if (d.status != RESULT_DUPLICATE)
                 fail_msg("an enrolment overlapping the 20th month: got %s, want "
@@ -435,9 +436,9 @@ static void test_refused_writes_then_room_again(void **state)
         signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
         teardown_files();
         j = open_journal(JOURNAL_RECOVER);
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
         assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, &ops), 1);
         assert_int_equal(
             journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose, NULL, &id),
@@ -449,20 +450,20 @@ static void test_refused_writes_then_room_again(void **state)
 
         files_frozen(true);
         /* consume: the transaction fails at its commit, and says why */
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
-        assert_true(journal_commit(j) < 0);
-        journal_rollback(j);
+        assert_true(jt_commit(j) < 0);
+        jt_rollback(j);
         snprintf(first, sizeof(first), "%s", journal_errmsg(j));
         if (strstr(first, "no transaction") || !names_the_cause(first))
                 fail_msg("the error names no cause: %s", first);
         assert_true(journal_write_health(j) < 0);
         assert_string_equal(journal_write_error(j), first);
         /* ... and nothing of it was kept */
-        assert_int_equal(journal_event_seen(j, "e2"), 0);
-        assert_int_equal(journal_offset_next(j, "events", 0, &next), 0);
+        assert_int_equal(jt_event_seen(j, "e2"), 0);
+        assert_int_equal(jt_offset_next(j, "events", 0, &next), 0);
         assert_int_equal(next, 1);
-        assert_int_equal(journal_quota_used(j, "BPP", &used), 0);
+        assert_int_equal(jt_quota_used(j, "BPP", &used), 0);
         assert_int_equal(used, 1);
 
         /* push: the answer cannot be recorded; the batch stays in flight */
@@ -488,12 +489,12 @@ static void test_refused_writes_then_room_again(void **state)
 
         /* room again: the same writes work, and the health says so */
         files_frozen(false);
-        assert_int_equal(journal_begin(j), 0);
+        assert_int_equal(jt_begin(j), 0);
         record(j, "e2", "6471051203850001", DECIDE_REGISTER, 1);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_commit(j), 0);
         assert_int_equal(journal_write_health(j), 0);
         assert_string_equal(journal_write_error(j), "");
-        assert_int_equal(journal_event_seen(j, "e2"), 1);
+        assert_int_equal(jt_event_seen(j, "e2"), 1);
         assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
                          0);
         assert_int_equal(journal_batch_get(j, id, body_of, text), 1);
@@ -545,9 +546,9 @@ static void record_item(struct journal *j, const char *event_id, const char *nik
             .item = item,
             .item_len = strlen(item),
         };
-        assert_int_equal(journal_begin(j), 0);
-        assert_int_equal(journal_record(j, &r), 0);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        assert_int_equal(jt_commit(j), 0);
 }
 
 /* Batches the next unbatched op after after_seq, of that kind. */

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "journal.h"
+#include "journal_tx.h"
 
 #define NIK1 "6471054506900002"
 #define NIK2 "6471051203850001"
@@ -54,9 +55,9 @@ static void record(struct journal *j, const char *event_id, const char *nik,
             .item = "{\"nik\":\"x\"}",
             .item_len = 11,
         };
-        assert_int_equal(journal_begin(j), 0);
-        assert_int_equal(journal_record(j, &r), 0);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        assert_int_equal(jt_commit(j), 0);
 }
 
 struct ops {
@@ -512,9 +513,9 @@ static void record_full(struct journal *j, const char *event_id, const char *nik
             .item = item,
             .item_len = strlen(item),
         };
-        assert_int_equal(journal_begin(j), 0);
-        assert_int_equal(journal_record(j, &r), 0);
-        assert_int_equal(journal_commit(j), 0);
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        assert_int_equal(jt_commit(j), 0);
 }
 
 static int item_of(const struct journal_op *op, void *opaque)
