@@ -1,6 +1,7 @@
 #include "consume.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -26,6 +27,15 @@ struct consume {
         size_t n_held, cap_held;
         bool joined;
         bool paused;
+        /* The partitions the group gave us, sorted by the journal their
+         * offsets were last committed under: ours or none (accepted: the
+         * assignment), another journal's (refused: never consumed here), or
+         * not read yet (unverified: checked again every VERIFY_MS). */
+        rd_kafka_topic_partition_list_t *accepted, *refused, *unverified;
+        /* journaled positions not committed yet, with our journal's id */
+        rd_kafka_topic_partition_list_t *to_commit;
+        int64_t commit_at, verify_at;
+        char meta[64];
         struct metrics *metrics;
         /* the batch being decided (arrays of cap_held, reused) */
         struct held *msgs;
@@ -88,24 +98,146 @@ void consume_set_logger(void *rd_conf)
         rd_kafka_conf_set_log_cb(rd_conf, on_log);
 }
 
+/* The journal a committed offset's metadata names, "" if none does. */
+static void committed_by(const rd_kafka_topic_partition_t *p,
+                         char out[JOURNAL_ID_LEN + 1])
+{
+        const size_t plen = sizeof(CONSUME_OFFSET_META) - 1;
+        const char *m = p->metadata;
+
+        out[0] = 0;
+        if (!m || p->metadata_size != plen + JOURNAL_ID_LEN ||
+            memcmp(m, CONSUME_OFFSET_META, plen) != 0)
+                return;
+        for (size_t i = 0; i < JOURNAL_ID_LEN; i++)
+                if (!isxdigit((unsigned char)m[plen + i]))
+                        return;
+        memcpy(out, m + plen, JOURNAL_ID_LEN);
+        out[JOURNAL_ID_LEN] = 0;
+}
+
+static void parts_add(rd_kafka_topic_partition_list_t *l,
+                      const rd_kafka_topic_partition_t *p)
+{
+        if (!rd_kafka_topic_partition_list_find(l, p->topic, p->partition))
+                rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+}
+
+/* Reads the committed offsets of parts and sorts each partition into
+ * accepted, refused or unverified. A partition last committed under
+ * another journal would have its events decided here without their
+ * history (a worker covered there confirmed again): it is refused, and
+ * said once, as an error. */
+static void verify(struct consume *cs, const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t e = rd_kafka_committed(cs->rk, c, 10000);
+        const char *ours = journal_id(cs->journal);
+        char owner[JOURNAL_ID_LEN + 1];
+
+        for (int i = 0; i < c->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &c->elems[i];
+                rd_kafka_resp_err_t pe = e ? e : p->err;
+
+                rd_kafka_topic_partition_list_del(cs->unverified, p->topic, p->partition);
+                if (pe) {
+                        log_warning("consume",
+                                    "%s[%d]: cannot read its committed offset (%s): not "
+                                    "consumed until it can be read",
+                                    p->topic, (int)p->partition, rd_kafka_err2str(pe));
+                        parts_add(cs->unverified, p);
+                        continue;
+                }
+                committed_by(p, owner);
+                if (owner[0] && strcmp(owner, ours) != 0) {
+                        log_error(
+                            "consume",
+                            "%s[%d] was last committed under journal %s, not this "
+                            "daemon's journal %s: another bpjs-syncd with a journal "
+                            "of its own consumes in group %s. Its events are not "
+                            "decided here (they would be decided without their "
+                            "history); stop the daemon that should not be in the "
+                            "group (docs/operations.md, \"Two journals in one "
+                            "group\")",
+                            p->topic, (int)p->partition, owner, ours,
+                            cs->conf->kafka.group_id);
+                        parts_add(cs->refused, p);
+                        continue;
+                }
+                parts_add(cs->accepted, p);
+        }
+        rd_kafka_topic_partition_list_destroy(c);
+}
+
+/* Makes the accepted partitions the assignment (paused if consuming is). */
+static void assign_accepted(struct consume *cs)
+{
+        rd_kafka_assign(cs->rk, cs->accepted);
+        if (cs->paused && cs->accepted->cnt)
+                rd_kafka_pause_partitions(cs->rk, cs->accepted);
+}
+
+static void parts_reset(rd_kafka_topic_partition_list_t **l)
+{
+        if (*l)
+                rd_kafka_topic_partition_list_destroy(*l);
+        *l = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Commits the journaled positions not committed yet, each with this
+ * journal's id in its metadata. */
+static void commit_positions(struct consume *cs, bool async)
+{
+        if (!cs->to_commit || cs->to_commit->cnt == 0)
+                return;
+        rd_kafka_resp_err_t e = rd_kafka_commit(cs->rk, cs->to_commit, async);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                log_warning("consume",
+                            "committing offsets: %s (the journal has them; Kafka may "
+                            "redeliver some, which the journal skips)",
+                            rd_kafka_err2str(e));
+        parts_reset(&cs->to_commit);
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+        (void)rk;
+        (void)opaque;
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                log_warning("consume",
+                            "committing offsets of %d partition(s): %s (the journal has "
+                            "them; Kafka may redeliver some, which the journal skips)",
+                            offsets ? offsets->cnt : 0, rd_kafka_err2str(err));
+}
+
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
         struct consume *cs = opaque;
 
+        (void)rk;
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                log_notice("consume", "assigned %d partition(s)", parts->cnt);
-                rd_kafka_assign(rk, parts);
-                if (cs->paused)
-                        rd_kafka_pause_partitions(rk, parts);
+                parts_reset(&cs->accepted);
+                parts_reset(&cs->refused);
+                parts_reset(&cs->unverified);
+                verify(cs, parts);
+                log_notice("consume",
+                           "assigned %d partition(s), %d refused, %d not read yet",
+                           parts->cnt, cs->refused->cnt, cs->unverified->cnt);
+                assign_accepted(cs);
+                cs->verify_at = clock_mono_ms() + CONSUME_VERIFY_MS;
                 cs->joined = true;
                 return;
         }
         /* Everything consumed so far is journaled (the loop journals before it
-         * polls again), so the stored offsets can be committed now. */
+         * polls again), so its positions can be committed now. */
         log_notice("consume", "revoking %d partition(s)", parts->cnt);
-        rd_kafka_commit(rk, NULL, 0);
-        rd_kafka_assign(rk, NULL);
+        commit_positions(cs, false);
+        rd_kafka_assign(cs->rk, NULL);
+        parts_reset(&cs->accepted);
+        parts_reset(&cs->refused);
+        parts_reset(&cs->unverified);
 }
 
 int consume_open(const struct conf *c, struct journal *j, struct consume **out, char *err,
@@ -125,8 +257,7 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
         cs->journal = j;
         static const char *const defaults[][2] = {
             {"enable.auto.offset.store", "false"},
-            {"enable.auto.commit", "true"},
-            {"auto.commit.interval.ms", "1000"},
+            {"enable.auto.commit", "false"},
             {"auto.offset.reset", "earliest"},
             {"enable.partition.eof", "false"},
             {"client.id", "bpjs-syncd"},
@@ -151,9 +282,18 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
         rc = consume_apply_properties(c, kc, err, errsize);
         if (rc)
                 goto out;
-        /* at-least-once depends on these two; the operator may not undo them */
+        /* at-least-once and the journal's id in every commit depend on these;
+         * the operator may not undo them (librdkafka 2.0 would not send a
+         * stored offset's metadata: the consume stage commits itself) */
         rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", msg, sizeof(msg));
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", msg, sizeof(msg));
         rd_kafka_conf_set_rebalance_cb(kc, rebalance);
+        rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
+        snprintf(cs->meta, sizeof(cs->meta), "%s%s", CONSUME_OFFSET_META, journal_id(j));
+        parts_reset(&cs->accepted);
+        parts_reset(&cs->refused);
+        parts_reset(&cs->unverified);
+        parts_reset(&cs->to_commit);
         consume_set_logger(kc);
         rd_kafka_conf_set_opaque(kc, cs);
         cs->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, msg, sizeof(msg));
@@ -512,7 +652,6 @@ static void batch_said(struct consume *cs)
  * decided again from new facts, a few times. */
 static int journal_held(struct consume *cs)
 {
-        rd_kafka_topic_partition_list_t *offs;
         struct journal_outcome o;
         int64_t now = clock_now_ms();
         int rc = batch_ask(cs);
@@ -539,14 +678,16 @@ static int journal_held(struct consume *cs)
         }
         batch_said(cs);
         batch_free_records(cs);
-        offs = rd_kafka_topic_partition_list_new((int)cs->n_held);
         for (size_t i = 0; i < cs->n_held; i++) {
                 rd_kafka_message_t *m = cs->held[i];
                 rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
-                    offs, rd_kafka_topic_name(m->rkt), m->partition);
-                if (!p)
+                    cs->to_commit, rd_kafka_topic_name(m->rkt), m->partition);
+                if (!p) {
                         p = rd_kafka_topic_partition_list_add(
-                            offs, rd_kafka_topic_name(m->rkt), m->partition);
+                            cs->to_commit, rd_kafka_topic_name(m->rkt), m->partition);
+                        p->metadata = strdup(cs->meta);
+                        p->metadata_size = p->metadata ? strlen(cs->meta) : 0;
+                }
                 if (m->offset + 1 > p->offset)
                         p->offset = m->offset + 1;
         }
@@ -559,13 +700,6 @@ static int journal_held(struct consume *cs)
                                 metrics_add(cs->metrics, METRIC_DECISIONS, labels,
                                             cs->decided[st][r]);
                 }
-        rd_kafka_resp_err_t e = rd_kafka_offsets_store(cs->rk, offs);
-        if (e)
-                log_warning("consume",
-                            "storing offsets: %s (they will be redelivered and "
-                            "skipped)",
-                            rd_kafka_err2str(e));
-        rd_kafka_topic_partition_list_destroy(offs);
         rc = (int)cs->n_held;
         for (size_t i = 0; i < cs->n_held; i++)
                 rd_kafka_message_destroy(cs->held[i]);
@@ -573,11 +707,34 @@ static int journal_held(struct consume *cs)
         return rc;
 }
 
+/* Between batches: partitions whose committed offsets could not be read
+ * are read again, and the journaled positions are committed. */
+static void between_batches(struct consume *cs)
+{
+        int64_t now = clock_mono_ms();
+
+        if (cs->unverified->cnt && now >= cs->verify_at) {
+                rd_kafka_topic_partition_list_t *u =
+                    rd_kafka_topic_partition_list_copy(cs->unverified);
+                int before = cs->accepted->cnt;
+                verify(cs, u);
+                rd_kafka_topic_partition_list_destroy(u);
+                if (cs->accepted->cnt > before)
+                        assign_accepted(cs);
+                cs->verify_at = now + CONSUME_VERIFY_MS;
+        }
+        if (now >= cs->commit_at) {
+                commit_positions(cs, true);
+                cs->commit_at = now + CONSUME_COMMIT_MS;
+        }
+}
+
 int consume_poll(struct consume *cs, size_t max, int timeout_ms)
 {
         ssize_t n;
 
         if (cs->n_held == 0) {
+                between_batches(cs);
                 if (cs->cap_held < max) {
                         // NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers
                         void *p = realloc(cs->held, max * sizeof(*cs->held));
@@ -640,6 +797,11 @@ bool consume_paused(const struct consume *cs)
         return cs->paused;
 }
 
+int consume_refused(const struct consume *cs)
+{
+        return cs->refused ? cs->refused->cnt : 0;
+}
+
 int64_t consume_lag(struct consume *cs)
 {
         rd_kafka_topic_partition_list_t *parts = NULL;
@@ -687,9 +849,15 @@ void consume_close(struct consume *cs)
         keyset_free(&cs->niks);
         if (cs->queue)
                 rd_kafka_queue_destroy(cs->queue);
+        rd_kafka_topic_partition_list_t **lists[] = {&cs->accepted, &cs->refused,
+                                                     &cs->unverified, &cs->to_commit};
         if (cs->rk) {
+                commit_positions(cs, false);
                 rd_kafka_consumer_close(cs->rk);
                 rd_kafka_destroy(cs->rk);
         }
+        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+                if (*lists[i])
+                        rd_kafka_topic_partition_list_destroy(*lists[i]);
         free(cs);
 }

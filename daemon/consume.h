@@ -13,6 +13,13 @@
 
 struct consume;
 
+/* Every offset the daemon commits carries this and its journal's id as
+ * metadata ("bpjs-sync journal=1a2b3c4d"); a partition last committed
+ * under another journal is refused (consume_refused). */
+#define CONSUME_OFFSET_META "bpjs-sync journal="
+#define CONSUME_COMMIT_MS   1000 /* journaled positions committed this often */
+#define CONSUME_VERIFY_MS   5000 /* committed offsets not read: tried again */
+
 int consume_open(const struct conf *c, struct journal *j, struct consume **out, char *err,
                  size_t errsize);
 /* Consumes and journals up to max messages, waiting at most timeout_ms for
@@ -31,6 +38,8 @@ void consume_reconfigure(struct consume *cs, const struct conf *c);
  * partitions assigned later follow the same state. */
 void consume_pause(struct consume *cs, bool paused);
 bool consume_paused(const struct consume *cs);
+/* Assigned partitions refused: last committed under another journal. */
+int consume_refused(const struct consume *cs);
 /* Messages on the assigned partitions not consumed yet (high watermark less
  * position, from librdkafka's cached watermarks); -1 when not known yet. */
 int64_t consume_lag(struct consume *cs);

@@ -120,6 +120,7 @@ static struct {
         atomic_bool joined, auth_ok;
         atomic_int journal_rc; /* journal_write_health: 0 or -errno */
         atomic_int tls_error;  /* the curl code of a TLS refusal, 0: none */
+        atomic_int refused;    /* partitions committed under another journal */
 } health;
 
 /* What a full disk and its kin mean to an operator reading /readyz. */
@@ -144,6 +145,11 @@ static bool ready(void *opaque, char *why, size_t n)
         (void)opaque;
         if (!atomic_load(&health.joined))
                 snprintf(why, n, "the consumer has no partitions yet");
+        else if (atomic_load(&health.refused))
+                snprintf(why, n,
+                         "%d assigned partition(s) were last committed under another "
+                         "journal and are not consumed (see the log)",
+                         atomic_load(&health.refused));
         else if (atomic_load(&health.journal_rc))
                 snprintf(why, n, "the journal refuses writes (%s)",
                          journal_cause(atomic_load(&health.journal_rc)));
@@ -171,6 +177,7 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
         metrics_set(m, METRIC_INFLIGHT_REQUESTS, NULL, push_inflight(p));
         metrics_set(m, METRIC_CIRCUIT_OPEN, NULL, push_breaker_open(p));
         metrics_set(m, METRIC_TLS_REFUSED, NULL, push_tls_refused(p));
+        metrics_set(m, METRIC_PARTITIONS_REFUSED, NULL, consume_refused(cs));
         int64_t bytes = 0;
         if (journal_disk_bytes(j, &bytes) == 0)
                 metrics_set(m, METRIC_JOURNAL_BYTES, NULL, (double)bytes);
@@ -328,6 +335,7 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                 if (now >= next_backlog) {
                         gauges(m, *c, j, cs, p, backpressure(*c, j, cs));
                         atomic_store(&health.joined, consume_joined(cs));
+                        atomic_store(&health.refused, consume_refused(cs));
                         atomic_store(&health.auth_ok, !push_auth_refused(p));
                         atomic_store(&health.tls_error, push_tls_error(p));
                         next_backlog = now + 500;

@@ -113,6 +113,11 @@ static const struct {
                             "1 while TLS to the endpoint is refused (certificate, CA "
                             "file, client certificate) and pushing waits, else 0.",
                             l_none, NULL},
+    [METRIC_PARTITIONS_REFUSED] = {"bpjs_sync_partitions_refused", METRIC_GAUGE,
+                                   "Assigned partitions not consumed because their "
+                                   "offsets were last committed under another "
+                                   "journal.",
+                                   l_none, NULL},
     [METRIC_BUILD_INFO] = {"bpjs_sync_build_info", METRIC_GAUGE,
                            "Always 1; the version label says which bpjs-syncd runs.",
                            l_version, NULL},

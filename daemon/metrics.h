@@ -38,6 +38,7 @@ enum metric {
         METRIC_CIRCUIT_OPEN,         /* gauge 0/1 */
         METRIC_CONSUMING_PAUSED,     /* gauge 0/1 */
         METRIC_TLS_REFUSED,          /* gauge 0/1 */
+        METRIC_PARTITIONS_REFUSED,   /* gauge */
         METRIC_BUILD_INFO,           /* gauge {version}, always 1 (set at open) */
         METRIC__COUNT
 };

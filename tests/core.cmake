@@ -34,6 +34,8 @@ set_tests_properties(bench.smoke PROPERTIES
 bpjs_unit_test(log bpjs_common)
 # a full disk (issue 12): mounts a tmpfs for the journal, so it runs as root
 bpjs_integration_test(full_disk)
+# two daemons with journals of their own in one group (issue 15)
+bpjs_integration_test(two_journals)
 # The journal-layout microbenchmark (issue 13) on tiny sizes: every layout
 # and variant runs, prints its keys and passes its own state check; a
 # defect put in on purpose fails it. No timing is asserted.

@@ -1,0 +1,107 @@
+"""Two daemons, each with a journal of its own, in one consumer group by
+mistake (issue 15): the second would decide a moved partition's events
+without their history, and confirm again a worker the first one covers.
+Every offset the daemon commits names its journal, so the second refuses,
+with one clear error per partition, every partition last committed under
+the first journal: it decides nothing, /readyz and a gauge say why, and
+once it is stopped the first daemon takes its partitions back and the
+outcome at the endpoint is exact."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Env, bin_path, run_tests  # noqa: E402
+from dataset import daemon_config, generate, model  # noqa: E402
+from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome, expected_count,  # noqa: E402
+                           results, run_daemon)
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+METRICS_AT = r"metrics at (http://127\.0\.0\.1:\d+)/metrics"
+REFUSED = r"enrollment\.events\[(\d)\] was last committed under journal ([0-9a-f]{8}), " \
+          r"not this daemon's journal ([0-9a-f]{8})"
+
+
+def get(url):
+    try:
+        with _NO_PROXY.open(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(base, name):
+    for line in get(base + "/metrics")[1].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def status(cfg):
+    r = subprocess.run([bin_path("bpjs-syncctl"), "--config", cfg, "status", "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_second_journal_in_the_group_decides_nothing():
+    ds = generate(seed=41)
+    expect, endpoint_expect = model(ds)
+    half = len(ds.messages) // 2
+    with Env() as env:
+        kafka = env.start_kafka(topics=TOPICS)
+        endpoint = env.start_endpoint()
+        cfg_a = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
+                                               endpoint.secret_file, env.path("a.db")),
+                                 name="a.yaml")
+        cfg_b = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
+                                               endpoint.secret_file, env.path("b.db")),
+                                 name="b.yaml")
+        kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[:half]])
+        run_daemon(env, cfg_a, name="a")
+        env.wait_for_log("a", "assigned 4 partition", timeout=60)
+        # every first result of the first half, and time for a commit (1 s)
+        env.wait_for(lambda: status(cfg_a)["consumed"] == half, timeout=120,
+                     what=f"daemon a consumed {half}")
+        time.sleep(3)  # a commits its positions every second
+
+        b = run_daemon(env, cfg_b, name="b")
+        env.wait_for_log("b", METRICS_AT, timeout=30)
+        b_metrics = re.search(METRICS_AT, env.log("b")).group(1)
+        # the group splits the four partitions; b refuses each of its own
+        env.wait_for_log("b", r"assigned \d partition\(s\), [1-9]\d* refused", timeout=60)
+        refusals = re.findall(REFUSED, env.log("b"))
+        assert refusals, env.log("b")
+        a_id = refusals[0][1]
+        assert all(r[1] == a_id and r[2] != a_id for r in refusals), refusals
+        n_refused = len({r[0] for r in refusals})
+        env.wait_for(lambda: metric(b_metrics, "bpjs_sync_partitions_refused") == n_refused,
+                     timeout=30, what=f"bpjs_sync_partitions_refused {n_refused}")
+        code, text = get(b_metrics + "/readyz")
+        assert code == 503 and "last committed under another journal" in text, (code, text)
+
+        # events keep coming while both run: b decides none of them
+        kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[half:]])
+        time.sleep(8)
+        assert status(cfg_b)["consumed"] == 0, status(cfg_b)
+
+        # b goes; a takes its partitions back and decides the rest exactly once
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(30) == 0
+        total = expected_count(ds, expect)
+        results(kafka, expect=total, timeout=180)
+        got = results(kafka)
+        check_outcome(ds, expect, endpoint_expect, got, endpoint, kafka.consume(DLQ))
+        assert status(cfg_b)["consumed"] == 0
+        assert endpoint.stats()["registered_twice"] == 0
+
+
+if __name__ == "__main__":
+    run_tests(globals())
