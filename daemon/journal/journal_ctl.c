@@ -69,7 +69,7 @@ enum stmt {
         "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
         "o.batch_id, o.status, o.kpj, o.reason, c.state, b.state "                       \
         "FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "                               \
-        "LEFT JOIN coverage c ON c.nik = o.nik AND c.program = o.program "               \
+        "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "               \
         "  AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "        \
         "LEFT JOIN batches b ON b.id = o.batch_id "
 #define EVENT_COLUMNS                                                                    \
@@ -115,7 +115,7 @@ static const char *const sql[C__COUNT] = {
         "SELECT " EVENT_COLUMNS "WHERE nik = ?1 ORDER BY decided_at, event_id",
     [C_WORKER_COVERAGE] =
         "SELECT program, state, start_month, end_month, reg_seq, event_id,"
-        " updated_at FROM coverage WHERE nik = ?1 ORDER BY program",
+        " updated_at FROM coverage_now WHERE nik = ?1 ORDER BY program",
     [C_REJECTED] =
         "SELECT " EVENT_COLUMNS "WHERE status = ?3 AND (?1 IS NULL OR reason = ?1)"
         " AND (?2 IS NULL OR decided_at >= ?2) ORDER BY decided_at, event_id",
@@ -123,7 +123,7 @@ static const char *const sql[C__COUNT] = {
     [C_AUDIT_LIST] = "SELECT id, at, who, action, detail FROM audit"
                      " WHERE (?1 IS NULL OR instr(detail, ?1) > 0)"
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
-    [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage"
+    [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage_now"
                        " WHERE nik = ?1 AND program = ?2",
     /* the worker's live coverages, as decide sees them (S_WORKER) */
     [C_WORKER_LIVE] = "SELECT program, start_month, end_month FROM coverage"

@@ -29,6 +29,15 @@ static const char schema[] =
     "  state INTEGER NOT NULL, start_month INTEGER NOT NULL, end_month INTEGER NOT NULL,"
     "  reg_seq INTEGER NOT NULL, event_id TEXT, updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
+    /* coverage is written once per change of the worker's state: taken
+     * (pending), ended, failed. A registration's success changes no row of
+     * it (that would be a second random page a registration): the view
+     * derives "active" from the registration op's outcome (5, 6: registered,
+     * already_registered); rows an older version marked active (2) stay so */
+    "CREATE VIEW IF NOT EXISTS coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
     "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER "
@@ -59,6 +68,8 @@ static const char schema[] =
 
 /* Coverage states. */
 enum { COV_PENDING = 1, COV_ACTIVE = 2, COV_ENDED = 3, COV_FAILED = 4 };
+_Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6,
+               "the coverage_now view names these outcomes by number");
 
 enum stmt {
         S_BEGIN,
@@ -88,7 +99,6 @@ enum stmt {
         S_BATCH_UPDATE,
         S_BATCH_FINISH,
         S_OP_RESULT,
-        S_COVERAGE_ACTIVATE,
         S_COVERAGE_FAIL,
         S_OUTBOX_FETCH,
         S_OUTBOX_DELETE,
@@ -193,9 +203,6 @@ static const char *const sql[S__COUNT] = {
     [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
     [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
-    [S_COVERAGE_ACTIVATE] =
-        "UPDATE coverage SET state = 2, updated_at = ?2"
-        " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
     [S_COVERAGE_FAIL] = "UPDATE coverage SET state = 4, updated_at = ?2"
                         " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
     [S_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
@@ -1008,22 +1015,25 @@ int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attem
         return rc;
 }
 
-/* Ends the coverage a registration started: active on success, failed (and
- * the slot released) on failure; a coverage ended meanwhile stays ended. */
+/* Settles the coverage a registration started. Success writes nothing
+ * here: the op's outcome makes it active (the coverage_now view). Failure
+ * marks it failed and releases the slot; a coverage ended meanwhile stays
+ * ended. */
 static int coverage_settle(struct journal *j, const struct journal_op *op,
                            enum result_status status)
 {
-        bool ok = status == RESULT_REGISTERED || status == RESULT_ALREADY_REGISTERED;
-        enum stmt st = ok ? S_COVERAGE_ACTIVATE : S_COVERAGE_FAIL;
-        sqlite3_stmt *s = use(j, st);
+        sqlite3_stmt *s;
         int rc;
 
+        if (status == RESULT_REGISTERED || status == RESULT_ALREADY_REGISTERED)
+                return 0;
+        s = use(j, S_COVERAGE_FAIL);
         sqlite3_bind_int64(s, 1, op->seq);
         sqlite3_bind_int64(s, 2, clock_now_ms());
         bind_text(s, 3, op->nik);
         bind_text(s, 4, op->program);
-        rc = run(j, st, "coverage settle");
-        if (rc == 0 && !ok && sqlite3_changes(j->db) == 1)
+        rc = run(j, S_COVERAGE_FAIL, "coverage settle");
+        if (rc == 0 && sqlite3_changes(j->db) == 1)
                 rc = quota_add(j, op->program, -1);
         return rc;
 }
