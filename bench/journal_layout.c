@@ -6,6 +6,7 @@
  *   bpjs-journal-layout [--layout today|log] [--workers W] [--events N]
  *       [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]
  *       [--page-size BYTES] [--group-commit] [--bodies stored|derived]
+ *       [--coverage-once]
  *       [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]
  *       [--fault merge-drops-a-worker|replay-skips-answers]
  *
@@ -285,9 +286,12 @@ static struct {
         const char *dir;
         /* a defect put in on purpose, to show that --verify catches it */
         const char *fault;
+        /* today's layout as the daemon writes it since the coverage_now view
+         * (issue 13): a registration's success leaves its coverage row alone */
+        int coverage_once;
 } opt = {L_TODAY, 10000000, 1000000, 100000, 100, 48, 1000,
          4096,    0,        1,       1,      -1,  0,  "/var/tmp/bpjs-layout",
-         ""};
+         "",      0};
 
 /* ---- the programmes and the pure decision ---- */
 
@@ -1348,7 +1352,7 @@ static void today_push(int kind, bool all)
                         sqlite3_bind_int(tu(T_OP_RESULT), 2, 1);
                         tbind_text(T_OP_RESULT, 3, kind == 1 ? kpj : NULL);
                         run1(td.db, tu(T_OP_RESULT));
-                        if (kind == 1) {
+                        if (kind == 1 && !opt.coverage_once) {
                                 sqlite3_stmt *a = tu(T_COVERAGE_ACTIVATE);
                                 sqlite3_bind_int64(a, 1, seq);
                                 sqlite3_bind_int64(a, 2, 3);
@@ -2300,7 +2304,7 @@ static void usage(void)
             stderr,
             "usage: bpjs-journal-layout [--layout today|log] [--workers W] [--events N]\n"
             "  [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]\n"
-            "  [--page-size BYTES] [--group-commit] [--bodies stored|derived]\n"
+            "  [--page-size BYTES] [--group-commit] [--bodies stored|derived] [--coverage-once]\n"
             "  [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]\n"
             "  [--fault merge-drops-a-worker|replay-skips-answers]\n");
         exit(2);
@@ -2340,6 +2344,8 @@ int main(int argc, char **argv)
                         opt.lookups = num(v, 0, 100000, a), i++;
                 } else if (!strcmp(a, "--seed")) {
                         rng_state = (uint64_t)num(v, 1, INT64_MAX, a), i++;
+                } else if (!strcmp(a, "--coverage-once")) {
+                        opt.coverage_once = 1;
                 } else if (!strcmp(a, "--page-size")) {
                         opt.page_size = (int)num(v, 512, 65536, a), i++;
                         if (opt.page_size & (opt.page_size - 1))
@@ -2490,7 +2496,8 @@ int main(int argc, char **argv)
                opt.layout == L_TODAY ? "today" : "log", opt.wal ? "wal" : "rollback",
                opt.layout == L_LOG ? (opt.bodies_stored ? "bodies" : "derived")
                                    : "daemon",
-               opt.page_size, gc ? ",gc" : "", *opt.fault ? ",fault" : "", opt.workers,
+               opt.page_size, gc ? ",gc" : "",
+               *opt.fault ? ",fault" : opt.coverage_once ? ",coverage-once" : "", opt.workers,
                opt.events, opt.batch);
         if (opt.layout == L_LOG)
                 printf(" D=%lld", opt.delta);

@@ -20,6 +20,7 @@ LOG_KEYS = ["D", "merges", "merge_wchar_per_merged_event", "wchar_per_event_stea
             "restart_ms", "replayed"]
 RUNS = [
     ["--layout", "today"],
+    ["--layout", "today", "--coverage-once"],
     ["--layout", "log"],
     # merges during the run and a replay of what came after the last one
     ["--layout", "log", "--delta", "1500"],
