@@ -887,6 +887,7 @@ enum tst {
         T_EVENT_SEEN,
         T_EVENT_INSERT,
         T_WORKER,
+        T_OP_STATUS,
         T_QUOTA_GET,
         T_QUOTA_ADD,
         T_COVERAGE_TAKE,
@@ -925,6 +926,7 @@ static const char *const today_sql[T__COUNT] = {
                        " covered_by, topic, partition, offset, decided_at)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [T_WORKER] = "SELECT program, state, reg_seq FROM coverage WHERE nik = ?1",
+    [T_OP_STATUS] = "SELECT coalesce(status, 0) FROM ops WHERE seq = ?1",
     [T_QUOTA_GET] = "SELECT used FROM quota WHERE program = ?1",
     [T_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
                     " ON CONFLICT(program) DO UPDATE SET used = used + ?2",
@@ -2234,6 +2236,19 @@ static void read_back(int64_t nik, struct wstate *w)
                 char text[17];
                 nik_text(nik, text);
                 today_read_worker(text, w);
+                /* with --coverage-once the row stays pending after its
+                 * success: active is the registration's outcome, as the
+                 * daemon's coverage_now view derives it */
+                for (int i = 0; opt.coverage_once && i < w->ncov; i++) {
+                        sqlite3_stmt *st = tu(T_OP_STATUS);
+                        if (w->cov[i].st != 1)
+                                continue;
+                        sqlite3_bind_int64(st, 1, w->cov[i].reg);
+                        if (step(td.db, st) == SQLITE_ROW &&
+                            sqlite3_column_int(st, 0) == 1)
+                                w->cov[i].st = 2;
+                        sqlite3_reset(st);
+                }
         } else {
                 log_worker(nik, w);
         }
@@ -2304,7 +2319,8 @@ static void usage(void)
             stderr,
             "usage: bpjs-journal-layout [--layout today|log] [--workers W] [--events N]\n"
             "  [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]\n"
-            "  [--page-size BYTES] [--group-commit] [--bodies stored|derived] [--coverage-once]\n"
+            "  [--page-size BYTES] [--group-commit] [--bodies stored|derived] "
+            "[--coverage-once]\n"
             "  [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]\n"
             "  [--fault merge-drops-a-worker|replay-skips-answers]\n");
         exit(2);
@@ -2497,8 +2513,10 @@ int main(int argc, char **argv)
                opt.layout == L_LOG ? (opt.bodies_stored ? "bodies" : "derived")
                                    : "daemon",
                opt.page_size, gc ? ",gc" : "",
-               *opt.fault ? ",fault" : opt.coverage_once ? ",coverage-once" : "", opt.workers,
-               opt.events, opt.batch);
+               *opt.fault          ? ",fault"
+               : opt.coverage_once ? ",coverage-once"
+                                   : "",
+               opt.workers, opt.events, opt.batch);
         if (opt.layout == L_LOG)
                 printf(" D=%lld", opt.delta);
         printf(
