@@ -15,6 +15,9 @@ bpjs_integration_test(faults)
 bpjs_integration_test(endpoint_hostile)
 bpjs_integration_test(outages)
 bpjs_unit_test(journal bpjs_daemon)
+# the journal interface's promises, one suite for every backend
+# (BPJS_TEST_JOURNAL names the journal to run it on)
+bpjs_unit_test(journal_iface bpjs_daemon)
 bpjs_integration_test(reload)
 # pruning starts the daemon on journals made by bench/journal_fill.c
 bpjs_integration_test(pruning)
