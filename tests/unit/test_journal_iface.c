@@ -1029,6 +1029,138 @@ static void test_push_batches_and_their_results(void **state)
         decide_worker_release(&w);
 }
 
+/* Queued registrations of n records, put in one batch; their ops in *ops. */
+static int64_t batch_of(struct journal *j, int64_t op_after, size_t n,
+                        struct op_list *ops)
+{
+        struct journal_op jo[8];
+        int64_t bid = 0;
+
+        ops_after(j, op_after, ops);
+        assert_int_equal(ops->n, n);
+        for (size_t i = 0; i < n; i++)
+                jo[i] = (struct journal_op){.seq = ops->op[i].seq,
+                                            .kind = ops->op[i].kind,
+                                            .nik = ops->op[i].nik,
+                                            .program = ops->op[i].program,
+                                            .event_id = ops->op[i].event_id,
+                                            .reg_seq = ops->op[i].reg_seq};
+        assert_int_equal(journal_batch_create(j, jo[0].kind, jo, n, compose, NULL, &bid),
+                         0);
+        return bid;
+}
+
+static void test_an_answer_after_a_withdrawal_changes_nothing(void **state)
+{
+        struct fx *fx = *state;
+        struct names n;
+        struct rec x[2];
+        char nik[2][17], id[NAME_SIZE];
+        struct op_list ops = {0};
+        struct decide_worker w = {0};
+        int64_t op_after = ops_last(fx->j);
+
+        names_make(fx, &n);
+        for (unsigned i = 0; i < 2; i++) {
+                nik_make(fx, i, nik[i]);
+                id_make(fx, i, id);
+                rec_make(&x[i], n.topic, i, id, nik[i], n.prog[0], DECIDE_REGISTER, 1,
+                         12);
+        }
+        struct journal_position pos[] = {{n.topic, 0, 2}};
+        assert_int_equal(commit_batch(fx->j, x, 2, pos, 1, 2), 0);
+        int64_t bid = batch_of(fx->j, op_after, 2, &ops);
+        assert_int_equal(slots(fx->j, n.prog[0]), 2);
+
+        /* both withdrawn while their registrations are still unanswered */
+        for (unsigned i = 0; i < 2; i++) {
+                id_make(fx, 2 + i, id);
+                rec_make(&x[i], n.topic, 2 + i, id, nik[i], n.prog[0], DECIDE_DEACTIVATE,
+                         0, 0);
+        }
+        pos[0].next = 4;
+        assert_int_equal(commit_batch(fx->j, x, 2, pos, 1, 2), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 0);
+
+        /* then the answers: one registered, one failed; the coverage stays
+         * ended and no slot is released twice */
+        struct journal_item_result res[2] = {
+            {.seq = ops.op[0].seq,
+             .status = RESULT_REGISTERED,
+             .kpj = "25000000009",
+             .out = {.topic = "results", .value = "a", .value_len = 1}},
+            {.seq = ops.op[1].seq,
+             .status = RESULT_FAILED,
+             .reason = "no",
+             .out = {.topic = "results", .value = "b", .value_len = 1}},
+        };
+        assert_int_equal(
+            journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, res, 2), 0);
+        assert_int_equal(live(fx->j, nik[0], &w), 0);
+        assert_int_equal(live(fx->j, nik[1], &w), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 0);
+        free(ops.op);
+        decide_worker_release(&w);
+}
+
+static void test_a_split_batch_hands_its_items_to_two_new_ones(void **state)
+{
+        struct fx *fx = *state;
+        struct names n;
+        struct rec x[3];
+        char nik[17], id[NAME_SIZE];
+        struct op_list ops = {0}, in = {0};
+        int64_t op_after = ops_last(fx->j), ids[2] = {0, 0};
+        struct journal_op jo[3];
+
+        names_make(fx, &n);
+        for (unsigned i = 0; i < 3; i++) {
+                nik_make(fx, i, nik);
+                id_make(fx, i, id);
+                rec_make(&x[i], n.topic, i, id, nik, n.prog[0], DECIDE_REGISTER, 1, 12);
+        }
+        struct journal_position pos[] = {{n.topic, 0, 3}};
+        assert_int_equal(commit_batch(fx->j, x, 3, pos, 1, 3), 0);
+        int64_t bid = batch_of(fx->j, op_after, 3, &ops);
+        for (size_t i = 0; i < 3; i++)
+                jo[i] = (struct journal_op){.seq = ops.op[i].seq,
+                                            .kind = ops.op[i].kind,
+                                            .nik = ops.op[i].nik,
+                                            .program = ops.op[i].program,
+                                            .event_id = ops.op[i].event_id,
+                                            .reg_seq = ops.op[i].reg_seq};
+        /* a split needs two non-empty halves */
+        assert_int_equal(journal_batch_split(fx->j, bid, jo, 3, 0, compose, NULL, ids),
+                         -EINVAL);
+        assert_int_equal(journal_batch_split(fx->j, bid, jo, 3, 3, compose, NULL, ids),
+                         -EINVAL);
+        assert_int_equal(journal_batch_split(fx->j, bid, jo, 3, 1, compose, NULL, ids),
+                         0);
+        assert_int_equal(batch_read(fx->j, bid).state, JOURNAL_BATCH_SPLIT);
+        assert_false(batch_due(fx->j, bid, INT64_MAX / 2));
+        assert_true(ids[0] != bid && ids[1] != bid && ids[0] != ids[1]);
+        in.n = 0;
+        assert_int_equal(journal_batch_ops(fx->j, ids[0], take_op, &in), 1);
+        assert_int_equal(in.op[0].seq, ops.op[0].seq);
+        in.n = 0;
+        assert_int_equal(journal_batch_ops(fx->j, ids[1], take_op, &in), 2);
+        assert_int_equal(in.op[0].seq, ops.op[1].seq);
+        assert_int_equal(in.op[1].seq, ops.op[2].seq);
+        in.n = 0;
+        assert_int_equal(journal_batch_ops(fx->j, bid, take_op, &in), 0);
+        assert_true(batch_due(fx->j, ids[0], INT64_MAX / 2));
+        assert_true(batch_due(fx->j, ids[1], INT64_MAX / 2));
+        struct batch_copy b = batch_read(fx->j, ids[1]);
+        char want[128];
+        snprintf(want, sizeof(want), "batch %lld of 2 from %lld", (long long)ids[1],
+                 (long long)ops.op[1].seq);
+        assert_string_equal(b.body, want);
+        /* the slots are still taken: nothing was answered */
+        assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        free(ops.op);
+        free(in.op);
+}
+
 /* ---- a large batch against a model ---- */
 
 /* A first batch of 250 records sets up a state, then one batch of 1,000
@@ -1238,6 +1370,10 @@ int main(void)
                 fx_close),
             cmocka_unit_test_setup_teardown(test_push_batches_and_their_results, fx_open,
                                             fx_close),
+            cmocka_unit_test_setup_teardown(
+                test_an_answer_after_a_withdrawal_changes_nothing, fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(
+                test_a_split_batch_hands_its_items_to_two_new_ones, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(test_a_large_batch_against_a_model, fx_open,
                                             fx_close),
         };
