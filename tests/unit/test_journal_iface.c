@@ -92,11 +92,14 @@ struct names {
         char prog[8][NAME_SIZE];
 };
 
-static void names_make(const struct fx *fx, struct names *n)
+static struct names names_of(const struct fx *fx)
 {
-        snprintf(n->topic, sizeof(n->topic), "t%06u.events", fx->tag);
+        struct names n;
+
+        snprintf(n.topic, sizeof(n.topic), "t%06u.events", fx->tag);
         for (int i = 0; i < 8; i++)
-                snprintf(n->prog[i], sizeof(n->prog[i]), "P%06u-%d", fx->tag, i);
+                snprintf(n.prog[i], sizeof(n.prog[i]), "P%06u-%d", fx->tag, i);
+        return n;
 }
 
 /* A 16-digit NIK of this test's own (the journal does not check its form). */
@@ -340,7 +343,6 @@ static int64_t outbox_last(struct journal *j)
 static void test_begin_on_an_empty_journal_finds_nothing(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         char nik[17], id[NAME_SIZE];
         const char *ids[1] = {id};
         bool s[1] = {true};
@@ -349,7 +351,7 @@ static void test_begin_on_an_empty_journal_finds_nothing(void **state)
         struct journal_program_use p = {0};
         struct journal_facts f = {0};
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 1, nik);
         id_make(fx, 1, id);
         pos[0] = (struct journal_position){n.topic, 0, 99};
@@ -387,13 +389,12 @@ static void test_begin_on_an_empty_journal_finds_nothing(void **state)
 static void test_a_commit_is_read_by_the_next_begin(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[3];
         char nik[3][17], id[4][NAME_SIZE];
         struct decide_worker w = {0};
         int64_t consumed = counter(fx->j, "consumed");
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < 3; i++)
                 nik_make(fx, i, nik[i]);
         for (unsigned i = 0; i < 4; i++)
@@ -445,12 +446,11 @@ static void test_a_commit_is_read_by_the_next_begin(void **state)
 static void test_a_worker_in_several_programmes(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[4];
         char nik[17], id[NAME_SIZE];
         struct decide_worker w = {0};
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 7, nik);
         for (unsigned i = 0; i < 3; i++) {
                 id_make(fx, i, id);
@@ -485,14 +485,13 @@ static void test_a_worker_in_several_programmes(void **state)
 static void test_a_registration_after_a_deactivation_in_one_batch(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[3];
         char nik[17], id[3][NAME_SIZE];
         struct decide_worker w = {0};
         struct op_list ops = {0};
         int64_t after = ops_last(fx->j);
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 1, nik);
         for (unsigned i = 0; i < 3; i++)
                 id_make(fx, i, id[i]);
@@ -529,7 +528,6 @@ static void test_a_registration_after_a_deactivation_in_one_batch(void **state)
 static void test_many_records_for_one_worker_and_programme_in_one_batch(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[6];
         char nik[17], id[NAME_SIZE];
         struct decide_worker w = {0};
@@ -539,7 +537,7 @@ static void test_many_records_for_one_worker_and_programme_in_one_batch(void **s
                                                    DECIDE_REGISTER,   DECIDE_NOTHING,
                                                    DECIDE_DEACTIVATE, DECIDE_REGISTER};
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 2, nik);
         for (unsigned i = 0; i < 6; i++) {
                 id_make(fx, i, id);
@@ -579,12 +577,11 @@ static void test_many_records_for_one_worker_and_programme_in_one_batch(void **s
 static void test_slot_counts_over_several_programmes_in_one_batch(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[10];
         char nik[17], id[NAME_SIZE];
         size_t k = 0;
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         /* P0: three in, one out; P1: two in; P2: one in, one out */
         struct {
                 int prog;
@@ -623,7 +620,6 @@ static void test_slot_counts_over_several_programmes_in_one_batch(void **state)
 static void test_abort_writes_nothing(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[1];
         char nik[17], id[NAME_SIZE];
         struct decide_worker w = {0};
@@ -631,7 +627,7 @@ static void test_abort_writes_nothing(void **state)
         struct journal_facts f = {.positions = &pos, .n_positions = 1};
         int64_t consumed = counter(fx->j, "consumed"), outbox = -1, outbox2 = -1;
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 1, nik);
         id_make(fx, 1, id);
         pos = (struct journal_position){n.topic, 0, -1};
@@ -652,14 +648,13 @@ static void test_abort_writes_nothing(void **state)
 static void test_a_failed_commit_leaves_nothing_of_the_batch(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[4];
         char nik[3][17], id[4][NAME_SIZE];
         struct decide_worker w = {0};
         struct op_list ops = {0};
         int64_t consumed, outbox, outbox2, after;
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < 3; i++)
                 nik_make(fx, i, nik[i]);
         for (unsigned i = 0; i < 4; i++)
@@ -716,12 +711,11 @@ static void test_a_failed_commit_leaves_nothing_of_the_batch(void **state)
 static void test_one_event_is_never_journaled_twice(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[2];
         char nik[2][17], id[2][NAME_SIZE];
         struct decide_worker w = {0};
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         nik_make(fx, 0, nik[0]);
         nik_make(fx, 1, nik[1]);
         id_make(fx, 0, id[0]);
@@ -751,7 +745,6 @@ static void test_one_event_is_never_journaled_twice(void **state)
 static void test_a_commit_queues_outbox_rows_and_operations_in_order(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[5];
         char nik[5][17], id[NAME_SIZE];
         struct out_list out = {0};
@@ -761,7 +754,7 @@ static void test_a_commit_queues_outbox_rows_and_operations_in_order(void **stat
                                                    DECIDE_REGISTER, DECIDE_DEACTIVATE,
                                                    DECIDE_NOTHING};
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < 5; i++) {
                 nik_make(fx, i, nik[i]);
                 id_make(fx, i, id);
@@ -867,7 +860,6 @@ static bool batch_due(struct journal *j, int64_t id, int64_t now)
 static void test_push_batches_and_their_results(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[3];
         char nik[3][17], id[NAME_SIZE];
         struct op_list ops = {0}, in = {0};
@@ -875,7 +867,7 @@ static void test_push_batches_and_their_results(void **state)
         struct decide_worker w = {0};
         int64_t op_after = ops_last(fx->j), backlog0, backlog, bid, open0, open;
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         assert_int_equal(journal_backlog(fx->j, &backlog0), 0);
         assert_int_equal(journal_batches_open(fx->j, &open0), 0);
         for (unsigned i = 0; i < 3; i++) {
@@ -1053,14 +1045,13 @@ static int64_t batch_of(struct journal *j, int64_t op_after, size_t n,
 static void test_an_answer_after_a_withdrawal_changes_nothing(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[2];
         char nik[2][17], id[NAME_SIZE];
         struct op_list ops = {0};
         struct decide_worker w = {0};
         int64_t op_after = ops_last(fx->j);
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < 2; i++) {
                 nik_make(fx, i, nik[i]);
                 id_make(fx, i, id);
@@ -1106,14 +1097,13 @@ static void test_an_answer_after_a_withdrawal_changes_nothing(void **state)
 static void test_a_split_batch_hands_its_items_to_two_new_ones(void **state)
 {
         struct fx *fx = *state;
-        struct names n;
         struct rec x[3];
         char nik[17], id[NAME_SIZE];
         struct op_list ops = {0}, in = {0};
         int64_t op_after = ops_last(fx->j), ids[2] = {0, 0};
         struct journal_op jo[3];
 
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < 3; i++) {
                 nik_make(fx, i, nik);
                 id_make(fx, i, id);
@@ -1198,7 +1188,6 @@ static void test_a_large_batch_against_a_model(void **state)
         static struct journal_worker_facts wf[BIG_WORKERS];
         struct journal_program_use pu[BIG_PROGS];
         struct journal_position pos[BIG_PARTS];
-        struct names n;
         struct op_list ops = {0};
         struct out_list out = {0};
         unsigned seed = 13;
@@ -1207,7 +1196,7 @@ static void test_a_large_batch_against_a_model(void **state)
         int64_t consumed = counter(fx->j, "consumed");
 
         memset(&m, 0, sizeof(m));
-        names_make(fx, &n);
+        struct names n = names_of(fx);
         for (unsigned i = 0; i < BIG_WORKERS; i++)
                 nik_make(fx, i * 7919u, niks[i]);
         for (unsigned i = 0; i < BIG_ALL + BIG_UNSEEN; i++) {
