@@ -696,8 +696,16 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
         if (rc == SQLITE_ROW)
                 reg_seq = sqlite3_column_int64(s, 0);
         sqlite3_reset(s);
+        if (rc == SQLITE_DONE) {
+                /* the caller's facts were wrong: say so (never the NIK) */
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "deactivation (event %s): the worker has no live coverage in %s",
+                         r->event_id ? r->event_id : "without an id",
+                         r->program ? r->program : "(none)");
+                return -ENOENT;
+        }
         if (rc != SQLITE_ROW)
-                return rc == SQLITE_DONE ? -ENOENT : fail(j, rc, "coverage");
+                return fail(j, rc, "coverage");
         s = use(j, S_COVERAGE_END);
         bind_text(s, 1, r->nik);
         bind_text(s, 2, r->program);
