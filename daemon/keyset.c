@@ -12,34 +12,37 @@ static size_t hash(const char *s)
         return (size_t)(h ^ (h >> 29));
 }
 
-static size_t find(const struct keyset *s, const char *key)
+static size_t probe(const char *const *keys, size_t cap, const char *key)
 {
-        size_t i = hash(key) & (s->cap - 1);
-        while (s->keys[i] && strcmp(s->keys[i], key) != 0)
-                i = (i + 1) & (s->cap - 1);
+        size_t i = hash(key) & (cap - 1);
+        while (keys[i] && strcmp(keys[i], key) != 0)
+                i = (i + 1) & (cap - 1);
         return i;
 }
 
 static int grow(struct keyset *s)
 {
-        struct keyset bigger = {.cap = s->cap ? s->cap * 2 : 256};
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        const char **keys = calloc(cap, sizeof(*keys));
+        uint32_t *idx = calloc(cap, sizeof(*idx));
 
-        bigger.keys = calloc(bigger.cap, sizeof(*bigger.keys));
-        bigger.idx = calloc(bigger.cap, sizeof(*bigger.idx));
-        if (!bigger.keys || !bigger.idx) {
-                keyset_free(&bigger);
+        if (!keys || !idx) {
+                free(keys);
+                free(idx);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < s->cap; i++) {
                 if (!s->keys[i])
                         continue;
-                size_t k = find(&bigger, s->keys[i]);
-                bigger.keys[k] = s->keys[i];
-                bigger.idx[k] = s->idx[i];
+                size_t k = probe(keys, cap, s->keys[i]);
+                keys[k] = s->keys[i];
+                idx[k] = s->idx[i];
         }
-        bigger.n = s->n;
-        keyset_free(s);
-        *s = bigger;
+        free(s->keys);
+        free(s->idx);
+        s->keys = keys;
+        s->idx = idx;
+        s->cap = cap;
         return 0;
 }
 
@@ -50,7 +53,7 @@ long keyset_put(struct keyset *s, const char *key, uint32_t idx)
         /* at most half full */
         if ((s->n + 1) * 2 > s->cap && grow(s))
                 return -ENOMEM;
-        i = find(s, key);
+        i = probe(s->keys, s->cap, key);
         if (s->keys[i])
                 return s->idx[i];
         s->keys[i] = key;
@@ -63,7 +66,7 @@ long keyset_get(const struct keyset *s, const char *key)
 {
         if (!s->cap)
                 return -1;
-        size_t i = find(s, key);
+        size_t i = probe(s->keys, s->cap, key);
         return s->keys[i] ? (long)s->idx[i] : -1;
 }
 
