@@ -59,6 +59,7 @@ static int check_config(const char *path)
 
         if (conf_load(path, 0, &c, err) < 0) {
                 fprintf(stderr, "%s\n", err);
+                sd_notify(0, "STOPPING=1"); /* on every exit path */
                 return EX_CONFIG;
         }
         printf("%s: ok: %zu programmes (", path, c->n_programs);
@@ -365,6 +366,7 @@ static int run(const char *path)
 
         if (conf_load(path, 0, &c, err) < 0) {
                 fprintf(stderr, "%s\n", err);
+                sd_notify(0, "STOPPING=1"); /* on every exit path */
                 return EX_CONFIG;
         }
         log_set_level((enum log_level)c->log.level);

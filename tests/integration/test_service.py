@@ -174,13 +174,16 @@ def test_watchdog_pid_of_another_process_turns_pings_off():
 
 
 def test_a_config_error_exits_78_without_ready():
-    """RestartPreventExitStatus=78: a bad configuration is not restarted."""
+    """RestartPreventExitStatus=78: a bad configuration is not restarted.
+    STOPPING=1 is said on this exit path too, as on every other."""
     with Env() as env:
         notify = NotifySocket(env.path("notify.sock"))
         try:
             cfg = env.write_config("kafka: [\n")
             daemon = run(env, cfg, notify)
             assert daemon.wait(10) == 78, env.log("daemon")
+            assert re.search(r"config\.yaml:\d+:\d+: ", env.log("daemon")), env.log("daemon")
+            wait_for(lambda: notify.lines("STOPPING=1"), 5, "STOPPING=1")
             assert not notify.lines("READY=1")
         finally:
             notify.close()
