@@ -14,27 +14,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, bin_path, run_tests  # noqa: E402
 from dataset import daemon_config, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome, expected_count,  # noqa: E402
                            results, run_daemon)
+from test_tls import get  # noqa: E402
 
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 METRICS_AT = r"metrics at (http://127\.0\.0\.1:\d+)/metrics"
 REFUSED = r"enrollment\.events\[(\d)\] was last committed under journal ([0-9a-f]{8}), " \
           r"not this daemon's journal ([0-9a-f]{8})"
-
-
-def get(url):
-    try:
-        with _NO_PROXY.open(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def metric(base, name):
