@@ -1,6 +1,7 @@
 /* The SQLite backend of the journal: WAL, full sync, statements prepared
  * once at open from one table. */
 #include "journal.h"
+#include "journal_sqlite_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,39 +235,6 @@ static const char *const sql[S__COUNT] = {
                   "  WHERE b.state IN (1, 2))",
 };
 
-struct journal {
-        sqlite3 *db;
-        sqlite3_stmt *st[S__COUNT];
-        char id[JOURNAL_ID_LEN + 1];
-        char errmsg[256];
-        /* write health: 0, or the -errno of the first write that failed since
-         * the last one that worked, with its text (the real cause) */
-        int write_rc;
-        char write_error[256];
-};
-
-static int fail(struct journal *j, int rc, const char *what)
-{
-        /* the extended code: SQLITE_IOERR_WRITE says more than SQLITE_IOERR */
-        int base = rc & 0xff;
-
-        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, sqlite3_errmsg(j->db));
-        return base == SQLITE_FULL                            ? -ENOSPC
-               : base == SQLITE_BUSY || base == SQLITE_LOCKED ? -EBUSY
-               : base == SQLITE_NOMEM                         ? -ENOMEM
-               : base == SQLITE_READONLY                      ? -EROFS
-                                                              : -EIO;
-}
-
-/* A write failed: the first failure's text is kept until writes work again. */
-static void write_failed(struct journal *j, int err)
-{
-        if (j->write_rc)
-                return;
-        j->write_rc = err;
-        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
-}
-
 int journal_write_health(const struct journal *j)
 {
         return j->write_rc;
@@ -294,47 +262,15 @@ const char *journal_batch_state_name(int state)
         return state >= 1 && state <= 5 ? names[state] : "?";
 }
 
-/* Resets a statement for its next use and binds nothing. */
 static sqlite3_stmt *use(struct journal *j, enum stmt s)
 {
-        sqlite3_reset(j->st[s]);
-        sqlite3_clear_bindings(j->st[s]);
-        return j->st[s];
+        return stmt_fresh(j->st[s]);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-        if (v)
-                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s, i);
-}
-
-static void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
-{
-        if (v)
-                sqlite3_bind_blob64(s, i, v, len, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s, i);
-}
-
-/* Runs a statement that returns no rows (they all write). A write that
- * leaves no transaction open (a COMMIT, or a statement on its own) has
- * reached the file: the journal takes writes again. */
+/* Runs a statement that returns no rows (they all write). */
 static int run(struct journal *j, enum stmt s, const char *what)
 {
-        int rc = sqlite3_step(j->st[s]);
-        int err;
-
-        sqlite3_reset(j->st[s]);
-        if (rc == SQLITE_DONE) {
-                if (s != S_BEGIN && sqlite3_get_autocommit(j->db))
-                        j->write_rc = 0;
-                return 0;
-        }
-        err = fail(j, rc, what);
-        write_failed(j, err);
-        return err;
+        return stmt_run(j, j->st[s], s == S_BEGIN, what);
 }
 
 static int exec(struct journal *j, const char *text)
@@ -350,37 +286,50 @@ static int exec(struct journal *j, const char *text)
         return 0;
 }
 
-static int load_id(struct journal *j)
+/* The journal's id: made once, at the first open; an operator's open only
+ * reads it. */
+static int load_id(struct journal *j, bool create)
 {
         sqlite3_stmt *s = NULL;
         unsigned char raw[JOURNAL_ID_LEN / 2];
         char fresh[JOURNAL_ID_LEN + 1];
-        int rc;
+        int rc = SQLITE_OK;
 
-        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-                return -EIO;
-        for (size_t i = 0; i < sizeof(raw); i++)
-                snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
-        rc = sqlite3_prepare_v2(j->db,
-                                "INSERT INTO meta(key, value) VALUES('journal_id', ?1)"
-                                " ON CONFLICT(key) DO NOTHING",
-                                -1, &s, NULL);
-        if (rc == SQLITE_OK) {
-                sqlite3_bind_text(s, 1, fresh, -1, SQLITE_STATIC);
-                rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        if (create) {
+                if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                        return -EIO;
+                for (size_t i = 0; i < sizeof(raw); i++)
+                        snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
+                rc = sqlite3_prepare_v2(
+                    j->db,
+                    "INSERT INTO meta(key, value) VALUES('journal_id', ?1)"
+                    " ON CONFLICT(key) DO NOTHING",
+                    -1, &s, NULL);
+                if (rc == SQLITE_OK) {
+                        sqlite3_bind_text(s, 1, fresh, -1, SQLITE_STATIC);
+                        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+                }
+                sqlite3_finalize(s);
+                s = NULL;
         }
-        sqlite3_finalize(s);
-        s = NULL;
         if (rc == SQLITE_OK)
                 rc = sqlite3_prepare_v2(j->db,
                                         "SELECT value FROM meta WHERE key = 'journal_id'",
                                         -1, &s, NULL);
-        if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
                 snprintf(j->id, sizeof(j->id), "%s", sqlite3_column_text(s, 0));
-        else
+                rc = 0;
+        } else if (rc == SQLITE_DONE) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "no journal id in its meta table");
+                rc = -EIO;
+        } else {
                 rc = fail(j, rc, "journal id");
+                rc = rc == -EBUSY ? rc : -EIO;
+        }
         sqlite3_finalize(s);
-        return rc == SQLITE_OK ? 0 : -EIO;
+        return rc;
 }
 
 /* An existing journal file that group or others may use (made by hand, or
@@ -429,49 +378,123 @@ static int create_private(const char *path, char *err, size_t errsize)
         return rc;
 }
 
+/* Prepares both halves' statements. One that does not prepare on an
+ * operator's open names a table this journal lacks: not a journal, or one
+ * the daemon has not opened since an upgrade. */
+static int prepare(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = SQLITE_OK;
+
+        for (int i = 0; rc == SQLITE_OK && i < S__COUNT; i++)
+                rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &j->st[i], NULL);
+        if (rc == SQLITE_OK)
+                rc = jsql_ctl_prepare(j);
+        if (rc == SQLITE_OK)
+                return 0;
+        if (j->flags & JOURNAL_OPERATOR) {
+                snprintf(err, errsize,
+                         "%s: not a bpjs-sync journal, or one the daemon has not "
+                         "opened since an upgrade (%s)",
+                         path, sqlite3_errmsg(j->db));
+                return (sqlite3_errcode(j->db) & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
+        }
+        rc = fail(j, SQLITE_ERROR, "prepare");
+        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        return rc;
+}
+
+/* The daemon's open: WAL, the schema, the id, the statements. */
+static int open_daemon(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                         " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
+        if (rc == 0)
+                rc = exec(j, schema);
+        if (rc == 0)
+                rc = load_id(j, true);
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+                return rc;
+        }
+        rc = prepare(j, path, err, errsize);
+        /* A batch in flight when the daemon stopped is resent (same body, same
+         * key): the endpoint's idempotency makes that safe. */
+        if (rc == 0 && (j->flags & JOURNAL_RECOVER)) {
+                rc = exec(j, "UPDATE batches SET state = 1"
+                             " WHERE state IN (1, 2) AND state = 2");
+                if (rc)
+                        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        }
+        return rc;
+}
+
+/* An operator's open: the file as it is, nothing created or changed. */
+static int open_operator(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = 0;
+
+        if (!(j->flags & JOURNAL_READONLY))
+                rc = exec(j, "PRAGMA synchronous=FULL");
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+                return rc;
+        }
+        rc = prepare(j, path, err, errsize);
+        if (rc == 0) {
+                rc = load_id(j, false);
+                if (rc)
+                        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        }
+        return rc;
+}
+
 int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
                  size_t errsize)
 {
-        struct journal *j = calloc(1, sizeof(*j));
-        int rc;
+        struct journal *j;
+        int rc, mode;
 
+        if (flags & JOURNAL_READONLY)
+                flags |= JOURNAL_OPERATOR;
+        if ((flags & JOURNAL_OPERATOR) && access(path, F_OK) != 0) {
+                rc = errno;
+                snprintf(err, errsize, "%s: %s", path, strerror(rc));
+                return rc == ENOENT ? -ENOENT : -EIO;
+        }
+        j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
-        rc = create_private(path, err, errsize);
-        if (rc < 0)
+        j->flags = flags;
+        j->st = calloc(S__COUNT, sizeof(*j->st));
+        if (!j->st) {
+                snprintf(err, errsize, "%s: out of memory", path);
+                rc = -ENOMEM;
                 goto out;
-        rc = sqlite3_open_v2(
-            path, &j->db,
-            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        }
+        if (!(flags & JOURNAL_OPERATOR)) {
+                rc = create_private(path, err, errsize);
+                if (rc < 0)
+                        goto out;
+        }
+        mode = (flags & JOURNAL_READONLY)   ? SQLITE_OPEN_READONLY
+               : (flags & JOURNAL_OPERATOR) ? SQLITE_OPEN_READWRITE
+                                            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        rc = sqlite3_open_v2(path, &j->db, mode | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
                 snprintf(err, errsize, "%s: cannot open: %s", path,
                          j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
                 rc = -EIO;
                 goto out;
         }
-        sqlite3_busy_timeout(j->db, 5000);
-        rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-                     " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
-        if (rc == 0)
-                rc = exec(j, schema);
-        if (rc == 0)
-                rc = load_id(j);
-        for (int i = 0; rc == 0 && i < S__COUNT; i++)
-                if (!sql[i] ||
-                    sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                       &j->st[i], NULL) != SQLITE_OK)
-                        rc = fail(j, SQLITE_ERROR,
-                                  sql[i] ? sql[i] : "a statement without SQL");
-        /* A batch in flight when the daemon stopped is resent (same body, same
-         * key): the endpoint's idempotency makes that safe. */
-        if (rc == 0 && (flags & JOURNAL_RECOVER))
-                rc = exec(j, "UPDATE batches SET state = 1"
-                             " WHERE state IN (1, 2) AND state = 2");
-        if (rc) {
-                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        /* an operator waits out any of the daemon's transactions (a consumed
+         * batch of up to 1000 events), yet a stuck lock is reported */
+        sqlite3_busy_timeout(j->db, (flags & JOURNAL_OPERATOR) ? 15000 : 5000);
+        rc = (flags & JOURNAL_OPERATOR) ? open_operator(j, path, err, errsize)
+                                        : open_daemon(j, path, err, errsize);
+        if (rc)
                 goto out;
-        }
         *out = j;
         return 0;
 out:
@@ -483,14 +506,23 @@ void journal_close(struct journal *j)
 {
         if (!j)
                 return;
-        for (int i = 0; i < S__COUNT; i++)
+        if (j->db && j->st && j->st[S_ROLLBACK])
+                journal_rollback(j);
+        for (int i = 0; j->st && i < S__COUNT; i++)
                 sqlite3_finalize(j->st[i]);
+        jsql_ctl_finalize(j);
         sqlite3_close(j->db);
+        free(j->st);
         free(j);
 }
 
 int journal_begin(struct journal *j)
 {
+        if (j->flags & JOURNAL_READONLY) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "the journal was opened read-only: no change is made");
+                return -EROFS;
+        }
         return run(j, S_BEGIN, "begin");
 }
 
@@ -811,6 +843,23 @@ int journal_batch_create(struct journal *j, int kind, const struct journal_op *o
 }
 
 static int finish_state(struct journal *j, int64_t id, int state, const char *error);
+
+int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error)
+{
+        return finish_state(j, id, state, error);
+}
+
+int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops, size_t n,
+                      int64_t from, journal_compose_fn compose, void *opaque,
+                      int64_t *out_id)
+{
+        return batch_insert(j, kind, ops, n, from, compose, opaque, out_id);
+}
+
+int jsql_quota_add(struct journal *j, const char *program, int delta)
+{
+        return quota_add(j, program, delta);
+}
 
 int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
                         size_t n, size_t n_first, journal_compose_fn compose,
