@@ -519,8 +519,8 @@ void journal_close(struct journal *j)
 int journal_begin(struct journal *j)
 {
         if (j->flags & JOURNAL_READONLY) {
-                snprintf(j->errmsg, sizeof(j->errmsg),
-                         "the journal was opened read-only: no change is made");
+                snprintf(j->errmsg, sizeof(j->errmsg), "begin: %s",
+                         JOURNAL_SQLITE_READONLY_TEXT);
                 return -EROFS;
         }
         return run(j, S_BEGIN, "begin");

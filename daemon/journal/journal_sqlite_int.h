@@ -12,6 +12,9 @@
 
 #include "journal.h"
 
+/* What a write on a read-only open (JOURNAL_READONLY) is told. */
+#define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
+
 struct journal {
         sqlite3 *db;
         sqlite3_stmt **st;     /* the daemon half's table (journal_sqlite.c) */
@@ -73,6 +76,12 @@ static inline int stmt_run(struct journal *j, sqlite3_stmt *s, bool begin,
                 return 0;
         }
         err = fail(j, rc, what);
+        if (err == -EROFS && (j->flags & JOURNAL_READONLY)) {
+                /* refused by the open's own choice, not a failing disk */
+                snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what,
+                         JOURNAL_SQLITE_READONLY_TEXT);
+                return err;
+        }
         write_failed(j, err);
         return err;
 }

@@ -505,8 +505,13 @@ static void test_readonly_refuses_writes(void **state)
         c = open_ctl(false);
         assert_int_equal(journal_ctl_audit_add(c, "tester", "x", "y"), -EROFS);
         assert_string_equal(journal_errmsg(c),
-                            "the journal was opened read-only: no change is made");
+                            "begin: the journal was opened read-only: no change is made");
+        /* a write outside a transaction too, and the journal stays healthy */
         assert_int_equal(journal_counter_add(c, "consumed", 1), -EROFS);
+        assert_string_equal(
+            journal_errmsg(c),
+            "counter: the journal was opened read-only: no change is made");
+        assert_int_equal(journal_write_health(c), 0);
         assert_int_equal(journal_begin(c), -EROFS);
         /* and nothing reached the journal */
         assert_int_equal(journal_counter_get(j, "consumed", &n), 0);
