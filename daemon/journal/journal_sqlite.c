@@ -467,7 +467,7 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         if (!j)
                 return -ENOMEM;
         j->flags = flags;
-        j->st = calloc(S__COUNT, sizeof(*j->st));
+        j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
         if (!j->st) {
                 snprintf(err, errsize, "%s: out of memory", path);
                 rc = -ENOMEM;

@@ -108,7 +108,10 @@ static const char *const sql[C__COUNT] = {
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
     [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage"
                        " WHERE nik = ?1 AND program = ?2",
-    /* the worker's live coverages, as decide sees them (S_WORKER) */
+    /* the worker's live coverages, as decide sees them, and a programme's
+     * quota use: the reads the daemon half's per-event S_WORKER and
+     * S_QUOTA_GET make today, which the set-oriented consume replaces; these
+     * two then stay the operator half's own (a replay reads one batch) */
     [C_WORKER_LIVE] = "SELECT program, start_month, end_month FROM coverage"
                       " WHERE nik = ?1 AND state IN (1, 2) ORDER BY program",
     [C_LATER_OP] = "SELECT seq FROM ops WHERE seq > ?2 AND nik = ?1 ORDER BY seq LIMIT 1",
@@ -127,7 +130,7 @@ int jsql_ctl_prepare(struct journal *j)
 {
         int rc = SQLITE_OK;
 
-        j->ctl_st = calloc(C__COUNT, sizeof(*j->ctl_st));
+        j->ctl_st = calloc(C__COUNT, sizeof(sqlite3_stmt *));
         if (!j->ctl_st)
                 return SQLITE_NOMEM;
         for (int i = 0; rc == SQLITE_OK && i < C__COUNT; i++)
