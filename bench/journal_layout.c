@@ -970,7 +970,7 @@ static const char *const today_sql[T__COUNT] = {
     [T_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [T_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
                       " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
-    /* bpjs-syncctl worker NIK (daemon/journal/journal_ctl.c) */
+    /* bpjs-syncctl worker NIK (daemon/journal/journal_sqlite_ctl.c) */
     [T_WORKER_EVENTS] = "SELECT event_id, nik, program, type, status, reason, covered_by,"
                         " topic, partition, offset, decided_at FROM events WHERE nik = ?1"
                         " ORDER BY decided_at, event_id",

@@ -74,9 +74,9 @@ void replay_judge(const struct replay_batch *b, struct replay_judgement *out);
 
 /* Whether an answered op could ever be sent again by a replay: its result
  * is failed and it is a deactivation, or a registration whose coverage is
- * still its own and failed. Every other op is final. The pruning of
- * journal_sqlite.c (FINAL_OP, the same rule in SQL, negated) cuts the items
- * of final ops only; keep the two in step. */
+ * still its own and failed. Every other op is final. The journal's
+ * pruning (journal_prune: in the SQLite backend, FINAL_OP, the same rule in
+ * SQL, negated) cuts the items of final ops only; keep the two in step. */
 bool replay_may_resend(const struct replay_item *it);
 
 #endif

@@ -97,6 +97,15 @@ enum journal_open_flags {
         /* The daemon: batches left in flight by a crash become pending (they
          * are resent under the same key). An operator tool never does this. */
         JOURNAL_RECOVER = 1 << 0,
+        /* An operator tool (bpjs-syncctl): the journal as it is; never
+         * created, migrated or recovered: -ENOENT when there is no file,
+         * -EIO when it is not a journal, with the reason in err. A longer
+         * busy timeout; reads in short read transactions, writes in short
+         * BEGIN IMMEDIATE ones, so the daemon may run meanwhile. */
+        JOURNAL_OPERATOR = 1 << 1,
+        /* A read-only connection (implies JOURNAL_OPERATOR): every write is
+         * refused with -EROFS before it starts. */
+        JOURNAL_READONLY = 1 << 2,
 };
 
 int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
@@ -274,21 +283,15 @@ int journal_space(struct journal *j, int64_t *used, int64_t *file);
 /* Bytes the journal takes on disk, every file of it (a gauge). */
 int journal_disk_bytes(struct journal *j, int64_t *out);
 
-/* ---- Operator side (bpjs-syncctl): declared below, in journal_ctl.c ---- */
+/* ---- Operator side (bpjs-syncctl): below; the SQLite backend has it in
+ * journal_sqlite_ctl.c ---- */
 /* @@ journal-ctl-begin */
-/* The operator's view of the journal (bpjs-syncctl). It opens its own
- * connection and never creates, migrates or recovers anything: reads run in
- * short read transactions (WAL: they never block the daemon), writes in
- * short BEGIN IMMEDIATE transactions, both with a busy timeout, so the
- * daemon may run meanwhile. Callbacks run inside the transaction: copy what
- * they need and return quickly (0 goes on, > 0 stops, < 0 is an error). */
-struct journal_ctl;
-
+/* The operator's view of the journal (bpjs-syncctl): functions of the same
+ * journal, opened with JOURNAL_OPERATOR (and JOURNAL_READONLY unless it
+ * replays or audits). Each call is its own short transaction. Callbacks run
+ * inside the transaction: copy what they need and return quickly (0 goes
+ * on, > 0 stops, < 0 is an error). Errors in journal_errmsg(). */
 #define JOURNAL_CTL_NAME_SIZE 40
-
-enum journal_ctl_flags {
-        JOURNAL_CTL_WRITE = 1 << 0, /* read-write (replay, audit); else read-only */
-};
 
 /* Coverage states, as stored. */
 enum journal_coverage_state {
@@ -299,21 +302,14 @@ enum journal_coverage_state {
 };
 const char *journal_ctl_coverage_state_name(int state);
 
-/* Returns 0 and *out, -ENOENT when there is no file at path, -EIO when it
- * cannot be read or is not a journal, with the reason in err. */
-int journal_ctl_open(const char *path, unsigned flags, struct journal_ctl **out,
-                     char *err, size_t errsize);
-void journal_ctl_close(struct journal_ctl *c);
-const char *journal_ctl_id(const struct journal_ctl *c);
-const char *journal_ctl_errmsg(const struct journal_ctl *c);
 /* b-<journal_id>-<id %012lld> and r-<journal_id>-<seq %012lld>, as pushed. */
-void journal_ctl_batch_name(const struct journal_ctl *c, int64_t id,
+void journal_ctl_batch_name(const struct journal *j, int64_t id,
                             char out[JOURNAL_CTL_NAME_SIZE]);
-void journal_ctl_registration_id(const struct journal_ctl *c, int64_t seq,
+void journal_ctl_registration_id(const struct journal *j, int64_t seq,
                                  char out[JOURNAL_CTL_NAME_SIZE]);
 /* A batch number or its full name. 0, -EINVAL if malformed, -EXDEV if the
  * name is another journal's. */
-int journal_ctl_batch_parse(const struct journal_ctl *c, const char *s, int64_t *out);
+int journal_ctl_batch_parse(const struct journal *j, const char *s, int64_t *out);
 
 struct journal_ctl_status {
         int64_t ops_unbatched;
@@ -328,7 +324,7 @@ struct journal_ctl_status {
 };
 typedef int (*journal_ctl_quota_fn)(const char *program, int64_t used, void *opaque);
 /* One snapshot: the counts, and every programme's quota use through fn. */
-int journal_ctl_status(struct journal_ctl *c, journal_ctl_quota_fn fn, void *opaque,
+int journal_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
                        struct journal_ctl_status *out);
 
 struct journal_ctl_filter {
@@ -342,7 +338,7 @@ struct journal_ctl_batch {
         const char *programs; /* comma-separated */
 };
 typedef int (*journal_ctl_batch_fn)(const struct journal_ctl_batch *b, void *opaque);
-int journal_ctl_batches(struct journal_ctl *c, const struct journal_ctl_filter *f,
+int journal_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
                         journal_ctl_batch_fn fn, void *opaque);
 
 /* An operation with its outcome. */
@@ -357,7 +353,7 @@ struct journal_ctl_item {
 typedef int (*journal_ctl_item_fn)(const struct journal_ctl_item *it, void *opaque);
 /* The batch (body included), then its items; returns the number of items,
  * or -ENOENT if there is no such batch. */
-int journal_ctl_batch_show(struct journal_ctl *c, int64_t id, journal_ctl_batch_fn bfn,
+int journal_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
                            journal_ctl_item_fn ifn, void *opaque);
 
 struct journal_ctl_event {
@@ -384,10 +380,10 @@ struct journal_ctl_worker_fns {
         journal_ctl_item_fn op;
 };
 /* One worker's events, coverage rows and operations, in one snapshot. */
-int journal_ctl_worker(struct journal_ctl *c, const char *nik,
+int journal_ctl_worker(struct journal *j, const char *nik,
                        const struct journal_ctl_worker_fns *fns, void *opaque);
 /* Rejected events (only those with a valid event_id are journaled). */
-int journal_ctl_rejected(struct journal_ctl *c, const char *reason, int64_t since_ms,
+int journal_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
                          journal_ctl_event_fn fn, void *opaque);
 
 struct journal_ctl_audit {
@@ -396,10 +392,10 @@ struct journal_ctl_audit {
 };
 typedef int (*journal_ctl_audit_fn)(const struct journal_ctl_audit *a, void *opaque);
 /* Records an operator action in its own transaction. */
-int journal_ctl_audit_add(struct journal_ctl *c, const char *who, const char *action,
+int journal_ctl_audit_add(struct journal *j, const char *who, const char *action,
                           const char *detail);
 /* contains: NULL, or text the detail must contain. */
-int journal_ctl_audit_list(struct journal_ctl *c, const char *contains, int64_t since_ms,
+int journal_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
                            journal_ctl_audit_fn fn, void *opaque);
 
 /* Replay of a failed batch. A registration qualifies when its coverage is
@@ -451,7 +447,7 @@ struct journal_ctl_replay {
 };
 /* Returns 0 and *out (release with journal_ctl_replay_free), -ENOENT for an
  * unknown batch, or a negative errno. */
-int journal_ctl_replay(struct journal_ctl *c, int64_t id,
+int journal_ctl_replay(struct journal *j, int64_t id,
                        const struct journal_ctl_replay_opts *o,
                        struct journal_ctl_replay *out);
 void journal_ctl_replay_free(struct journal_ctl_replay *r);

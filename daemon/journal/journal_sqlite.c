@@ -1,6 +1,7 @@
 /* The SQLite backend of the journal: WAL, full sync, statements prepared
  * once at open from one table. */
 #include "journal.h"
+#include "journal_sqlite_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +163,7 @@ static const char *const sql[S__COUNT] = {
                        " covered_by, topic, partition, offset, decided_at)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_WORKER] = "SELECT program, start_month, end_month FROM coverage"
-                 " WHERE nik = ?1 AND state IN (1, 2)",
+                 " WHERE nik = ?1 AND state IN (1, 2) ORDER BY program",
     [S_QUOTA_GET] = "SELECT used FROM quota WHERE program = ?1",
     [S_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
                     " ON CONFLICT(program) DO UPDATE SET used = used + ?2",
@@ -241,45 +242,6 @@ static const char *const sql[S__COUNT] = {
                   "  WHERE b.state IN (1, 2))",
 };
 
-struct journal {
-        sqlite3 *db;
-        sqlite3_stmt *st[S__COUNT];
-        char id[JOURNAL_ID_LEN + 1];
-        char errmsg[256];
-        /* write health: 0, or the -errno of the first write that failed since
-         * the last one that worked, with its text (the real cause) */
-        int write_rc;
-        char write_error[256];
-        /* the open consumed batch's slot changes, one update each at commit */
-        struct quota_delta {
-                const char *program;
-                int64_t delta;
-        } * qd;
-        size_t n_qd, cap_qd;
-};
-
-static int fail(struct journal *j, int rc, const char *what)
-{
-        /* the extended code: SQLITE_IOERR_WRITE says more than SQLITE_IOERR */
-        int base = rc & 0xff;
-
-        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, sqlite3_errmsg(j->db));
-        return base == SQLITE_FULL                            ? -ENOSPC
-               : base == SQLITE_BUSY || base == SQLITE_LOCKED ? -EBUSY
-               : base == SQLITE_NOMEM                         ? -ENOMEM
-               : base == SQLITE_READONLY                      ? -EROFS
-                                                              : -EIO;
-}
-
-/* A write failed: the first failure's text is kept until writes work again. */
-static void write_failed(struct journal *j, int err)
-{
-        if (j->write_rc)
-                return;
-        j->write_rc = err;
-        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
-}
-
 int journal_write_health(const struct journal *j)
 {
         return j->write_rc;
@@ -307,47 +269,15 @@ const char *journal_batch_state_name(int state)
         return state >= 1 && state <= 5 ? names[state] : "?";
 }
 
-/* Resets a statement for its next use and binds nothing. */
 static sqlite3_stmt *use(struct journal *j, enum stmt s)
 {
-        sqlite3_reset(j->st[s]);
-        sqlite3_clear_bindings(j->st[s]);
-        return j->st[s];
+        return stmt_fresh(j->st[s]);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-        if (v)
-                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s, i);
-}
-
-static void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
-{
-        if (v)
-                sqlite3_bind_blob64(s, i, v, len, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s, i);
-}
-
-/* Runs a statement that returns no rows (they all write). A write that
- * leaves no transaction open (a COMMIT, or a statement on its own) has
- * reached the file: the journal takes writes again. */
+/* Runs a statement that returns no rows (they all write). */
 static int run(struct journal *j, enum stmt s, const char *what)
 {
-        int rc = sqlite3_step(j->st[s]);
-        int err;
-
-        sqlite3_reset(j->st[s]);
-        if (rc == SQLITE_DONE) {
-                if (s != S_BEGIN && sqlite3_get_autocommit(j->db))
-                        j->write_rc = 0;
-                return 0;
-        }
-        err = fail(j, rc, what);
-        write_failed(j, err);
-        return err;
+        return stmt_run(j, j->st[s], s == S_BEGIN, what);
 }
 
 static int exec(struct journal *j, const char *text)
@@ -363,37 +293,50 @@ static int exec(struct journal *j, const char *text)
         return 0;
 }
 
-static int load_id(struct journal *j)
+/* The journal's id: made once, at the first open; an operator's open only
+ * reads it. */
+static int load_id(struct journal *j, bool create)
 {
         sqlite3_stmt *s = NULL;
         unsigned char raw[JOURNAL_ID_LEN / 2];
         char fresh[JOURNAL_ID_LEN + 1];
-        int rc;
+        int rc = SQLITE_OK;
 
-        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-                return -EIO;
-        for (size_t i = 0; i < sizeof(raw); i++)
-                snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
-        rc = sqlite3_prepare_v2(j->db,
-                                "INSERT INTO meta(key, value) VALUES('journal_id', ?1)"
-                                " ON CONFLICT(key) DO NOTHING",
-                                -1, &s, NULL);
-        if (rc == SQLITE_OK) {
-                sqlite3_bind_text(s, 1, fresh, -1, SQLITE_STATIC);
-                rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        if (create) {
+                if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                        return -EIO;
+                for (size_t i = 0; i < sizeof(raw); i++)
+                        snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
+                rc = sqlite3_prepare_v2(
+                    j->db,
+                    "INSERT INTO meta(key, value) VALUES('journal_id', ?1)"
+                    " ON CONFLICT(key) DO NOTHING",
+                    -1, &s, NULL);
+                if (rc == SQLITE_OK) {
+                        sqlite3_bind_text(s, 1, fresh, -1, SQLITE_STATIC);
+                        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+                }
+                sqlite3_finalize(s);
+                s = NULL;
         }
-        sqlite3_finalize(s);
-        s = NULL;
         if (rc == SQLITE_OK)
                 rc = sqlite3_prepare_v2(j->db,
                                         "SELECT value FROM meta WHERE key = 'journal_id'",
                                         -1, &s, NULL);
-        if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
                 snprintf(j->id, sizeof(j->id), "%s", sqlite3_column_text(s, 0));
-        else
+                rc = 0;
+        } else if (rc == SQLITE_DONE) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "no journal id in its meta table");
+                rc = -EIO;
+        } else {
                 rc = fail(j, rc, "journal id");
+                rc = rc == -EBUSY ? rc : -EIO;
+        }
         sqlite3_finalize(s);
-        return rc == SQLITE_OK ? 0 : -EIO;
+        return rc;
 }
 
 /* An existing journal file that group or others may use (made by hand, or
@@ -442,49 +385,123 @@ static int create_private(const char *path, char *err, size_t errsize)
         return rc;
 }
 
+/* Prepares both halves' statements. One that does not prepare on an
+ * operator's open names a table this journal lacks: not a journal, or one
+ * the daemon has not opened since an upgrade. */
+static int prepare(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = SQLITE_OK;
+
+        for (int i = 0; rc == SQLITE_OK && i < S__COUNT; i++)
+                rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &j->st[i], NULL);
+        if (rc == SQLITE_OK)
+                rc = jsql_ctl_prepare(j);
+        if (rc == SQLITE_OK)
+                return 0;
+        if (j->flags & JOURNAL_OPERATOR) {
+                snprintf(err, errsize,
+                         "%s: not a bpjs-sync journal, or one the daemon has not "
+                         "opened since an upgrade (%s)",
+                         path, sqlite3_errmsg(j->db));
+                return (sqlite3_errcode(j->db) & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
+        }
+        rc = fail(j, SQLITE_ERROR, "prepare");
+        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        return rc;
+}
+
+/* The daemon's open: WAL, the schema, the id, the statements. */
+static int open_daemon(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                         " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
+        if (rc == 0)
+                rc = exec(j, schema);
+        if (rc == 0)
+                rc = load_id(j, true);
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+                return rc;
+        }
+        rc = prepare(j, path, err, errsize);
+        /* A batch in flight when the daemon stopped is resent (same body, same
+         * key): the endpoint's idempotency makes that safe. */
+        if (rc == 0 && (j->flags & JOURNAL_RECOVER)) {
+                rc = exec(j, "UPDATE batches SET state = 1"
+                             " WHERE state IN (1, 2) AND state = 2");
+                if (rc)
+                        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        }
+        return rc;
+}
+
+/* An operator's open: the file as it is, nothing created or changed. */
+static int open_operator(struct journal *j, const char *path, char *err, size_t errsize)
+{
+        int rc = 0;
+
+        if (!(j->flags & JOURNAL_READONLY))
+                rc = exec(j, "PRAGMA synchronous=FULL");
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+                return rc;
+        }
+        rc = prepare(j, path, err, errsize);
+        if (rc == 0) {
+                rc = load_id(j, false);
+                if (rc)
+                        snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        }
+        return rc;
+}
+
 int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
                  size_t errsize)
 {
-        struct journal *j = calloc(1, sizeof(*j));
-        int rc;
+        struct journal *j;
+        int rc, mode;
 
+        if (flags & JOURNAL_READONLY)
+                flags |= JOURNAL_OPERATOR;
+        if ((flags & JOURNAL_OPERATOR) && access(path, F_OK) != 0) {
+                rc = errno;
+                snprintf(err, errsize, "%s: %s", path, strerror(rc));
+                return rc == ENOENT ? -ENOENT : -EIO;
+        }
+        j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
-        rc = create_private(path, err, errsize);
-        if (rc < 0)
+        j->flags = flags;
+        j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
+        if (!j->st) {
+                snprintf(err, errsize, "%s: out of memory", path);
+                rc = -ENOMEM;
                 goto out;
-        rc = sqlite3_open_v2(
-            path, &j->db,
-            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        }
+        if (!(flags & JOURNAL_OPERATOR)) {
+                rc = create_private(path, err, errsize);
+                if (rc < 0)
+                        goto out;
+        }
+        mode = (flags & JOURNAL_READONLY)   ? SQLITE_OPEN_READONLY
+               : (flags & JOURNAL_OPERATOR) ? SQLITE_OPEN_READWRITE
+                                            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        rc = sqlite3_open_v2(path, &j->db, mode | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
                 snprintf(err, errsize, "%s: cannot open: %s", path,
                          j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
                 rc = -EIO;
                 goto out;
         }
-        sqlite3_busy_timeout(j->db, 5000);
-        rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-                     " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
-        if (rc == 0)
-                rc = exec(j, schema);
-        if (rc == 0)
-                rc = load_id(j);
-        for (int i = 0; rc == 0 && i < S__COUNT; i++)
-                if (!sql[i] ||
-                    sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                       &j->st[i], NULL) != SQLITE_OK)
-                        rc = fail(j, SQLITE_ERROR,
-                                  sql[i] ? sql[i] : "a statement without SQL");
-        /* A batch in flight when the daemon stopped is resent (same body, same
-         * key): the endpoint's idempotency makes that safe. */
-        if (rc == 0 && (flags & JOURNAL_RECOVER))
-                rc = exec(j, "UPDATE batches SET state = 1"
-                             " WHERE state IN (1, 2) AND state = 2");
-        if (rc) {
-                snprintf(err, errsize, "%s: %s", path, j->errmsg);
+        /* an operator waits out any of the daemon's transactions (a consumed
+         * batch of up to 1000 events), yet a stuck lock is reported */
+        sqlite3_busy_timeout(j->db, (flags & JOURNAL_OPERATOR) ? 15000 : 5000);
+        rc = (flags & JOURNAL_OPERATOR) ? open_operator(j, path, err, errsize)
+                                        : open_daemon(j, path, err, errsize);
+        if (rc)
                 goto out;
-        }
         *out = j;
         return 0;
 out:
@@ -496,19 +513,28 @@ void journal_close(struct journal *j)
 {
         if (!j)
                 return;
-        for (int i = 0; i < S__COUNT; i++)
+        if (j->db && j->st && j->st[S_ROLLBACK])
+                jsql_rollback(j);
+        for (int i = 0; j->st && i < S__COUNT; i++)
                 sqlite3_finalize(j->st[i]);
+        jsql_ctl_finalize(j);
         sqlite3_close(j->db);
         free(j->qd);
+        free(j->st);
         free(j);
 }
 
-static int tx_begin(struct journal *j)
+int jsql_begin(struct journal *j)
 {
+        if (j->flags & JOURNAL_READONLY) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "begin: %s",
+                         JOURNAL_SQLITE_READONLY_TEXT);
+                return -EROFS;
+        }
         return run(j, S_BEGIN, "begin");
 }
 
-static int tx_commit(struct journal *j)
+int jsql_commit(struct journal *j)
 {
         return run(j, S_COMMIT, "commit");
 }
@@ -517,7 +543,7 @@ static int tx_commit(struct journal *j)
  * transaction back after some errors (SQLITE_FULL, SQLITE_IOERR,
  * SQLITE_NOMEM, some SQLITE_BUSY), so a ROLLBACK runs only if one is still
  * open, and the first error's text (the real cause) stays in errmsg. */
-static void tx_rollback(struct journal *j)
+void jsql_rollback(struct journal *j)
 {
         if (sqlite3_get_autocommit(j->db))
                 return;
@@ -571,7 +597,7 @@ static int event_seen(struct journal *j, const char *event_id)
         return rc == SQLITE_DONE ? 0 : fail(j, rc, "event lookup");
 }
 
-static int worker_live(struct journal *j, const char *nik, struct decide_worker *out)
+int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *out)
 {
         sqlite3_stmt *s = use(j, S_WORKER);
         int rc, r = 0;
@@ -596,7 +622,7 @@ static int worker_live(struct journal *j, const char *nik, struct decide_worker 
         return 0;
 }
 
-static int quota_used(struct journal *j, const char *program, int64_t *out)
+int jsql_quota_used(struct journal *j, const char *program, int64_t *out)
 {
         sqlite3_stmt *s = use(j, S_QUOTA_GET);
         int rc;
@@ -745,7 +771,7 @@ static int record(struct journal *j, const struct journal_record *r)
 
 int journal_consume_begin(struct journal *j, struct journal_facts *f)
 {
-        int rc = tx_begin(j);
+        int rc = jsql_begin(j);
 
         j->n_qd = 0;
         for (size_t i = 0; rc == 0 && i < f->n_positions; i++)
@@ -759,11 +785,11 @@ int journal_consume_begin(struct journal *j, struct journal_facts *f)
                 }
         }
         for (size_t i = 0; rc == 0 && i < f->n_workers; i++)
-                rc = worker_live(j, f->workers[i].nik, &f->workers[i].live);
+                rc = jsql_worker_live(j, f->workers[i].nik, &f->workers[i].live);
         for (size_t i = 0; rc == 0 && i < f->n_programs; i++)
-                rc = quota_used(j, f->programs[i].program, &f->programs[i].used);
+                rc = jsql_quota_used(j, f->programs[i].program, &f->programs[i].used);
         if (rc)
-                tx_rollback(j);
+                jsql_rollback(j);
         return rc;
 }
 
@@ -782,16 +808,16 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         if (rc == 0 && o->consumed)
                 rc = journal_counter_add(j, "consumed", o->consumed);
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc)
-                tx_rollback(j);
+                jsql_rollback(j);
         j->n_qd = 0;
         return rc;
 }
 
 void journal_consume_abort(struct journal *j)
 {
-        tx_rollback(j);
+        jsql_rollback(j);
         j->n_qd = 0;
 }
 
@@ -800,7 +826,7 @@ int journal_programs_use(struct journal *j, struct journal_program_use *p, size_
         int rc = 0;
 
         for (size_t i = 0; rc == 0 && i < n; i++)
-                rc = quota_used(j, p[i].program, &p[i].used);
+                rc = jsql_quota_used(j, p[i].program, &p[i].used);
         return rc;
 }
 
@@ -901,14 +927,14 @@ int journal_batch_create(struct journal *j, int kind, const struct journal_op *o
                          int64_t *out_id)
 {
         int64_t id = 0;
-        int rc = tx_begin(j);
+        int rc = jsql_begin(j);
 
         if (rc == 0)
                 rc = batch_insert(j, kind, ops, n, 0, compose, opaque, &id);
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc) {
-                tx_rollback(j);
+                jsql_rollback(j);
                 return rc;
         }
         *out_id = id;
@@ -916,6 +942,23 @@ int journal_batch_create(struct journal *j, int kind, const struct journal_op *o
 }
 
 static int finish_state(struct journal *j, int64_t id, int state, const char *error);
+
+int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error)
+{
+        return finish_state(j, id, state, error);
+}
+
+int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops, size_t n,
+                      int64_t from, journal_compose_fn compose, void *opaque,
+                      int64_t *out_id)
+{
+        return batch_insert(j, kind, ops, n, from, compose, opaque, out_id);
+}
+
+int jsql_quota_add(struct journal *j, const char *program, int delta)
+{
+        return quota_add(j, program, delta);
+}
 
 int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
                         size_t n, size_t n_first, journal_compose_fn compose,
@@ -926,7 +969,7 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
 
         if (n < 2 || n_first == 0 || n_first >= n)
                 return -EINVAL;
-        rc = tx_begin(j);
+        rc = jsql_begin(j);
         if (rc == 0)
                 rc = batch_insert(j, ops[0].kind, ops, n_first, id, compose, opaque,
                                   &ids[0]);
@@ -936,9 +979,9 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
         if (rc == 0)
                 rc = finish_state(j, id, JOURNAL_BATCH_SPLIT, "HTTP 413: split in two");
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc) {
-                tx_rollback(j);
+                jsql_rollback(j);
                 return rc;
         }
         out_ids[0] = ids[0];
@@ -1092,7 +1135,7 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
                          const struct journal_item_result *items, size_t n)
 {
         struct finish_ctx f = {j, items, n, 0};
-        int rc = tx_begin(j);
+        int rc = jsql_begin(j);
 
         if (rc)
                 return rc;
@@ -1104,9 +1147,9 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         if (rc >= 0)
                 rc = finish_state(j, id, state, error);
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc)
-                tx_rollback(j);
+                jsql_rollback(j);
         return rc;
 }
 
@@ -1141,7 +1184,7 @@ int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
 
 int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
 {
-        int rc = tx_begin(j);
+        int rc = jsql_begin(j);
 
         for (size_t i = 0; rc == 0 && i < n; i++) {
                 sqlite3_bind_int64(use(j, S_OUTBOX_DELETE), 1, seqs[i]);
@@ -1150,9 +1193,9 @@ int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
         if (rc == 0)
                 rc = journal_counter_add(j, "published", (int64_t)n);
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc)
-                tx_rollback(j);
+                jsql_rollback(j);
         return rc;
 }
 
@@ -1279,7 +1322,7 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
                   size_t max_bodies, size_t max_events, int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
-        int rc = tx_begin(j);
+        int rc = jsql_begin(j);
 
         pruned[0] = pruned[1] = 0;
         if (rc == 0)
@@ -1295,9 +1338,9 @@ int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_be
                 rc = prune_step(j, S_PRUNE_EVENTS, events_before_ms, max_events,
                                 "pruned_events", &pruned[1]);
         if (rc == 0)
-                rc = tx_commit(j);
+                rc = jsql_commit(j);
         if (rc) {
-                tx_rollback(j);
+                jsql_rollback(j);
                 pruned[0] = pruned[1] = 0;
                 return rc;
         }

@@ -3,6 +3,7 @@
  * happens meanwhile, and the replay must resend the same body, rebuild a
  * batch of what still qualifies, or do nothing, with the exact reason. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -226,7 +228,7 @@ static int count_item(const struct journal_ctl_item *it, void *opaque)
         return 0;
 }
 
-static struct seen batch(struct journal_ctl *c, int64_t id)
+static struct seen batch(struct journal *c, int64_t id)
 {
         struct seen s = {0};
         int n = journal_ctl_batch_show(c, id, see_batch, count_item, &s);
@@ -244,11 +246,13 @@ static int see_quota(const char *program, int64_t used, void *opaque)
         return 0;
 }
 
-static struct journal_ctl *open_ctl(unsigned flags)
+/* bpjs-syncctl's open: the operator's, read-only unless it writes. */
+static struct journal *open_ctl(bool write)
 {
         char err[256];
-        struct journal_ctl *c = NULL;
-        if (journal_ctl_open(path, flags, &c, err, sizeof(err)))
+        struct journal *c = NULL;
+        if (journal_open(path, JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY), &c, err,
+                         sizeof(err)))
                 fail_msg("%s", err);
         return c;
 }
@@ -291,7 +295,7 @@ static void test_rules(void **state)
                 struct journal_ctl_status st;
                 struct seen before, after;
                 struct journal *j;
-                struct journal_ctl *c;
+                struct journal *c;
                 int64_t id;
 
                 fprintf(stderr, "[ rule     ] %s\n", rule->name);
@@ -301,7 +305,7 @@ static void test_rules(void **state)
                 record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
                 id = batch_and_fail(j, JOURNAL_OP_REGISTER);
                 rule->meanwhile(j);
-                c = open_ctl(JOURNAL_CTL_WRITE);
+                c = open_ctl(true);
                 before = batch(c, id);
                 assert_int_equal(before.state, JOURNAL_BATCH_FAILED);
 
@@ -357,7 +361,7 @@ static void test_rules(void **state)
                             res.action == JOURNAL_CTL_REPLAY_NONE);
                 journal_ctl_replay_free(&res);
                 journal_ctl_replay_free(&plan);
-                journal_ctl_close(c);
+                journal_close(c);
                 journal_close(j);
                 cleanup();
         }
@@ -372,7 +376,7 @@ static void test_left_behind_later(void **state)
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
         struct journal_ctl_replay res;
         struct journal *j;
-        struct journal_ctl *c;
+        struct journal *c;
         int64_t id, first;
         (void)state;
 
@@ -381,7 +385,7 @@ static void test_left_behind_later(void **state)
         record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
         record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
         id = batch_and_fail(j, JOURNAL_OP_REGISTER);
-        c = open_ctl(JOURNAL_CTL_WRITE);
+        c = open_ctl(true);
         assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
         assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
         first = res.new_id;
@@ -402,7 +406,7 @@ static void test_left_behind_later(void **state)
         assert_int_equal(res.action, JOURNAL_CTL_REPLAY_SKIP);
         assert_string_equal(res.why, "the batch is pending, not failed");
         journal_ctl_replay_free(&res);
-        journal_ctl_close(c);
+        journal_close(c);
         journal_close(j);
         cleanup();
 }
@@ -416,7 +420,7 @@ static void test_deactivation_after_later_op(void **state)
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
         struct journal_ctl_replay res;
         struct journal *j;
-        struct journal_ctl *c;
+        struct journal *c;
         int64_t id;
         (void)state;
 
@@ -428,14 +432,93 @@ static void test_deactivation_after_later_op(void **state)
         record(j, "w2", NIK2, "BPP", Y25, DECIDE_DEACTIVATE);
         id = batch_and_fail(j, JOURNAL_OP_DEACTIVATE);
         record(j, "b3", NIK2, "BPP", Y25, DECIDE_REGISTER);
-        c = open_ctl(JOURNAL_CTL_WRITE);
+        c = open_ctl(true);
         assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
         assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
         assert_true(res.items[0].ok);
         assert_false(res.items[1].ok);
         assert_string_equal(res.items[1].why, "the worker has a later operation (seq 5)");
         journal_ctl_replay_free(&res);
-        journal_ctl_close(c);
+        journal_close(c);
+        journal_close(j);
+        cleanup();
+}
+
+/* The operator's open never makes a journal: no file, -ENOENT with the
+ * reason, and still no file afterwards (nor its -wal or -shm). */
+static void test_operator_open_creates_nothing(void **state)
+{
+        static const unsigned modes[] = {
+            JOURNAL_OPERATOR, JOURNAL_OPERATOR | JOURNAL_READONLY, JOURNAL_READONLY};
+        struct journal *c = NULL;
+        char err[256], more[80];
+        (void)state;
+
+        for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++) {
+                fresh();
+                err[0] = '\0';
+                assert_int_equal(journal_open(path, modes[i], &c, err, sizeof(err)),
+                                 -ENOENT);
+                assert_null(c);
+                assert_non_null(strstr(err, path));
+                assert_non_null(strstr(err, "No such file or directory"));
+                assert_int_equal(access(path, F_OK), -1);
+                snprintf(more, sizeof(more), "%s-wal", path);
+                assert_int_equal(access(more, F_OK), -1);
+                snprintf(more, sizeof(more), "%s-shm", path);
+                assert_int_equal(access(more, F_OK), -1);
+        }
+}
+
+/* A file that is not a journal is not made one: the operator is told, and
+ * the file is left as it was (no schema written into it). */
+static void test_operator_open_changes_nothing(void **state)
+{
+        struct journal *c = NULL;
+        char err[512];
+        struct stat before, after;
+        FILE *f;
+        (void)state;
+
+        fresh();
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f); /* empty: SQLite would take it for a new database */
+        assert_int_equal(stat(path, &before), 0);
+        assert_int_equal(journal_open(path, JOURNAL_OPERATOR, &c, err, sizeof(err)),
+                         -EIO);
+        assert_null(c);
+        assert_non_null(strstr(err, "not a bpjs-sync journal"));
+        assert_int_equal(stat(path, &after), 0);
+        assert_int_equal(after.st_size, before.st_size);
+        cleanup();
+}
+
+/* A read-only open refuses every write before it starts, and says so. */
+static void test_readonly_refuses_writes(void **state)
+{
+        struct journal *j, *c;
+        int64_t n = -1;
+        (void)state;
+
+        fresh();
+        j = open_journal();
+        c = open_ctl(false);
+        assert_int_equal(journal_ctl_audit_add(c, "tester", "x", "y"), -EROFS);
+        assert_string_equal(journal_errmsg(c),
+                            "begin: the journal was opened read-only: no change is made");
+        /* a write outside a transaction too, and the journal stays healthy */
+        assert_int_equal(journal_counter_add(c, "consumed", 1), -EROFS);
+        assert_string_equal(
+            journal_errmsg(c),
+            "counter: the journal was opened read-only: no change is made");
+        assert_int_equal(journal_write_health(c), 0);
+        struct journal_facts none = {0};
+        assert_int_equal(journal_consume_begin(c, &none), -EROFS);
+        /* and nothing reached the journal */
+        assert_int_equal(journal_counter_get(j, "consumed", &n), 0);
+        assert_int_equal(n, 0);
+        journal_close(c);
         journal_close(j);
         cleanup();
 }
@@ -443,15 +526,15 @@ static void test_deactivation_after_later_op(void **state)
 static void test_names(void **state)
 {
         struct journal *j;
-        struct journal_ctl *c;
+        struct journal *c;
         char name[JOURNAL_CTL_NAME_SIZE], other[JOURNAL_CTL_NAME_SIZE];
         int64_t id = 0;
         (void)state;
 
         fresh();
         j = open_journal();
-        c = open_ctl(0);
-        assert_string_equal(journal_ctl_id(c), journal_id(j));
+        c = open_ctl(false);
+        assert_string_equal(journal_id(c), journal_id(j));
         journal_ctl_batch_name(c, 12, name);
         assert_int_equal(strlen(name), 23);
         assert_int_equal(journal_ctl_batch_parse(c, name, &id), 0);
@@ -465,7 +548,7 @@ static void test_names(void **state)
         assert_int_equal(journal_ctl_batch_parse(c, "12x", &id), -EINVAL);
         /* read-only: the operator's writes are refused */
         assert_int_equal(journal_ctl_audit_add(c, "tester", "x", "y"), -EROFS);
-        journal_ctl_close(c);
+        journal_close(c);
         journal_close(j);
         cleanup();
 }
@@ -533,7 +616,7 @@ static void test_replay_after_pruning(void **state)
         struct journal_ctl_replay_opts opts = {
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose_noting};
         struct journal_ctl_replay res;
-        struct journal_ctl *c;
+        struct journal *c;
         struct journal *j;
         int64_t id, pruned[2];
         char item[512];
@@ -549,7 +632,7 @@ static void test_replay_after_pruning(void **state)
         assert_int_equal(pruned[0], 1);
         journal_close(j);
 
-        c = open_ctl(JOURNAL_CTL_WRITE);
+        c = open_ctl(true);
         assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
         assert_int_equal(res.action, JOURNAL_CTL_REPLAY_REBUILD);
         assert_int_equal(res.n, 2);
@@ -559,7 +642,7 @@ static void test_replay_after_pruning(void **state)
         assert_true(res.items[1].ok);
         assert_string_equal(composed, FULL_ITEM(NIK2));
         journal_ctl_replay_free(&res);
-        journal_ctl_close(c);
+        journal_close(c);
 
         j = open_journal();
         assert_int_equal(journal_batch_ops(j, id, item_of, item), 1);
@@ -577,6 +660,9 @@ int main(void)
             cmocka_unit_test(test_left_behind_later),
             cmocka_unit_test(test_deactivation_after_later_op),
             cmocka_unit_test(test_names),
+            cmocka_unit_test(test_operator_open_creates_nothing),
+            cmocka_unit_test(test_operator_open_changes_nothing),
+            cmocka_unit_test(test_readonly_refuses_writes),
             cmocka_unit_test(test_replay_after_pruning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

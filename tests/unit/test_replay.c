@@ -304,7 +304,7 @@ static void test_skip_reasons(void **state)
         assert_string_equal(j.why, "the batch has no items left");
 }
 
-/* What pruning may cut (journal_sqlite.c, FINAL_OP): an op no replay could
+/* What pruning may cut (journal_prune's FINAL_OP): an op no replay could
  * ever send again. A clash or a full programme may pass; a result that is
  * not failed, or a coverage that went, does not come back. */
 static void test_what_a_replay_could_still_send(void **state)

@@ -76,7 +76,7 @@ int audit_run(struct ctl *c, int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        rc = ctl_open(c, "audit", 0);
+        rc = ctl_open(c, "audit", false);
         if (rc != EX_OK)
                 return rc;
         if (c->json)

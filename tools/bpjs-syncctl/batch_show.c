@@ -179,7 +179,7 @@ static int show(struct ctl *c, int64_t id)
                 rc = s.rc;
         if (rc == -ENOENT) {
                 ctl_error("batch show", "no batch %s in journal %s", s.name,
-                          journal_ctl_id(c->jc));
+                          journal_id(c->jc));
                 rc = EX_DATAERR;
                 goto out;
         }
@@ -231,20 +231,20 @@ int batch_show_run(struct ctl *c, int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        rc = ctl_open(c, "batch show", 0);
+        rc = ctl_open(c, "batch show", false);
         if (rc != EX_OK)
                 return rc;
         rc = journal_ctl_batch_parse(c->jc, argv[optind + 1], &id);
         if (rc == -EXDEV) {
                 ctl_error("batch show",
                           "%s is a batch of another journal (this one is %s)",
-                          argv[optind + 1], journal_ctl_id(c->jc));
+                          argv[optind + 1], journal_id(c->jc));
                 return EX_DATAERR;
         }
         if (rc < 0) {
                 ctl_error("batch show",
                           "'%s' is not a batch id (12 or b-%s-000000000012)",
-                          argv[optind + 1], journal_ctl_id(c->jc));
+                          argv[optind + 1], journal_id(c->jc));
                 return EX_DATAERR;
         }
         return show(c, id);

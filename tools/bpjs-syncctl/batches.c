@@ -120,7 +120,7 @@ int batches_run(struct ctl *c, int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        rc = ctl_open(c, "batches", 0);
+        rc = ctl_open(c, "batches", false);
         if (rc != EX_OK)
                 return rc;
         if (c->json)

@@ -86,7 +86,7 @@ int ctl_exit_code(int err)
         }
 }
 
-int ctl_open(struct ctl *c, const char *verb, unsigned flags)
+int ctl_open(struct ctl *c, const char *verb, bool write)
 {
         char err[512];
         int rc = ctl_config(c, verb, false);
@@ -95,8 +95,9 @@ int ctl_open(struct ctl *c, const char *verb, unsigned flags)
                 return rc;
         if (c->jc)
                 return EX_OK;
-        rc = journal_ctl_open(c->journal_path ? c->journal_path : c->conf->journal.path,
-                              flags, &c->jc, err, sizeof(err));
+        rc = journal_open(c->journal_path ? c->journal_path : c->conf->journal.path,
+                          JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY), &c->jc, err,
+                          sizeof(err));
         if (rc < 0) {
                 ctl_error(verb, "%s%s", err,
                           rc == -ENOENT ? " (has the daemon ever run with this journal?)"
@@ -108,7 +109,7 @@ int ctl_open(struct ctl *c, const char *verb, unsigned flags)
 
 void ctl_close(struct ctl *c)
 {
-        journal_ctl_close(c->jc);
+        journal_close(c->jc);
         c->jc = NULL;
         conf_free(c->conf);
         c->conf = NULL;
@@ -118,11 +119,11 @@ int ctl_journal_error(struct ctl *c, const char *verb, int err)
 {
         if (err == -EBUSY)
                 ctl_error(verb, "the journal stayed busy: %s; try again",
-                          journal_ctl_errmsg(c->jc));
+                          journal_errmsg(c->jc));
         else if (err == -ENOMEM)
                 ctl_error(verb, "out of memory");
         else
-                ctl_error(verb, "journal: %s", journal_ctl_errmsg(c->jc));
+                ctl_error(verb, "journal: %s", journal_errmsg(c->jc));
         return ctl_exit_code(err);
 }
 

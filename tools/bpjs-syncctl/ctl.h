@@ -23,7 +23,7 @@ struct ctl {
         const char *journal_path; /* --journal; NULL: the configuration's */
         bool json;
         struct conf *conf; /* NULL when only --journal was given */
-        struct journal_ctl *jc;
+        struct journal *jc;
 };
 
 /* The options every verb shares, for the default case of its getopt loop:
@@ -39,9 +39,10 @@ void ctl_error(const char *verb, const char *fmt, ...)
 /* Loads the configuration (if one is named, or required, or no journal was
  * named). Returns EX_OK, or an exit code with the message printed. */
 int ctl_config(struct ctl *c, const char *verb, bool required);
-/* Loads what is needed and opens the journal (JOURNAL_CTL_WRITE or 0).
+/* Loads what is needed and opens the journal as an operator: read-only,
+ * or read-write for a verb that writes (replay, an audited reveal).
  * Returns EX_OK, or an exit code with the message printed. */
-int ctl_open(struct ctl *c, const char *verb, unsigned flags);
+int ctl_open(struct ctl *c, const char *verb, bool write);
 void ctl_close(struct ctl *c);
 /* The sysexits code for a negative errno from the journal. */
 int ctl_exit_code(int err);

@@ -106,7 +106,7 @@ int dead_letters_run(struct ctl *c, int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        rc = ctl_open(c, "dead-letters", 0);
+        rc = ctl_open(c, "dead-letters", false);
         if (rc != EX_OK)
                 return rc;
         if (c->json)

@@ -52,7 +52,7 @@ static void usage(FILE *f)
 static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
                    char **body, size_t *len)
 {
-        const struct journal_ctl *jc = opaque;
+        const struct journal *jc = opaque;
         struct item_part *parts = calloc(n ? n : 1, sizeof(*parts));
         int rc;
 
@@ -61,9 +61,9 @@ static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opa
         for (size_t i = 0; i < n; i++)
                 parts[i] = (struct item_part){ops[i].reg_seq, ops[i].reg_kpj, ops[i].item,
                                               ops[i].item_len};
-        rc = item_batch_body(journal_ctl_id(jc), id,
-                             n && ops[0].kind == JOURNAL_OP_DEACTIVATE, parts, n, body,
-                             len);
+        rc =
+            item_batch_body(journal_id(jc), id, n && ops[0].kind == JOURNAL_OP_DEACTIVATE,
+                            parts, n, body, len);
         free(parts);
         return rc;
 }
@@ -279,13 +279,13 @@ static int named(struct ctl *c, int argc, char **argv, struct ids *ids)
                 if (rc == -EXDEV) {
                         ctl_error("replay",
                                   "%s is a batch of another journal (this one is %s)",
-                                  argv[i], journal_ctl_id(c->jc));
+                                  argv[i], journal_id(c->jc));
                         return EX_DATAERR;
                 }
                 if (rc < 0) {
                         ctl_error("replay",
                                   "'%s' is not a batch id (12 or b-%s-000000000012)",
-                                  argv[i], journal_ctl_id(c->jc));
+                                  argv[i], journal_id(c->jc));
                         return EX_DATAERR;
                 }
                 if (ids_add(ids, id) < 0)
@@ -362,7 +362,7 @@ int replay_run(struct ctl *c, int argc, char **argv)
         /* the quotas are the configuration's, so it is needed even with --journal */
         rc = ctl_config(c, "replay", true);
         if (rc == EX_OK)
-                rc = ctl_open(c, "replay", a.dry_run ? 0 : JOURNAL_CTL_WRITE);
+                rc = ctl_open(c, "replay", !a.dry_run);
         if (rc != EX_OK)
                 return rc;
         rc = a.failed ? EX_OK : named(c, argc, argv, &ids);

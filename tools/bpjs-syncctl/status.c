@@ -65,7 +65,7 @@ static void print_json(struct ctl *c, const struct journal_ctl_status *st,
         cJSON *o = cJSON_CreateObject(), *b, *q;
         char t[CTL_TIME_SIZE];
 
-        cJSON_AddStringToObject(o, "journal_id", journal_ctl_id(c->jc));
+        cJSON_AddStringToObject(o, "journal_id", journal_id(c->jc));
         cJSON_AddItemToObject(o, "unbatched", out_json_int(st->ops_unbatched));
         b = cJSON_AddObjectToObject(o, "batches");
         for (int s = 1; s < 8; s++) {
@@ -118,7 +118,7 @@ static void print_human(struct ctl *c, const struct journal_ctl_status *st,
         assert(c->journal_path || c->conf); /* ctl_open opened the journal of one */
         out_field(stdout, w, "journal", "%s (id %s)",
                   c->journal_path ? c->journal_path : c->conf->journal.path,
-                  journal_ctl_id(c->jc));
+                  journal_id(c->jc));
         out_field(
             stdout, w, "backlog",
             "%lld not batched yet; batches: %lld pending, %lld in flight, "
@@ -183,7 +183,7 @@ int status_run(struct ctl *c, int argc, char **argv)
                 usage(stderr);
                 return EX_USAGE;
         }
-        rc = ctl_open(c, "status", 0);
+        rc = ctl_open(c, "status", false);
         if (rc != EX_OK)
                 return rc;
         qs = calloc(1, sizeof(*qs));

@@ -237,7 +237,7 @@ int worker_run(struct ctl *c, int argc, char **argv)
                           strlen(nik));
                 return EX_DATAERR;
         }
-        rc = ctl_open(c, "worker", reveal ? JOURNAL_CTL_WRITE : 0);
+        rc = ctl_open(c, "worker", reveal);
         if (rc != EX_OK)
                 return rc;
         if (reveal) {

@@ -1,8 +1,12 @@
-/* The operator's side of the SQLite journal (bpjs-syncctl): its own
- * connection, statements prepared once at open from one table, short
- * transactions. See journal.h, "Operator side". */
+/* The operator's half of the SQLite backend (bpjs-syncctl): the same
+ * connection as the daemon's half (journal_sqlite.c, opened with
+ * JOURNAL_OPERATOR), its own statements prepared at open from one table,
+ * short transactions. What the daemon's half already writes (quota, batches,
+ * batch ends, counters, the outbox count) is called there, never copied.
+ * See journal.h, "Operator side". */
 #include "item.h"
 #include "journal.h"
+#include "journal_sqlite_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,28 +20,18 @@
 #include "clock.h"
 #include "replay.h"
 
-/* Long enough to ride out any transaction of the daemon's (a consumed batch
- * of up to 1000 events), short enough that a stuck lock is reported. */
-#define BUSY_TIMEOUT_MS 15000
-#define DETAIL_SIZE     2048
+#define DETAIL_SIZE 2048
 
 enum stmt {
         C_BEGIN,
-        C_BEGIN_WRITE,
-        C_COMMIT,
-        C_ROLLBACK,
-        C_JOURNAL_ID,
         C_COUNT_UNBATCHED,
         C_COUNT_BATCHES,
         C_COUNT_FAILED_ITEMS,
         C_OLDEST_QUEUED,
         C_OLDEST_OPEN,
         C_LAST_ERROR,
-        C_COUNTER,
-        C_COUNT_OUTBOX,
         C_QUOTAS,
         C_BATCHES,
-        C_BATCH_GET,
         C_BATCH_ITEMS,
         C_WORKER_OPS,
         C_WORKER_EVENTS,
@@ -46,17 +40,11 @@ enum stmt {
         C_AUDIT_ADD,
         C_AUDIT_LIST,
         C_COVERAGE_ROW,
-        C_WORKER_LIVE,
         C_LATER_OP,
-        C_QUOTA_USED,
-        C_QUOTA_ADD,
         C_COVERAGE_RETAKE,
         C_OP_RESET,
         C_OP_REASON,
         C_BATCH_REQUEUE,
-        C_BATCH_INSERT,
-        C_BATCH_BODY,
-        C_BATCH_SETTLE,
         C__COUNT
 };
 
@@ -69,7 +57,7 @@ enum stmt {
         "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
         "o.batch_id, o.status, o.kpj, o.reason, c.state, b.state "                       \
         "FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "                               \
-        "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "               \
+        "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "           \
         "  AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "        \
         "LEFT JOIN batches b ON b.id = o.batch_id "
 #define EVENT_COLUMNS                                                                    \
@@ -78,10 +66,6 @@ enum stmt {
 
 static const char *const sql[C__COUNT] = {
     [C_BEGIN] = "BEGIN",
-    [C_BEGIN_WRITE] = "BEGIN IMMEDIATE",
-    [C_COMMIT] = "COMMIT",
-    [C_ROLLBACK] = "ROLLBACK",
-    [C_JOURNAL_ID] = "SELECT value FROM meta WHERE key = 'journal_id'",
     [C_COUNT_UNBATCHED] = "SELECT count(*) FROM ops WHERE batch_id IS NULL",
     [C_COUNT_BATCHES] = "SELECT state, count(*) FROM batches GROUP BY state",
     [C_COUNT_FAILED_ITEMS] =
@@ -97,8 +81,6 @@ static const char *const sql[C__COUNT] = {
     [C_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
                      " WHERE last_error IS NOT NULL AND last_error NOT LIKE 'replayed %'"
                      " ORDER BY updated_at DESC, id DESC LIMIT 1",
-    [C_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
-    [C_COUNT_OUTBOX] = "SELECT count(*) FROM outbox",
     [C_QUOTAS] = "SELECT program, used FROM quota ORDER BY program",
     [C_BATCHES] =
         "SELECT " BATCH_COLUMNS ", (SELECT count(*) FROM ops o WHERE o.batch_id = b.id),"
@@ -108,7 +90,6 @@ static const char *const sql[C__COUNT] = {
         " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM ops o WHERE o.batch_id = b.id"
         "      AND o.program = ?2))"
         " AND (?3 IS NULL OR b.updated_at >= ?3) ORDER BY b.id",
-    [C_BATCH_GET] = "SELECT " BATCH_COLUMNS ", b.body FROM batches b WHERE b.id = ?1",
     [C_BATCH_ITEMS] = "SELECT " ITEM_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
     [C_WORKER_OPS] = "SELECT " ITEM_COLUMNS "WHERE o.nik = ?1 ORDER BY o.seq",
     [C_WORKER_EVENTS] =
@@ -125,57 +106,36 @@ static const char *const sql[C__COUNT] = {
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
     [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage_now"
                        " WHERE nik = ?1 AND program = ?2",
-    /* the worker's live coverages, as decide sees them (S_WORKER) */
-    [C_WORKER_LIVE] = "SELECT program, start_month, end_month FROM coverage"
-                      " WHERE nik = ?1 AND state IN (1, 2) ORDER BY program",
     [C_LATER_OP] = "SELECT seq FROM ops WHERE seq > ?2 AND nik = ?1 ORDER BY seq LIMIT 1",
-    [C_QUOTA_USED] = "SELECT used FROM quota WHERE program = ?1",
-    [C_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
-                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2",
     [C_COVERAGE_RETAKE] =
         "UPDATE coverage SET state = 1, updated_at = ?4"
         " WHERE nik = ?1 AND program = ?2 AND reg_seq = ?3 AND state = 4",
-    [C_OP_RESET] =
-        "UPDATE ops SET batch_id = ?2, status = NULL, kpj = NULL, reason = NULL"
-        " WHERE seq = ?1 AND batch_id = ?3",
+    [C_OP_RESET] = "UPDATE ops SET status = NULL, kpj = NULL, reason = NULL"
+                   " WHERE seq = ?1 AND batch_id = ?2",
     [C_OP_REASON] = "UPDATE ops SET reason = ?2 WHERE seq = ?1",
     [C_BATCH_REQUEUE] = "UPDATE batches SET state = 1, attempts = 0, next_at = ?2,"
                         " last_error = ?3, updated_at = ?2 WHERE id = ?1 AND state = 4",
-    [C_BATCH_INSERT] =
-        "INSERT INTO batches(kind, state, body, attempts, next_at, last_error,"
-        " created_at, updated_at) VALUES(?1, 1, x'', 0, ?2, ?3, ?2, ?2)",
-    [C_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
-    [C_BATCH_SETTLE] =
-        "UPDATE batches SET state = ?2, last_error = coalesce(?3, last_error),"
-        " updated_at = ?4 WHERE id = ?1",
 };
 
-struct journal_ctl {
-        sqlite3 *db;
-        sqlite3_stmt *st[C__COUNT];
-        char id[JOURNAL_ID_LEN + 1];
-        bool in_txn;
-        char errmsg[256];
-};
-
-static int fail(struct journal_ctl *c, int rc, const char *what)
+int jsql_ctl_prepare(struct journal *j)
 {
-        snprintf(c->errmsg, sizeof(c->errmsg), "%s: %s", what, sqlite3_errmsg(c->db));
-        return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY
-               : rc == SQLITE_NOMEM                     ? -ENOMEM
-               : rc == SQLITE_READONLY                  ? -EROFS
-               : rc == SQLITE_FULL                      ? -ENOSPC
-                                                        : -EIO;
+        int rc = SQLITE_OK;
+
+        j->ctl_st = calloc(C__COUNT, sizeof(sqlite3_stmt *));
+        if (!j->ctl_st)
+                return SQLITE_NOMEM;
+        for (int i = 0; rc == SQLITE_OK && i < C__COUNT; i++)
+                rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &j->ctl_st[i], NULL);
+        return rc;
 }
 
-const char *journal_ctl_errmsg(const struct journal_ctl *c)
+void jsql_ctl_finalize(struct journal *j)
 {
-        return c->errmsg;
-}
-
-const char *journal_ctl_id(const struct journal_ctl *c)
-{
-        return c->id;
+        for (int i = 0; j->ctl_st && i < C__COUNT; i++)
+                sqlite3_finalize(j->ctl_st[i]);
+        free(j->ctl_st);
+        j->ctl_st = NULL;
 }
 
 const char *journal_ctl_coverage_state_name(int state)
@@ -190,16 +150,16 @@ const char *journal_ctl_replay_action_name(int action)
         return action >= 0 && action <= 3 ? names[action] : "?";
 }
 
-void journal_ctl_batch_name(const struct journal_ctl *c, int64_t id,
+void journal_ctl_batch_name(const struct journal *j, int64_t id,
                             char out[JOURNAL_CTL_NAME_SIZE])
 {
-        item_batch_name(c->id, id, out);
+        item_batch_name(j->id, id, out);
 }
 
-void journal_ctl_registration_id(const struct journal_ctl *c, int64_t seq,
+void journal_ctl_registration_id(const struct journal *j, int64_t seq,
                                  char out[JOURNAL_CTL_NAME_SIZE])
 {
-        item_registration_id(c->id, seq, out);
+        item_registration_id(j->id, seq, out);
 }
 
 static int parse_number(const char *s, int64_t *out)
@@ -219,7 +179,7 @@ static int parse_number(const char *s, int64_t *out)
         return 0;
 }
 
-int journal_ctl_batch_parse(const struct journal_ctl *c, const char *s, int64_t *out)
+int journal_ctl_batch_parse(const struct journal *j, const char *s, int64_t *out)
 {
         const char *dash;
 
@@ -228,24 +188,14 @@ int journal_ctl_batch_parse(const struct journal_ctl *c, const char *s, int64_t 
         dash = strchr(s + 2, '-');
         if (!dash || dash - (s + 2) != JOURNAL_ID_LEN || strlen(dash + 1) != 12)
                 return -EINVAL;
-        if (strncmp(s + 2, c->id, JOURNAL_ID_LEN) != 0)
+        if (strncmp(s + 2, j->id, JOURNAL_ID_LEN) != 0)
                 return -EXDEV;
         return parse_number(dash + 1, out);
 }
 
-static sqlite3_stmt *use(struct journal_ctl *c, enum stmt s)
+static sqlite3_stmt *use(struct journal *j, enum stmt s)
 {
-        sqlite3_reset(c->st[s]);
-        sqlite3_clear_bindings(c->st[s]);
-        return c->st[s];
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-        if (v)
-                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s, i);
+        return stmt_fresh(j->ctl_st[s]);
 }
 
 /* Binds v, or NULL when v is 0 (an absent filter). */
@@ -263,54 +213,46 @@ static const char *col_text(sqlite3_stmt *s, int i)
 }
 
 /* Runs a statement that returns no rows. */
-static int run(struct journal_ctl *c, enum stmt s, const char *what)
+static int run(struct journal *j, enum stmt s, const char *what)
 {
-        int rc = sqlite3_step(c->st[s]);
-        sqlite3_reset(c->st[s]);
-        return rc == SQLITE_DONE ? 0 : fail(c, rc, what);
+        return stmt_run(j, j->ctl_st[s], s == C_BEGIN, what);
 }
 
 /* Runs a statement returning one integer; *out is 0 when there is no row
  * or the value is NULL. */
-static int run_int(struct journal_ctl *c, enum stmt s, const char *what, int64_t *out)
+static int run_int(struct journal *j, enum stmt s, const char *what, int64_t *out)
 {
-        int rc = sqlite3_step(c->st[s]);
+        int rc = sqlite3_step(j->ctl_st[s]);
 
-        *out = rc == SQLITE_ROW ? sqlite3_column_int64(c->st[s], 0) : 0;
-        sqlite3_reset(c->st[s]);
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(c, rc, what);
+        *out = rc == SQLITE_ROW ? sqlite3_column_int64(j->ctl_st[s], 0) : 0;
+        sqlite3_reset(j->ctl_st[s]);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, what);
 }
 
-static int begin(struct journal_ctl *c, bool write)
+/* A short read transaction (WAL: it never blocks the daemon), or a write
+ * one (BEGIN IMMEDIATE, the daemon half's journal_begin). */
+static int begin(struct journal *j, bool write)
 {
-        int rc = run(c, write ? C_BEGIN_WRITE : C_BEGIN, "begin");
-        if (rc == 0)
-                c->in_txn = true;
-        return rc;
+        return write ? jsql_begin(j) : run(j, C_BEGIN, "begin");
 }
 
-static int commit(struct journal_ctl *c)
+static int commit(struct journal *j)
 {
-        int rc = run(c, C_COMMIT, "commit");
-        if (rc == 0)
-                c->in_txn = false;
-        return rc;
+        return jsql_commit(j);
 }
 
-static void rollback(struct journal_ctl *c)
+static void rollback(struct journal *j)
 {
-        if (c->in_txn)
-                run(c, C_ROLLBACK, "rollback");
-        c->in_txn = false;
+        jsql_rollback(j);
 }
 
 /* Ends a read transaction: rc is the caller's result, kept unless the end
  * itself fails. */
-static int end_read(struct journal_ctl *c, int rc)
+static int end_read(struct journal *j, int rc)
 {
-        int e = commit(c);
+        int e = commit(j);
         if (e)
-                rollback(c);
+                rollback(j);
         return rc < 0 ? rc : e ? e : rc;
 }
 
@@ -318,7 +260,7 @@ typedef int (*row_fn)(sqlite3_stmt *s, void *ctx);
 
 /* Steps s to its end, handing each row to fn. Returns the number of rows,
  * or fn's negative result, or an error. */
-static int each(struct journal_ctl *c, sqlite3_stmt *s, row_fn fn, void *ctx,
+static int each(struct journal *j, sqlite3_stmt *s, row_fn fn, void *ctx,
                 const char *what)
 {
         int rc, n = 0, r = 0;
@@ -331,89 +273,8 @@ static int each(struct journal_ctl *c, sqlite3_stmt *s, row_fn fn, void *ctx,
         }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return fail(c, rc, what);
+                return fail(j, rc, what);
         return r < 0 ? r : n;
-}
-
-int journal_ctl_open(const char *path, unsigned flags, struct journal_ctl **out,
-                     char *err, size_t errsize)
-{
-        struct journal_ctl *c;
-        int rc;
-
-        if (access(path, F_OK) != 0) {
-                rc = -errno;
-                snprintf(err, errsize, "%s: %s", path, strerror(errno));
-                return rc == -ENOENT ? -ENOENT : -EIO;
-        }
-        c = calloc(1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        rc = sqlite3_open_v2(
-            path, &c->db,
-            ((flags & JOURNAL_CTL_WRITE) ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
-                SQLITE_OPEN_NOMUTEX,
-            NULL);
-        if (rc != SQLITE_OK) {
-                snprintf(err, errsize, "%s: cannot open: %s", path,
-                         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-                rc = -EIO;
-                goto out;
-        }
-        sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-        if ((flags & JOURNAL_CTL_WRITE) && sqlite3_exec(c->db, "PRAGMA synchronous=FULL",
-                                                        NULL, NULL, NULL) != SQLITE_OK) {
-                rc = fail(c, SQLITE_ERROR, "pragma");
-                snprintf(err, errsize, "%s: %s", path, c->errmsg);
-                goto out;
-        }
-        /* A statement that does not prepare names a table this journal lacks:
-         * not a journal, or one the daemon has not opened since an upgrade. */
-        for (int i = 0; i < C__COUNT; i++) {
-                if (sqlite3_prepare_v3(c->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                       &c->st[i], NULL) != SQLITE_OK) {
-                        snprintf(err, errsize,
-                                 "%s: not a bpjs-sync journal, or one the daemon has not "
-                                 "opened since an upgrade (%s)",
-                                 path, sqlite3_errmsg(c->db));
-                        rc = sqlite3_errcode(c->db) == SQLITE_BUSY ? -EBUSY : -EIO;
-                        goto out;
-                }
-        }
-        rc = begin(c, false);
-        if (rc == 0) {
-                sqlite3_stmt *s = use(c, C_JOURNAL_ID);
-                int r = sqlite3_step(s);
-                if (r == SQLITE_ROW)
-                        snprintf(c->id, sizeof(c->id), "%s", col_text(s, 0));
-                sqlite3_reset(s);
-                rc = r == SQLITE_ROW    ? 0
-                     : r == SQLITE_DONE ? (snprintf(c->errmsg, sizeof(c->errmsg),
-                                                    "no journal id in its meta table"),
-                                           -EIO)
-                                        : fail(c, r, "journal id");
-                rc = end_read(c, rc);
-        }
-        if (rc) {
-                snprintf(err, errsize, "%s: %s", path, c->errmsg);
-                goto out;
-        }
-        *out = c;
-        return 0;
-out:
-        journal_ctl_close(c);
-        return rc;
-}
-
-void journal_ctl_close(struct journal_ctl *c)
-{
-        if (!c)
-                return;
-        rollback(c);
-        for (int i = 0; i < C__COUNT; i++)
-                sqlite3_finalize(c->st[i]);
-        sqlite3_close(c->db);
-        free(c);
 }
 
 /* ---- status ---- */
@@ -439,9 +300,9 @@ static int batch_counts(sqlite3_stmt *s, void *ctx)
         return 0;
 }
 
-static int last_error(struct journal_ctl *c, struct journal_ctl_status *st)
+static int last_error(struct journal *j, struct journal_ctl_status *st)
 {
-        sqlite3_stmt *s = use(c, C_LAST_ERROR);
+        sqlite3_stmt *s = use(j, C_LAST_ERROR);
         int rc = sqlite3_step(s);
 
         if (rc == SQLITE_ROW) {
@@ -450,43 +311,39 @@ static int last_error(struct journal_ctl *c, struct journal_ctl_status *st)
                 st->last_error_at = sqlite3_column_int64(s, 2);
         }
         sqlite3_reset(s);
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(c, rc, "last error");
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "last error");
 }
 
-int journal_ctl_status(struct journal_ctl *c, journal_ctl_quota_fn fn, void *opaque,
+int journal_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
                        struct journal_ctl_status *out)
 {
         struct journal_ctl_status st = {0};
         struct quota_ctx q = {fn, opaque};
         int64_t queued = 0, open = 0;
-        int rc = begin(c, false);
+        int rc = begin(j, false);
 
         if (rc)
                 return rc;
-        rc = run_int(c, C_COUNT_UNBATCHED, "ops", &st.ops_unbatched);
+        rc = run_int(j, C_COUNT_UNBATCHED, "ops", &st.ops_unbatched);
         if (rc == 0)
-                rc = each(c, use(c, C_COUNT_BATCHES), batch_counts, &st, "batches");
+                rc = each(j, use(j, C_COUNT_BATCHES), batch_counts, &st, "batches");
         if (rc >= 0)
-                rc = run_int(c, C_COUNT_FAILED_ITEMS, "failed items", &st.items_failed);
+                rc = run_int(j, C_COUNT_FAILED_ITEMS, "failed items", &st.items_failed);
         if (rc == 0)
-                rc = run_int(c, C_OLDEST_QUEUED, "oldest", &queued);
+                rc = run_int(j, C_OLDEST_QUEUED, "oldest", &queued);
         if (rc == 0)
-                rc = run_int(c, C_OLDEST_OPEN, "oldest", &open);
+                rc = run_int(j, C_OLDEST_OPEN, "oldest", &open);
         if (rc == 0)
-                rc = last_error(c, &st);
-        if (rc == 0) {
-                bind_text(use(c, C_COUNTER), 1, "consumed");
-                rc = run_int(c, C_COUNTER, "counter", &st.consumed);
-        }
-        if (rc == 0) {
-                bind_text(use(c, C_COUNTER), 1, "published");
-                rc = run_int(c, C_COUNTER, "counter", &st.published);
-        }
+                rc = last_error(j, &st);
         if (rc == 0)
-                rc = run_int(c, C_COUNT_OUTBOX, "outbox", &st.outbox);
+                rc = journal_counter_get(j, "consumed", &st.consumed);
+        if (rc == 0)
+                rc = journal_counter_get(j, "published", &st.published);
+        if (rc == 0)
+                rc = journal_outbox_count(j, &st.outbox);
         if (rc == 0 && fn)
-                rc = each(c, use(c, C_QUOTAS), quota_row, &q, "quota");
-        rc = end_read(c, rc);
+                rc = each(j, use(j, C_QUOTAS), quota_row, &q, "quota");
+        rc = end_read(j, rc);
         if (rc < 0)
                 return rc;
         st.oldest_unsent_at = queued && open ? (queued < open ? queued : open)
@@ -529,20 +386,20 @@ static int batch_row(sqlite3_stmt *s, void *ctx)
         return bc->fn(&b, bc->opaque);
 }
 
-int journal_ctl_batches(struct journal_ctl *c, const struct journal_ctl_filter *f,
+int journal_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
                         journal_ctl_batch_fn fn, void *opaque)
 {
         struct batch_ctx bc = {fn, opaque};
         sqlite3_stmt *s;
-        int rc = begin(c, false);
+        int rc = begin(j, false);
 
         if (rc)
                 return rc;
-        s = use(c, C_BATCHES);
+        s = use(j, C_BATCHES);
         bind_opt_int(s, 1, f->state);
         bind_text(s, 2, f->program);
         bind_opt_int(s, 3, f->since_ms);
-        return end_read(c, each(c, s, batch_row, &bc, "batches"));
+        return end_read(j, each(j, s, batch_row, &bc, "batches"));
 }
 
 static void read_item(sqlite3_stmt *s, struct journal_ctl_item *it)
@@ -582,38 +439,44 @@ static int item_row(sqlite3_stmt *s, void *ctx)
         return ic->fn(&it, ic->opaque);
 }
 
-int journal_ctl_batch_show(struct journal_ctl *c, int64_t id, journal_ctl_batch_fn bfn,
+/* The batch as the daemon half reads it (journal_batch_get), handed on. */
+struct shown_ctx {
+        journal_ctl_batch_fn fn;
+        void *opaque;
+        int rc;
+};
+
+static int shown_batch(const struct journal_batch *jb, void *opaque)
+{
+        struct shown_ctx *sc = opaque;
+        struct journal_ctl_batch b = {.b = *jb, .programs = ""};
+
+        return sc->rc = sc->fn(&b, sc->opaque);
+}
+
+int journal_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
                            journal_ctl_item_fn ifn, void *opaque)
 {
         struct item_ctx ic = {ifn, opaque};
-        struct journal_ctl_batch b = {0};
+        struct shown_ctx sc = {bfn, opaque, 0};
         sqlite3_stmt *s;
-        int rc = begin(c, false);
+        int rc = begin(j, false);
 
         if (rc)
                 return rc;
-        s = use(c, C_BATCH_GET);
-        sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-                read_batch(s, &b.b);
-                b.b.body = sqlite3_column_blob(s, 8);
-                b.b.body_len = (size_t)sqlite3_column_bytes(s, 8);
-                b.programs = "";
-                rc = bfn(&b, opaque);
-        } else if (rc == SQLITE_DONE) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "no batch %lld", (long long)id);
-                rc = -ENOENT;
-        } else {
-                rc = fail(c, rc, "batch");
-        }
-        sqlite3_reset(s);
+        rc = journal_batch_get(j, id, shown_batch, &sc);
         if (rc == 0) {
-                s = use(c, C_BATCH_ITEMS);
-                sqlite3_bind_int64(s, 1, id);
-                rc = each(c, s, item_row, &ic, "items");
+                snprintf(j->errmsg, sizeof(j->errmsg), "no batch %lld", (long long)id);
+                rc = -ENOENT;
+        } else if (rc > 0) {
+                rc = sc.rc;
         }
-        return end_read(c, rc);
+        if (rc == 0) {
+                s = use(j, C_BATCH_ITEMS);
+                sqlite3_bind_int64(s, 1, id);
+                rc = each(j, s, item_row, &ic, "items");
+        }
+        return end_read(j, rc);
 }
 
 /* ---- workers, rejected events ---- */
@@ -662,75 +525,75 @@ static int coverage_row(sqlite3_stmt *s, void *ctx)
         return cc->fn(&cov, cc->opaque);
 }
 
-int journal_ctl_worker(struct journal_ctl *c, const char *nik,
+int journal_ctl_worker(struct journal *j, const char *nik,
                        const struct journal_ctl_worker_fns *fns, void *opaque)
 {
         struct event_ctx ec = {fns->event, opaque};
         struct coverage_ctx cc = {fns->coverage, opaque};
         struct item_ctx ic = {fns->op, opaque};
-        int rc = begin(c, false), n = 0;
+        int rc = begin(j, false), n = 0;
 
         if (rc)
                 return rc;
         if (fns->event) {
-                bind_text(use(c, C_WORKER_EVENTS), 1, nik);
-                rc = each(c, c->st[C_WORKER_EVENTS], event_row, &ec, "events");
+                bind_text(use(j, C_WORKER_EVENTS), 1, nik);
+                rc = each(j, j->ctl_st[C_WORKER_EVENTS], event_row, &ec, "events");
                 n += rc > 0 ? rc : 0;
         }
         if (rc >= 0 && fns->coverage) {
-                bind_text(use(c, C_WORKER_COVERAGE), 1, nik);
-                rc = each(c, c->st[C_WORKER_COVERAGE], coverage_row, &cc, "coverage");
+                bind_text(use(j, C_WORKER_COVERAGE), 1, nik);
+                rc = each(j, j->ctl_st[C_WORKER_COVERAGE], coverage_row, &cc, "coverage");
                 n += rc > 0 ? rc : 0;
         }
         if (rc >= 0 && fns->op) {
-                bind_text(use(c, C_WORKER_OPS), 1, nik);
-                rc = each(c, c->st[C_WORKER_OPS], item_row, &ic, "ops");
+                bind_text(use(j, C_WORKER_OPS), 1, nik);
+                rc = each(j, j->ctl_st[C_WORKER_OPS], item_row, &ic, "ops");
                 n += rc > 0 ? rc : 0;
         }
-        rc = end_read(c, rc);
+        rc = end_read(j, rc);
         return rc < 0 ? rc : n;
 }
 
-int journal_ctl_rejected(struct journal_ctl *c, const char *reason, int64_t since_ms,
+int journal_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
                          journal_ctl_event_fn fn, void *opaque)
 {
         struct event_ctx ec = {fn, opaque};
         sqlite3_stmt *s;
-        int rc = begin(c, false);
+        int rc = begin(j, false);
 
         if (rc)
                 return rc;
-        s = use(c, C_REJECTED);
+        s = use(j, C_REJECTED);
         bind_text(s, 1, reason);
         bind_opt_int(s, 2, since_ms);
         sqlite3_bind_int(s, 3, RESULT_REJECTED);
-        return end_read(c, each(c, s, event_row, &ec, "events"));
+        return end_read(j, each(j, s, event_row, &ec, "events"));
 }
 
 /* ---- audit ---- */
 
-static int audit_insert(struct journal_ctl *c, int64_t at, const char *who,
+static int audit_insert(struct journal *j, int64_t at, const char *who,
                         const char *action, const char *detail)
 {
-        sqlite3_stmt *s = use(c, C_AUDIT_ADD);
+        sqlite3_stmt *s = use(j, C_AUDIT_ADD);
         sqlite3_bind_int64(s, 1, at);
         bind_text(s, 2, who);
         bind_text(s, 3, action);
         bind_text(s, 4, detail);
-        return run(c, C_AUDIT_ADD, "audit");
+        return run(j, C_AUDIT_ADD, "audit");
 }
 
-int journal_ctl_audit_add(struct journal_ctl *c, const char *who, const char *action,
+int journal_ctl_audit_add(struct journal *j, const char *who, const char *action,
                           const char *detail)
 {
-        int rc = begin(c, true);
+        int rc = begin(j, true);
 
         if (rc == 0)
-                rc = audit_insert(c, clock_now_ms(), who, action, detail);
+                rc = audit_insert(j, clock_now_ms(), who, action, detail);
         if (rc == 0)
-                rc = commit(c);
+                rc = commit(j);
         if (rc)
-                rollback(c);
+                rollback(j);
         return rc;
 }
 
@@ -752,25 +615,25 @@ static int audit_row(sqlite3_stmt *s, void *ctx)
         return ac->fn(&a, ac->opaque);
 }
 
-int journal_ctl_audit_list(struct journal_ctl *c, const char *contains, int64_t since_ms,
+int journal_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
                            journal_ctl_audit_fn fn, void *opaque)
 {
         struct audit_ctx ac = {fn, opaque};
         sqlite3_stmt *s;
-        int rc = begin(c, false);
+        int rc = begin(j, false);
 
         if (rc)
                 return rc;
-        s = use(c, C_AUDIT_LIST);
+        s = use(j, C_AUDIT_LIST);
         bind_text(s, 1, contains);
         bind_opt_int(s, 2, since_ms);
-        return end_read(c, each(c, s, audit_row, &ac, "audit"));
+        return end_read(j, each(j, s, audit_row, &ac, "audit"));
 }
 
 /* ---- replay ---- */
 
 /* The journal reads the facts of the batch (plain SELECTs, in the replay's
- * one transaction), replay_judge (replay.c) decides, and apply() carries the
+ * one transaction), replay_judge (replay.j) decides, and apply() carries the
  * judgement out. No replay rule is written here. */
 
 /* An operation of the batch being replayed, copied out of its row. */
@@ -788,6 +651,7 @@ struct replay_ctx {
         struct replay_item *facts;
         struct decide_worker *workers;
         struct replay_quota *quotas;
+        char *last_error; /* the batch's, whole */
 };
 
 static char *dup_or_null(const char *s)
@@ -846,6 +710,7 @@ static void rops_free(struct replay_ctx *r)
         free(r->workers);
         free(r->facts);
         free(r->quotas);
+        free(r->last_error);
 }
 
 /* How many items the body carries: fewer ops than that means some were
@@ -861,28 +726,12 @@ static int body_items(const void *body, size_t len, int kind)
         return n;
 }
 
-/* The worker's live coverages. */
-static int read_worker(struct journal_ctl *c, const char *nik, struct decide_worker *w)
-{
-        sqlite3_stmt *s = use(c, C_WORKER_LIVE);
-        int rc, e = 0;
-
-        bind_text(s, 1, nik);
-        while (e == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
-                e = decide_worker_add(w, col_text(s, 0), sqlite3_column_int64(s, 1),
-                                      sqlite3_column_int64(s, 2));
-        sqlite3_reset(s);
-        if (e)
-                return e;
-        return rc == SQLITE_DONE ? 0 : fail(c, rc, "coverage");
-}
-
 /* What replay_judge needs to know of one op: its result, the coverage row of
  * its NIK and programme, the worker's live coverages and later operation. */
-static int read_facts(struct journal_ctl *c, const struct rop *o, struct replay_item *f,
+static int read_facts(struct journal *j, const struct rop *o, struct replay_item *f,
                       struct decide_worker *w)
 {
-        sqlite3_stmt *s = use(c, C_COVERAGE_ROW);
+        sqlite3_stmt *s = use(j, C_COVERAGE_ROW);
         int rc;
 
         *f = (struct replay_item){
@@ -902,18 +751,18 @@ static int read_facts(struct journal_ctl *c, const struct rop *o, struct replay_
         }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return fail(c, rc, "coverage");
-        rc = read_worker(c, o->nik, w);
+                return fail(j, rc, "coverage");
+        rc = jsql_worker_live(j, o->nik, w);
         if (rc)
                 return rc;
-        s = use(c, C_LATER_OP);
+        s = use(j, C_LATER_OP);
         bind_text(s, 1, o->nik);
         sqlite3_bind_int64(s, 2, o->op.seq);
-        return run_int(c, C_LATER_OP, "ops", &f->later_seq);
+        return run_int(j, C_LATER_OP, "ops", &f->later_seq);
 }
 
 /* The facts of every op, and the slots of every configured programme. */
-static int read_all_facts(struct journal_ctl *c, struct replay_ctx *r,
+static int read_all_facts(struct journal *j, struct replay_ctx *r,
                           const struct journal_ctl_replay_opts *opts)
 {
         int rc = 0;
@@ -924,15 +773,14 @@ static int read_all_facts(struct journal_ctl *c, struct replay_ctx *r,
         if (!r->facts || !r->workers || !r->quotas)
                 return -ENOMEM;
         for (size_t i = 0; rc == 0 && i < r->n; i++)
-                rc = read_facts(c, &r->ops[i], &r->facts[i], &r->workers[i]);
+                rc = read_facts(j, &r->ops[i], &r->facts[i], &r->workers[i]);
         for (size_t i = 0; rc == 0 && i < opts->n_quotas; i++) {
                 struct replay_quota *q = &r->quotas[i];
 
                 q->program = opts->quotas[i].program;
                 q->quota = opts->quotas[i].quota;
                 q->reserved = opts->quotas[i].reserved;
-                bind_text(use(c, C_QUOTA_USED), 1, q->program);
-                rc = run_int(c, C_QUOTA_USED, "quota", &q->used);
+                rc = jsql_quota_used(j, q->program, &q->used);
         }
         return rc;
 }
@@ -993,59 +841,53 @@ out:
         return rc;
 }
 
-/* Puts a qualifying op back to work in batch `to`: no result, and for a
+/* Puts a qualifying op of batch `in` back to work: no result, and for a
  * registration its coverage pending again and its slot taken. */
-static int requeue_op(struct journal_ctl *c, const struct rop *o, int64_t from,
-                      int64_t to, int64_t now)
+static int requeue_op(struct journal *j, const struct rop *o, int64_t in, int64_t now)
 {
-        sqlite3_stmt *s = use(c, C_OP_RESET);
+        sqlite3_stmt *s = use(j, C_OP_RESET);
         int rc;
 
         sqlite3_bind_int64(s, 1, o->op.seq);
-        sqlite3_bind_int64(s, 2, to);
-        sqlite3_bind_int64(s, 3, from);
-        rc = run(c, C_OP_RESET, "op");
-        if (rc == 0 && sqlite3_changes(c->db) != 1)
+        sqlite3_bind_int64(s, 2, in);
+        rc = run(j, C_OP_RESET, "op");
+        if (rc == 0 && sqlite3_changes(j->db) != 1)
                 rc = -ESTALE;
         if (rc || o->op.kind != JOURNAL_OP_REGISTER)
                 return rc;
-        s = use(c, C_COVERAGE_RETAKE);
+        s = use(j, C_COVERAGE_RETAKE);
         bind_text(s, 1, o->nik);
         bind_text(s, 2, o->program);
         sqlite3_bind_int64(s, 3, o->op.seq);
         sqlite3_bind_int64(s, 4, now);
-        rc = run(c, C_COVERAGE_RETAKE, "coverage");
-        if (rc == 0 && sqlite3_changes(c->db) != 1)
+        rc = run(j, C_COVERAGE_RETAKE, "coverage");
+        if (rc == 0 && sqlite3_changes(j->db) != 1)
                 rc = -ESTALE;
         if (rc)
                 return rc;
-        s = use(c, C_QUOTA_ADD);
-        bind_text(s, 1, o->program);
-        sqlite3_bind_int(s, 2, 1);
-        return run(c, C_QUOTA_ADD, "quota");
+        return jsql_quota_add(j, o->program, 1);
 }
 
-static int note_reason(struct journal_ctl *c, int64_t seq, const char *why)
+static int note_reason(struct journal *j, int64_t seq, const char *why)
 {
         char text[200];
-        sqlite3_stmt *s = use(c, C_OP_REASON);
+        sqlite3_stmt *s = use(j, C_OP_REASON);
 
         snprintf(text, sizeof(text), "not replayed: %s", why);
         sqlite3_bind_int64(s, 1, seq);
         bind_text(s, 2, text);
-        return run(c, C_OP_REASON, "op");
+        return run(j, C_OP_REASON, "op");
 }
 
-static int new_batch(struct journal_ctl *c, const struct replay_ctx *r,
+/* The qualifying ops move from the failed batch into a new one (the daemon
+ * half's batch insert, its body from compose), with the replay's note. */
+static int new_batch(struct journal *j, const struct replay_ctx *r,
                      const struct journal_ctl_replay_item *items,
-                     const struct journal_ctl_replay_opts *opts, int kind,
+                     const struct journal_ctl_replay_opts *opts, int64_t from, int kind,
                      const char *note, int64_t now, int64_t *out)
 {
         struct journal_op *ops = calloc(r->n, sizeof(*ops));
-        sqlite3_stmt *s = use(c, C_BATCH_INSERT);
-        char *body = NULL;
-        size_t n = 0, len = 0;
-        int64_t id;
+        size_t n = 0;
         int rc;
 
         if (!ops)
@@ -1053,24 +895,11 @@ static int new_batch(struct journal_ctl *c, const struct replay_ctx *r,
         for (size_t i = 0; i < r->n; i++)
                 if (items[i].ok)
                         ops[n++] = r->ops[i].op;
-        sqlite3_bind_int(s, 1, kind);
-        sqlite3_bind_int64(s, 2, now);
-        bind_text(s, 3, note);
-        rc = run(c, C_BATCH_INSERT, "batch");
-        if (rc)
-                goto out;
-        id = sqlite3_last_insert_rowid(c->db);
-        rc = opts->compose(id, ops, n, opts->opaque, &body, &len);
-        if (rc)
-                goto out;
-        s = use(c, C_BATCH_BODY);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_blob64(s, 2, body, len, SQLITE_STATIC);
-        rc = run(c, C_BATCH_BODY, "batch body");
+        rc = jsql_batch_insert(j, kind, ops, n, from, opts->compose, opts->opaque, out);
+        if (rc == -EALREADY)
+                rc = -ESTALE; /* an op left the batch meanwhile */
         if (rc == 0)
-                *out = id;
-out:
-        free(body);
+                rc = journal_batch_update(j, *out, JOURNAL_BATCH_PENDING, 0, now, note);
         free(ops);
         return rc;
 }
@@ -1096,20 +925,20 @@ static void append(char *buf, size_t size, const char *fmt, ...)
 
 /* The audit row: what was done, and why each item left behind was. No NIK:
  * items are named by their registration id. */
-static void describe(struct journal_ctl *c, const struct journal_ctl_replay *r,
-                     char *detail, size_t size)
+static void describe(struct journal *j, const struct journal_ctl_replay *r, char *detail,
+                     size_t size)
 {
         char name[JOURNAL_CTL_NAME_SIZE], other[JOURNAL_CTL_NAME_SIZE];
         bool first = true;
 
-        journal_ctl_batch_name(c, r->id, name);
+        journal_ctl_batch_name(j, r->id, name);
         detail[0] = '\0';
         if (r->action == JOURNAL_CTL_REPLAY_RESEND) {
                 append(detail, size,
                        "%s: resent as it was (same body, same key), %zu items", name,
                        r->n);
         } else if (r->action == JOURNAL_CTL_REPLAY_REBUILD) {
-                journal_ctl_batch_name(c, r->new_id, other);
+                journal_ctl_batch_name(j, r->new_id, other);
                 append(detail, size, "%s: %zu of %zu items moved to %s", name, r->n_ok,
                        r->n, other);
         } else {
@@ -1118,7 +947,7 @@ static void describe(struct journal_ctl *c, const struct journal_ctl_replay *r,
         for (size_t i = 0; i < r->n; i++) {
                 if (r->items[i].ok)
                         continue;
-                journal_ctl_registration_id(c, r->items[i].reg_seq, other);
+                journal_ctl_registration_id(j, r->items[i].reg_seq, other);
                 append(detail, size, "%s%s (%s)", first ? "; not replayed: " : ", ",
                        other, r->items[i].why);
                 first = false;
@@ -1127,7 +956,7 @@ static void describe(struct journal_ctl *c, const struct journal_ctl_replay *r,
                 append(detail, size, "; was: %s", r->last_error);
 }
 
-static int apply(struct journal_ctl *c, const struct replay_ctx *r,
+static int apply(struct journal *j, const struct replay_ctx *r,
                  const struct journal_ctl_replay_opts *opts,
                  struct journal_ctl_replay *out)
 {
@@ -1138,106 +967,114 @@ static int apply(struct journal_ctl *c, const struct replay_ctx *r,
 
         if (out->action == JOURNAL_CTL_REPLAY_RESEND) {
                 for (size_t i = 0; rc == 0 && i < r->n; i++)
-                        rc = requeue_op(c, &r->ops[i], out->id, out->id, now);
+                        rc = requeue_op(j, &r->ops[i], out->id, now);
                 snprintf(note, sizeof(note), "replayed by %s", opts->who);
-                s = use(c, C_BATCH_REQUEUE);
+                s = use(j, C_BATCH_REQUEUE);
                 sqlite3_bind_int64(s, 1, out->id);
                 sqlite3_bind_int64(s, 2, now);
                 bind_text(s, 3, note);
                 if (rc == 0)
-                        rc = run(c, C_BATCH_REQUEUE, "batch");
-                if (rc == 0 && sqlite3_changes(c->db) != 1)
+                        rc = run(j, C_BATCH_REQUEUE, "batch");
+                if (rc == 0 && sqlite3_changes(j->db) != 1)
                         rc = -ESTALE;
         } else if (out->action == JOURNAL_CTL_REPLAY_REBUILD) {
-                journal_ctl_batch_name(c, out->id, name);
+                journal_ctl_batch_name(j, out->id, name);
                 snprintf(note, sizeof(note), "replayed from %s by %s", name, opts->who);
-                rc =
-                    new_batch(c, r, out->items, opts, out->kind, note, now, &out->new_id);
+                rc = new_batch(j, r, out->items, opts, out->id, out->kind, note, now,
+                               &out->new_id);
                 for (size_t i = 0; rc == 0 && i < r->n; i++)
                         if (out->items[i].ok)
-                                rc = requeue_op(c, &r->ops[i], out->id, out->new_id, now);
-                /* emptied, it has nothing left to answer */
-                journal_ctl_batch_name(c, out->new_id, name);
+                                rc = requeue_op(j, &r->ops[i], out->new_id, now);
+                /* emptied, it has nothing left to answer; else it stays failed
+                 * with its own error */
+                journal_ctl_batch_name(j, out->new_id, name);
                 snprintf(note, sizeof(note), "every item replayed in %s", name);
-                s = use(c, C_BATCH_SETTLE);
-                sqlite3_bind_int64(s, 1, out->id);
-                sqlite3_bind_int(s, 2,
-                                 out->n_ok == out->n ? JOURNAL_BATCH_DONE
-                                                     : JOURNAL_BATCH_FAILED);
-                bind_text(s, 3, out->n_ok == out->n ? note : NULL);
-                sqlite3_bind_int64(s, 4, now);
                 if (rc == 0)
-                        rc = run(c, C_BATCH_SETTLE, "batch");
+                        rc = jsql_batch_end(j, out->id,
+                                            out->n_ok == out->n ? JOURNAL_BATCH_DONE
+                                                                : JOURNAL_BATCH_FAILED,
+                                            out->n_ok == out->n ? note : r->last_error);
         }
         for (size_t i = 0; rc == 0 && i < r->n; i++)
                 if (!out->items[i].ok)
-                        rc = note_reason(c, out->items[i].seq, out->items[i].why);
-        describe(c, out, detail, sizeof(detail));
+                        rc = note_reason(j, out->items[i].seq, out->items[i].why);
+        describe(j, out, detail, sizeof(detail));
         if (rc == 0)
-                rc = audit_insert(c, now, opts->who, "replay", detail);
+                rc = audit_insert(j, now, opts->who, "replay", detail);
         return rc;
 }
 
-/* Reads the batch and its ops in the open transaction. */
-static int load(struct journal_ctl *c, int64_t id, struct replay_ctx *r,
+struct loaded_ctx {
+        struct replay_ctx *r;
+        struct journal_ctl_replay *out;
+        int body_n;
+};
+
+static int loaded_batch(const struct journal_batch *b, void *opaque)
+{
+        struct loaded_ctx *lc = opaque;
+
+        lc->out->kind = b->kind;
+        lc->out->state = b->state;
+        snprintf(lc->out->last_error, sizeof(lc->out->last_error), "%s",
+                 b->last_error ? b->last_error : "");
+        lc->r->last_error = b->last_error ? strdup(b->last_error) : NULL;
+        lc->body_n = body_items(b->body, b->body_len, b->kind);
+        return b->last_error && !lc->r->last_error ? -ENOMEM : 0;
+}
+
+/* Reads the batch (the daemon half's journal_batch_get) and its ops in the
+ * open transaction. */
+static int load(struct journal *j, int64_t id, struct replay_ctx *r,
                 struct journal_ctl_replay *out, int *body_n)
 {
-        sqlite3_stmt *s = use(c, C_BATCH_GET);
+        struct loaded_ctx lc = {r, out, -1};
         struct item_ctx ic = {collect_op, r};
-        int rc;
+        sqlite3_stmt *s;
+        int rc = journal_batch_get(j, id, loaded_batch, &lc);
 
-        sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-                out->kind = sqlite3_column_int(s, 1);
-                out->state = sqlite3_column_int(s, 2);
-                snprintf(out->last_error, sizeof(out->last_error), "%s",
-                         col_text(s, 5) ? col_text(s, 5) : "");
-                *body_n = body_items(sqlite3_column_blob(s, 8),
-                                     (size_t)sqlite3_column_bytes(s, 8), out->kind);
-        }
-        sqlite3_reset(s);
-        if (rc == SQLITE_DONE) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "no batch %lld", (long long)id);
+        if (rc == 0) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "no batch %lld", (long long)id);
                 return -ENOENT;
         }
-        if (rc != SQLITE_ROW)
-                return fail(c, rc, "batch");
-        s = use(c, C_BATCH_ITEMS);
+        if (rc < 0)
+                return rc;
+        *body_n = lc.body_n;
+        s = use(j, C_BATCH_ITEMS);
         sqlite3_bind_int64(s, 1, id);
-        rc = each(c, s, item_row, &ic, "items");
+        rc = each(j, s, item_row, &ic, "items");
         if (rc >= 0 && r->rc)
                 rc = r->rc;
         return rc < 0 ? rc : 0;
 }
 
-int journal_ctl_replay(struct journal_ctl *c, int64_t id,
+int journal_ctl_replay(struct journal *j, int64_t id,
                        const struct journal_ctl_replay_opts *o,
                        struct journal_ctl_replay *out)
 {
         struct journal_ctl_replay res = {.id = id};
         struct replay_ctx r = {0};
         int body_n = -1;
-        int rc = begin(c, !o->dry_run);
+        int rc = begin(j, !o->dry_run);
 
         if (rc)
                 return rc;
-        rc = load(c, id, &r, &res, &body_n);
+        rc = load(j, id, &r, &res, &body_n);
         if (rc == 0)
-                rc = read_all_facts(c, &r, o);
+                rc = read_all_facts(j, &r, o);
         if (rc == 0)
                 rc = judge(&r, o, res.state, body_n, &res);
         /* SKIP: the batch is not failed, nothing changes */
         if (rc == 0 && !o->dry_run && res.action != JOURNAL_CTL_REPLAY_SKIP) {
-                rc = apply(c, &r, o, &res);
+                rc = apply(j, &r, o, &res);
                 if (rc == 0)
-                        rc = commit(c);
+                        rc = commit(j);
         }
-        rollback(c); /* a dry run's, a SKIP's, or after a failure */
+        rollback(j); /* a dry run's, a SKIP's, or after a failure */
         rops_free(&r);
         if (rc < 0) {
                 if (rc == -ESTALE)
-                        snprintf(c->errmsg, sizeof(c->errmsg),
+                        snprintf(j->errmsg, sizeof(j->errmsg),
                                  "batch %lld changed while it was replayed",
                                  (long long)id);
                 free(res.items);

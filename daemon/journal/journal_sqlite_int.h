@@ -1,0 +1,140 @@
+/* The SQLite backend's internals, shared by its two halves:
+ * journal_sqlite.c (open, the daemon's side) and journal_sqlite_ctl.c (the
+ * operator's side, bpjs-syncctl). One connection type, one set of helpers.
+ * Private: only the SQLite backend's .c files include this header. */
+#ifndef BPJS_JOURNAL_SQLITE_INT_H
+#define BPJS_JOURNAL_SQLITE_INT_H
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "journal.h"
+
+/* What a write on a read-only open (JOURNAL_READONLY) is told. */
+#define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
+
+struct journal {
+        sqlite3 *db;
+        sqlite3_stmt **st;     /* the daemon half's table (journal_sqlite.c) */
+        sqlite3_stmt **ctl_st; /* the operator half's (journal_sqlite_ctl.c) */
+        unsigned flags;        /* enum journal_open_flags, as opened */
+        char id[JOURNAL_ID_LEN + 1];
+        char errmsg[256];
+        /* write health: 0, or the -errno of the first write that failed since
+         * the last one that worked, with its text (the real cause) */
+        int write_rc;
+        char write_error[256];
+        /* the open consumed batch's slot changes, one update each at commit */
+        struct quota_delta {
+                const char *program;
+                int64_t delta;
+        } * qd;
+        size_t n_qd, cap_qd;
+};
+
+/* Records "what: SQLite's message" in errmsg and returns the negative errno
+ * for rc (the extended code: SQLITE_IOERR_WRITE says more than
+ * SQLITE_IOERR). */
+static inline int fail(struct journal *j, int rc, const char *what)
+{
+        int base = rc & 0xff;
+
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, sqlite3_errmsg(j->db));
+        return base == SQLITE_FULL                            ? -ENOSPC
+               : base == SQLITE_BUSY || base == SQLITE_LOCKED ? -EBUSY
+               : base == SQLITE_NOMEM                         ? -ENOMEM
+               : base == SQLITE_READONLY                      ? -EROFS
+                                                              : -EIO;
+}
+
+/* A write failed: the first failure's text is kept until writes work again. */
+static inline void write_failed(struct journal *j, int err)
+{
+        if (j->write_rc)
+                return;
+        j->write_rc = err;
+        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
+}
+
+/* Resets a statement for its next use and binds nothing. */
+static inline sqlite3_stmt *stmt_fresh(sqlite3_stmt *s)
+{
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+}
+
+/* Runs a statement that returns no rows. A write that leaves no
+ * transaction open (a COMMIT, or a statement on its own) has reached the
+ * file: the journal takes writes again. begin: s opens a transaction. */
+static inline int stmt_run(struct journal *j, sqlite3_stmt *s, bool begin,
+                           const char *what)
+{
+        int rc = sqlite3_step(s);
+        int err;
+
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE) {
+                if (!begin && sqlite3_get_autocommit(j->db))
+                        j->write_rc = 0;
+                return 0;
+        }
+        err = fail(j, rc, what);
+        if (err == -EROFS && (j->flags & JOURNAL_READONLY)) {
+                /* refused by the open's own choice, not a failing disk */
+                snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what,
+                         JOURNAL_SQLITE_READONLY_TEXT);
+                return err;
+        }
+        write_failed(j, err);
+        return err;
+}
+
+static inline void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+static inline void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
+{
+        if (v)
+                sqlite3_bind_blob64(s, i, v, len, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+/* Transactions (journal_sqlite.c): BEGIN IMMEDIATE (-EROFS on a read-only
+ * open), COMMIT, and a ROLLBACK only if one is still open (SQLite rolls
+ * back by itself after some errors; errmsg keeps the first cause). */
+int jsql_begin(struct journal *j);
+int jsql_commit(struct journal *j);
+void jsql_rollback(struct journal *j);
+
+/* Reads both halves make: every live coverage of a worker (out emptied,
+ * then filled, in programme order), a programme's slots in use. */
+int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *out);
+int jsql_quota_used(struct journal *j, const char *program, int64_t *out);
+
+/* Writes of the daemon half that the operator half shares
+ * (journal_sqlite.c), each in the open transaction. */
+int jsql_quota_add(struct journal *j, const char *program, int delta);
+/* A new pending batch for ops, its body from compose, the ops moved into it
+ * from batch `from` (0: from no batch); -EALREADY if an op was not there. */
+int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops, size_t n,
+                      int64_t from, journal_compose_fn compose, void *opaque,
+                      int64_t *out_id);
+/* Ends a batch in state with error as its last error (NULL: none). */
+int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error);
+
+/* The operator half's statements (journal_sqlite_ctl.c), prepared at open;
+ * 0, or the SQLite code of the first that would not prepare, with its text
+ * in errmsg. */
+int jsql_ctl_prepare(struct journal *j);
+void jsql_ctl_finalize(struct journal *j);
+
+#endif
