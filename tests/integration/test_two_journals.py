@@ -41,56 +41,61 @@ def status(cfg):
     return json.loads(r.stdout)
 
 
-def test_a_second_journal_in_the_group_decides_nothing():
+def second_journal_decides_nothing(env, kafka):
+    """The whole check, on a started Kafka (the mock here, the real broker in
+    test_real_kafka.py) with the topics of test_pipeline."""
     ds = generate(seed=41)
     expect, endpoint_expect = model(ds)
     half = len(ds.messages) // 2
+    endpoint = env.start_endpoint()
+    cfg_a = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
+                                           endpoint.secret_file, env.path("a.db")),
+                             name="a.yaml")
+    cfg_b = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
+                                           endpoint.secret_file, env.path("b.db")),
+                             name="b.yaml")
+    kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[:half]])
+    run_daemon(env, cfg_a, name="a")
+    env.wait_for_log("a", "assigned 4 partition", timeout=60)
+    # every first result of the first half, and time for a commit (1 s)
+    env.wait_for(lambda: status(cfg_a)["consumed"] == half, timeout=120,
+                 what=f"daemon a consumed {half}")
+    time.sleep(3)  # a commits its positions every second
+
+    b = run_daemon(env, cfg_b, name="b")
+    env.wait_for_log("b", METRICS_AT, timeout=30)
+    b_metrics = re.search(METRICS_AT, env.log("b")).group(1)
+    # the group splits the four partitions; b refuses each of its own
+    env.wait_for_log("b", r"assigned \d partition\(s\), [1-9]\d* refused", timeout=60)
+    refusals = re.findall(REFUSED, env.log("b"))
+    assert refusals, env.log("b")
+    a_id = refusals[0][1]
+    assert all(r[1] == a_id and r[2] != a_id for r in refusals), refusals
+    n_refused = len({r[0] for r in refusals})
+    env.wait_for(lambda: metric(b_metrics, "bpjs_sync_partitions_refused") == n_refused,
+                 timeout=30, what=f"bpjs_sync_partitions_refused {n_refused}")
+    code, text = get(b_metrics + "/readyz")
+    assert code == 503 and "last committed under another journal" in text, (code, text)
+
+    # events keep coming while both run: b decides none of them
+    kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[half:]])
+    time.sleep(8)
+    assert status(cfg_b)["consumed"] == 0, status(cfg_b)
+
+    # b goes; a takes its partitions back and decides the rest exactly once
+    b.send_signal(signal.SIGTERM)
+    assert b.wait(30) == 0
+    total = expected_count(ds, expect)
+    results(kafka, expect=total, timeout=180)
+    got = results(kafka)
+    check_outcome(ds, expect, endpoint_expect, got, endpoint, kafka.consume(DLQ))
+    assert status(cfg_b)["consumed"] == 0
+    assert endpoint.stats()["registered_twice"] == 0
+
+
+def test_a_second_journal_in_the_group_decides_nothing():
     with Env() as env:
-        kafka = env.start_kafka(topics=TOPICS)
-        endpoint = env.start_endpoint()
-        cfg_a = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
-                                               endpoint.secret_file, env.path("a.db")),
-                                 name="a.yaml")
-        cfg_b = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
-                                               endpoint.secret_file, env.path("b.db")),
-                                 name="b.yaml")
-        kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[:half]])
-        run_daemon(env, cfg_a, name="a")
-        env.wait_for_log("a", "assigned 4 partition", timeout=60)
-        # every first result of the first half, and time for a commit (1 s)
-        env.wait_for(lambda: status(cfg_a)["consumed"] == half, timeout=120,
-                     what=f"daemon a consumed {half}")
-        time.sleep(3)  # a commits its positions every second
-
-        b = run_daemon(env, cfg_b, name="b")
-        env.wait_for_log("b", METRICS_AT, timeout=30)
-        b_metrics = re.search(METRICS_AT, env.log("b")).group(1)
-        # the group splits the four partitions; b refuses each of its own
-        env.wait_for_log("b", r"assigned \d partition\(s\), [1-9]\d* refused", timeout=60)
-        refusals = re.findall(REFUSED, env.log("b"))
-        assert refusals, env.log("b")
-        a_id = refusals[0][1]
-        assert all(r[1] == a_id and r[2] != a_id for r in refusals), refusals
-        n_refused = len({r[0] for r in refusals})
-        env.wait_for(lambda: metric(b_metrics, "bpjs_sync_partitions_refused") == n_refused,
-                     timeout=30, what=f"bpjs_sync_partitions_refused {n_refused}")
-        code, text = get(b_metrics + "/readyz")
-        assert code == 503 and "last committed under another journal" in text, (code, text)
-
-        # events keep coming while both run: b decides none of them
-        kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[half:]])
-        time.sleep(8)
-        assert status(cfg_b)["consumed"] == 0, status(cfg_b)
-
-        # b goes; a takes its partitions back and decides the rest exactly once
-        b.send_signal(signal.SIGTERM)
-        assert b.wait(30) == 0
-        total = expected_count(ds, expect)
-        results(kafka, expect=total, timeout=180)
-        got = results(kafka)
-        check_outcome(ds, expect, endpoint_expect, got, endpoint, kafka.consume(DLQ))
-        assert status(cfg_b)["consumed"] == 0
-        assert endpoint.stats()["registered_twice"] == 0
+        second_journal_decides_nothing(env, env.start_kafka(topics=TOPICS))
 
 
 if __name__ == "__main__":
