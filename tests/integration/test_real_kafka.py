@@ -1,0 +1,131 @@
+"""The daemon against a real Apache Kafka broker (issue 15): a single-node
+KRaft broker started by the harness (Env.start_real_kafka(), jars fetched by
+Maven and cached; docs/testing.md, "A real Kafka broker"). The same dataset
+and exact outcome as test_pipeline.py and test_faults.py assert on the mock,
+plus what only a real broker shows: the offsets the group committed, and a
+broker that goes away and comes back mid-run.
+
+If the broker cannot be had (no java, no Maven, Maven Central unreachable),
+every test here fails and says why; none is skipped."""
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Env, WaitTimeout, run_tests  # noqa: E402
+from dataset import BPP, Worker, daemon_config, event, generate, model  # noqa: E402
+from test_pipeline import (DLQ, EVENTS, RESULTS, TOPICS, check_outcome,  # noqa: E402
+                           expected_count, results, run_daemon)
+
+GROUP = "bpjs-sync-test"  # dataset.daemon_config's group_id
+
+
+def start(env, endpoint_args=(), **bpjs):
+    kafka = env.start_real_kafka(topics=TOPICS)
+    print(f"broker {kafka.version} on {kafka.bootstrap}: RUNNING and answering "
+          f"after {kafka.start_seconds:.1f} s", flush=True)
+    endpoint = env.start_endpoint(args=list(endpoint_args))
+    cfg = env.write_config(daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file,
+                                         env.path("journal.db"), **bpjs))
+    return kafka, endpoint, cfg
+
+
+def produce_all(kafka, messages):
+    kafka.produce(EVENTS, [(k, v, None) for k, v in messages])
+
+
+def wait_results(kafka, total, timeout, crashes=False):
+    """Waits until every expected result is there (after crashes: every
+    distinct one), then a moment more for any that should not come."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = results(kafka)
+        n = len({(r["event_id"], r["status"]) if r["event_id"] else json.dumps(r["source"])
+                 for r in got}) if crashes else len(got)
+        if n >= total:
+            break
+        time.sleep(1)
+    time.sleep(1.5)
+    return results(kafka)
+
+
+def assert_committed_to_end(kafka, what):
+    """Every partition of the events topic committed by the group, at its
+    log end: nothing will be consumed again, nothing was skipped."""
+    def settled():
+        c = kafka.committed(GROUP)
+        ev = {p: v for (t, p), v in c.items() if t == EVENTS}
+        return len(ev) == TOPICS[EVENTS] and all(cur == end for cur, end in ev.values())
+    try:
+        kafka.env.wait_for(settled, 30, f"{what}: the group's offsets at the log end",
+                           interval=1.0)
+    except WaitTimeout:
+        raise AssertionError(f"{what}: committed offsets (committed, log end): "
+                             f"{kafka.committed(GROUP)}") from None
+
+
+def test_pipeline_exact_outcome():
+    """The pipeline test's dataset and outcome on a real broker: results and
+    dead letters on their topics, the endpoint's participants exact; the
+    group's offsets committed to the log end; a restart after the work is
+    done consumes nothing again; and the restart time to consuming again."""
+    ds = generate()
+    expect, endpoint_expect = model(ds)
+    with Env() as env:
+        kafka, endpoint, cfg = start(env)
+        produce_all(kafka, ds.messages)
+        produced = kafka.consume(EVENTS, expect=len(ds.messages))
+        assert len(produced) == len(ds.messages), (len(produced), len(ds.messages))
+
+        t0 = time.monotonic()
+        daemon = run_daemon(env, cfg)
+        env.wait_for_log("daemon", "assigned", timeout=60)
+        print(f"first start: partitions assigned after {time.monotonic() - t0:.1f} s",
+              flush=True)
+        total = expected_count(ds, expect)
+        got = wait_results(kafka, total, timeout=180)
+        dlq = kafka.consume(DLQ, expect=len(ds.invalid))
+        stats = check_outcome(ds, expect, endpoint_expect, got, endpoint, dlq)
+        assert len(got) == total, (len(got), total)
+        assert not env.log_contains("daemon", r"\b\d{16}\b"), "a full NIK in the log"
+        assert_committed_to_end(kafka, "after the run")
+
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0, env.log("daemon")
+
+        # The restart, with one new event waiting: the time to consuming
+        # again (partitions assigned, then that event's first result). The
+        # events already done are not consumed again (the offsets committed
+        # on the broker hold): only the new one is answered, once confirmed
+        # and once registered, and no batch is pushed but its own.
+        w = Worker(random.Random(1), "6471", 9000)
+        new = event("bpp-portal:2025-01-07:000001", "enrollment.submitted", BPP, w)
+        kafka.produce(EVENTS, [(b"portal-key-new", json.dumps(new), None)])
+        t0 = time.monotonic()
+        run_daemon(env, cfg, "daemon2")
+        env.wait_for_log("daemon2", "assigned", timeout=60)
+        assigned = time.monotonic() - t0
+        env.wait_for_log("daemon2", r"consume: \[.*" + new["event_id"] + ".*: confirmed",
+                         timeout=60)
+        first = time.monotonic() - t0
+        print(f"restart on the real broker: partitions assigned after {assigned:.1f} s, "
+              f"the new event decided after {first:.1f} s", flush=True)
+        rows = wait_results(kafka, total + 2, timeout=60)
+        mine = sorted(r["status"] for r in rows if r["event_id"] == new["event_id"])
+        assert mine == ["confirmed", "registered"], mine
+        assert len(rows) == total + 2, \
+            f"{len(rows) - total} results after the restart, want the new event's 2"
+        after = endpoint.stats()
+        assert after["batches_processed"] == stats["batches_processed"] + 1, (after, stats)
+        assert after["registered"] == stats["registered"] + 1, (after, stats)
+        assert after["registered_twice"] == 0, after
+        active = {a["nik"]: a["program"] for a in endpoint.state()["active"]}
+        assert active.get(w.nik) == BPP, "the new worker is not registered"
+        assert_committed_to_end(kafka, "after the restart")
+
+if __name__ == "__main__":
+    run_tests(globals())
