@@ -1145,7 +1145,10 @@ class RealKafka:
 
     def format(self):
         # a cluster id: 16 random bytes in URL-safe base64, as random-uuid prints
-        cluster = _base64.urlsafe_b64encode(_uuid.uuid4().bytes).rstrip(b"=").decode()
+        # (not one that starts with '-', which the tool would take for an option)
+        cluster = "-"
+        while cluster.startswith("-"):
+            cluster = _base64.urlsafe_b64encode(_uuid.uuid4().bytes).rstrip(b"=").decode()
         self._tool("kafka.tools.StorageTool format", "kafka.tools.StorageTool", "format",
                    "-t", cluster, "-c", self.properties)
 
@@ -1226,7 +1229,9 @@ class RealKafka:
     def kill(self):
         """SIGKILL: the broker dies without a controlled shutdown."""
         if self.process is not None:
-            self.process.stop(0.0, sig=signal.SIGKILL)
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+            self.process.stop()  # reaps it and closes its streams
 
     def restart(self, timeout=120.0):
         self.stop()

@@ -127,5 +127,102 @@ def test_pipeline_exact_outcome():
         assert active.get(w.nik) == BPP, "the new worker is not registered"
         assert_committed_to_end(kafka, "after the restart")
 
+
+def test_sigkill_mid_run_exact_outcome():
+    """Five daemons, each killed with SIGKILL at a random moment after it has
+    its partitions, while events are still arriving and batches are in
+    flight; a sixth finishes. On a real broker the killed member stays in
+    the group until its session times out, so each start also waits for
+    that rebalance. The outcome must be exact, and the offsets committed to
+    the log end."""
+    ds = generate(seed=5, scale=2)
+    expect, endpoint_expect = model(ds)
+    rng = random.Random(17)
+    rounds = 5
+    n = len(ds.messages)
+    # contiguous, as a portal produces them: one worker's events stay in order
+    chunks = [ds.messages[i * n // rounds:(i + 1) * n // rounds] for i in range(rounds)]
+    with Env() as env:
+        kafka, endpoint, cfg = start(env, ["--fail-5xx", "5", "--slow", "50",
+                                           "--slow-ms", "300", "--seed", "5"],
+                                     timeout_ms=2000, batch_size=8)
+        work = []
+        for round in range(rounds):
+            produce_all(kafka, chunks[round])
+            name = f"daemon{round}"
+            daemon = run_daemon(env, cfg, name)
+            t0 = time.monotonic()
+            env.wait_for_log(name, "assigned", timeout=90)
+            print(f"{name}: partitions after {time.monotonic() - t0:.1f} s", flush=True)
+            time.sleep(rng.uniform(0.5, 2.0))
+            assert daemon.running, env.log(name)
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(10)
+            work.append((env.log_count(name, r"consume: \["),
+                         env.log_count(name, "results recorded")))
+        produced = kafka.consume(EVENTS, expect=n)
+        assert len(produced) == n, (len(produced), n)
+        # the kills interrupted real work: consuming and pushing
+        assert sum(c for c, _ in work) > 0 and sum(b for _, b in work) > 0, work
+        assert sum(1 for c, b in work if c or b) >= rounds - 1, work
+
+        t0 = time.monotonic()
+        run_daemon(env, cfg, "last")
+        env.wait_for_log("last", "assigned", timeout=90)
+        print(f"last: partitions after {time.monotonic() - t0:.1f} s", flush=True)
+        total = expected_count(ds, expect)
+        got = wait_results(kafka, total, timeout=240, crashes=True)
+        dlq = kafka.consume(DLQ)
+        check_outcome(ds, expect, endpoint_expect, got, endpoint, dlq, crashes=True)
+        assert_committed_to_end(kafka, "after the last daemon")
+
+
+def test_broker_restart_mid_run_exact_outcome():
+    """The broker goes away mid-run, twice: a controlled shutdown (SIGTERM)
+    and a crash (SIGKILL), each while events are being decided and batches
+    pushed, and comes back on the same port with its data. The daemon rides
+    through both without a restart of its own; the outcome is exact (every
+    result once, no event lost, the endpoint's participants exact) and the
+    offsets committed to the log end."""
+    ds = generate(seed=11, scale=2)
+    expect, endpoint_expect = model(ds)
+    n = len(ds.messages)
+    thirds = [ds.messages[:n // 3], ds.messages[n // 3:2 * n // 3], ds.messages[2 * n // 3:]]
+    with Env() as env:
+        kafka, endpoint, cfg = start(env, ["--slow", "30", "--slow-ms", "300", "--seed", "3"],
+                                     batch_size=8)
+        produce_all(kafka, thirds[0])
+        daemon = run_daemon(env, cfg)
+        env.wait_for_log("daemon", "assigned", timeout=90)
+        for i, (how, sig) in enumerate((("SIGTERM", signal.SIGTERM),
+                                        ("SIGKILL", signal.SIGKILL))):
+            env.wait_for_log("daemon", "results recorded", timeout=90, times=i * 3 + 1)
+            down = time.monotonic()
+            if sig == signal.SIGKILL:
+                kafka.kill()
+            else:
+                assert kafka.stop(30.0) in (0, 143), kafka.process.log_tail()
+            decided = env.log_count("daemon", r"consume: \[")
+            time.sleep(2.0)  # the daemon finds the broker gone
+            kafka.start()
+            print(f"broker {how} and back after {time.monotonic() - down:.1f} s "
+                  f"(start {kafka.start_seconds:.1f} s)", flush=True)
+            assert daemon.running, env.log("daemon")
+            produce_all(kafka, thirds[i + 1])
+            assert decided > 0, "the broker went away before any event was decided"
+        total = expected_count(ds, expect)
+        got = wait_results(kafka, total, timeout=240)
+        produced = kafka.consume(EVENTS, expect=n)
+        assert len(produced) == n, (len(produced), n)
+        dlq = kafka.consume(DLQ, expect=len(ds.invalid))
+        check_outcome(ds, expect, endpoint_expect, got, endpoint, dlq)
+        assert len(got) == total, (len(got), total)
+        assert len(dlq) == len(ds.invalid), (len(dlq), len(ds.invalid))
+        assert daemon.running, env.log("daemon")
+        assert_committed_to_end(kafka, "after both restarts")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0, env.log("daemon")
+
+
 if __name__ == "__main__":
     run_tests(globals())
