@@ -11,11 +11,15 @@ every test here fails and says why; none is skipped."""
 import json
 import os
 import random
+import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import Env, WaitTimeout, run_tests  # noqa: E402
 from dataset import BPP, Worker, daemon_config, event, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, RESULTS, TOPICS, check_outcome,  # noqa: E402
@@ -222,6 +226,69 @@ def test_broker_restart_mid_run_exact_outcome():
         assert_committed_to_end(kafka, "after both restarts")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, env.log("daemon")
+
+
+
+_NEEDS_BROKER = """
+import sys
+sys.path.insert(0, %r)
+import harness
+if len(sys.argv) > 1:
+    harness.KAFKA_POM = sys.argv.pop(1)
+from harness import Env, run_tests
+
+def test_needs_broker():
+    with Env() as env:
+        env.start_real_kafka()
+
+run_tests(globals())
+"""
+
+
+def run_needing_broker(env, tools=None, pom=None):
+    """Runs a test that needs the real broker in a child with an empty cache
+    and, given `tools`, only those on its PATH; returns (exit status,
+    output)."""
+    path = os.environ.get("PATH", "")
+    if tools is not None:
+        path = env.path("bin")
+        os.makedirs(path, exist_ok=True)
+        for t in tools:
+            os.symlink(shutil.which(t), os.path.join(path, t))
+    script = env.write_file("needs_broker.py",
+                            _NEEDS_BROKER % os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, script] + ([pom] if pom else []),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                       env=dict(os.environ, PATH=path, XDG_CACHE_HOME=env.path("cache")))
+    return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+def test_no_java_fails_and_says_why():
+    """Without java the tier fails, naming the package to install: it is
+    never skipped."""
+    with Env() as env:
+        rc, out = run_needing_broker(env, ["kcat"])
+        assert rc == 1, out
+        assert "FAIL test_needs_broker" in out and "SKIP" not in out, out
+        assert "BrokerUnavailable: the real Kafka broker needs java" in out, out
+        assert "openjdk-17-jre-headless" in out, out
+        assert "0 passed, 1 failed" in out, out
+
+
+def test_maven_failure_fails_and_says_why():
+    """A Kafka version Maven cannot resolve: the tier fails with Maven's own
+    words, and leaves no partial copy in the cache for the next run."""
+    with Env() as env:
+        with open(harness.KAFKA_POM) as f:
+            pom = re.sub(r"<kafka\.version>[^<]*<", "<kafka.version>3.9.999-none<", f.read())
+        path = env.write_file("pom.xml", pom)
+        rc, out = run_needing_broker(env, pom=path)
+        assert rc == 1, out
+        assert "FAIL test_needs_broker" in out and "SKIP" not in out, out
+        assert "BrokerUnavailable: Maven could not fetch Kafka 3.9.999-none" in out, out
+        assert "kafka_2.13:jar:3.9.999-none" in out, out
+        cache = env.path("cache", "bpjs-sync", "kafka-3.9.999-none")
+        assert sorted(os.listdir(cache)) == [".lock", "fetch.log"], os.listdir(cache)
 
 
 if __name__ == "__main__":
