@@ -1278,9 +1278,19 @@ def _start_real_kafka(self, topics=None, partitions=None, name="kafka", heap=Non
     if not isinstance(topics, dict):
         topics = {t: partitions for t in topics}
     lib = real_kafka_lib()
-    kafka = RealKafka(self, name, lib, kafka_version(), heap=heap)
-    kafka.format()
-    kafka.start(timeout)
+    for attempt in range(3):
+        kafka = RealKafka(self, name, lib, kafka_version(), heap=heap)
+        kafka.format()
+        try:
+            kafka.start(timeout)
+            break
+        except BrokerUnavailable:
+            # a port picked free and taken by another test before the
+            # broker bound it: again, on other ports, with a fresh directory
+            if attempt == 2 or kafka.process.running or \
+                    "Address already in use" not in kafka.process.log():
+                raise
+            shutil.rmtree(kafka.dir, ignore_errors=True)
     default = partitions if partitions is not None else 4
     for topic, count in topics.items():
         kafka.create_topic(topic, default if count is None else count)
