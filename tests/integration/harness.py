@@ -963,8 +963,22 @@ def _kafka_cache_dir(version):
     return os.path.join(base, "bpjs-sync", f"kafka-{version}")
 
 
+def _pom_digest():
+    import hashlib
+    with open(KAFKA_POM, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def _lib_complete(lib, version):
-    return os.path.isfile(os.path.join(lib, f"kafka_2.13-{version}.jar"))
+    """The copy holds the broker, fetched with the pom as it is now (an
+    edited pom, another dependency say, fetches again)."""
+    try:
+        with open(os.path.join(lib, ".pom-sha256")) as f:
+            digest = f.read().strip()
+    except OSError:
+        return False
+    return (digest == _pom_digest() and
+            os.path.isfile(os.path.join(lib, f"kafka_2.13-{version}.jar")))
 
 
 def _require_tool(name, package):
@@ -989,8 +1003,6 @@ def real_kafka_lib(timeout=REAL_KAFKA_FETCH_TIMEOUT):
         _fcntl.flock(lock, _fcntl.LOCK_EX)  # a test fetching already: wait for it
         if _lib_complete(lib, version):
             return lib
-        if os.path.isdir(lib):  # an old partial copy (cannot happen with rename)
-            shutil.rmtree(lib)
         tmp = tempfile.mkdtemp(prefix="lib.partial-", dir=cache)
         log_path = os.path.join(cache, "fetch.log")
         argv = ["mvn", "-B", "-q", "-f", KAFKA_POM, f"-Dkafka.lib={tmp}", "package"]
@@ -1003,6 +1015,9 @@ def real_kafka_lib(timeout=REAL_KAFKA_FETCH_TIMEOUT):
             shutil.rmtree(tmp, ignore_errors=True)
             raise BrokerUnavailable(f"Maven did not fetch Kafka {version} within "
                                     f"{timeout:g}s (log: {log_path})") from None
+        if r.returncode == 0:
+            with open(os.path.join(tmp, ".pom-sha256"), "w") as f:
+                f.write(_pom_digest() + "\n")
         if r.returncode != 0 or not _lib_complete(tmp, version):
             shutil.rmtree(tmp, ignore_errors=True)
             with open(log_path, "rb") as f:
@@ -1011,6 +1026,12 @@ def real_kafka_lib(timeout=REAL_KAFKA_FETCH_TIMEOUT):
                                     f"(exit {r.returncode}; {' '.join(argv)}):\n{tail}")
         jars = [n for n in os.listdir(tmp) if n.endswith(".jar")]
         size = sum(os.path.getsize(os.path.join(tmp, n)) for n in jars)
+        if os.path.isdir(lib):
+            # made from another pom: set aside (a broker running from it
+            # keeps its open jars), then removed
+            old = tempfile.mkdtemp(prefix="lib.old-", dir=cache)
+            os.rename(lib, os.path.join(old, "lib"))
+            shutil.rmtree(old, ignore_errors=True)
         os.rename(tmp, lib)
         sys.stderr.write(f"harness: fetched Kafka {version} with Maven in "
                          f"{time.monotonic() - start:.1f}s: {len(jars)} jars, "
