@@ -223,6 +223,7 @@ def test_broker_restart_mid_run_exact_outcome():
         assert len(got) == total, (len(got), total)
         assert len(dlq) == len(ds.invalid), (len(dlq), len(ds.invalid))
         assert daemon.running, env.log("daemon")
+        assert not env.log_contains("daemon", r"\b\d{16}\b"), "a full NIK in the log"
         assert_committed_to_end(kafka, "after both restarts")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, env.log("daemon")
