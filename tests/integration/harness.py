@@ -1022,8 +1022,15 @@ def real_kafka_lib(timeout=REAL_KAFKA_FETCH_TIMEOUT):
             shutil.rmtree(tmp, ignore_errors=True)
             with open(log_path, "rb") as f:
                 tail = "\n".join(f.read().decode("utf-8", "replace").splitlines()[-30:])
+            hint = ""
+            if "PKIX path building failed" in tail:
+                hint = ("\nJava does not trust the certificate Maven Central's "
+                        "address presented: behind a TLS-intercepting proxy, add its "
+                        "CA to the system's certificates (update-ca-certificates), "
+                        "which ca-certificates-java copies into Java's trust store")
             raise BrokerUnavailable(f"Maven could not fetch Kafka {version} "
-                                    f"(exit {r.returncode}; {' '.join(argv)}):\n{tail}")
+                                    f"(exit {r.returncode}; {' '.join(argv)}):\n{tail}"
+                                    f"{hint}")
         jars = [n for n in os.listdir(tmp) if n.endswith(".jar")]
         size = sum(os.path.getsize(os.path.join(tmp, n)) for n in jars)
         if os.path.isdir(lib):
