@@ -14,6 +14,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -229,6 +230,41 @@ def test_broker_restart_mid_run_exact_outcome():
         assert daemon.wait(30) == 0, env.log("daemon")
 
 
+
+
+def test_port_taken_meanwhile_other_ports():
+    """A port picked free and taken by someone else before the broker binds
+    it (tests run in parallel): the broker says RUNNING, then fails to bind;
+    the harness sees it at once and starts it on other ports, rather than
+    waiting out its whole start timeout on a port nobody answers on."""
+    taker = socket.socket()
+    taker.bind(("127.0.0.1", 0))
+    taker.listen()
+    taken = taker.getsockname()[1]
+    picks = []
+    real_free_ports = harness._free_ports
+
+    def first_taken(n):
+        picks.append(n)
+        return [taken] + real_free_ports(n - 1) if len(picks) == 1 else real_free_ports(n)
+
+    harness._free_ports = first_taken
+    try:
+        with Env() as env:
+            t0 = time.monotonic()
+            kafka = env.start_real_kafka(topics={"t": 2})
+            took = time.monotonic() - t0
+            assert len(picks) == 2, picks
+            assert kafka.bootstrap != f"127.0.0.1:{taken}", kafka.bootstrap
+            assert kafka.partition_count("t") == 2
+            assert env.log_count("kafka", "Address already in use") > 0
+            # well under start_real_kafka's 180 s start timeout
+            assert took < 90, f"started after {took:.0f} s"
+            kafka.produce("t", [(b"k", b"v", None)])
+            assert [r["value"] for r in kafka.consume("t", expect=1)] == [b"v"]
+    finally:
+        harness._free_ports = real_free_ports
+        taker.close()
 
 _NEEDS_BROKER = """
 import sys
