@@ -909,3 +909,431 @@ def run_tests(namespace, argv=None):
     sys.stdout.write(f"{passed} passed, {failed} failed\n")
     sys.stdout.flush()
     sys.exit(1 if failed or not tests else 0)
+
+
+# ---------------------------------------------------------------------------
+# A real Apache Kafka broker (issue 15; docs/testing.md, "A real Kafka broker")
+#
+# The broker's jars come from Maven Central through Maven, pinned by
+# tests/kafka/pom.xml, and are cached in
+# ${XDG_CACHE_HOME:-~/.cache}/bpjs-sync/kafka-<version>/lib, made once,
+# atomically (a rename), under a lock, so two tests starting at once do not
+# race. Env.start_real_kafka() starts a single-node KRaft broker (combined
+# broker and controller) on loopback ports it picks, in the Env's directory.
+# If the broker cannot be had (no java, no mvn, Maven fails), it raises
+# BrokerUnavailable saying why: the test fails, it is never skipped.
+
+import base64 as _base64  # noqa: E402
+import fcntl as _fcntl  # noqa: E402
+import socket as _socket  # noqa: E402
+import uuid as _uuid  # noqa: E402
+
+__all__ += ["BrokerUnavailable", "RealKafka", "KAFKA_POM", "kafka_version",
+            "real_kafka_lib"]
+
+KAFKA_POM = os.path.join(SOURCE_DIR, "tests", "kafka", "pom.xml")
+# A small JVM: the machines that run the tests have two cores and share them.
+REAL_KAFKA_JVM = ["-Xmx256m", "-Xms64m", "-XX:+UseSerialGC",
+                  "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
+                  "-Djava.awt.headless=true"]
+REAL_KAFKA_FETCH_TIMEOUT = 900.0
+REAL_KAFKA_STOP_TIMEOUT = 20.0
+_RUNNING_RE = r"Transitioning from RECOVERY to RUNNING"
+
+
+class BrokerUnavailable(HarnessError):
+    """The real broker cannot be had (no java, no mvn, Maven failed, it did
+    not start): the test fails with this message."""
+
+
+def kafka_version():
+    """The Kafka version pinned by tests/kafka/pom.xml (its one place)."""
+    try:
+        with open(KAFKA_POM, encoding="utf-8") as f:
+            m = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", f.read())
+    except OSError as e:
+        raise BrokerUnavailable(f"cannot read {KAFKA_POM}: {e}") from None
+    if not m:
+        raise BrokerUnavailable(f"{KAFKA_POM}: no <kafka.version> property")
+    return m.group(1).strip()
+
+
+def _kafka_cache_dir(version):
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bpjs-sync", f"kafka-{version}")
+
+
+def _pom_digest():
+    import hashlib
+    with open(KAFKA_POM, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _lib_complete(lib, version):
+    """The copy holds the broker, fetched with the pom as it is now (an
+    edited pom, another dependency say, fetches again)."""
+    try:
+        with open(os.path.join(lib, ".pom-sha256")) as f:
+            digest = f.read().strip()
+    except OSError:
+        return False
+    return (digest == _pom_digest() and
+            os.path.isfile(os.path.join(lib, f"kafka_2.13-{version}.jar")))
+
+
+def _require_tool(name, package):
+    if shutil.which(name) is None:
+        raise BrokerUnavailable(f"the real Kafka broker needs {name}, which is not "
+                                f"installed (Debian package {package}; scripts/setup "
+                                "installs it)")
+
+
+def real_kafka_lib(timeout=REAL_KAFKA_FETCH_TIMEOUT):
+    """The directory of the broker's runtime jars, fetched by Maven into the
+    cache the first time (and reported on stderr: time and size)."""
+    version = kafka_version()
+    cache = _kafka_cache_dir(version)
+    lib = os.path.join(cache, "lib")
+    if _lib_complete(lib, version):
+        return lib
+    _require_tool("java", "openjdk-17-jre-headless")
+    _require_tool("mvn", "maven")
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        _fcntl.flock(lock, _fcntl.LOCK_EX)  # a test fetching already: wait for it
+        if _lib_complete(lib, version):
+            return lib
+        tmp = tempfile.mkdtemp(prefix="lib.partial-", dir=cache)
+        log_path = os.path.join(cache, "fetch.log")
+        argv = ["mvn", "-B", "-q", "-f", KAFKA_POM, f"-Dkafka.lib={tmp}", "package"]
+        start = time.monotonic()
+        try:
+            with open(log_path, "wb") as log:
+                r = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise BrokerUnavailable(f"Maven did not fetch Kafka {version} within "
+                                    f"{timeout:g}s (log: {log_path})") from None
+        if r.returncode == 0:
+            with open(os.path.join(tmp, ".pom-sha256"), "w") as f:
+                f.write(_pom_digest() + "\n")
+        if r.returncode != 0 or not _lib_complete(tmp, version):
+            shutil.rmtree(tmp, ignore_errors=True)
+            with open(log_path, "rb") as f:
+                tail = "\n".join(f.read().decode("utf-8", "replace").splitlines()[-30:])
+            hint = ""
+            if "PKIX path building failed" in tail:
+                hint = ("\nJava does not trust the certificate Maven Central's "
+                        "address presented: behind a TLS-intercepting proxy, add its "
+                        "CA to the system's certificates (update-ca-certificates), "
+                        "which ca-certificates-java copies into Java's trust store")
+            raise BrokerUnavailable(f"Maven could not fetch Kafka {version} "
+                                    f"(exit {r.returncode}; {' '.join(argv)}):\n{tail}"
+                                    f"{hint}")
+        jars = [n for n in os.listdir(tmp) if n.endswith(".jar")]
+        size = sum(os.path.getsize(os.path.join(tmp, n)) for n in jars)
+        if os.path.isdir(lib):
+            # made from another pom: set aside (a broker running from it
+            # keeps its open jars), then removed
+            old = tempfile.mkdtemp(prefix="lib.old-", dir=cache)
+            os.rename(lib, os.path.join(old, "lib"))
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(tmp, lib)
+        sys.stderr.write(f"harness: fetched Kafka {version} with Maven in "
+                         f"{time.monotonic() - start:.1f}s: {len(jars)} jars, "
+                         f"{size / 1e6:.1f} MB in {lib}\n")
+    return lib
+
+
+def _free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (free when asked: the broker
+    binds them a moment later)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _kcat_metadata(bootstrap, timeout=5):
+    """kcat -L -J as a dict, or None if the broker does not answer."""
+    try:
+        r = subprocess.run([KCAT, "-L", "-J", "-b", bootstrap, "-m", str(int(timeout))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout + 10)
+    except subprocess.TimeoutExpired:
+        return None
+    if r.returncode != 0:
+        return None
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return None
+
+
+class RealKafka:
+    """A single-node Apache Kafka broker in KRaft mode (Env.start_real_kafka()).
+
+    Offers what tests of the mock use (.bootstrap, .topics, .brokers,
+    .produce(), .consume(), .create_topic(), .stop(), broker_down() and
+    broker_up()), plus .restart(), .kill() and .start_seconds (how long its
+    last start took, to RUNNING and answering metadata). Restarts keep the
+    ports and the data."""
+
+    brokers = 1
+
+    def __init__(self, env, name, lib, version, heap=None):
+        self.env = env
+        self.name = name
+        self.lib = lib
+        self.version = version
+        self.topics = {}
+        self.process = None
+        self.starts = 0
+        self.start_seconds = None
+        self.dir = env.path(name)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.port, self.controller_port = _free_ports(2)
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.jvm = list(REAL_KAFKA_JVM)
+        if heap:
+            self.jvm = [a for a in self.jvm if not a.startswith("-Xmx")] + [f"-Xmx{heap}"]
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.log4j = os.path.join(self.dir, "log4j.properties")
+        with open(self.log4j, "w") as f:
+            f.write("log4j.rootLogger=INFO, out\n"
+                    "log4j.appender.out=org.apache.log4j.ConsoleAppender\n"
+                    "log4j.appender.out.layout=org.apache.log4j.PatternLayout\n"
+                    "log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+                    # the admin clients' configuration dumps say nothing useful
+                    "log4j.logger.org.apache.kafka.clients=WARN\n"
+                    "log4j.logger.org.apache.kafka.common.utils.AppInfoParser=WARN\n")
+        self.properties = os.path.join(self.dir, "server.properties")
+        self._write_properties()
+
+    def _write_properties(self):
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": (f"PLAINTEXT://127.0.0.1:{self.port},"
+                          f"CONTROLLER://127.0.0.1:{self.controller_port}"),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": self.data_dir,
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # topics are made by create_topic(), with their partition counts
+            "auto.create.topics.enable": "false",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "background.threads": "2",
+            "num.recovery.threads.per.data.dir": "1",
+            "log.cleaner.threads": "1",
+        }
+        with open(self.properties, "w") as f:
+            f.write("# written by tests/integration/harness.py (RealKafka)\n")
+            for k, v in props.items():
+                f.write(f"{k}={v}\n")
+
+    def _java(self, main, *args, heap="128m"):
+        jvm = [a for a in self.jvm if not a.startswith("-Xmx") and not a.startswith("-Xms")]
+        return (["java", f"-Xmx{heap}"] + jvm +
+                [f"-Dlog4j.configuration=file:{self.log4j}",
+                 "-cp", os.path.join(self.lib, "*"), main] + [str(a) for a in args])
+
+    def _tool(self, what, main, *args, timeout=120.0):
+        try:
+            r = subprocess.run(self._java(main, *args), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               timeout=timeout, cwd=self.dir)
+        except subprocess.TimeoutExpired:
+            raise BrokerUnavailable(f"{self.name}: {what} did not finish within "
+                                    f"{timeout:g}s") from None
+        out = r.stdout.decode("utf-8", "replace")
+        if r.returncode != 0:
+            raise BrokerUnavailable(f"{self.name}: {what} failed (exit {r.returncode}):\n"
+                                    + "\n".join(out.splitlines()[-30:]))
+        return out
+
+    def format(self):
+        # a cluster id: 16 random bytes in URL-safe base64, as random-uuid prints
+        # (not one that starts with '-', which the tool would take for an option)
+        cluster = "-"
+        while cluster.startswith("-"):
+            cluster = _base64.urlsafe_b64encode(_uuid.uuid4().bytes).rstrip(b"=").decode()
+        self._tool("kafka.tools.StorageTool format", "kafka.tools.StorageTool", "format",
+                   "-t", cluster, "-c", self.properties)
+
+    def start(self, timeout=120.0):
+        """Starts the broker and waits until its log says RECOVERY to RUNNING
+        and a metadata request answers."""
+        if self.process is not None and self.process.running:
+            raise HarnessError(f"{self.name}: already running")
+        t0 = time.monotonic()
+        argv = self._java("kafka.Kafka", self.properties, heap=self.jvm_heap())
+        try:  # the log of an earlier start (the same name) is appended to
+            log_from = os.path.getsize(self.env.path(f"{self.name}.log"))
+        except OSError:
+            log_from = 0
+        self.process = self.env.spawn(self.name, argv, cwd=self.dir)
+        self.starts += 1
+        deadline = t0 + timeout
+
+        # Not wait_for(), which would take a broker that exited for "not
+        # yet". It says RUNNING before it binds its listener: a port taken
+        # meanwhile shows after that line, and it does not always exit then.
+        while True:
+            with open(self.process.log_path, "rb") as f:
+                f.seek(log_from)
+                log = f.read().decode("utf-8", "replace")
+            if "Address already in use" in log:
+                self.process.stop(5.0)
+                raise BrokerUnavailable(
+                    f"{self.name}: a port of {self.bootstrap} or "
+                    f"127.0.0.1:{self.controller_port} is taken\n--- log tail ---\n"
+                    f"{self.process.log_tail()}")
+            if not self.process.running:
+                raise BrokerUnavailable(
+                    f"{self.name}: the broker exited (status {self.process.returncode}) "
+                    f"while starting\n--- log tail ---\n{self.process.log_tail()}")
+            if re.search(_RUNNING_RE, log) and \
+                    _kcat_metadata(self.bootstrap, 2) is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"{self.name}: not RUNNING and answering metadata on {self.bootstrap} "
+                    f"within {timeout:g}s\n--- log tail ---\n{self.process.log_tail()}")
+            time.sleep(0.2)
+        self.start_seconds = time.monotonic() - t0
+        return self
+
+    def jvm_heap(self):
+        for a in self.jvm:
+            if a.startswith("-Xmx"):
+                return a[4:]
+        return "256m"
+
+    def metadata(self):
+        md = _kcat_metadata(self.bootstrap)
+        if md is None:
+            raise HarnessError(f"{self.name}: no metadata answer on {self.bootstrap}")
+        return md
+
+    def partition_count(self, topic):
+        """The topic's partitions as the broker reports them (0: no such topic)."""
+        for t in self.metadata().get("topics", []):
+            if t.get("topic") == topic and not t.get("error"):
+                return len(t.get("partitions", []))
+        return 0
+
+    def create_topic(self, name, partitions, timeout=60.0):
+        self._tool(f"creating topic {name}", "org.apache.kafka.tools.TopicCommand",
+                   "--bootstrap-server", self.bootstrap, "--create", "--topic", name,
+                   "--partitions", int(partitions), "--replication-factor", 1,
+                   timeout=timeout)
+        wait_for(lambda: self.partition_count(name) == int(partitions), 30,
+                 f"{self.name}: topic {name} with {int(partitions)} partitions")
+        self.topics[name] = int(partitions)
+
+    def produce(self, topic, messages, **kw):
+        kw.setdefault("partitions", self.topics.get(topic))
+        return produce(self.bootstrap, topic, messages, **kw)
+
+    def consume(self, topic, **kw):
+        return consume(self.bootstrap, topic, **kw)
+
+    def stop(self, timeout=REAL_KAFKA_STOP_TIMEOUT):
+        """SIGTERM (a controlled shutdown), SIGKILL after timeout; returns
+        the exit status."""
+        if self.process is None:
+            return None
+        return self.process.stop(timeout)
+
+    def kill(self):
+        """SIGKILL: the broker dies without a controlled shutdown."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+            self.process.stop()  # reaps it and closes its streams
+
+    def restart(self, timeout=120.0):
+        self.stop()
+        return self.start(timeout)
+
+    def committed(self, group, timeout=60.0):
+        """The group's committed offsets, {(topic, partition): (committed or
+        None, log end offset)}, as the broker's own ConsumerGroupCommand reports
+        them (the group may be empty or still have members)."""
+        out = self._tool(f"describing group {group}",
+                         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+                         "--bootstrap-server", self.bootstrap, "--describe",
+                         "--group", group, "--offsets", timeout=timeout)
+        rows = {}
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0] == group and f[2].isdigit():
+                cur = None if f[3] == "-" else int(f[3])
+                end = None if f[4] == "-" else int(f[4])
+                rows[(f[1], int(f[2]))] = (cur, end)
+        return rows
+
+    # the names of the mock's commands, for tests written for either
+    def broker_down(self, broker_id=1):
+        self.stop()
+
+    def broker_up(self, broker_id=1):
+        self.start()
+
+
+def _start_real_kafka(self, topics=None, partitions=None, name="kafka", heap=None,
+                      timeout=180.0):
+    """Starts a real single-node Apache Kafka broker (KRaft) with these
+    topics ({name: partitions}, or a list of names; default DEFAULT_TOPICS)
+    and returns a RealKafka. It is stopped with the Env (SIGTERM, SIGKILL
+    after the Env's kill_timeout). Raises BrokerUnavailable, saying why,
+    when it cannot be had."""
+    if self.dir is None:
+        raise HarnessError("Env not entered (use: with Env() as env)")
+    _require_kcat()
+    _require_tool("java", "openjdk-17-jre-headless")
+    if topics is None:
+        topics = DEFAULT_TOPICS
+    if not isinstance(topics, dict):
+        topics = {t: partitions for t in topics}
+    lib = real_kafka_lib()
+    for attempt in range(3):
+        kafka = RealKafka(self, name, lib, kafka_version(), heap=heap)
+        kafka.format()
+        try:
+            kafka.start(timeout)
+            break
+        except BrokerUnavailable:
+            # a port picked free and taken by another test before the
+            # broker bound it: again, on other ports, with a fresh directory
+            if attempt == 2 or kafka.process.running or \
+                    "Address already in use" not in kafka.process.log():
+                raise
+            shutil.rmtree(kafka.dir, ignore_errors=True)
+    default = partitions if partitions is not None else 4
+    for topic, count in topics.items():
+        kafka.create_topic(topic, default if count is None else count)
+    return kafka
+
+
+Env.start_real_kafka = _start_real_kafka
