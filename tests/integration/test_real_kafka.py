@@ -25,6 +25,7 @@ from harness import Env, WaitTimeout, run_tests  # noqa: E402
 from dataset import BPP, Worker, daemon_config, event, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, RESULTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results, run_daemon)
+from test_two_journals import second_journal_decides_nothing  # noqa: E402
 
 GROUP = "bpjs-sync-test"  # dataset.daemon_config's group_id
 
@@ -180,6 +181,16 @@ def test_sigkill_mid_run_exact_outcome():
         dlq = kafka.consume(DLQ)
         check_outcome(ds, expect, endpoint_expect, got, endpoint, dlq, crashes=True)
         assert_committed_to_end(kafka, "after the last daemon")
+
+
+def test_a_second_journal_in_the_group_decides_nothing():
+    """Two daemons, each with a journal of its own, in one group, and a
+    rebalance while events flow (test_two_journals.py has the whole check):
+    the second refuses every partition last committed under the first
+    journal and decides nothing; once it stops, the first takes them back
+    and the outcome is exact."""
+    with Env() as env:
+        second_journal_decides_nothing(env, env.start_real_kafka(topics=TOPICS))
 
 
 def test_broker_restart_mid_run_exact_outcome():
