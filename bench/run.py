@@ -7,7 +7,8 @@ timed test: CI runs it on a small N as a smoke test only.
 
 The second part restarts the daemon on a journal of W workers made by
 bpjs-journal-fill, with new events waiting, for the restart, memory and
-pruning figures.
+pruning figures; the third, the same restart with a real Apache Kafka broker
+(the tests' KRaft broker, whose group coordinator has no fixed join delay).
 """
 
 import argparse
@@ -19,6 +20,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -125,6 +127,10 @@ def big_journal(env, kafka, workers, n_events):
                           capture_output=True, text=True, check=True)
     fill_secs = time.monotonic() - t
     file_bytes = int(fill.stdout.split()[5])
+    # the same journal, untouched, for the restart on the real broker
+    for suffix in ("", "-wal"):
+        if os.path.exists(env.path("big.db" + suffix)):
+            shutil.copyfile(env.path("big.db" + suffix), env.path("real.db" + suffix))
     kafka.produce("bench.big.events", [(k, v, None) for k, v in ds.messages], timeout=600)
 
     t = time.monotonic()
@@ -162,6 +168,41 @@ def big_journal(env, kafka, workers, n_events):
     return {"fill": fill_secs, "file": file_bytes, "open": t_open, "consume": t_consume,
             "join": t_consume - t_open, "n": len(ds.messages), "rate": rate, "rss": rss,
             "cpu": cpu, "pruned": int(pruned.stdout.split()[3])}
+
+
+def real_restart(env):
+    """The restart on a real Apache Kafka broker (the tests' KRaft broker,
+    docs/testing.md): the big journal as bpjs-journal-fill left it,
+    1,000 new events waiting; the time to the journal open and to the first
+    event consumed. The mock's fixed 3 s group join is not in it: a real
+    coordinator answers a lone member's join at once
+    (group.initial.rebalance.delay.ms=0, as a one-instance site sets it)."""
+    kafka = env.start_real_kafka(topics={"bench.real.events": 4, "bench.real.results": 4,
+                                         "bench.real.dlq": 1}, name="real-kafka")
+    ds = generate(seed=98, scale=2)
+    endpoint = env.start_endpoint(args=["--threads", "2"], name="real-endpoint")
+    programs = [dict(p, quota=100_000_000) for p in PROGRAMS] + [QUOTA_PROGRAM]
+    cfg = daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file,
+                        env.path("real.db"), programs=programs)
+    cfg["kafka"].update(group_id="bench-real", topics=["bench.real.events"],
+                        results_topic="bench.real.results", dlq_topic="bench.real.dlq")
+    cfg["log"]["level"] = "notice"
+    path = env.write_config(cfg, "real.yaml")
+    kafka.produce("bench.real.events", [(k, v, None) for k, v in ds.messages[:1000]])
+    t = time.monotonic()
+    daemon = env.spawn("real", [bin_path("bpjs-syncd"), "--config", path])
+    env.wait_for_log("real", "bpjs-syncd .*journal", timeout=120)
+    t_open = time.monotonic() - t
+    url = re.search(r"metrics at (http://[0-9.:]+)/metrics", env.log("real")).group(1)
+    while metric(url, "bpjs_sync_events_consumed_total") == 0:
+        if time.monotonic() - t > 120:
+            sys.exit("bench: the daemon did not consume from the real broker")
+        time.sleep(0.02)
+    t_consume = time.monotonic() - t
+    daemon.send_signal(15)
+    daemon.wait(60)
+    kafka.stop()
+    return {"open": t_open, "consume": t_consume, "version": kafka.version}
 
 
 def main():
@@ -264,6 +305,10 @@ def main():
                 for w in items]
         mock_rate = mock_ceiling(env, regs, min(total, 200_000))
         big = big_journal(env, kafka, args.workers, min(50_000, args.n))
+        real = real_restart(env)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(env.path("real.db" + suffix)):
+                os.remove(env.path("real.db" + suffix))
 
 
     rate = n / e2e if e2e else float("inf")
@@ -296,6 +341,9 @@ def main():
           f"{big['rss']:.1f} MiB, CPU {big['cpu'] / big['n'] * 1e6:.1f} s per million |")
     print(f"| the same journal after pruning (24 h and retention passed) | "
           f"{big['pruned'] / args.workers:.0f} bytes per worker in use |")
+    print(f"| the same restart with a real Apache Kafka {real['version']} broker (a copy of "
+          f"the journal as made): journal open and subscribed / first event consumed | "
+          f"{real['open']:.2f} s / {real['consume']:.2f} s |")
 
 
 if __name__ == "__main__":
