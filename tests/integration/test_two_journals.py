@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,6 +63,22 @@ def second_journal_decides_nothing(env, kafka):
                  what=f"daemon a consumed {half}")
     time.sleep(3)  # a commits its positions every second
 
+    # the rest arrives in chunks while b joins: the rebalance happens while
+    # events flow and a is consuming (its revoked partitions' positions are
+    # committed at the revocation)
+    rest = ds.messages[half:]
+    chunks = [rest[i:i + 6] for i in range(0, len(rest), 6)]
+    failed = []
+
+    def flow():
+        try:
+            for c in chunks:
+                kafka.produce(EVENTS, [(k, v, None) for k, v in c])
+                time.sleep(0.4)
+        except Exception as e:  # noqa: BLE001 - reported by the test below
+            failed.append(e)
+    producer = threading.Thread(target=flow, name="portal")
+    producer.start()
     b = run_daemon(env, cfg_b, name="b")
     env.wait_for_log("b", METRICS_AT, timeout=30)
     b_metrics = re.search(METRICS_AT, env.log("b")).group(1)
@@ -77,9 +94,10 @@ def second_journal_decides_nothing(env, kafka):
     code, text = get(b_metrics + "/readyz")
     assert code == 503 and "last committed under another journal" in text, (code, text)
 
-    # events keep coming while both run: b decides none of them
-    kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages[half:]])
-    time.sleep(8)
+    # the events kept coming while both ran: b decided none of them
+    producer.join(120)
+    assert not producer.is_alive() and not failed, failed
+    time.sleep(5)
     assert status(cfg_b)["consumed"] == 0, status(cfg_b)
 
     # b goes; a takes its partitions back and decides the rest exactly once
