@@ -103,6 +103,22 @@ def metric(url, name):
     return sum(float(l.split()[-1]) for l in body.splitlines() if l.startswith(name))
 
 
+def restart(env, name, path):
+    """Starts the daemon on path; returns it, its metrics URL, and the
+    seconds to the journal open (logged once every stage is up and the
+    consumer has subscribed) and to the first event consumed."""
+    t = time.monotonic()
+    daemon = env.spawn(name, [bin_path("bpjs-syncd"), "--config", path])
+    env.wait_for_log(name, "bpjs-syncd .*journal", timeout=120)
+    t_open = time.monotonic() - t
+    url = re.search(r"metrics at (http://[0-9.:]+)/metrics", env.log(name)).group(1)
+    while metric(url, "bpjs_sync_events_consumed_total") == 0:
+        if time.monotonic() - t > 120:
+            sys.exit(f"bench: the daemon ({name}) did not consume")
+        time.sleep(0.02)
+    return daemon, url, t_open, time.monotonic() - t
+
+
 def big_journal(env, kafka, workers, n_events):
     """The restart and memory figures with `workers` in the journal: a journal
     made by bpjs-journal-fill, a fresh endpoint and topics, new events produced
@@ -133,16 +149,7 @@ def big_journal(env, kafka, workers, n_events):
             shutil.copyfile(env.path("big.db" + suffix), env.path("real.db" + suffix))
     kafka.produce("bench.big.events", [(k, v, None) for k, v in ds.messages], timeout=600)
 
-    t = time.monotonic()
-    daemon = env.spawn("big", [bin_path("bpjs-syncd"), "--config", path])
-    env.wait_for_log("big", "bpjs-syncd .*journal", timeout=120)
-    t_open = time.monotonic() - t
-    url = re.search(r"metrics at (http://[0-9.:]+)/metrics", env.log("big")).group(1)
-    while metric(url, "bpjs_sync_events_consumed_total") == 0:
-        if time.monotonic() - t > 120:
-            sys.exit("bench: the daemon did not consume on the big journal")
-        time.sleep(0.02)
-    t_consume = time.monotonic() - t
+    daemon, url, t_open, t_consume = restart(env, "big", path)
 
     t0 = time.monotonic()
     # the counter counts dead letters too
@@ -189,16 +196,7 @@ def real_restart(env):
     cfg["log"]["level"] = "notice"
     path = env.write_config(cfg, "real.yaml")
     kafka.produce("bench.real.events", [(k, v, None) for k, v in ds.messages[:1000]])
-    t = time.monotonic()
-    daemon = env.spawn("real", [bin_path("bpjs-syncd"), "--config", path])
-    env.wait_for_log("real", "bpjs-syncd .*journal", timeout=120)
-    t_open = time.monotonic() - t
-    url = re.search(r"metrics at (http://[0-9.:]+)/metrics", env.log("real")).group(1)
-    while metric(url, "bpjs_sync_events_consumed_total") == 0:
-        if time.monotonic() - t > 120:
-            sys.exit("bench: the daemon did not consume from the real broker")
-        time.sleep(0.02)
-    t_consume = time.monotonic() - t
+    daemon, _, t_open, t_consume = restart(env, "real", path)
     daemon.send_signal(15)
     daemon.wait(60)
     kafka.stop()
