@@ -25,46 +25,36 @@ static size_t dlq_headers(char *buf, size_t size, const struct event_error *err,
                                 0, (long long)m->offset, 0);
 }
 
-/* Grows the batch's arrays to n messages. */
+/* Grows the batch's arrays to n messages (the workers' coverage arrays are
+ * kept from one batch to the next: new slots start empty). */
 static int batch_reserve(struct consume *cs, size_t n)
 {
+        struct journal_facts *f = &cs->facts;
+
         if (n <= cs->cap_batch)
                 return 0;
         struct held *msgs = realloc(cs->msgs, n * sizeof(*msgs));
         if (msgs)
                 cs->msgs = msgs;
-        void *pos = realloc(cs->facts.positions, n * sizeof(*cs->facts.positions));
+        void *pos = realloc(f->positions, n * sizeof(*f->positions));
         if (pos)
-                cs->facts.positions = pos;
-        void *moved = realloc(cs->moved, n * sizeof(*cs->moved));
-        if (moved)
-                cs->moved = moved;
-        void *ids = realloc((void *)cs->facts.event_ids, n * sizeof(char *));
+                f->positions = pos;
+        void *ids = realloc((void *)f->event_ids, n * sizeof(char *));
         if (ids)
-                cs->facts.event_ids = ids;
-        void *seen = realloc(cs->facts.seen, n * sizeof(bool));
+                f->event_ids = ids;
+        void *seen = realloc(f->seen, n * sizeof(bool));
         if (seen)
-                cs->facts.seen = seen;
-        void *now = realloc(cs->seen_now, n * sizeof(bool));
-        if (now)
-                cs->seen_now = now;
-        void *next = realloc(cs->next, n * sizeof(int64_t));
-        if (next)
-                cs->next = next;
+                f->seen = seen;
         void *recs = realloc(cs->recs, n * sizeof(*cs->recs));
         if (recs)
                 cs->recs = recs;
-        if (!msgs || !pos || !moved || !ids || !seen || !now || !next || !recs)
-                return -ENOMEM;
-        if (n > cs->cap_workers) {
-                struct journal_worker_facts *w =
-                    realloc(cs->facts.workers, n * sizeof(*w));
-                if (!w)
-                        return -ENOMEM;
-                memset(w + cs->cap_workers, 0, (n - cs->cap_workers) * sizeof(*w));
-                cs->facts.workers = w;
-                cs->cap_workers = n;
+        struct journal_worker_facts *w = realloc(f->workers, n * sizeof(*w));
+        if (w) {
+                memset(w + cs->cap_batch, 0, (n - cs->cap_batch) * sizeof(*w));
+                f->workers = w;
         }
+        if (!msgs || !pos || !ids || !seen || !recs || !w)
+                return -ENOMEM;
         cs->cap_batch = n;
         return 0;
 }
@@ -246,25 +236,24 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
         return 0;
 }
 
-/* Decides every held message, in order, from the facts begin read; fills
+/* Decides every held message, in order, from the facts begin read, and
+ * moves the facts with each (a partition's position, the ids seen); fills
  * the outcome. */
 static int decide_batch(struct consume *cs, int64_t now, struct journal_outcome *o)
 {
         struct journal_facts *f = &cs->facts;
-        size_t n_recs = 0, n_moved = 0;
+        size_t n_recs = 0;
         int rc = 0;
 
-        memcpy(cs->seen_now, f->seen, f->n_event_ids * sizeof(bool));
-        for (size_t k = 0; k < f->n_positions; k++)
-                cs->next[k] = f->positions[k].next;
         for (size_t i = 0; rc == 0 && i < cs->n_held; i++) {
                 const rd_kafka_message_t *m = cs->held[i];
                 struct held *h = &cs->msgs[i];
+                struct journal_position *p = &f->positions[h->pos];
 
-                if (m->offset < cs->next[h->pos])
+                if (m->offset < p->next)
                         continue; /* journaled before: Kafka redelivered it */
-                cs->next[h->pos] = m->offset + 1;
-                if (h->id >= 0 && cs->seen_now[h->id]) {
+                p->next = m->offset + 1;
+                if (h->id >= 0 && f->seen[h->id]) {
                         log_info("consume",
                                  "[%s/%d@%lld] event %s seen before: a redelivery, "
                                  "nothing to do",
@@ -277,19 +266,16 @@ static int decide_batch(struct consume *cs, int64_t now, struct journal_outcome 
                         h->taken = true;
                         n_recs++;
                         if (h->id >= 0)
-                                cs->seen_now[h->id] = true;
+                                f->seen[h->id] = true;
                 }
         }
-        for (size_t k = 0; k < f->n_positions; k++)
-                if (cs->next[k] > f->positions[k].next)
-                        cs->moved[n_moved++] = (struct journal_position){
-                            f->positions[k].topic, f->positions[k].partition,
-                            cs->next[k]};
+        /* every partition of the batch had a message: each position is now
+         * where the batch leaves it, at or past where begin found it */
         *o = (struct journal_outcome){
             .records = cs->recs,
             .n_records = n_recs,
-            .positions = cs->moved,
-            .n_positions = n_moved,
+            .positions = f->positions,
+            .n_positions = f->n_positions,
             .consumed = (int64_t)cs->n_held,
         };
         return rc;
@@ -310,6 +296,8 @@ static void batch_said(struct consume *cs)
                         continue;
                 if (d->status < RESULT__COUNT && d->reason < REASON__COUNT)
                         cs->decided[d->status][d->reason]++;
+                if (!log_enabled(LOG_LVL_INFO))
+                        continue; /* no masking for a line nobody writes */
                 const struct log_field fields[] = {
                     {"BPJS_PROGRAM", h->ev.program},
                     {"BPJS_NIK", h->ev.nik[0] ? nik_mask(h->ev.nik, masked) : ""},
@@ -317,7 +305,7 @@ static void batch_said(struct consume *cs)
                     {"BPJS_STATUS", result_status_name(d->status)},
                     {"BPJS_REASON", d->reason ? reason_name(d->reason) : ""},
                 };
-                LOG_FIELDS(
+                log_fields(
                     LOG_LVL_INFO, "consume", fields, 5, "[%s/%d@%lld] %s %s %s: %s%s%s",
                     rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
                     h->ev.event_id[0] ? h->ev.event_id : "(no id)",
@@ -357,7 +345,7 @@ int consume_batch_journal(struct consume *cs)
 
 void consume_batch_release(struct consume *cs)
 {
-        for (size_t i = 0; i < cs->cap_workers; i++)
+        for (size_t i = 0; i < cs->cap_batch; i++)
                 decide_worker_release(&cs->facts.workers[i].live);
         free(cs->facts.workers);
         free(cs->facts.positions);
@@ -365,9 +353,6 @@ void consume_batch_release(struct consume *cs)
         free(cs->facts.seen);
         free(cs->facts.programs);
         free(cs->msgs);
-        free(cs->moved);
-        free(cs->seen_now);
-        free(cs->next);
         free(cs->recs);
         keyset_free(&cs->ids);
         keyset_free(&cs->niks);

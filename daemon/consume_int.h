@@ -36,13 +36,11 @@ struct consume {
         int64_t commit_at, verify_at;
         char meta[64];
         struct metrics *metrics;
-        /* the batch being decided (arrays of cap_held, reused) */
+        /* the batch being decided (arrays of cap_batch, reused); deciding
+         * moves facts.positions and facts.seen along with the batch */
         struct held *msgs;
         struct journal_facts facts;
-        struct journal_position *moved; /* the new positions */
-        size_t cap_batch, cap_workers, cap_programs;
-        bool *seen_now; /* facts.seen, and the ids decided so far */
-        int64_t *next;  /* facts.positions' next, as the batch moves it */
+        size_t cap_batch, cap_programs;
         struct journal_record *recs;
         struct keyset ids, niks;
         /* decisions of the open transaction, counted once it commits: a
