@@ -53,6 +53,28 @@ def test_endpoint_faults_exact_outcome():
         assert env.log_contains("daemon", r"next attempt in")
 
 
+def sigkill_rounds(env, kafka, cfg, chunks, rng, join_timeout, pause):
+    """A daemon per chunk: the chunk produced, the daemon started, and once it
+    has its partitions, SIGKILLed after a random pause (seconds, a range).
+    Returns, per daemon, how many events it logged as decided and how many
+    answers it recorded (the kills must interrupt real work)."""
+    work = []
+    for round, chunk in enumerate(chunks):
+        kafka.produce(EVENTS, [(k, v, None) for k, v in chunk])
+        name = f"daemon{round}"
+        daemon = run_daemon(env, cfg, name)
+        t0 = time.monotonic()
+        env.wait_for_log(name, "assigned", timeout=join_timeout)
+        print(f"{name}: partitions after {time.monotonic() - t0:.1f} s", flush=True)
+        time.sleep(rng.uniform(*pause))
+        assert daemon.running, env.log(name)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(10)
+        work.append((env.log_count(name, r"consume: \["),
+                     env.log_count(name, "results recorded")))
+    return work
+
+
 def test_sigkill_ten_times_exact_outcome():
     """Each of ten daemons is killed with SIGKILL at a random moment after it
     has its partitions, while events are still arriving and batches are in
@@ -70,21 +92,8 @@ def test_sigkill_ten_times_exact_outcome():
         cfg = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
                                              endpoint.secret_file, env.path("journal.db"),
                                              timeout_ms=2000, batch_size=8))
-        work = []
-        for round in range(10):
-            if chunks:
-                kafka.produce(EVENTS, [(k, v, None) for k, v in chunks.pop(0)])
-            name = f"daemon{round}"
-            daemon = run_daemon(env, cfg, name)
-            t0 = time.monotonic()
-            env.wait_for_log(name, "assigned", timeout=60)
-            print(f"{name}: partitions after {time.monotonic() - t0:.1f} s", flush=True)
-            time.sleep(rng.uniform(0.2, 1.5))
-            assert daemon.running, env.log(name)
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
-            work.append((env.log_count(name, r"consume: \["),
-                         env.log_count(name, "results recorded")))
+        work = sigkill_rounds(env, kafka, cfg, chunks, rng, join_timeout=60,
+                              pause=(0.2, 1.5))
         produced = kafka.consume(EVENTS, expect=len(ds.messages))
         assert len(produced) == len(ds.messages), "the mock cluster dropped messages"
         # the kills interrupted real work: consuming and pushing

@@ -25,6 +25,7 @@ from harness import Env, WaitTimeout, run_tests  # noqa: E402
 from dataset import BPP, Worker, daemon_config, event, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, RESULTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results, run_daemon)
+from test_faults import sigkill_rounds  # noqa: E402
 from test_two_journals import second_journal_decides_nothing  # noqa: E402
 
 GROUP = "bpjs-sync-test"  # dataset.daemon_config's group_id
@@ -152,20 +153,8 @@ def test_sigkill_mid_run_exact_outcome():
         kafka, endpoint, cfg = start(env, ["--fail-5xx", "5", "--slow", "50",
                                            "--slow-ms", "300", "--seed", "5"],
                                      timeout_ms=2000, batch_size=8)
-        work = []
-        for round in range(rounds):
-            produce_all(kafka, chunks[round])
-            name = f"daemon{round}"
-            daemon = run_daemon(env, cfg, name)
-            t0 = time.monotonic()
-            env.wait_for_log(name, "assigned", timeout=90)
-            print(f"{name}: partitions after {time.monotonic() - t0:.1f} s", flush=True)
-            time.sleep(rng.uniform(0.5, 2.0))
-            assert daemon.running, env.log(name)
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
-            work.append((env.log_count(name, r"consume: \["),
-                         env.log_count(name, "results recorded")))
+        work = sigkill_rounds(env, kafka, cfg, chunks, rng, join_timeout=90,
+                              pause=(0.5, 2.0))
         produced = kafka.consume(EVENTS, expect=n)
         assert len(produced) == n, (len(produced), n)
         # the kills interrupted real work: consuming and pushing
