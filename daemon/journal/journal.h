@@ -141,7 +141,11 @@ const char *journal_write_error(const struct journal *j);
  * batch again from a new begin. After any other failure, of either call,
  * the transaction is gone (nothing of the batch was written) and the
  * reason is in journal_errmsg(); journal_consume_abort ends a batch the
- * caller gives up on between the two calls. */
+ * caller gives up on between the two calls. A begin that fails may have
+ * filled some of the facts: they mean nothing until a begin succeeds.
+ * Deciding may move the facts it was given (consume_batch.c moves the
+ * positions and the ids seen with each message); commit writes the
+ * outcome's positions as they are. */
 
 /* One partition's position: the next offset to journal there. */
 struct journal_position {
