@@ -78,7 +78,7 @@ static int batch_ask(struct consume *cs)
         f->n_programs = cs->conf->n_programs;
         for (size_t k = 0; k < f->n_programs; k++)
                 f->programs[k] =
-                    (struct journal_program_use){cs->conf->programs[k].id, 0};
+                    (struct journal_program_use){.program = cs->conf->programs[k].id};
         f->n_positions = f->n_event_ids = f->n_workers = 0;
         keyset_clear(&cs->ids);
         keyset_clear(&cs->niks);
@@ -152,10 +152,11 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
                 d.dead_letter = true;
         } else {
                 struct decide_worker *w = prog ? &f->workers[h->worker].live : NULL;
-                int64_t *used =
-                    prog ? &f->programs[prog - cs->conf->programs].used : NULL;
+                struct journal_program_use *pu =
+                    prog ? &f->programs[prog - cs->conf->programs] : NULL;
+                struct decide_use use = {pu ? pu->used : 0, pu ? pu->months : 0};
 
-                decide(&h->ev, prog, w ? w : &nobody, used ? *used : 0, &d);
+                decide(&h->ev, prog, w ? w : &nobody, &use, &d);
                 if (d.reason == REASON_UNKNOWN_PROGRAM) {
                         h->perr.reason = REASON_UNKNOWN_PROGRAM;
                         snprintf(h->perr.field, sizeof(h->perr.field), "program");
@@ -164,8 +165,12 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
                 snprintf(h->covered_by, sizeof(h->covered_by), "%s",
                          d.covered_by ? d.covered_by : "");
                 d.covered_by = d.covered_by ? h->covered_by : NULL;
-                if (prog && (rc = decide_apply(&d, prog, w, used)))
+                if (prog && (rc = decide_apply(&d, prog, w, &use)))
                         return rc;
+                if (pu) {
+                        pu->used = use.used;
+                        pu->months = use.months;
+                }
         }
         /* decide registers only in a program it knows */
         assert(prog || d.action != DECIDE_REGISTER);

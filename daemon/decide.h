@@ -14,14 +14,20 @@
 #include "reason.h"
 #include "result.h"
 
-/* One of the worker's live coverages (confirmed and not ended or failed). */
+/* One of the worker's coverages: a live one (confirmed, not ended or
+ * failed), or an ended one that has months (it pushes a later coverage's
+ * start, so that no month of a worker is paid twice). Failed coverages and
+ * ended ones without months are never in the view. */
 struct decide_coverage {
         char program[EVENT_PROGRAM_MAX + 1];
-        int64_t start_month;
+        int64_t start_month; /* the programme's period, for rule 4's overlap */
         int64_t end_month;
+        int64_t first_month; /* the coverage's own months (budget); */
+        int64_t last_month;  /* none when last_month < first_month */
+        bool live;           /* pending or active; else ended */
 };
 
-/* The worker's whole live history, of any length: the journal fills it
+/* The worker's whole history that deciding needs, of any length: the journal fills it
  * (growing cov as needed, and reusing it from one call to the next), and
  * decide_worker_release frees it. A worker in many programmes with periods
  * that do not overlap may hold any number of live coverages. */
@@ -41,15 +47,30 @@ struct decision {
         enum reason reason;        /* for rejected */
         bool dead_letter;       /* rule 1: the original goes to the dead-letter topic */
         const char *covered_by; /* for duplicate: points into the worker view */
+        const char *detail;     /* for not_eligible: the criterion that failed */
         enum decide_action action;
+        /* REGISTER: the new coverage's months; DEACTIVATE: the ended
+         * coverage's first month and its new last month */
+        int64_t first_month, last_month;
+        int64_t months; /* the change to the programme's committed months */
+};
+
+/* What a programme has taken: slots (workers covered now) and committed
+ * months (the months of its pending, active and ended coverages; its
+ * committed premium is months * monthly_premium). */
+struct decide_use {
+        int64_t used;
+        int64_t months;
 };
 
 /* Appends one coverage; 0, or -ENOMEM (the view is left as it was). */
+int decide_worker_put(struct decide_worker *w, const struct decide_coverage *c);
+/* Appends a live coverage whose months are its programme's period. */
 int decide_worker_add(struct decide_worker *w, const char *program, int64_t start_month,
                       int64_t end_month);
 void decide_worker_release(struct decide_worker *w);
 
-/* Rule 2's overlap, shared with replay: the first of the worker's live
+/* Rule 4's overlap, shared with replay: the first of the worker's live
  * coverages whose period shares a month with start_month..end_month, or
  * NULL. */
 const struct decide_coverage *decide_overlap(const struct decide_worker *w,
@@ -57,16 +78,18 @@ const struct decide_coverage *decide_overlap(const struct decide_worker *w,
 
 /* prog is the configured programme the event names, or NULL if none is. */
 void decide(const struct event *ev, const struct conf_program *prog,
-            const struct decide_worker *worker, int64_t quota_used, struct decision *out);
+            const struct decide_worker *worker, const struct decide_use *use,
+            struct decision *out);
 
 /* A decision's change to the state deciding reads, carried into the
  * in-memory view of a consumed batch so that its next message is decided
  * with it (the journal writes the same change when the batch commits): a
- * registration adds the programme's period to the worker's live coverages
- * and takes a slot; a deactivation removes the programme's coverage and
- * frees its slot. Anything else changes nothing. 0, or -ENOMEM (nothing
- * changed). */
+ * registration adds a live coverage of the decision's months, takes a slot
+ * and adds its months; a deactivation ends the programme's live coverage at
+ * the decision's last month (kept in the view while it has months), frees
+ * its slot and releases the months after it. Anything else changes nothing. 0, or -ENOMEM
+ * (nothing changed). */
 int decide_apply(const struct decision *d, const struct conf_program *prog,
-                 struct decide_worker *worker, int64_t *quota_used);
+                 struct decide_worker *worker, struct decide_use *use);
 
 #endif

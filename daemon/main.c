@@ -184,7 +184,7 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
                 metrics_set(m, METRIC_JOURNAL_BYTES, NULL, (double)bytes);
         for (size_t i = 0; i < c->n_programs; i++) {
                 const char *label[] = {c->programs[i].id};
-                struct journal_program_use use = {c->programs[i].id, 0};
+                struct journal_program_use use = {.program = c->programs[i].id};
                 if (journal_programs_use(j, &use, 1) == 0)
                         metrics_set(m, METRIC_QUOTA_USED, label, (double)use.used);
                 metrics_set(m, METRIC_QUOTA_LIMIT, label, (double)c->programs[i].quota);

@@ -163,6 +163,7 @@ struct journal_worker_facts {
 struct journal_program_use {
         const char *program; /* asked */
         int64_t used;        /* filled: workers covered now (slots taken) */
+        int64_t months;      /* filled: committed months (decide_use) */
 };
 
 /* What begin is asked and fills in; the caller owns every array. */

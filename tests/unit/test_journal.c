@@ -381,7 +381,7 @@ static void test_long_history_still_refused(void **state)
         assert_int_equal(jt_commit(j), 0);
 
         assert_int_equal(jt_worker(j, nik, &w), 0);
-        decide(&ev, &late, &w, 0, &d);
+        decide(&ev, &late, &w, &(struct decide_use){0}, &d);
         if (d.status != RESULT_DUPLICATE)
                 fail_msg("an enrolment overlapping the 20th month: got %s, want "
                          "duplicate (the worker view has %zu coverages)",
