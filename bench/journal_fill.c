@@ -188,7 +188,7 @@ int main(int argc, char **argv)
                 worker(&ev, p, i);
                 snprintf(k->event_id, sizeof(k->event_id), "%s", ev.event_id);
                 snprintf(k->nik, sizeof(k->nik), "%s", ev.nik);
-                rc = item_registration(&ev, p, &k->item, &len);
+                rc = item_registration(&ev, p, p->start_month, &k->item, &len);
                 recs[n_recs++] = (struct journal_record){
                     .event_id = k->event_id,
                     .nik = k->nik,

@@ -197,7 +197,8 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
         size_t item_len = 0;
         if (d.action != DECIDE_NOTHING) {
                 rc = d.action == DECIDE_REGISTER
-                         ? item_registration(&h->ev, prog, &h->item, &item_len)
+                         ? item_registration(&h->ev, prog, d.first_month, &h->item,
+                                             &item_len)
                          : item_deactivation(&h->ev, &h->item, &item_len);
                 if (rc)
                         return rc;
@@ -217,6 +218,8 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
             .action = d.action,
             .start_month = prog ? prog->start_month : 0,
             .end_month = prog ? prog->end_month : 0,
+            .first_month = d.first_month,
+            .last_month = d.last_month,
             .item = h->item,
             .item_len = item_len,
         };

@@ -18,15 +18,15 @@ static int finish(cJSON *o, char **out, size_t *len)
         return 0;
 }
 
-int item_registration(const struct event *ev, const struct conf_program *prog, char **out,
-                      size_t *len)
+int item_registration(const struct event *ev, const struct conf_program *prog,
+                      int64_t first_month, char **out, size_t *len)
 {
         cJSON *o = cJSON_CreateObject(), *payer, *benefits, *period;
         char start[8], end[8];
 
         if (!o)
                 return -ENOMEM;
-        conf_month_format(prog->start_month, start);
+        conf_month_format(first_month, start);
         conf_month_format(prog->end_month, end);
         cJSON_AddStringToObject(o, "nik", ev->nik);
         cJSON_AddStringToObject(o, "name", ev->name);

@@ -10,10 +10,12 @@
 #include "config.h"
 #include "event.h"
 
-/* A registration item without its registration_id (added when batched).
+/* A registration item without its registration_id (added when batched):
+ * its period runs from the coverage's first month (decide: no month of a
+ * worker is paid twice) to the programme's end.
  * Returns 0 with a malloc'd JSON object, or -ENOMEM. */
-int item_registration(const struct event *ev, const struct conf_program *prog, char **out,
-                      size_t *len);
+int item_registration(const struct event *ev, const struct conf_program *prog,
+                      int64_t first_month, char **out, size_t *len);
 /* A deactivation item without registration_id and kpj. */
 int item_deactivation(const struct event *ev, char **out, size_t *len);
 

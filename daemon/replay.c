@@ -1,7 +1,10 @@
 #include "replay.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "config.h"
 
 /* The rules that never change their answer once it is no: a result that is
  * not failed, and a registration whose coverage went (replaced by a later
@@ -48,19 +51,66 @@ static const struct replay_quota *find_quota(const struct replay_batch *b,
         return NULL;
 }
 
+/* The first ended coverage of the worker, of a programme whose period
+ * overlaps it's, that holds one of it's own months: those months are paid. */
+static const struct decide_coverage *months_paid(const struct replay_item *it)
+{
+        for (size_t i = 0; it->worker && i < it->worker->n; i++) {
+                const struct decide_coverage *c = &it->worker->cov[i];
+                if (!c->live && c->start_month <= it->end_month &&
+                    it->start_month <= c->end_month && c->first_month <= c->last_month &&
+                    c->first_month <= it->last_month && it->first_month <= c->last_month)
+                        return c;
+        }
+        return NULL;
+}
+
+/* Whether months more months of premium fit the programme's budget;
+ * false too when the sum would not fit in 64 bits. */
+static bool budget_takes(const struct replay_quota *q, int64_t months)
+{
+        int64_t premium;
+
+        if (q->budget < 0)
+                return true;
+        if (months < 0 || q->monthly_premium < 0 ||
+            __builtin_mul_overflow(months, q->monthly_premium, &premium))
+                return false;
+        return premium <= q->budget;
+}
+
+/* months * premium, for messages; INT64_MAX when it would not fit. */
+static long long rupiah(int64_t months, int64_t premium)
+{
+        int64_t r;
+        return __builtin_mul_overflow(months, premium, &r) ? INT64_MAX : r;
+}
+
 /* A registration whose coverage is still its own and failed. */
 static void judge_registration(const struct replay_batch *b, const struct replay_item *it,
-                               int64_t *taken, struct replay_verdict *v)
+                               int64_t *taken, int64_t *taken_months,
+                               struct replay_verdict *v)
 {
         const struct decide_coverage *clash =
             it->worker ? decide_overlap(it->worker, it->start_month, it->end_month)
                        : NULL;
+        const struct decide_coverage *paid = clash ? NULL : months_paid(it);
         const struct replay_quota *q;
+        int64_t own =
+            it->last_month >= it->first_month ? it->last_month - it->first_month + 1 : 0;
         size_t qi = 0;
-        int64_t used;
+        int64_t used, months;
 
         if (clash) {
                 snprintf(v->why, sizeof(v->why), "covered by %s", clash->program);
+                return;
+        }
+        if (paid) {
+                char first[8], last[8];
+                conf_month_format(paid->first_month, first);
+                conf_month_format(paid->last_month, last);
+                snprintf(v->why, sizeof(v->why), "months %s..%s already paid by %s",
+                         first, last, paid->program);
                 return;
         }
         q = find_quota(b, it->program, &qi);
@@ -74,7 +124,20 @@ static void judge_registration(const struct replay_batch *b, const struct replay
                          (long long)used, (long long)q->quota);
                 return;
         }
+        if (__builtin_add_overflow(q->months, taken_months[qi], &months) ||
+            __builtin_add_overflow(months, q->reserved_months, &months) ||
+            __builtin_add_overflow(months, own, &months) || !budget_takes(q, months)) {
+                int64_t before = 0;
+                (void)__builtin_add_overflow(q->months, taken_months[qi], &before);
+                (void)__builtin_add_overflow(before, q->reserved_months, &before);
+                snprintf(v->why, sizeof(v->why),
+                         "budget exceeded (Rp%lld committed, Rp%lld more, budget Rp%lld)",
+                         rupiah(before, q->monthly_premium),
+                         rupiah(own, q->monthly_premium), (long long)q->budget);
+                return;
+        }
         taken[qi]++;
+        taken_months[qi] += own;
         v->ok = true;
 }
 
@@ -97,7 +160,7 @@ void replay_judge(const struct replay_batch *b, struct replay_judgement *out)
         out->why[0] = '\0';
         out->n_ok = 0;
         for (size_t i = 0; i < b->n_quotas; i++)
-                out->taken[i] = 0;
+                out->taken[i] = out->taken_months[i] = 0;
         if (b->state != JOURNAL_BATCH_FAILED) {
                 snprintf(out->why, sizeof(out->why), "the batch is %s, not failed",
                          journal_batch_state_name(b->state));
@@ -115,7 +178,7 @@ void replay_judge(const struct replay_batch *b, struct replay_judgement *out)
                 if (final(it, v->why, sizeof(v->why)))
                         continue;
                 if (it->kind == JOURNAL_OP_REGISTER)
-                        judge_registration(b, it, out->taken, v);
+                        judge_registration(b, it, out->taken, out->taken_months, v);
                 else
                         judge_deactivation(it, v);
                 if (v->ok)

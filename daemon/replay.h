@@ -7,9 +7,12 @@
  *   - an item whose result is not failed is not replayed;
  *   - a registration qualifies when its coverage is still failed and still
  *     its own, the worker has no live coverage over an overlapping period
- *     (decide's rule 2, decide_overlap) and the programme has a free slot
- *     (counting the slots earlier items of the same replay take, and in a
- *     dry run those earlier replays of the run would take);
+ *     (decide's rule 4, decide_overlap), no ended coverage of an
+ *     overlapping programme holds one of its months (no month is paid
+ *     twice), the programme has a free slot and its budget, if it has one,
+ *     takes the coverage's months (counting what earlier items of the same
+ *     replay take, and in a dry run what earlier replays of the run would
+ *     take);
  *   - a deactivation qualifies when the worker has no later operation;
  *   - all qualify and the body still carries them all: resend the same body
  *     under the same key; some: rebuild a batch of those; none: nothing. */
@@ -35,16 +38,20 @@ struct replay_item {
         int coverage;      /* enum journal_coverage_state; 0: there is none */
         bool coverage_own; /* it is still the one this registration started */
         int64_t start_month, end_month;     /* its period */
-        const struct decide_worker *worker; /* the worker's live coverages */
+        int64_t first_month, last_month;    /* its own months */
+        const struct decide_worker *worker; /* the worker's coverages (decide's view) */
         int64_t later_seq; /* the worker's first later operation; 0: none */
 };
 
-/* A configured programme's slots. */
+/* A configured programme's slots and budget. */
 struct replay_quota {
         const char *program;
         int64_t quota;    /* the configuration's: most workers covered at once */
         int64_t used;     /* the journal's count (pending + active) */
         int64_t reserved; /* dry runs: slots earlier replays of the run would take */
+        int64_t monthly_premium, budget; /* the configuration's; budget -1: none */
+        int64_t months;                  /* the journal's committed months */
+        int64_t reserved_months;         /* dry runs, as reserved */
 };
 
 struct replay_batch {
@@ -67,7 +74,8 @@ struct replay_judgement {
         char why[REPLAY_WHY_SIZE]; /* for SKIP */
         size_t n_ok;
         struct replay_verdict *items;
-        int64_t *taken; /* the slots the qualifying registrations take */
+        int64_t *taken;        /* the slots the qualifying registrations take */
+        int64_t *taken_months; /* and the months they commit */
 };
 
 void replay_judge(const struct replay_batch *b, struct replay_judgement *out);

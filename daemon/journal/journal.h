@@ -157,7 +157,9 @@ struct journal_position {
 struct journal_worker_facts {
         const char *nik;           /* asked */
         struct decide_worker live; /* filled: emptied, then every live coverage
-                                      (the array grows as needed and is kept) */
+                                      and every ended one that has months, in
+                                      decision order (the array grows as
+                                      needed and is kept) */
 };
 
 struct journal_program_use {
@@ -194,7 +196,11 @@ struct journal_record {
         int64_t at_ms;
         enum decide_action action;
         int64_t start_month, end_month; /* the programme's period, for REGISTER */
-        const char *item;               /* the operation's payload (JSON object) */
+        /* REGISTER: the coverage's own months; DEACTIVATE: last_month is the
+         * ended coverage's new last month (the journal releases the months
+         * after it) */
+        int64_t first_month, last_month;
+        const char *item; /* the operation's payload (JSON object) */
         size_t item_len;
         struct journal_out out[2];
         size_t n_out;
@@ -327,8 +333,10 @@ struct journal_ctl_status {
         char last_error[256];
         int64_t consumed, published, outbox;
 };
-typedef int (*journal_ctl_quota_fn)(const char *program, int64_t used, void *opaque);
-/* One snapshot: the counts, and every programme's quota use through fn. */
+/* A programme's slots in use and committed months (decide_use). */
+typedef int (*journal_ctl_quota_fn)(const char *program, int64_t used, int64_t months,
+                                    void *opaque);
+/* One snapshot: the counts, and every programme's use through fn. */
 int journal_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
                        struct journal_ctl_status *out);
 
@@ -372,9 +380,10 @@ struct journal_ctl_event {
 struct journal_ctl_coverage {
         const char *program;
         int state;
-        int64_t start_month, end_month, reg_seq;
+        int64_t start_month, end_month, reg_seq; /* the programme's period */
         const char *event_id;
         int64_t updated_at;
+        int64_t first_month, last_month; /* its own months; none if last < first */
 };
 typedef int (*journal_ctl_event_fn)(const struct journal_ctl_event *e, void *opaque);
 typedef int (*journal_ctl_coverage_fn)(const struct journal_ctl_coverage *cov,
@@ -384,7 +393,8 @@ struct journal_ctl_worker_fns {
         journal_ctl_coverage_fn coverage;
         journal_ctl_item_fn op;
 };
-/* One worker's events, coverage rows and operations, in one snapshot. */
+/* One worker's events, coverages (in decision order, ended ones kept) and
+ * operations, in one snapshot. */
 int journal_ctl_worker(struct journal *j, const char *nik,
                        const struct journal_ctl_worker_fns *fns, void *opaque);
 /* Rejected events (only those with a valid event_id are journaled). */
@@ -405,7 +415,8 @@ int journal_ctl_audit_list(struct journal *j, const char *contains, int64_t sinc
 
 /* Replay of a failed batch. A registration qualifies when its coverage is
  * still failed and still its own, the worker has no live coverage over an
- * overlapping period, and the programme has a free slot; a deactivation
+ * overlapping period and no ended one holding one of its months, and the
+ * programme has a free slot and the budget for its months; a deactivation
  * when the worker has no later operation. All qualify (and none left
  * before): the batch is pending again with the same body under the same
  * key. Some: they move to a new batch (a body from compose), the others stay
@@ -416,6 +427,8 @@ struct journal_ctl_quota {
         const char *program;
         int64_t quota;
         int64_t reserved; /* dry runs: slots earlier replays of this run would take */
+        int64_t monthly_premium, budget; /* budget -1: none */
+        int64_t reserved_months;         /* dry runs: months they would commit */
 };
 struct journal_ctl_replay_opts {
         const char *who;

@@ -18,6 +18,38 @@
 /* AUTOINCREMENT: a seq is never reused, even after its row is deleted, so
  * the publisher's and the pusher's cursors never skip a row, and a batch id
  * (part of its Idempotency-Key) is never issued twice. */
+#define COVERAGES_TABLE                                                                  \
+        "CREATE TABLE IF NOT EXISTS coverages(nik TEXT NOT NULL, reg_seq INTEGER NOT "   \
+        "NULL,"                                                                          \
+        "  program TEXT NOT NULL, state INTEGER NOT NULL, start_month INTEGER NOT NULL," \
+        "  end_month INTEGER NOT NULL, first_month INTEGER NOT NULL,"                    \
+        "  last_month INTEGER NOT NULL, event_id TEXT, updated_at INTEGER NOT NULL,"     \
+        "  PRIMARY KEY(nik, reg_seq)) WITHOUT ROWID;"
+
+/* The layout's version, in PRAGMA user_version: 0 is a new file or one made
+ * before versions (then it has the table "coverage", one row a worker and
+ * programme, migrated below), 2 is this layout. */
+#define SCHEMA_VERSION 2
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
+
+/* Version 0 kept one coverage row per worker and programme, without months:
+ * each becomes a row of the history with the programme's period as its
+ * months. The withdrawal month of an ended coverage was
+ * never kept, so it keeps its whole period: committed premium overstates,
+ * never understates, what a journal upgraded mid-period has spent. */
+static const char migrate_v0[] = COVERAGES_TABLE
+    "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+    "  first_month, last_month, event_id, updated_at)"
+    " SELECT nik, reg_seq, program, state, start_month, end_month, start_month,"
+    "  end_month, event_id, updated_at FROM coverage;"
+    "DROP VIEW IF EXISTS coverage_now;"
+    "DROP TABLE coverage;"
+    "ALTER TABLE quota ADD COLUMN months INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE quota SET months = coalesce((SELECT sum(c.last_month - c.first_month + 1)"
+    "  FROM coverages c WHERE c.program = quota.program AND c.state <> 4"
+    "  AND c.last_month >= c.first_month), 0);";
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS offsets(topic TEXT NOT NULL, partition INTEGER NOT NULL,"
@@ -25,22 +57,24 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events(event_id TEXT PRIMARY KEY, nik TEXT NOT NULL,"
     "  program TEXT, type INTEGER, status INTEGER NOT NULL, reason TEXT,"
     "  covered_by TEXT, topic TEXT, partition INTEGER, offset INTEGER,"
-    "  decided_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS coverage(nik TEXT NOT NULL, program TEXT NOT NULL,"
-    "  state INTEGER NOT NULL, start_month INTEGER NOT NULL, end_month INTEGER NOT NULL,"
-    "  reg_seq INTEGER NOT NULL, event_id TEXT, updated_at INTEGER NOT NULL,"
-    "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
-    /* coverage is written once per change of the worker's state: taken
-     * (pending), ended, failed. A registration's success changes no row of
-     * it (that would be a second random page a registration): the view
+    "  decided_at INTEGER NOT NULL) WITHOUT ROWID;" COVERAGES_TABLE
+    /* coverages: one row a registration, its history kept (the premium
+     * report counts the months of ended ones), written once per change of
+     * its state: taken (pending), ended (last_month moves to the
+     * withdrawal's month), failed. A registration's success changes no row
+     * of it (that would be a second random page a registration): the view
      * derives "active" from the registration op's outcome (5, 6: registered,
-     * already_registered); rows an older version marked active (2) stay so */
+     * already_registered); rows an older version marked active (2) stay so.
+     * start/end_month are the programme's period, first/last_month the
+     * coverage's own months (none when last < first) */
     "CREATE VIEW IF NOT EXISTS coverage_now AS SELECT c.nik, c.program,"
     "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
     "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
-    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
-    "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
+    "  c.start_month, c.end_month, c.first_month, c.last_month, c.reg_seq, c.event_id,"
+    "  c.updated_at FROM coverages c;"
+    /* a programme's slots in use and committed months (decide_use) */
+    "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL,"
+    "  months INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER "
     "NOT NULL,"
     "  nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT NOT NULL,"
@@ -100,6 +134,7 @@ enum stmt {
         S_BATCH_UPDATE,
         S_BATCH_FINISH,
         S_OP_RESULT,
+        S_COVERAGE_SEQ,
         S_COVERAGE_FAIL,
         S_OUTBOX_FETCH,
         S_OUTBOX_DELETE,
@@ -146,8 +181,9 @@ enum stmt {
  * two in step. */
 #define FINAL_OP                                                                         \
         "status IS NOT NULL AND (status <> ?3 OR (kind = ?4 AND NOT EXISTS ("            \
-        "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
-        " AND c.reg_seq = ops.seq AND c.state = 4)))"
+        "SELECT 1 FROM coverages c WHERE c.nik = ops.nik AND c.reg_seq = ops.seq"        \
+        " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
+        "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
 
 static const char *const sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -162,21 +198,22 @@ static const char *const sql[S__COUNT] = {
     [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
                        " covered_by, topic, partition, offset, decided_at)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [S_WORKER] = "SELECT program, start_month, end_month FROM coverage"
-                 " WHERE nik = ?1 AND state IN (1, 2) ORDER BY program",
-    [S_QUOTA_GET] = "SELECT used FROM quota WHERE program = ?1",
-    [S_QUOTA_ADD] = "INSERT INTO quota(program, used) VALUES(?1, ?2)"
-                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2",
+    /* live coverages, and ended ones that have months (decide_coverage) */
+    [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
+                 " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
+                 " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
+    [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
+    [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
+                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
+                    " months = months + ?3",
     [S_COVERAGE_TAKE] =
-        "INSERT INTO coverage(nik, program, state, start_month, end_month,"
-        " reg_seq, event_id, updated_at) VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)"
-        " ON CONFLICT(nik, program) DO UPDATE SET state = 1,"
-        " start_month = ?3, end_month = ?4, reg_seq = ?5, event_id = ?6,"
-        " updated_at = ?7",
-    [S_COVERAGE_GET] = "SELECT reg_seq FROM coverage WHERE nik = ?1 AND program = ?2"
-                       " AND state IN (1, 2)",
-    [S_COVERAGE_END] = "UPDATE coverage SET state = 3, updated_at = ?3"
-                       " WHERE nik = ?1 AND program = ?2",
+        "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+        " first_month, last_month, event_id, updated_at)"
+        " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
+                       " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
+    [S_COVERAGE_END] = "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
+                       " WHERE nik = ?1 AND reg_seq = ?2",
     [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_OUTBOX_INSERT] =
@@ -204,8 +241,15 @@ static const char *const sql[S__COUNT] = {
     [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
     [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
-    [S_COVERAGE_FAIL] = "UPDATE coverage SET state = 4, updated_at = ?2"
-                        " WHERE reg_seq = ?1 AND nik = ?3 AND program = ?4 AND state = 1",
+    [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
+                       " WHERE nik = ?1 AND reg_seq = ?2",
+    /* a failed registration commits nothing: a pending coverage becomes
+     * failed (its months kept for a replay; a failed one counts none), one
+     * ended meanwhile stays ended without months */
+    [S_COVERAGE_FAIL] = "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
+                        " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
+                        " ELSE first_month - 1 END, updated_at = ?3"
+                        " WHERE nik = ?1 AND reg_seq = ?2",
     [S_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
                        " ORDER BY seq LIMIT ?2",
     [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
@@ -411,6 +455,60 @@ static int prepare(struct journal *j, const char *path, char *err, size_t errsiz
         return rc;
 }
 
+static int user_version(struct journal *j, int *out)
+{
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &s, NULL);
+
+        if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                *out = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        return rc == SQLITE_ROW ? 0 : fail(j, rc, "schema version");
+}
+
+/* Brings an older layout to this one, in one transaction; refuses a newer
+ * one (a downgrade would misread it). */
+static int migrate(struct journal *j)
+{
+        sqlite3_stmt *s = NULL;
+        int version = 0, rc = user_version(j, &version);
+        bool v0 = false;
+
+        if (rc)
+                return rc;
+        if (version > SCHEMA_VERSION) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "the journal has layout %d, made by a newer bpjs-sync; this one "
+                         "knows layouts up to %d",
+                         version, SCHEMA_VERSION);
+                return -EPROTO;
+        }
+        if (version == 0) {
+                rc = sqlite3_prepare_v2(j->db,
+                                        "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                        " AND name = 'coverage'",
+                                        -1, &s, NULL);
+                if (rc == SQLITE_OK)
+                        rc = sqlite3_step(s);
+                v0 = rc == SQLITE_ROW;
+                sqlite3_finalize(s);
+                if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                        return fail(j, rc, "schema version");
+        }
+        rc = exec(j, "BEGIN IMMEDIATE");
+        if (rc == 0 && v0)
+                rc = exec(j, migrate_v0);
+        if (rc == 0)
+                rc = exec(j, schema);
+        if (rc == 0 && version != SCHEMA_VERSION)
+                rc = exec(j, "PRAGMA user_version = " STR(SCHEMA_VERSION));
+        if (rc == 0)
+                rc = exec(j, "COMMIT");
+        if (rc)
+                (void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+}
+
 /* The daemon's open: WAL, the schema, the id, the statements. */
 static int open_daemon(struct journal *j, const char *path, char *err, size_t errsize)
 {
@@ -418,7 +516,7 @@ static int open_daemon(struct journal *j, const char *path, char *err, size_t er
                          " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
                          " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;");
         if (rc == 0)
-                rc = exec(j, schema);
+                rc = migrate(j);
         if (rc == 0)
                 rc = load_id(j, true);
         if (rc) {
@@ -602,13 +700,21 @@ int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *o
         sqlite3_stmt *s = use(j, S_WORKER);
         int rc, r = 0;
 
-        /* every live coverage, however many: no cap on a worker's history */
+        /* every coverage decide needs, however many: no cap on a history */
         out->n = 0;
         bind_text(s, 1, nik);
-        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
-                r = decide_worker_add(out, (const char *)sqlite3_column_text(s, 0),
-                                      sqlite3_column_int64(s, 1),
-                                      sqlite3_column_int64(s, 2));
+        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+                struct decide_coverage c = {
+                    .start_month = sqlite3_column_int64(s, 1),
+                    .end_month = sqlite3_column_int64(s, 2),
+                    .first_month = sqlite3_column_int64(s, 3),
+                    .last_month = sqlite3_column_int64(s, 4),
+                    .live = sqlite3_column_int(s, 5) != 0,
+                };
+                snprintf(c.program, sizeof(c.program), "%s",
+                         (const char *)sqlite3_column_text(s, 0));
+                r = decide_worker_put(out, &c);
+        }
         sqlite3_reset(s);
         if (r) {
                 out->n = 0;
@@ -622,32 +728,39 @@ int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *o
         return 0;
 }
 
-int jsql_quota_used(struct journal *j, const char *program, int64_t *out)
+int jsql_quota_used(struct journal *j, const char *program, int64_t *used,
+                    int64_t *months)
 {
         sqlite3_stmt *s = use(j, S_QUOTA_GET);
         int rc;
 
         bind_text(s, 1, program);
         rc = sqlite3_step(s);
-        *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        *used = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        if (months)
+                *months = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
         sqlite3_reset(s);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "quota");
 }
 
-static int quota_add(struct journal *j, const char *program, int delta)
+static int quota_add(struct journal *j, const char *program, int64_t slots,
+                     int64_t months)
 {
         sqlite3_stmt *s = use(j, S_QUOTA_ADD);
         bind_text(s, 1, program);
-        sqlite3_bind_int(s, 2, delta);
+        sqlite3_bind_int64(s, 2, slots);
+        sqlite3_bind_int64(s, 3, months);
         return run(j, S_QUOTA_ADD, "quota");
 }
 
-/* A slot change of the open batch, written once per programme at commit. */
-static int quota_note(struct journal *j, const char *program, int delta)
+/* A change of slots and committed months of the open batch, written once
+ * per programme at commit. */
+static int quota_note(struct journal *j, const char *program, int delta, int64_t months)
 {
         for (size_t i = 0; i < j->n_qd; i++)
                 if (strcmp(j->qd[i].program, program) == 0) {
                         j->qd[i].delta += delta;
+                        j->qd[i].months += months;
                         return 0;
                 }
         if (j->n_qd == j->cap_qd) {
@@ -660,7 +773,7 @@ static int quota_note(struct journal *j, const char *program, int delta)
                 j->qd = q;
                 j->cap_qd = cap;
         }
-        j->qd[j->n_qd++] = (struct quota_delta){program, delta};
+        j->qd[j->n_qd++] = (struct quota_delta){program, delta, months};
         return 0;
 }
 
@@ -695,7 +808,7 @@ static int op_add(struct journal *j, int kind, const struct journal_record *r,
 static int coverage_change(struct journal *j, const struct journal_record *r)
 {
         sqlite3_stmt *s;
-        int64_t seq = 0, reg_seq = 0;
+        int64_t seq = 0, reg_seq = 0, first = 0, last = 0, released;
         int rc;
 
         if (r->action == DECIDE_REGISTER) {
@@ -704,14 +817,18 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
                         return rc;
                 s = use(j, S_COVERAGE_TAKE);
                 bind_text(s, 1, r->nik);
-                bind_text(s, 2, r->program);
-                sqlite3_bind_int64(s, 3, r->start_month);
-                sqlite3_bind_int64(s, 4, r->end_month);
-                sqlite3_bind_int64(s, 5, seq);
-                bind_text(s, 6, r->event_id);
-                sqlite3_bind_int64(s, 7, r->at_ms);
+                sqlite3_bind_int64(s, 2, seq);
+                bind_text(s, 3, r->program);
+                sqlite3_bind_int64(s, 4, r->start_month);
+                sqlite3_bind_int64(s, 5, r->end_month);
+                sqlite3_bind_int64(s, 6, r->first_month);
+                sqlite3_bind_int64(s, 7, r->last_month);
+                bind_text(s, 8, r->event_id);
+                sqlite3_bind_int64(s, 9, r->at_ms);
                 rc = run(j, S_COVERAGE_TAKE, "coverage");
-                return rc ? rc : quota_note(j, r->program, 1);
+                return rc ? rc
+                          : quota_note(j, r->program, 1,
+                                       jsql_months(r->first_month, r->last_month));
         }
         if (r->action != DECIDE_DEACTIVATE)
                 return 0;
@@ -719,8 +836,11 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
         bind_text(s, 1, r->nik);
         bind_text(s, 2, r->program);
         rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
                 reg_seq = sqlite3_column_int64(s, 0);
+                first = sqlite3_column_int64(s, 1);
+                last = sqlite3_column_int64(s, 2);
+        }
         sqlite3_reset(s);
         if (rc == SQLITE_DONE) {
                 /* the caller's facts were wrong: say so (never the NIK) */
@@ -732,13 +852,20 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
         }
         if (rc != SQLITE_ROW)
                 return fail(j, rc, "coverage");
+        /* it ends at the withdrawal's month, never later than it would have:
+         * the months after are released */
+        released = jsql_months(first, last);
+        if (r->last_month < last)
+                last = r->last_month;
+        released -= jsql_months(first, last);
         s = use(j, S_COVERAGE_END);
         bind_text(s, 1, r->nik);
-        bind_text(s, 2, r->program);
-        sqlite3_bind_int64(s, 3, r->at_ms);
+        sqlite3_bind_int64(s, 2, reg_seq);
+        sqlite3_bind_int64(s, 3, last);
+        sqlite3_bind_int64(s, 4, r->at_ms);
         rc = run(j, S_COVERAGE_END, "coverage");
         if (rc == 0)
-                rc = quota_note(j, r->program, -1);
+                rc = quota_note(j, r->program, -1, -released);
         return rc ? rc : op_add(j, JOURNAL_OP_DEACTIVATE, r, reg_seq, &seq);
 }
 
@@ -787,7 +914,8 @@ int journal_consume_begin(struct journal *j, struct journal_facts *f)
         for (size_t i = 0; rc == 0 && i < f->n_workers; i++)
                 rc = jsql_worker_live(j, f->workers[i].nik, &f->workers[i].live);
         for (size_t i = 0; rc == 0 && i < f->n_programs; i++)
-                rc = jsql_quota_used(j, f->programs[i].program, &f->programs[i].used);
+                rc = jsql_quota_used(j, f->programs[i].program, &f->programs[i].used,
+                                     &f->programs[i].months);
         if (rc)
                 jsql_rollback(j);
         return rc;
@@ -800,8 +928,9 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         for (size_t i = 0; rc == 0 && i < o->n_records; i++)
                 rc = record(j, &o->records[i]);
         for (size_t i = 0; rc == 0 && i < j->n_qd; i++)
-                if (j->qd[i].delta)
-                        rc = quota_add(j, j->qd[i].program, (int)j->qd[i].delta);
+                if (j->qd[i].delta || j->qd[i].months)
+                        rc = quota_add(j, j->qd[i].program, j->qd[i].delta,
+                                       j->qd[i].months);
         for (size_t i = 0; rc == 0 && i < o->n_positions; i++)
                 rc = offset_set(j, o->positions[i].topic, o->positions[i].partition,
                                 o->positions[i].next);
@@ -826,7 +955,7 @@ int journal_programs_use(struct journal *j, struct journal_program_use *p, size_
         int rc = 0;
 
         for (size_t i = 0; rc == 0 && i < n; i++)
-                rc = jsql_quota_used(j, p[i].program, &p[i].used);
+                rc = jsql_quota_used(j, p[i].program, &p[i].used, &p[i].months);
         return rc;
 }
 
@@ -955,9 +1084,9 @@ int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops,
         return batch_insert(j, kind, ops, n, from, compose, opaque, out_id);
 }
 
-int jsql_quota_add(struct journal *j, const char *program, int delta)
+int jsql_quota_add(struct journal *j, const char *program, int64_t slots, int64_t months)
 {
-        return quota_add(j, program, delta);
+        return quota_add(j, program, slots, months);
 }
 
 int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
@@ -1068,24 +1197,38 @@ int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attem
 
 /* Settles the coverage a registration started. Success writes nothing
  * here: the op's outcome makes it active (the coverage_now view). Failure
- * marks it failed and releases the slot; a coverage ended meanwhile stays
- * ended. */
+ * commits nothing: a pending coverage becomes failed and releases its slot
+ * and its months; one ended meanwhile (its slot already released) stays
+ * ended and releases the months it kept. */
 static int coverage_settle(struct journal *j, const struct journal_op *op,
                            enum result_status status)
 {
         sqlite3_stmt *s;
-        int rc;
+        int64_t months;
+        int rc, state;
 
         if (status == RESULT_REGISTERED || status == RESULT_ALREADY_REGISTERED)
                 return 0;
+        s = use(j, S_COVERAGE_SEQ);
+        bind_text(s, 1, op->nik);
+        sqlite3_bind_int64(s, 2, op->seq);
+        rc = sqlite3_step(s);
+        state = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+        months = rc == SQLITE_ROW
+                     ? jsql_months(sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2))
+                     : 0;
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(j, rc, "coverage settle");
+        if (state != COV_PENDING && (state != COV_ENDED || months == 0))
+                return 0; /* failed already, or nothing left to release */
         s = use(j, S_COVERAGE_FAIL);
-        sqlite3_bind_int64(s, 1, op->seq);
-        sqlite3_bind_int64(s, 2, clock_now_ms());
-        bind_text(s, 3, op->nik);
-        bind_text(s, 4, op->program);
+        bind_text(s, 1, op->nik);
+        sqlite3_bind_int64(s, 2, op->seq);
+        sqlite3_bind_int64(s, 3, clock_now_ms());
         rc = run(j, S_COVERAGE_FAIL, "coverage settle");
-        if (rc == 0 && sqlite3_changes(j->db) == 1)
-                rc = quota_add(j, op->program, -1);
+        if (rc == 0)
+                rc = quota_add(j, op->program, state == COV_PENDING ? -1 : 0, -months);
         return rc;
 }
 

@@ -59,6 +59,8 @@ enum stmt {
         "FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "                               \
         "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "           \
         "  AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "        \
+        "  AND NOT EXISTS (SELECT 1 FROM coverages l WHERE l.nik = o.nik "               \
+        "   AND l.program = o.program AND l.reg_seq > c.reg_seq) "                       \
         "LEFT JOIN batches b ON b.id = o.batch_id "
 #define EVENT_COLUMNS                                                                    \
         "event_id, nik, program, type, status, reason, covered_by, topic, partition, "   \
@@ -81,7 +83,7 @@ static const char *const sql[C__COUNT] = {
     [C_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
                      " WHERE last_error IS NOT NULL AND last_error NOT LIKE 'replayed %'"
                      " ORDER BY updated_at DESC, id DESC LIMIT 1",
-    [C_QUOTAS] = "SELECT program, used FROM quota ORDER BY program",
+    [C_QUOTAS] = "SELECT program, used, months FROM quota ORDER BY program",
     [C_BATCHES] =
         "SELECT " BATCH_COLUMNS ", (SELECT count(*) FROM ops o WHERE o.batch_id = b.id),"
         " (SELECT group_concat(program, ',') FROM (SELECT DISTINCT o.program FROM ops o"
@@ -96,7 +98,8 @@ static const char *const sql[C__COUNT] = {
         "SELECT " EVENT_COLUMNS "WHERE nik = ?1 ORDER BY decided_at, event_id",
     [C_WORKER_COVERAGE] =
         "SELECT program, state, start_month, end_month, reg_seq, event_id,"
-        " updated_at FROM coverage_now WHERE nik = ?1 ORDER BY program",
+        " updated_at, first_month, last_month FROM coverage_now WHERE nik = ?1"
+        " ORDER BY reg_seq",
     [C_REJECTED] =
         "SELECT " EVENT_COLUMNS "WHERE status = ?3 AND (?1 IS NULL OR reason = ?1)"
         " AND (?2 IS NULL OR decided_at >= ?2) ORDER BY decided_at, event_id",
@@ -104,11 +107,13 @@ static const char *const sql[C__COUNT] = {
     [C_AUDIT_LIST] = "SELECT id, at, who, action, detail FROM audit"
                      " WHERE (?1 IS NULL OR instr(detail, ?1) > 0)"
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
-    [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month FROM coverage_now"
-                       " WHERE nik = ?1 AND program = ?2",
+    /* the latest coverage of (NIK, programme): the op's own, or a later one */
+    [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month, first_month,"
+                       " last_month FROM coverage_now WHERE nik = ?1 AND program = ?2"
+                       " ORDER BY reg_seq DESC LIMIT 1",
     [C_LATER_OP] = "SELECT seq FROM ops WHERE seq > ?2 AND nik = ?1 ORDER BY seq LIMIT 1",
     [C_COVERAGE_RETAKE] =
-        "UPDATE coverage SET state = 1, updated_at = ?4"
+        "UPDATE coverages SET state = 1, updated_at = ?4"
         " WHERE nik = ?1 AND program = ?2 AND reg_seq = ?3 AND state = 4",
     [C_OP_RESET] = "UPDATE ops SET status = NULL, kpj = NULL, reason = NULL"
                    " WHERE seq = ?1 AND batch_id = ?2",
@@ -287,7 +292,8 @@ struct quota_ctx {
 static int quota_row(sqlite3_stmt *s, void *ctx)
 {
         struct quota_ctx *q = ctx;
-        return q->fn(col_text(s, 0), sqlite3_column_int64(s, 1), q->opaque);
+        return q->fn(col_text(s, 0), sqlite3_column_int64(s, 1),
+                     sqlite3_column_int64(s, 2), q->opaque);
 }
 
 static int batch_counts(sqlite3_stmt *s, void *ctx)
@@ -521,6 +527,8 @@ static int coverage_row(sqlite3_stmt *s, void *ctx)
             .reg_seq = sqlite3_column_int64(s, 4),
             .event_id = col_text(s, 5),
             .updated_at = sqlite3_column_int64(s, 6),
+            .first_month = sqlite3_column_int64(s, 7),
+            .last_month = sqlite3_column_int64(s, 8),
         };
         return cc->fn(&cov, cc->opaque);
 }
@@ -748,6 +756,8 @@ static int read_facts(struct journal *j, const struct rop *o, struct replay_item
                 f->coverage_own = sqlite3_column_int64(s, 1) == o->op.seq;
                 f->start_month = sqlite3_column_int64(s, 2);
                 f->end_month = sqlite3_column_int64(s, 3);
+                f->first_month = sqlite3_column_int64(s, 4);
+                f->last_month = sqlite3_column_int64(s, 5);
         }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -780,7 +790,10 @@ static int read_all_facts(struct journal *j, struct replay_ctx *r,
                 q->program = opts->quotas[i].program;
                 q->quota = opts->quotas[i].quota;
                 q->reserved = opts->quotas[i].reserved;
-                rc = jsql_quota_used(j, q->program, &q->used);
+                q->monthly_premium = opts->quotas[i].monthly_premium;
+                q->budget = opts->quotas[i].budget;
+                q->reserved_months = opts->quotas[i].reserved_months;
+                rc = jsql_quota_used(j, q->program, &q->used, &q->months);
         }
         return rc;
 }
@@ -799,10 +812,11 @@ static int judge(const struct replay_ctx *r, const struct journal_ctl_replay_opt
         struct replay_judgement j = {
             .items = calloc(r->n + 1, sizeof(*j.items)),
             .taken = calloc(opts->n_quotas + 1, sizeof(*j.taken)),
+            .taken_months = calloc(opts->n_quotas + 1, sizeof(*j.taken_months)),
         };
         int rc = 0;
 
-        if (!j.items || !j.taken) {
+        if (!j.items || !j.taken || !j.taken_months) {
                 rc = -ENOMEM;
                 goto out;
         }
@@ -833,17 +847,22 @@ static int judge(const struct replay_ctx *r, const struct journal_ctl_replay_opt
         }
         /* a dry run changes nothing, so later batches of the run must know
          * which slots this one would take */
-        for (size_t i = 0; opts->dry_run && i < opts->n_quotas; i++)
+        for (size_t i = 0; opts->dry_run && i < opts->n_quotas; i++) {
                 opts->quotas[i].reserved += j.taken[i];
+                opts->quotas[i].reserved_months += j.taken_months[i];
+        }
 out:
         free(j.items);
         free(j.taken);
+        free(j.taken_months);
         return rc;
 }
 
 /* Puts a qualifying op of batch `in` back to work: no result, and for a
- * registration its coverage pending again and its slot taken. */
-static int requeue_op(struct journal *j, const struct rop *o, int64_t in, int64_t now)
+ * registration its coverage pending again, its slot taken and its months
+ * committed. */
+static int requeue_op(struct journal *j, const struct rop *o, const struct replay_item *f,
+                      int64_t in, int64_t now)
 {
         sqlite3_stmt *s = use(j, C_OP_RESET);
         int rc;
@@ -865,7 +884,8 @@ static int requeue_op(struct journal *j, const struct rop *o, int64_t in, int64_
                 rc = -ESTALE;
         if (rc)
                 return rc;
-        return jsql_quota_add(j, o->program, 1);
+        return jsql_quota_add(j, o->program, 1,
+                              jsql_months(f->first_month, f->last_month));
 }
 
 static int note_reason(struct journal *j, int64_t seq, const char *why)
@@ -967,7 +987,7 @@ static int apply(struct journal *j, const struct replay_ctx *r,
 
         if (out->action == JOURNAL_CTL_REPLAY_RESEND) {
                 for (size_t i = 0; rc == 0 && i < r->n; i++)
-                        rc = requeue_op(j, &r->ops[i], out->id, now);
+                        rc = requeue_op(j, &r->ops[i], &r->facts[i], out->id, now);
                 snprintf(note, sizeof(note), "replayed by %s", opts->who);
                 s = use(j, C_BATCH_REQUEUE);
                 sqlite3_bind_int64(s, 1, out->id);
@@ -984,7 +1004,8 @@ static int apply(struct journal *j, const struct replay_ctx *r,
                                &out->new_id);
                 for (size_t i = 0; rc == 0 && i < r->n; i++)
                         if (out->items[i].ok)
-                                rc = requeue_op(j, &r->ops[i], out->new_id, now);
+                                rc = requeue_op(j, &r->ops[i], &r->facts[i], out->new_id,
+                                                now);
                 /* emptied, it has nothing left to answer; else it stays failed
                  * with its own error */
                 journal_ctl_batch_name(j, out->new_id, name);

@@ -29,7 +29,7 @@ struct journal {
         /* the open consumed batch's slot changes, one update each at commit */
         struct quota_delta {
                 const char *program;
-                int64_t delta;
+                int64_t delta, months;
         } * qd;
         size_t n_qd, cap_qd;
 };
@@ -115,14 +115,22 @@ int jsql_begin(struct journal *j);
 int jsql_commit(struct journal *j);
 void jsql_rollback(struct journal *j);
 
-/* Reads both halves make: every live coverage of a worker (out emptied,
- * then filled, in programme order), a programme's slots in use. */
+/* Reads both halves make: a worker's coverages as decide sees them (out
+ * emptied, then filled with the live ones and the ended ones that have
+ * months, in decision order), a programme's slots in use and committed
+ * months (months may be NULL). */
 int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *out);
-int jsql_quota_used(struct journal *j, const char *program, int64_t *out);
+int jsql_quota_used(struct journal *j, const char *program, int64_t *used,
+                    int64_t *months);
 
 /* Writes of the daemon half that the operator half shares
  * (journal_sqlite.c), each in the open transaction. */
-int jsql_quota_add(struct journal *j, const char *program, int delta);
+int jsql_quota_add(struct journal *j, const char *program, int64_t slots, int64_t months);
+/* The months a coverage holds: last - first + 1, or 0 when last < first. */
+static inline int64_t jsql_months(int64_t first, int64_t last)
+{
+        return last >= first ? last - first + 1 : 0;
+}
 /* A new pending batch for ops, its body from compose, the ops moved into it
  * from batch `from` (0: from no batch); -EALREADY if an op was not there. */
 int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops, size_t n,

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "clock.h"
 #include "journal.h"
@@ -344,6 +345,9 @@ static void cycle(struct journal *j, const char *nik, const char *program, int64
                     .action = actions[k],
                     .start_month = month,
                     .end_month = month,
+                    /* each withdrawn before its month: it keeps none */
+                    .first_month = month,
+                    .last_month = actions[k] == DECIDE_DEACTIVATE ? month - 1 : month,
                     .item = "{}",
                     .item_len = 2,
                 };
@@ -680,6 +684,99 @@ static int setup(void **state)
         return 0;
 }
 
+static void exec_file(const char *sql)
+{
+        sqlite3 *db = NULL;
+        char *msg = NULL;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+                fail_msg("%s", msg ? msg : "exec failed");
+        sqlite3_close(db);
+}
+
+/* A journal made before layouts had versions (version 0): one coverage row
+ * per worker and programme, without months, and slots alone in quota. The
+ * daemon's open brings it to this layout: each row a coverage of the
+ * history whose months are the programme's period (a failed one commits
+ * none), each programme's committed months summed; the operator's open
+ * reads it after that, and a second open changes nothing. */
+static void test_a_journal_of_version_0_is_migrated(void **state)
+{
+        struct journal *j;
+        struct decide_worker w = {0};
+        struct journal_program_use u[2] = {{"BPP", -1, -1}, {"KALTIM", -1, -1}};
+        (void)state;
+
+        teardown_files();
+        exec_file("CREATE TABLE coverage(nik TEXT NOT NULL, program TEXT NOT NULL,"
+                  "  state INTEGER NOT NULL, start_month INTEGER NOT NULL,"
+                  "  end_month INTEGER NOT NULL, reg_seq INTEGER NOT NULL,"
+                  "  event_id TEXT, updated_at INTEGER NOT NULL,"
+                  "  PRIMARY KEY(nik, program)) WITHOUT ROWID;"
+                  "CREATE TABLE quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL)"
+                  "  WITHOUT ROWID;"
+                  "CREATE TABLE ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER"
+                  "  NOT NULL, nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT"
+                  "  NOT NULL, item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER,"
+                  "  status INTEGER, kpj TEXT, reason TEXT);"
+                  "CREATE VIEW coverage_now AS SELECT c.nik, c.program, c.state,"
+                  "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at"
+                  "  FROM coverage c;"
+                  /* pending, ended, failed in BPP (24300..24311); active in KALTIM */
+                  "INSERT INTO coverage VALUES('6471054506900002', 'BPP', 1, 24300,"
+                  "  24311, 1, 'e1', 5), ('6471051203850001', 'BPP', 3, 24300, 24311,"
+                  "  2, 'e2', 5), ('6471051203850003', 'BPP', 4, 24300, 24311, 3,"
+                  "  'e3', 5), ('6471054506900002', 'KALTIM', 2, 24300, 24305, 4,"
+                  "  'e4', 5);"
+                  "INSERT INTO quota VALUES('BPP', 1), ('KALTIM', 1);");
+
+        for (int open = 0; open < 2; open++) {
+                j = open_journal(JOURNAL_RECOVER);
+                assert_int_equal(journal_programs_use(j, u, 2), 0);
+                assert_int_equal(u[0].used, 1);
+                assert_int_equal(u[0].months, 12 + 12); /* pending and ended */
+                assert_int_equal(u[1].used, 1);
+                assert_int_equal(u[1].months, 6);
+                assert_int_equal(jt_worker(j, "6471054506900002", &w), 0);
+                assert_int_equal(w.n, 2);
+                assert_true(w.cov[0].live);
+                assert_string_equal(w.cov[0].program, "BPP");
+                assert_int_equal(w.cov[0].first_month, 24300);
+                assert_int_equal(w.cov[0].last_month, 24311);
+                assert_true(w.cov[1].live);
+                assert_int_equal(w.cov[1].last_month, 24305);
+                /* the ended one keeps its period: overstated, never under */
+                assert_int_equal(jt_worker(j, "6471051203850001", &w), 0);
+                assert_int_equal(w.n, 1);
+                assert_false(w.cov[0].live);
+                assert_int_equal(jt_worker(j, "6471051203850003", &w), 0);
+                assert_int_equal(w.n, 0);
+                journal_close(j);
+        }
+        j = open_journal(JOURNAL_OPERATOR | JOURNAL_READONLY);
+        journal_close(j);
+        decide_worker_release(&w);
+}
+
+/* A journal of a newer layout than this daemon knows is refused at open,
+ * unchanged, with the reason. */
+static void test_a_newer_layout_is_refused(void **state)
+{
+        struct journal *j = NULL;
+        char err[256];
+        (void)state;
+
+        teardown_files();
+        journal_close(open_journal(JOURNAL_RECOVER));
+        exec_file("PRAGMA user_version = 99");
+        assert_int_equal(journal_open(path, JOURNAL_RECOVER, &j, err, sizeof(err)),
+                         -EPROTO);
+        assert_null(j);
+        if (!strstr(err, "layout 99, made by a newer bpjs-sync"))
+                fail_msg("the reason: %s", err);
+}
+
 static int teardown_files(void)
 {
         char p[80];
@@ -700,9 +797,12 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_promises), cmocka_unit_test(test_pruning),
+            cmocka_unit_test(test_promises),
+            cmocka_unit_test(test_pruning),
             cmocka_unit_test(test_long_history_still_refused),
             cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze),
-            cmocka_unit_test(test_pruning_keeps_only_what_is_needed)};
+            cmocka_unit_test(test_pruning_keeps_only_what_is_needed),
+            cmocka_unit_test(test_a_journal_of_version_0_is_migrated),
+            cmocka_unit_test(test_a_newer_layout_is_refused)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }

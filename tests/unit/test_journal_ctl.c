@@ -238,9 +238,10 @@ static struct seen batch(struct journal *c, int64_t id)
 
 static int64_t bpp_used;
 
-static int see_quota(const char *program, int64_t used, void *opaque)
+static int see_quota(const char *program, int64_t used, int64_t months, void *opaque)
 {
         (void)opaque;
+        (void)months;
         if (strcmp(program, "BPP") == 0)
                 bpp_used = used;
         return 0;
@@ -278,13 +279,19 @@ static void cleanup(void)
         unlink(more);
 }
 
+/* A programme's slots for replay, without a budget. */
+#define Q(id, n)                                                                         \
+        {                                                                                \
+                .program = (id), .quota = (n), .monthly_premium = 16800, .budget = -1    \
+        }
+
 static void test_rules(void **state)
 {
         (void)state;
         for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
                 const struct rule *rule = &rules[r];
-                struct journal_ctl_quota quotas[] = {
-                    {"BPP", rule->bpp_quota, 0}, {"KALTIM", 10, 0}, {"SORONG", 10, 0}};
+                struct journal_ctl_quota quotas[] = {Q("BPP", rule->bpp_quota),
+                                                     Q("KALTIM", 10), Q("SORONG", 10)};
                 struct journal_ctl_replay_opts opts = {
                     .who = "tester",
                     .quotas = rule->bpp_quota ? quotas : quotas + 1,
@@ -371,7 +378,7 @@ static void test_rules(void **state)
  * old body still holds the items moved out, so it is never resent. */
 static void test_left_behind_later(void **state)
 {
-        struct journal_ctl_quota quotas[] = {{"BPP", 1, 0}};
+        struct journal_ctl_quota quotas[] = {Q("BPP", 1)};
         struct journal_ctl_replay_opts opts = {
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
         struct journal_ctl_replay res;
@@ -415,7 +422,7 @@ static void test_left_behind_later(void **state)
  * it would end that newer registration at the endpoint. */
 static void test_deactivation_after_later_op(void **state)
 {
-        struct journal_ctl_quota quotas[] = {{"BPP", 10, 0}};
+        struct journal_ctl_quota quotas[] = {Q("BPP", 10)};
         struct journal_ctl_replay_opts opts = {
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
         struct journal_ctl_replay res;
@@ -612,7 +619,7 @@ static int item_of(const struct journal_op *op, void *opaque)
  * the whole item, exactly as the portal sent it. */
 static void test_replay_after_pruning(void **state)
 {
-        struct journal_ctl_quota quotas[] = {{"BPP", 10, 0}};
+        struct journal_ctl_quota quotas[] = {Q("BPP", 10)};
         struct journal_ctl_replay_opts opts = {
             .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose_noting};
         struct journal_ctl_replay res;

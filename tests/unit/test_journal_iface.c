@@ -150,6 +150,11 @@ static void rec_make(struct rec *x, const char *topic, int64_t offset,
             .action = action,
             .start_month = action == DECIDE_REGISTER ? start : 0,
             .end_month = action == DECIDE_REGISTER ? end : 0,
+            /* a registration's months are its period; a withdrawal here ends
+             * the coverage before its first month, leaving it none (see
+             * rec_withdraw_in for one that keeps months) */
+            .first_month = action == DECIDE_REGISTER ? start : 0,
+            .last_month = action == DECIDE_REGISTER ? end : -1,
             .item = action == DECIDE_NOTHING ? NULL : x->item,
             .item_len = action == DECIDE_NOTHING ? 0 : strlen(x->item),
             .out = {{.topic = "results",
@@ -227,6 +232,19 @@ static int64_t slots(struct journal *j, const char *program)
         assert_int_equal(journal_programs_use(j, &out, 1), 0);
         assert_int_equal(in.used, out.used);
         return in.used;
+}
+
+/* Committed months, read both ways: they agree. */
+static int64_t months_of(struct journal *j, const char *program)
+{
+        struct journal_program_use in = {program, -7, -7}, out = {program, -7, -7};
+        struct journal_facts f = {.programs = &in, .n_programs = 1};
+
+        assert_int_equal(journal_consume_begin(j, &f), 0);
+        journal_consume_abort(j);
+        assert_int_equal(journal_programs_use(j, &out, 1), 0);
+        assert_int_equal(in.months, out.months);
+        return in.months;
 }
 
 static int64_t counter(struct journal *j, const char *name)
@@ -1096,6 +1114,108 @@ static void test_an_answer_after_a_withdrawal_changes_nothing(void **state)
         decide_worker_release(&w);
 }
 
+/* Committed months (the budget's measure): a registration commits its own
+ * months, a withdrawal releases those after its month and keeps the
+ * coverage in the worker's view while it has months left, a failed
+ * registration commits nothing (pending or ended meanwhile), a success
+ * changes nothing. */
+static void test_committed_months_follow_the_coverages(void **state)
+{
+        struct fx *fx = *state;
+        struct rec x[3];
+        char nik[3][17], id[NAME_SIZE];
+        struct op_list ops = {0};
+        struct decide_worker w = {0};
+        int64_t op_after = ops_last(fx->j);
+        struct names n = names_of(fx);
+
+        for (unsigned i = 0; i < 3; i++) {
+                nik_make(fx, i, nik[i]);
+                id_make(fx, i, id);
+                /* the period 1..12; the second worker's months from 10 on */
+                rec_make(&x[i], n.topic, i, id, nik[i], n.prog[0], DECIDE_REGISTER, 1,
+                         12);
+        }
+        x[1].r.first_month = 10;
+        struct journal_position pos[] = {{n.topic, 0, 3}};
+        assert_int_equal(commit_batch(fx->j, x, 3, pos, 1, 3), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        assert_int_equal(months_of(fx->j, n.prog[0]), 12 + 3 + 12);
+        int64_t bid = batch_of(fx->j, op_after, 3, &ops);
+
+        /* the first withdrawn in month 3, the third in month 0 (before its
+         * coverage starts): 9 and 12 months released */
+        id_make(fx, 3, id);
+        rec_make(&x[0], n.topic, 3, id, nik[0], n.prog[0], DECIDE_DEACTIVATE, 0, 0);
+        x[0].r.last_month = 3;
+        id_make(fx, 4, id);
+        rec_make(&x[1], n.topic, 4, id, nik[2], n.prog[0], DECIDE_DEACTIVATE, 0, 0);
+        x[1].r.last_month = 0;
+        pos[0].next = 5;
+        assert_int_equal(commit_batch(fx->j, x, 2, pos, 1, 2), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 1);
+        assert_int_equal(months_of(fx->j, n.prog[0]), 3 + 3);
+        assert_int_equal(live(fx->j, nik[0], &w), 1);
+        assert_false(w.cov[0].live);
+        assert_string_equal(w.cov[0].program, n.prog[0]);
+        assert_int_equal(w.cov[0].start_month, 1);
+        assert_int_equal(w.cov[0].end_month, 12);
+        assert_int_equal(w.cov[0].first_month, 1);
+        assert_int_equal(w.cov[0].last_month, 3);
+        assert_int_equal(live(fx->j, nik[1], &w), 1);
+        assert_true(w.cov[0].live);
+        assert_int_equal(w.cov[0].first_month, 10);
+        assert_int_equal(w.cov[0].last_month, 12);
+        assert_int_equal(live(fx->j, nik[2], &w), 0);
+
+        /* the answers: the first's registration failed after its withdrawal
+         * (its 3 months released), the second's failed while pending (its
+         * slot and months), the third's registered (nothing changes) */
+        struct journal_item_result res[3];
+        for (size_t i = 0; i < 3; i++)
+                res[i] = (struct journal_item_result){
+                    .seq = ops.op[i].seq,
+                    .status = i == 2 ? RESULT_REGISTERED : RESULT_FAILED,
+                    .kpj = i == 2 ? "25000000009" : NULL,
+                    .reason = i == 2 ? NULL : "no",
+                    .out = {.topic = "results", .value = "r", .value_len = 1}};
+        assert_int_equal(
+            journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, res, 3), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 0);
+        assert_int_equal(months_of(fx->j, n.prog[0]), 0);
+        for (unsigned i = 0; i < 3; i++)
+                assert_int_equal(live(fx->j, nik[i], &w), 0);
+
+        /* a worker's history: registered again, the view shows the new one
+         * beside an ended one that kept months, in decision order */
+        op_after = ops_last(fx->j);
+        id_make(fx, 5, id);
+        rec_make(&x[0], n.topic, 5, id, nik[1], n.prog[1], DECIDE_REGISTER, 1, 12);
+        x[0].r.first_month = 4;
+        id_make(fx, 6, id);
+        rec_make(&x[1], n.topic, 6, id, nik[1], n.prog[1], DECIDE_DEACTIVATE, 0, 0);
+        x[1].r.last_month = 6;
+        id_make(fx, 7, id);
+        rec_make(&x[2], n.topic, 7, id, nik[1], n.prog[2], DECIDE_REGISTER, 1, 12);
+        x[2].r.first_month = 7;
+        pos[0].next = 8;
+        assert_int_equal(commit_batch(fx->j, x, 3, pos, 1, 3), 0);
+        assert_int_equal(months_of(fx->j, n.prog[1]), 3);
+        assert_int_equal(months_of(fx->j, n.prog[2]), 6);
+        assert_int_equal(live(fx->j, nik[1], &w), 2);
+        assert_string_equal(w.cov[0].program, n.prog[1]);
+        assert_false(w.cov[0].live);
+        assert_int_equal(w.cov[0].first_month, 4);
+        assert_int_equal(w.cov[0].last_month, 6);
+        assert_string_equal(w.cov[1].program, n.prog[2]);
+        assert_true(w.cov[1].live);
+        assert_int_equal(w.cov[1].first_month, 7);
+        assert_int_equal(w.cov[1].last_month, 12);
+        (void)op_after;
+        free(ops.op);
+        decide_worker_release(&w);
+}
+
 static void test_a_split_batch_hands_its_items_to_two_new_ones(void **state)
 {
         struct fx *fx = *state;
@@ -1365,6 +1485,8 @@ int main(void)
                 test_an_answer_after_a_withdrawal_changes_nothing, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(
                 test_a_split_batch_hands_its_items_to_two_new_ones, fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(test_committed_months_follow_the_coverages,
+                                            fx_open, fx_close),
             cmocka_unit_test_setup_teardown(test_a_large_batch_against_a_model, fx_open,
                                             fx_close),
         };

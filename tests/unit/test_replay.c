@@ -34,12 +34,19 @@ struct item_row {
         int kind;
         enum result_status status; /* 0: unanswered */
         int program;
-        int coverage;  /* the row's state; 0: no row */
-        bool replaced; /* a later registration owns the row */
-        int live[3];   /* programmes + 1 of the worker's live coverages; 0 ends */
+        int coverage;        /* the row's state; 0: no row */
+        bool replaced;       /* a later registration owns the row */
+        int live[3];         /* programmes + 1 of the worker's live coverages; 0 ends */
+        int64_t first, last; /* the coverage's own months; 0: its period */
+        struct {
+                int program; /* + 1; 0 ends */
+                int64_t first, last;
+        } ended[2]; /* the worker's ended coverages that have months */
         int64_t later_seq;
         const char *want;
 };
+
+#define PREMIUM 16800 /* a month, every programme */
 
 /* a registration that failed, its coverage still its own and failed */
 #define REG(p)                                                                           \
@@ -59,8 +66,10 @@ struct row {
         struct item_row items[3];
         int body_items; /* 0: one per item */
         int64_t used[N_PROG], reserved[N_PROG];
+        int64_t months[N_PROG], reserved_months[N_PROG]; /* committed */
+        int64_t budget[N_PROG];                          /* 0: none */
         int action;
-        int64_t taken[N_PROG];
+        int64_t taken[N_PROG], taken_months[N_PROG];
 };
 
 static const struct row rows[] = {
@@ -150,6 +159,50 @@ static const struct row rows[] = {
      .items = {{REG(GONE), .want = "programme not in the configuration"}},
      .action = JOURNAL_CTL_REPLAY_NONE},
 
+    /* the budget: committed months * 16,800 may not pass it */
+    {"the last Rupiah of the budget: nine workers' year and this one's",
+     .items = {{REG(BPP)}}, .used = {[BPP] = 9}, .months = {[BPP] = 108},
+     .budget = {[BPP] = 120 * PREMIUM}, .action = JOURNAL_CTL_REPLAY_RESEND,
+     .taken = {[BPP] = 1}, .taken_months = {[BPP] = 12}},
+    {"one Rupiah short of it",
+     .items = {{REG(BPP), .want = "budget exceeded (Rp1814400 committed, Rp201600 "
+                                  "more, budget Rp2015999)"}},
+     .used = {[BPP] = 9}, .months = {[BPP] = 108}, .budget = {[BPP] = 120 * PREMIUM - 1},
+     .action = JOURNAL_CTL_REPLAY_NONE},
+    {"a coverage commits its own months, not its programme's period",
+     .items = {{REG(BPP), .first = M(2025, 10), .last = M(2025, 12)}},
+     .months = {[BPP] = 100}, .budget = {[BPP] = 103 * PREMIUM},
+     .action = JOURNAL_CTL_REPLAY_RESEND, .taken = {[BPP] = 1},
+     .taken_months = {[BPP] = 3}},
+    {"the months an earlier item of the same replay commits count",
+     .items = {{REG(BPP)},
+               {REG(BPP), .want = "budget exceeded (Rp201600 committed, "
+                                  "Rp201600 more, budget Rp201600)"}},
+     .budget = {[BPP] = 12 * PREMIUM}, .action = JOURNAL_CTL_REPLAY_REBUILD,
+     .taken = {[BPP] = 1}, .taken_months = {[BPP] = 12}},
+    {"months an earlier replay of a dry run would commit count",
+     .items = {{REG(BPP), .want = "budget exceeded (Rp201600 committed, Rp201600 "
+                                  "more, budget Rp201600)"}},
+     .reserved_months = {[BPP] = 12}, .budget = {[BPP] = 12 * PREMIUM},
+     .action = JOURNAL_CTL_REPLAY_NONE},
+    {"the quota before the budget", .items = {{REG(BPP), .want = "quota full (10/10)"}},
+     .used = {[BPP] = 10}, .budget = {[BPP] = 1}, .action = JOURNAL_CTL_REPLAY_NONE},
+
+    /* no month of a worker paid twice */
+    {"an ended coverage of an overlapping programme holds some of its months",
+     .items = {{REG(BPP), .ended = {{KALTIM + 1, M(2025, 1), M(2025, 3)}},
+                .want = "months 2025-01..2025-03 already paid by KALTIM-RENTAN-2025"}},
+     .action = JOURNAL_CTL_REPLAY_NONE},
+    {"one that ended the month before this one's first holds none of them",
+     .items = {{REG(BPP), .first = M(2025, 4), .last = M(2025, 12),
+                .ended = {{KALTIM + 1, M(2025, 1), M(2025, 3)}}}},
+     .action = JOURNAL_CTL_REPLAY_RESEND, .taken = {[BPP] = 1},
+     .taken_months = {[BPP] = 9}},
+    {"one of a programme whose period does not overlap is no clash",
+     .items = {{REG(BPP), .ended = {{SORONG + 1, M(2024, 1), M(2024, 12)}}}},
+     .action = JOURNAL_CTL_REPLAY_RESEND, .taken = {[BPP] = 1},
+     .taken_months = {[BPP] = 12}},
+
     /* deactivations */
     {"a deactivation without a later operation is resent", .items = {{DEACT(BPP)}},
      .action = JOURNAL_CTL_REPLAY_RESEND},
@@ -189,6 +242,14 @@ static size_t count_items(const struct row *r)
         return n;
 }
 
+static bool months_named(const struct row *r)
+{
+        for (size_t k = 0; k < N_PROG; k++)
+                if (r->taken_months[k])
+                        return true;
+        return false;
+}
+
 static void test_rules(void **state)
 {
         (void)state;
@@ -198,8 +259,9 @@ static void test_rules(void **state)
                 struct replay_item items[3];
                 struct replay_quota quotas[N_PROG];
                 struct replay_verdict v[3];
-                int64_t taken[N_PROG];
-                struct replay_judgement j = {.items = v, .taken = taken};
+                int64_t taken[N_PROG], taken_months[N_PROG];
+                struct replay_judgement j = {
+                    .items = v, .taken = taken, .taken_months = taken_months};
                 size_t n = count_items(r), nq = 0, n_ok = 0;
                 struct replay_batch b = {
                     .state = r->state ? r->state : JOURNAL_BATCH_FAILED,
@@ -216,6 +278,10 @@ static void test_rules(void **state)
                                     .quota = programs[k].quota,
                                     .used = r->used[k],
                                     .reserved = r->reserved[k],
+                                    .monthly_premium = PREMIUM,
+                                    .budget = r->budget[k] ? r->budget[k] : -1,
+                                    .months = r->months[k],
+                                    .reserved_months = r->reserved_months[k],
                                 };
                 b.n_quotas = nq;
                 for (size_t k = 0; k < n; k++) {
@@ -228,6 +294,18 @@ static void test_rules(void **state)
                                                       programs[p].end_month),
                                     0);
                         }
+                        for (size_t l = 0; l < 2 && ir->ended[l].program; l++) {
+                                int p = ir->ended[l].program - 1;
+                                struct decide_coverage c = {
+                                    .start_month = programs[p].start_month,
+                                    .end_month = programs[p].end_month,
+                                    .first_month = ir->ended[l].first,
+                                    .last_month = ir->ended[l].last,
+                                };
+                                snprintf(c.program, sizeof(c.program), "%s",
+                                         programs[p].id);
+                                assert_int_equal(decide_worker_put(&w[k], &c), 0);
+                        }
                         items[k] = (struct replay_item){
                             .kind = ir->kind,
                             .status = ir->status,
@@ -236,6 +314,10 @@ static void test_rules(void **state)
                             .coverage_own = !ir->replaced,
                             .start_month = programs[ir->program].start_month,
                             .end_month = programs[ir->program].end_month,
+                            .first_month =
+                                ir->first ? ir->first : programs[ir->program].start_month,
+                            .last_month =
+                                ir->first ? ir->last : programs[ir->program].end_month,
                             .worker = &w[k],
                             .later_seq = ir->later_seq,
                         };
@@ -276,6 +358,15 @@ static void test_rules(void **state)
                                 fail_msg("%s: %s takes %lld slots, want %lld", r->rule,
                                          programs[k].id, (long long)taken[q],
                                          (long long)r->taken[k]);
+                        /* rows that name no months commit each item's period */
+                        int64_t want_months =
+                            months_named(r) ? r->taken_months[k]
+                                            : r->taken[k] * (programs[k].end_month -
+                                                             programs[k].start_month + 1);
+                        if (taken_months[q] != want_months)
+                                fail_msg("%s: %s commits %lld months, want %lld", r->rule,
+                                         programs[k].id, (long long)taken_months[q],
+                                         (long long)want_months);
                         q++;
                 }
         next:

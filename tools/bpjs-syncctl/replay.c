@@ -308,6 +308,8 @@ static int replay_all(struct ctl *c, const struct args *a, const struct ids *ids
         for (size_t i = 0; i < c->conf->n_programs; i++) {
                 quotas[i].program = c->conf->programs[i].id;
                 quotas[i].quota = c->conf->programs[i].quota;
+                quotas[i].monthly_premium = c->conf->programs[i].monthly_premium;
+                quotas[i].budget = -1;
         }
         struct journal_ctl_replay_opts opts = {
             .who = ctl_who(who),

@@ -17,7 +17,8 @@
 struct quota_use {
         char program[EVENT_PROGRAM_MAX + 1];
         int64_t used;
-        int64_t quota; /* -1: not in the configuration */
+        int64_t months; /* committed */
+        int64_t quota;  /* -1: not in the configuration */
 };
 
 struct quotas {
@@ -35,16 +36,19 @@ static struct quota_use *quota_slot(struct quotas *qs, const char *program)
         struct quota_use *u = &qs->q[qs->n++];
         snprintf(u->program, sizeof(u->program), "%s", program);
         u->used = 0;
+        u->months = 0;
         u->quota = -1;
         return u;
 }
 
-static int on_quota(const char *program, int64_t used, void *opaque)
+static int on_quota(const char *program, int64_t used, int64_t months, void *opaque)
 {
         struct quota_use *u = quota_slot(opaque, program ? program : "?");
 
-        if (u)
+        if (u) {
                 u->used = used;
+                u->months = months;
+        }
         return 0;
 }
 

@@ -63,12 +63,20 @@ static int on_coverage(const struct journal_ctl_coverage *cov, void *opaque)
 {
         struct history *h = opaque;
         char t[CTL_TIME_SIZE], start[8], end[8], period[20], rid[JOURNAL_CTL_NAME_SIZE];
+        char first[8], last[8], months[20] = "none";
         const char *state = journal_ctl_coverage_state_name(cov->state);
+        /* a failed coverage commits nothing, whatever months it had */
+        bool has_months =
+            cov->last_month >= cov->first_month && cov->state != JOURNAL_COVERAGE_FAILED;
 
         ctl_time(cov->updated_at, t);
         conf_month_format(cov->start_month, start);
         conf_month_format(cov->end_month, end);
+        conf_month_format(cov->first_month, first);
+        conf_month_format(cov->last_month, last);
         snprintf(period, sizeof(period), "%s..%s", start, end);
+        if (has_months)
+                snprintf(months, sizeof(months), "%s..%s", first, last);
         journal_ctl_registration_id(h->c->jc, cov->reg_seq, rid);
         if (h->c->json) {
                 cJSON *o = cJSON_CreateObject();
@@ -76,13 +84,20 @@ static int on_coverage(const struct journal_ctl_coverage *cov, void *opaque)
                 cJSON_AddStringToObject(o, "state", state);
                 cJSON_AddStringToObject(o, "start", start);
                 cJSON_AddStringToObject(o, "end", end);
+                if (has_months) {
+                        cJSON *m = cJSON_AddObjectToObject(o, "months");
+                        cJSON_AddStringToObject(m, "first", first);
+                        cJSON_AddStringToObject(m, "last", last);
+                } else {
+                        cJSON_AddNullToObject(o, "months");
+                }
                 cJSON_AddStringToObject(o, "registration_id", rid);
                 cJSON_AddItemToObject(o, "event_id", out_json_text(cov->event_id));
                 cJSON_AddStringToObject(o, "updated_at", t);
                 cJSON_AddItemToArray(h->coverage, o);
                 return 0;
         }
-        const char *row[] = {cov->program, state, period, rid, cov->event_id, t};
+        const char *row[] = {cov->program, state, period, months, rid, cov->event_id, t};
         return h->rc = out_table_add(h->tc, row);
 }
 
@@ -145,7 +160,7 @@ static int show(struct ctl *c, const char *nik, bool reveal)
 {
         static const char *const he[] = {"AT",        "EVENT",  "TYPE",
                                          "PROGRAMME", "RESULT", "REASON / COVERED BY"};
-        static const char *const hc[] = {"PROGRAMME",    "STATE", "PERIOD",
+        static const char *const hc[] = {"PROGRAMME",    "STATE", "PERIOD", "MONTHS",
                                          "REGISTRATION", "EVENT", "UPDATED"};
         static const char *const ho[] = {"SEQ",       "KIND",  "REGISTRATION",
                                          "PROGRAMME", "BATCH", "BATCH STATE",
@@ -169,7 +184,7 @@ static int show(struct ctl *c, const char *nik, bool reveal)
                 }
         } else {
                 h.te = out_table_new(6, he);
-                h.tc = out_table_new(6, hc);
+                h.tc = out_table_new(7, hc);
                 h.to = out_table_new(9, ho);
                 if (!h.te || !h.tc || !h.to) {
                         rc = EX_OSERR;
