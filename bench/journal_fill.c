@@ -63,11 +63,13 @@ static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opa
         return item_batch_body(journal_id(f->j), id, false, parts, n, body, len);
 }
 
-static int drop_out(int64_t seq, const struct journal_out *o, void *opaque)
+/* seen[0] counts the messages, seen[1] is the last one's position. */
+static int drop_out(int64_t pos, const struct journal_out *o, void *opaque)
 {
-        int64_t *seqs = opaque;
+        int64_t *seen = opaque;
         (void)o;
-        seqs[seqs[0]++ + 1] = seq;
+        seen[0]++;
+        seen[1] = pos;
         return 0;
 }
 
@@ -76,7 +78,7 @@ static int push_all(struct fill *f)
 {
         struct journal_item_result res[BATCH];
         char kpj[BATCH][16];
-        static int64_t seqs[2 * BATCH + 1];
+        int64_t seen[2];
         int64_t id;
         int rc;
 
@@ -103,11 +105,11 @@ static int push_all(struct fill *f)
                                                   f->n);
                 for (size_t i = 0; i < f->n; i++)
                         free(f->items[i]);
-                seqs[0] = 0;
+                seen[0] = seen[1] = 0;
                 if (rc == 0)
-                        rc = journal_outbox_fetch(f->j, 0, 2 * BATCH, drop_out, seqs);
-                if (rc >= 0)
-                        rc = journal_outbox_delete(f->j, seqs + 1, (size_t)seqs[0]);
+                        rc = journal_outbox_fetch(f->j, 0, 2 * BATCH, drop_out, seen);
+                if (rc > 0)
+                        rc = journal_outbox_delete_through(f->j, seen[1], seen[0]);
                 if (rc < 0)
                         return rc;
         }

@@ -1,6 +1,8 @@
 #include "publish.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,45 +14,77 @@
 #include "metrics.h"
 
 #define MAX_INFLIGHT 5000 /* messages handed to the producer; bounds its memory */
-#define FETCH_ROWS   2000
+
+/* A message handed to the producer, in the order of the outbox. */
+struct flight {
+        int64_t pos;
+        bool done;
+};
 
 struct publish {
         struct journal *journal;
         rd_kafka_t *rk;
-        int64_t after_seq; /* highest outbox seq handed to the producer */
+        int64_t after; /* the highest outbox position handed to the producer */
         size_t inflight;
-        int64_t *done; /* delivered, to delete */
-        size_t n_done, cap_done;
-        int64_t retry_from; /* lowest failed seq, or 0 */
-        int64_t refused_seq;
-        struct metrics *metrics; /* the row the producer last refused, said once */
+        /* what was handed over and is not yet behind `through`, in order: a
+         * ring of MAX_INFLIGHT */
+        struct flight ring[MAX_INFLIGHT];
+        size_t head, n;
+        int64_t through;     /* every message up to this position delivered */
+        int64_t deleted;     /* ... and deleted from the outbox */
+        int64_t delivered;   /* delivered since the last delete */
+        int64_t retry_from;  /* lowest position not delivered, or 0 */
+        int64_t refused_pos; /* the message the producer last refused, said once */
+        struct metrics *metrics;
 };
+
+/* The ring's entry for pos (delivery reports come in order per partition,
+ * not across them), or NULL. */
+static struct flight *flight_find(struct publish *p, int64_t pos)
+{
+        size_t lo = 0, hi = p->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                struct flight *f = &p->ring[(p->head + mid) % MAX_INFLIGHT];
+                if (f->pos == pos)
+                        return f;
+                if (f->pos < pos)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
         struct publish *p = opaque;
-        int64_t seq = (int64_t)(intptr_t)m->_private;
+        int64_t pos = (int64_t)(intptr_t)m->_private;
+        struct flight *f;
 
         (void)rk;
         p->inflight--;
         if (m->err) {
                 log_warning("publish",
-                            "outbox row %lld to %s not delivered: %s; will retry",
-                            (long long)seq, rd_kafka_topic_name(m->rkt),
+                            "outbox message %lld to %s not delivered: %s; will retry",
+                            (long long)pos, rd_kafka_topic_name(m->rkt),
                             rd_kafka_err2str(m->err));
-                if (!p->retry_from || seq < p->retry_from)
-                        p->retry_from = seq;
+                if (!p->retry_from || pos < p->retry_from)
+                        p->retry_from = pos;
                 return;
         }
-        if (p->n_done == p->cap_done) {
-                size_t cap = p->cap_done ? p->cap_done * 2 : 1024;
-                int64_t *d = realloc(p->done, cap * sizeof(*d));
-                if (!d)
-                        return; /* kept in the outbox; published again later */
-                p->done = d;
-                p->cap_done = cap;
+        f = flight_find(p, pos);
+        if (!f || f->done)
+                return; /* from before a retry: sent again anyway */
+        f->done = true;
+        p->delivered++;
+        /* the delivered prefix moves on: those may leave the outbox */
+        while (p->n && p->ring[p->head].done) {
+                p->through = p->ring[p->head].pos;
+                p->head = (p->head + 1) % MAX_INFLIGHT;
+                p->n--;
         }
-        p->done[p->n_done++] = seq;
 }
 
 int publish_open(const struct conf *c, struct journal *j, struct publish **out, char *err,
@@ -119,7 +153,7 @@ out:
  * for bigger messages) is cut there, with a truncated_from header. */
 #define MAX_VALUE 1048588
 
-static int produce(int64_t seq, const struct journal_out *o, void *opaque)
+static int produce(int64_t pos, const struct journal_out *o, void *opaque)
 {
         struct publish *p = opaque;
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
@@ -142,59 +176,74 @@ static int produce(int64_t seq, const struct journal_out *o, void *opaque)
                 rd_kafka_header_add(hdrs, "truncated_from", -1, size, -1);
                 log_error(
                     "publish",
-                    "outbox row %lld to %s: a %zu-byte value is larger than a record "
-                    "may be; the first %d bytes are sent, with a truncated_from header",
-                    (long long)seq, o->topic, len, MAX_VALUE);
+                    "outbox message %lld to %s: a %zu-byte value is larger than a "
+                    "record may be; the first %d bytes are sent, with a truncated_from "
+                    "header",
+                    (long long)pos, o->topic, len, MAX_VALUE);
                 len = MAX_VALUE;
         }
         e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(o->topic),
                               RD_KAFKA_V_KEY(o->key, o->key_len),
                               RD_KAFKA_V_VALUE((void *)o->value, len),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq),
+                              RD_KAFKA_V_OPAQUE((void *)(intptr_t)pos),
                               RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (e) {
                 rd_kafka_headers_destroy(hdrs);
-                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL && seq != p->refused_seq) {
-                        /* said once a row; the row stays and is tried again */
+                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL && pos != p->refused_pos) {
+                        /* said once a message; it stays and is tried again */
                         log_error("publish",
-                                  "outbox row %lld to %s refused by the producer: "
+                                  "outbox message %lld to %s refused by the producer: "
                                   "%s; results after it wait",
-                                  (long long)seq, o->topic, rd_kafka_err2str(e));
-                        p->refused_seq = seq;
+                                  (long long)pos, o->topic, rd_kafka_err2str(e));
+                        p->refused_pos = pos;
                 }
                 return 1; /* stop here, try again next poll: order is kept */
         }
+        p->ring[(p->head + p->n) % MAX_INFLIGHT] = (struct flight){pos, false};
+        p->n++;
         p->inflight++;
-        p->after_seq = seq;
+        p->after = pos;
         return 0;
+}
+
+/* Every message up to `through` was delivered: out of the outbox, in one
+ * range. On failure they stay and are published again: at-least-once. */
+static int forget_delivered(struct publish *p)
+{
+        int64_t delivered = p->delivered;
+        int rc;
+
+        if (p->through <= p->deleted)
+                return 0;
+        rc = journal_outbox_delete_through(p->journal, p->through, delivered);
+        if (rc)
+                return rc;
+        p->deleted = p->through;
+        p->delivered = 0;
+        metrics_add(p->metrics, METRIC_RESULTS_PUBLISHED, NULL, (double)delivered);
+        return delivered > INT32_MAX ? INT32_MAX : (int)delivered;
 }
 
 int publish_poll(struct publish *p)
 {
-        int delivered, rc;
+        int rc;
 
         rd_kafka_poll(p->rk, 0);
         if (p->retry_from && p->inflight == 0) {
-                /* resend everything from the first failure: order is kept */
-                p->after_seq = p->retry_from - 1;
+                /* resend everything from the first failure: order is kept
+                 * (what was delivered after it is sent again: at least once) */
+                p->after = p->retry_from - 1;
                 p->retry_from = 0;
+                p->head = p->n = 0;
         }
-        if (!p->retry_from && p->inflight < MAX_INFLIGHT) {
-                rc = journal_outbox_fetch(p->journal, p->after_seq, FETCH_ROWS, produce,
-                                          p);
+        if (!p->retry_from && p->n < MAX_INFLIGHT) {
+                rc = journal_outbox_fetch(p->journal, p->after, MAX_INFLIGHT - p->n,
+                                          produce, p);
                 if (rc < 0)
                         return rc;
         }
-        if (p->n_done == 0)
-                return 0;
-        rc = journal_outbox_delete(p->journal, p->done, p->n_done);
-        if (rc)
-                return rc; /* rows stay and are published again: at-least-once */
-        delivered = (int)p->n_done;
-        metrics_add(p->metrics, METRIC_RESULTS_PUBLISHED, NULL, delivered);
-        p->n_done = 0;
-        return delivered;
+        return forget_delivered(p);
 }
 
 void publish_set_metrics(struct publish *p, struct metrics *m)
@@ -230,10 +279,8 @@ void publish_close(struct publish *p)
         if (p->rk) {
                 rd_kafka_flush(p->rk, 2000);
                 rd_kafka_poll(p->rk, 0);
-                if (p->n_done)
-                        journal_outbox_delete(p->journal, p->done, p->n_done);
+                (void)forget_delivered(p);
                 rd_kafka_destroy(p->rk);
         }
-        free(p->done);
         free(p);
 }

@@ -88,7 +88,7 @@ struct journal_item_result {
 
 typedef int (*journal_op_fn)(const struct journal_op *op, void *opaque);
 typedef int (*journal_batch_fn)(const struct journal_batch *b, void *opaque);
-typedef int (*journal_out_fn)(int64_t seq, const struct journal_out *o, void *opaque);
+typedef int (*journal_out_fn)(int64_t pos, const struct journal_out *o, void *opaque);
 /* Writes the request body of batch id into *body (malloc'd) and *len. */
 typedef int (*journal_compose_fn)(int64_t id, const struct journal_op *ops, size_t n,
                                   void *opaque, char **body, size_t *len);
@@ -253,12 +253,23 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
 int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                          const struct journal_item_result *items, size_t n);
 
-/* Publish side. */
-int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
+/* Publish side. Every message the outbox holds has a position: strictly
+ * increasing in the order the messages were written, otherwise the
+ * backend's (SQLite keeps a transaction's messages in one row). fetch hands
+ * at most limit messages after position `after` to fn, in order (o and its
+ * strings are valid during the call; fn returns 0 to go on, > 0 to stop,
+ * < 0 for an error) and returns how many it handed over. delete_through
+ * says that every message up to and including position `through` was
+ * delivered, `delivered` of them since the last call (added to the counter
+ * "published"): they leave the outbox. One statement a call, however many
+ * messages: the outbox is deleted in ranges. */
+int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                          journal_out_fn fn, void *opaque);
-int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n);
+int journal_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);
 
-/* Rows in the outbox: results and dead letters not yet delivered. */
+/* Messages in the outbox: results and dead letters not yet delivered (a
+ * backend may count delivered ones with the rest of their row until the
+ * whole row is). */
 int journal_outbox_count(struct journal *j, int64_t *out);
 /* Adds n to a named counter ("consumed", "published"), in its own or the
  * open transaction. */

@@ -28,8 +28,12 @@
 
 /* The layout's version, in PRAGMA user_version: 0 is a new file or one made
  * before versions (then it has the table "coverage", one row a worker and
- * programme, migrated below), 2 is this layout. */
-#define SCHEMA_VERSION 2
+ * programme, migrated below), 2 kept one outbox row per message, 3 is this
+ * layout. */
+#define SCHEMA_VERSION 3
+/* An outbox message's position: its row's seq * OUTBOX_ROW_MAX + its index
+ * in the row. */
+#define OUTBOX_ROW_MAX 4096
 #define STR_(x)        #x
 #define STR(x)         STR_(x)
 
@@ -49,6 +53,34 @@ static const char migrate_v0[] = COVERAGES_TABLE
     "UPDATE quota SET months = coalesce((SELECT sum(c.last_month - c.first_month + 1)"
     "  FROM coverages c WHERE c.program = quota.program AND c.state <> 4"
     "  AND c.last_month >= c.first_month), 0);";
+
+/* An outbox message is framed as its topic, key, value and headers, each as
+ * its length in 8 hex digits ("ffffffff" for none) and its bytes, so that
+ * SQL can write one (the migration below) and C reads it back. */
+#define OUTBOX_FIELD(x)                                                                  \
+        "(CASE WHEN " x " IS NULL THEN CAST('ffffffff' AS BLOB) ELSE"                    \
+        " CAST(printf('%08x', length(CAST(" x " AS BLOB))) AS BLOB) || CAST(" x          \
+        " AS BLOB) END)"
+
+/* Versions 0 and 2 kept one outbox row per message: each becomes a row of
+ * one framed message at the same seq, so positions only grow. */
+static const char migrate_outbox[] =
+    "ALTER TABLE outbox RENAME TO outbox_v2;"
+    "CREATE TABLE outbox(seq INTEGER PRIMARY KEY "
+    "AUTOINCREMENT, n INTEGER NOT NULL,"
+    "  msgs BLOB NOT NULL);"
+    "INSERT INTO outbox(seq, n, msgs) SELECT seq, "
+    "1, " OUTBOX_FIELD("topic") " || " OUTBOX_FIELD(
+        "ke"
+        "y") " || " OUTBOX_FIELD("value") " || " OUTBOX_FIELD("headers") " FROM "
+                                                                         "outbox_"
+                                                                         "v2 "
+                                                                         "ORDER "
+                                                                         "BY seq;"
+                                                                         "DROP "
+                                                                         "TABLE "
+                                                                         "outbox_"
+                                                                         "v2;";
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -93,9 +125,12 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS batches_bodies ON batches(updated_at)"
     "  WHERE state IN (3, 4, 5) AND length(body) > 0;"
     "CREATE INDEX IF NOT EXISTS events_decided ON events(decided_at);"
-    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT "
-    "NOT NULL,"
-    "  key BLOB, value BLOB NOT NULL, headers BLOB);"
+    /* the outbox: one row per transaction that wrote messages (a consumed
+     * batch's results and dead letters, a batch's answers), n of them
+     * framed in msgs (OUTBOX_FIELD); published by position, deleted in
+     * ranges */
+    "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  n INTEGER NOT NULL, msgs BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -143,6 +178,8 @@ enum stmt {
         S_BACKLOG,
         S_OPEN_COUNT,
         S_OUTBOX_COUNT,
+        S_OUTBOX_THROUGH_GET,
+        S_OUTBOX_THROUGH_SET,
         S_PRUNE_ITEMS,
         S_SWEEP_ITEMS,
         S_SWEEP_GET,
@@ -185,105 +222,126 @@ enum stmt {
         " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
         "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
 
-static const char *const sql[S__COUNT] = {
-    [S_BEGIN] = "BEGIN IMMEDIATE",
-    [S_COMMIT] = "COMMIT",
-    [S_ROLLBACK] = "ROLLBACK",
-    [S_OFFSET_GET] =
-        "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
-    [S_OFFSET_SET] =
-        "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
-        " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
-    [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
-    [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
-                       " covered_by, topic, partition, offset, decided_at)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    /* live coverages, and ended ones that have months (decide_coverage) */
-    [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
-                 " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
-                 " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
-    [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
-    [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
-                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
-                    " months = months + ?3",
-    [S_COVERAGE_TAKE] =
-        "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
-        " first_month, last_month, event_id, updated_at)"
-        " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
-                       " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
-    [S_COVERAGE_END] = "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
-                       " WHERE nik = ?1 AND reg_seq = ?2",
-    [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
-                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_OUTBOX_INSERT] =
-        "INSERT INTO outbox(topic, key, value, headers) VALUES(?1, ?2, ?3, ?4)",
-    [S_OPS_UNBATCHED] = "SELECT " OP_COLUMNS
-                        "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
-    [S_BATCH_INSERT] =
-        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
-        " VALUES(?1, 1, x'', ?2, ?2, ?2)",
-    [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
-    [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
-    [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
-    /* "state IN (1, 2)" lets SQLite use the partial index batches_open:
-     * without it, every turn of the push loop scanned the whole table */
-    [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) AND state = 1"
-                      " AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
-    [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
-    [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
-    [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
-    /* only an open batch: one that ended (its answer recorded by a commit
-     * that reported an error, say) is never sent again */
-    [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
-                       " last_error = ?5, updated_at = ?6 WHERE id = ?1"
-                       " AND state IN (1, 2)",
-    [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
-                       " WHERE id = ?1",
-    [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
-    [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
-                       " WHERE nik = ?1 AND reg_seq = ?2",
-    /* a failed registration commits nothing: a pending coverage becomes
-     * failed (its months kept for a replay; a failed one counts none), one
-     * ended meanwhile stays ended without months */
-    [S_COVERAGE_FAIL] = "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
-                        " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
-                        " ELSE first_month - 1 END, updated_at = ?3"
-                        " WHERE nik = ?1 AND reg_seq = ?2",
-    [S_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ?1"
-                       " ORDER BY seq LIMIT ?2",
-    [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
-    [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
-                      " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
-    [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
-    [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
-    [S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
-    /* data minimisation: the final ops of those batches keep the NIK, the
-     * programme and the period (their outcome and kpj are columns); an op a
-     * replay could still send again (a failed deactivation, or a failed
-     * registration whose coverage is still its own and failed) keeps it all */
-    [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
-                      " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
-    /* the sweep: a span of seqs a turn, round and round the table, for what
-     * the turn above cannot see (bodies emptied by an older version, a failed
-     * registration replaced after its body went) */
-    [S_SWEEP_ITEMS] =
-        "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
-        " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
-        "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
-        "  AND length(b.body) = 0 AND b.updated_at < ?5)"
-        " AND length(item) > length(" MINIMAL_ITEM ")",
-    [S_SWEEP_GET] =
-        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
-    [S_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', ?1)"
-                    " ON CONFLICT(key) DO UPDATE SET value = ?1",
-    [S_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
-    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
-    [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
-                       " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
-    [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
-                  " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
-                  "  WHERE b.state IN (1, 2))",
+static const char *const sql[S__COUNT] =
+    {
+        [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_COMMIT] = "COMMIT",
+        [S_ROLLBACK] = "ROLLBACK",
+        [S_OFFSET_GET] =
+            "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
+        [S_OFFSET_SET] =
+            "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
+            " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
+        [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
+        [S_EVENT_INSERT] =
+            "INSERT INTO events(event_id, nik, program, type, status, reason,"
+            " covered_by, topic, partition, offset, decided_at)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        /* live coverages, and ended ones that have months (decide_coverage) */
+        [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
+                     " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
+                     " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
+        [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
+        [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
+                        " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
+                        " months = months + ?3",
+        [S_COVERAGE_TAKE] =
+            "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+            " first_month, last_month, event_id, updated_at)"
+            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
+        [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
+                           " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
+        [S_COVERAGE_END] =
+            "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
+            " WHERE nik = ?1 AND reg_seq = ?2",
+        [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        [S_OUTBOX_INSERT] = "INSERT INTO outbox(n, msgs) VALUES(?1, ?2)",
+        [S_OPS_UNBATCHED] =
+            "SELECT " OP_COLUMNS
+            "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+        [S_BATCH_INSERT] =
+            "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+            " VALUES(?1, 1, x'', ?2, ?2, ?2)",
+        [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
+        [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
+        [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
+        /* "state IN (1, 2)" lets SQLite use the partial index batches_open:
+         * without it, every turn of the push loop scanned the whole table */
+        [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) AND state = 1"
+                          " AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+        [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
+        [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
+        [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
+        /* only an open batch: one that ended (its answer recorded by a commit
+         * that reported an error, say) is never sent again */
+        [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
+                           " last_error = ?5, updated_at = ?6 WHERE id = ?1"
+                           " AND state IN (1, 2)",
+        [S_BATCH_FINISH] =
+            "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
+            " WHERE id = ?1",
+        [S_OP_RESULT] =
+            "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
+        [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
+                           " WHERE nik = ?1 AND reg_seq = ?2",
+        /* a failed registration commits nothing: a pending coverage becomes
+         * failed (its months kept for a replay; a failed one counts none), one
+         * ended meanwhile stays ended without months */
+        [S_COVERAGE_FAIL] =
+            "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
+            " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
+            " ELSE first_month - 1 END, updated_at = ?3"
+            " WHERE nik = ?1 AND reg_seq = ?2",
+        [S_OUTBOX_FETCH] = "SELECT seq, n, msgs FROM outbox WHERE seq >= ?1 ORDER BY seq",
+        /* the rows wholly at or before a position: a range, one statement */
+        [S_OUTBOX_DELETE] =
+            "DELETE FROM outbox WHERE seq < ?1 OR (seq = ?1 AND n <= ?2 + 1)",
+        [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
+                          " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
+        [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+        [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
+        /* what is left: a row's messages at or before the delivered position
+         * (meta outbox_through) are not */
+        [S_OUTBOX_COUNT] =
+            "WITH t(p) AS (SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+            "  WHERE key = 'outbox_through'), -1))"
+            " SELECT coalesce((SELECT sum(n) FROM outbox), 0) - coalesce((SELECT t.p "
+            "% " STR(OUTBOX_ROW_MAX) " + 1 FROM outbox o, t WHERE o.seq = t.p / " STR(
+                OUTBOX_ROW_MAX) "), 0) FROM t",
+        [S_OUTBOX_THROUGH_GET] =
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_through'",
+        [S_OUTBOX_THROUGH_SET] =
+            "INSERT INTO meta(key, value) VALUES('outbox_through', ?1)"
+            " ON CONFLICT(key) DO UPDATE SET value = ?1",
+        /* data minimisation: the final ops of those batches keep the NIK, the
+         * programme and the period (their outcome and kpj are columns); an op a
+         * replay could still send again (a failed deactivation, or a failed
+         * registration whose coverage is still its own and failed) keeps it all */
+        [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
+                          " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
+        /* the sweep: a span of seqs a turn, round and round the table, for what
+         * the turn above cannot see (bodies emptied by an older version, a failed
+         * registration replaced after its body went) */
+        [S_SWEEP_ITEMS] =
+            "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
+            " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
+            "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
+            "  AND length(b.body) = 0 AND b.updated_at < ?5)"
+            " AND length(item) > length(" MINIMAL_ITEM ")",
+        [S_SWEEP_GET] =
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
+        [S_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', ?1)"
+                        " ON CONFLICT(key) DO UPDATE SET value = ?1",
+        [S_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
+        [S_PRUNE_BODIES] =
+            "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
+        [S_PRUNE_EVENTS] =
+            "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
+            " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
+        [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+                      " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+                      "  WHERE b.state IN (1, 2))",
 };
 
 int journal_write_health(const struct journal *j)
@@ -498,6 +556,8 @@ static int migrate(struct journal *j)
         rc = exec(j, "BEGIN IMMEDIATE");
         if (rc == 0 && v0)
                 rc = exec(j, migrate_v0);
+        if (rc == 0 && (v0 || version == 2))
+                rc = exec(j, migrate_outbox);
         if (rc == 0)
                 rc = exec(j, schema);
         if (rc == 0 && version != SCHEMA_VERSION)
@@ -618,6 +678,7 @@ void journal_close(struct journal *j)
         jsql_ctl_finalize(j);
         sqlite3_close(j->db);
         free(j->qd);
+        free(j->ob);
         free(j->st);
         free(j);
 }
@@ -643,6 +704,7 @@ int jsql_commit(struct journal *j)
  * open, and the first error's text (the real cause) stays in errmsg. */
 void jsql_rollback(struct journal *j)
 {
+        j->ob_n = j->ob_len = 0;
         if (sqlite3_get_autocommit(j->db))
                 return;
         int rc = sqlite3_step(use(j, S_ROLLBACK));
@@ -777,14 +839,107 @@ static int quota_note(struct journal *j, const char *program, int delta, int64_t
         return 0;
 }
 
-static int outbox_add(struct journal *j, const struct journal_out *o)
+static int64_t outbox_pos(int64_t seq, size_t i)
 {
-        sqlite3_stmt *s = use(j, S_OUTBOX_INSERT);
-        bind_text(s, 1, o->topic);
-        bind_blob(s, 2, o->key, o->key_len);
-        bind_blob(s, 3, o->value ? o->value : "", o->value_len);
-        bind_blob(s, 4, o->headers, o->headers_len);
-        return run(j, S_OUTBOX_INSERT, "outbox");
+        return seq * OUTBOX_ROW_MAX + (int64_t)i;
+}
+
+static int outbox_field(struct journal *j, const void *p, size_t len, bool present)
+{
+        char head[9];
+
+        if (len > 0xfffffffeu) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "outbox: a %zu-byte field", len);
+                return -EMSGSIZE;
+        }
+        if (j->ob_cap - j->ob_len < len + 8) {
+                size_t cap = j->ob_cap ? j->ob_cap : 64 * 1024;
+                unsigned char *b;
+                while (cap - j->ob_len < len + 8)
+                        cap *= 2;
+                b = realloc(j->ob, cap);
+                if (!b) {
+                        snprintf(j->errmsg, sizeof(j->errmsg), "outbox: out of memory");
+                        return -ENOMEM;
+                }
+                j->ob = b;
+                j->ob_cap = cap;
+        }
+        snprintf(head, sizeof(head), "%08x", present ? (unsigned)len : 0xffffffffu);
+        memcpy(j->ob + j->ob_len, head, 8);
+        if (len)
+                memcpy(j->ob + j->ob_len + 8, p, len);
+        j->ob_len += 8 + len;
+        return 0;
+}
+
+int jsql_outbox_flush(struct journal *j)
+{
+        sqlite3_stmt *s;
+        int rc;
+
+        if (j->ob_n == 0)
+                return 0;
+        s = use(j, S_OUTBOX_INSERT);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)j->ob_n);
+        sqlite3_bind_blob64(s, 2, j->ob, j->ob_len, SQLITE_STATIC);
+        rc = run(j, S_OUTBOX_INSERT, "outbox");
+        j->ob_n = j->ob_len = 0;
+        return rc;
+}
+
+int jsql_outbox_add(struct journal *j, const struct journal_out *o)
+{
+        const char *topic = o->topic ? o->topic : "";
+        size_t len = j->ob_len;
+        int rc;
+
+        if (j->ob_n == OUTBOX_ROW_MAX && (rc = jsql_outbox_flush(j)))
+                return rc;
+        rc = outbox_field(j, topic, strlen(topic), true);
+        if (rc == 0)
+                rc = outbox_field(j, o->key, o->key ? o->key_len : 0, o->key != NULL);
+        if (rc == 0)
+                rc = outbox_field(j, o->value ? o->value : "",
+                                  o->value ? o->value_len : 0, true);
+        if (rc == 0)
+                rc = outbox_field(j, o->headers, o->headers ? o->headers_len : 0,
+                                  o->headers != NULL);
+        if (rc) {
+                j->ob_len = len;
+                return rc;
+        }
+        j->ob_n++;
+        return 0;
+}
+
+/* Reads one field back; NULL at the end of a damaged row. */
+static const unsigned char *outbox_unfield(const unsigned char *p,
+                                           const unsigned char *end, const void **out,
+                                           size_t *len)
+{
+        char head[9];
+        unsigned long v;
+        char *stop;
+
+        if (end - p < 8)
+                return NULL;
+        memcpy(head, p, 8);
+        head[8] = '\0';
+        v = strtoul(head, &stop, 16);
+        if (*stop)
+                return NULL;
+        p += 8;
+        if (v == 0xfffffffful) {
+                *out = NULL;
+                *len = 0;
+                return p;
+        }
+        if ((unsigned long)(end - p) < v)
+                return NULL;
+        *out = p;
+        *len = v;
+        return p + v;
 }
 
 static int op_add(struct journal *j, int kind, const struct journal_record *r,
@@ -892,7 +1047,7 @@ static int record(struct journal *j, const struct journal_record *r)
         if (rc == 0)
                 rc = coverage_change(j, r);
         for (size_t i = 0; rc == 0 && i < r->n_out; i++)
-                rc = outbox_add(j, &r->out[i]);
+                rc = jsql_outbox_add(j, &r->out[i]);
         return rc;
 }
 
@@ -936,6 +1091,8 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
                                 o->positions[i].next);
         if (rc == 0 && o->consumed)
                 rc = journal_counter_add(j, "consumed", o->consumed);
+        if (rc == 0)
+                rc = jsql_outbox_flush(j);
         if (rc == 0)
                 rc = jsql_commit(j);
         if (rc)
@@ -1260,7 +1417,7 @@ static int finish_op(const struct journal_op *op, void *opaque)
         if (rc == 0 && op->kind == JOURNAL_OP_REGISTER)
                 rc = coverage_settle(f->j, op, r->status);
         if (rc == 0)
-                rc = outbox_add(f->j, &r->out);
+                rc = jsql_outbox_add(f->j, &r->out);
         return f->rc = rc;
 }
 
@@ -1290,55 +1447,100 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         if (rc >= 0)
                 rc = finish_state(j, id, state, error);
         if (rc == 0)
+                rc = jsql_outbox_flush(j);
+        if (rc == 0)
                 rc = jsql_commit(j);
         if (rc)
                 jsql_rollback(j);
         return rc;
 }
 
-int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
+int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                          journal_out_fn fn, void *opaque)
 {
-        sqlite3_stmt *s = use(j, S_OUTBOX_FETCH);
-        struct journal_out o;
-        int rc, n = 0, r = 0;
+        sqlite3_stmt *s;
+        size_t n = 0;
+        int rc = SQLITE_DONE, r = 0;
 
-        sqlite3_bind_int64(s, 1, after_seq);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        /* what was delivered never comes back, after a restart either */
+        if (!j->ob_through_known) {
+                sqlite3_stmt *t = use(j, S_OUTBOX_THROUGH_GET);
+                rc = sqlite3_step(t);
+                j->ob_through = rc == SQLITE_ROW ? sqlite3_column_int64(t, 0) : -1;
+                sqlite3_reset(t);
+                if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                        return fail(j, rc, "outbox");
+                j->ob_through_known = true;
+                rc = SQLITE_DONE;
+        }
+        if (after < j->ob_through)
+                after = j->ob_through;
+        s = use(j, S_OUTBOX_FETCH);
+        sqlite3_bind_int64(s, 1, after < 0 ? 0 : after / OUTBOX_ROW_MAX);
+        while (r == 0 && n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
                 int64_t seq = sqlite3_column_int64(s, 0);
-                o.topic = (const char *)sqlite3_column_text(s, 1);
-                o.key = sqlite3_column_blob(s, 2);
-                o.key_len = (size_t)sqlite3_column_bytes(s, 2);
-                o.value = sqlite3_column_blob(s, 3);
-                o.value_len = (size_t)sqlite3_column_bytes(s, 3);
-                o.headers = sqlite3_column_blob(s, 4);
-                o.headers_len = (size_t)sqlite3_column_bytes(s, 4);
-                n++;
-                r = fn(seq, &o, opaque);
-                if (r)
-                        break;
+                int64_t count = sqlite3_column_int64(s, 1);
+                const unsigned char *p = sqlite3_column_blob(s, 2);
+                const unsigned char *end = p + sqlite3_column_bytes(s, 2);
+
+                for (int64_t i = 0; r == 0 && n < limit && i < count; i++) {
+                        struct journal_out o;
+                        const void *topic = NULL;
+                        size_t topic_len = 0;
+
+                        p = p ? outbox_unfield(p, end, &topic, &topic_len) : NULL;
+                        p = p ? outbox_unfield(p, end, &o.key, &o.key_len) : NULL;
+                        p = p ? outbox_unfield(p, end, &o.value, &o.value_len) : NULL;
+                        p = p ? outbox_unfield(p, end, &o.headers, &o.headers_len) : NULL;
+                        if (!p || !topic || topic_len >= sizeof(j->topic)) {
+                                snprintf(
+                                    j->errmsg, sizeof(j->errmsg),
+                                    "outbox row %lld: message %lld of %lld is damaged",
+                                    (long long)seq, (long long)i + 1, (long long)count);
+                                r = -EIO;
+                                break;
+                        }
+                        if (outbox_pos(seq, (size_t)i) <= after)
+                                continue;
+                        memcpy(j->topic, topic, topic_len);
+                        j->topic[topic_len] = '\0';
+                        o.topic = j->topic;
+                        if (!o.value)
+                                o.value = "";
+                        n++;
+                        r = fn(outbox_pos(seq, (size_t)i), &o, opaque);
+                }
         }
         sqlite3_reset(s);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return fail(j, rc, "outbox");
-        return r < 0 ? r : n;
+        return r < 0 ? r : (int)n;
 }
 
-int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
+int journal_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered)
 {
+        sqlite3_stmt *s;
         int rc = jsql_begin(j);
 
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-                sqlite3_bind_int64(use(j, S_OUTBOX_DELETE), 1, seqs[i]);
-                rc = run(j, S_OUTBOX_DELETE, "outbox delete");
+        if (rc)
+                return rc;
+        s = use(j, S_OUTBOX_DELETE);
+        sqlite3_bind_int64(s, 1, through / OUTBOX_ROW_MAX);
+        sqlite3_bind_int64(s, 2, through % OUTBOX_ROW_MAX);
+        rc = run(j, S_OUTBOX_DELETE, "outbox delete");
+        if (rc == 0) {
+                s = use(j, S_OUTBOX_THROUGH_SET);
+                sqlite3_bind_int64(s, 1, through);
+                rc = run(j, S_OUTBOX_THROUGH_SET, "outbox delete");
         }
-        if (rc == 0)
-                rc = journal_counter_add(j, "published", (int64_t)n);
+        if (rc == 0 && delivered)
+                rc = journal_counter_add(j, "published", delivered);
         if (rc == 0)
                 rc = jsql_commit(j);
         if (rc)
                 jsql_rollback(j);
+        else if (through > j->ob_through)
+                j->ob_through = through;
         return rc;
 }
 

@@ -32,6 +32,13 @@ struct journal {
                 int64_t delta, months;
         } * qd;
         size_t n_qd, cap_qd;
+        /* the open transaction's messages for the outbox, framed, written as
+         * one row when it commits (jsql_outbox_flush) */
+        unsigned char *ob;
+        size_t ob_len, ob_cap, ob_n;
+        char topic[256];    /* the topic of the message fetch hands over */
+        int64_t ob_through; /* every message up to here delivered (meta) */
+        bool ob_through_known;
 };
 
 /* Records "what: SQLite's message" in errmsg and returns the negative errno
@@ -126,6 +133,11 @@ int jsql_quota_used(struct journal *j, const char *program, int64_t *used,
 /* Writes of the daemon half that the operator half shares
  * (journal_sqlite.c), each in the open transaction. */
 int jsql_quota_add(struct journal *j, const char *program, int64_t slots, int64_t months);
+/* A message for the outbox, kept with the open transaction's others; they
+ * become one row at jsql_outbox_flush, which the transaction's writer calls
+ * before committing (and a rollback forgets them). */
+int jsql_outbox_add(struct journal *j, const struct journal_out *o);
+int jsql_outbox_flush(struct journal *j);
 /* The months a coverage holds: last - first + 1, or 0 when last < first. */
 static inline int64_t jsql_months(int64_t first, int64_t last)
 {

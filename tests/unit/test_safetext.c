@@ -187,7 +187,8 @@ static void test_clean_masks_after_escaping_and_is_idempotent(void **state)
                          "234567890123456 and \x1b[2J 6471 0127 1282 8100";
         (void)state;
         safetext_clean(in, strlen(in), false, once, sizeof(once));
-        assert_string_equal(once, "\\x0123*********3456 and \\x1b[2J 6471 **** **** 8100");
+        assert_string_equal(once,
+                            "\\x0123*********3456 and \\x1b[2J 6471 **** **** 8100");
         safetext_clean(once, strlen(once), false, twice, sizeof(twice));
         assert_string_equal(twice, once);
 }
