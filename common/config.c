@@ -704,15 +704,14 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
                     key, "ends before period.start", NULL);
 
         /* what the file left out: no budget, no age bound */
-        static const char *const unset[] = {"budget", "eligibility.min_age",
-                                            "eligibility.max_age"};
-        for (size_t k = 0; k < sizeof(unset) / sizeof(unset[0]); k++) {
-                int at = mark_index(program_keys, N_PROGRAM_KEYS, unset[k]);
-                if (!marks[at].line)
-                        *(int64_t *)field(p, program_keys[at].off) = -1;
-        }
-        const struct conf_eligibility *e = &p->eligibility;
-        if (e->min_age >= 0 && e->max_age >= 0 && e->min_age > e->max_age) {
+        if (!marks[mark_index(program_keys, N_PROGRAM_KEYS, "budget")].line)
+                p->budget = -1;
+        struct conf_eligibility *e = &p->eligibility;
+        e->has_min_age =
+            marks[mark_index(program_keys, N_PROGRAM_KEYS, "eligibility.min_age")].line;
+        e->has_max_age =
+            marks[mark_index(program_keys, N_PROGRAM_KEYS, "eligibility.max_age")].line;
+        if (e->has_min_age && e->has_max_age && e->min_age > e->max_age) {
                 char why[96];
                 snprintf(key, sizeof(key), "%s.eligibility.min_age", name);
                 snprintf(why, sizeof(why), "%lld is above eligibility.max_age %lld",
@@ -1102,10 +1101,10 @@ void conf_dump(const struct conf *c, FILE *f)
                         n += fprintf(f, "%ssex=%c", n ? "," : "", el->sex);
                 if (el->head_of_household)
                         n += fprintf(f, "%shead_of_household", n ? "," : "");
-                if (el->min_age >= 0)
+                if (el->has_min_age)
                         n += fprintf(f, "%smin_age=%lld", n ? "," : "",
                                      (long long)el->min_age);
-                if (el->max_age >= 0)
+                if (el->has_max_age)
                         n += fprintf(f, "%smax_age=%lld", n ? "," : "",
                                      (long long)el->max_age);
                 for (size_t j = 0; j < el->n_occupations; j++)

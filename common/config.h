@@ -38,14 +38,16 @@ struct conf_kv {
 };
 
 /* A programme's eligibility criteria (docs/events.md, "Eligibility"): each
- * one set must hold; a programme without any takes every valid worker. */
+ * one set must hold; a programme without any (all zero) takes every valid
+ * worker. */
 struct conf_eligibility {
-        bool disability;          /* worker.disability must be true */
-        int sex;                  /* 'F' or 'M'; 0: any */
-        bool head_of_household;   /* worker.head_of_household must be true */
-        int64_t min_age, max_age; /* whole years on the event's date; -1: none */
-        char **occupations;       /* worker.occupation is one of them; */
-        size_t n_occupations;     /* 0: any */
+        bool disability;               /* worker.disability must be true */
+        int sex;                       /* 'F' or 'M'; 0: any */
+        bool head_of_household;        /* worker.head_of_household must be true */
+        bool has_min_age, has_max_age; /* so that a zeroed struct has none */
+        int64_t min_age, max_age;      /* whole years on the event's date */
+        char **occupations;            /* worker.occupation is one of them; */
+        size_t n_occupations;          /* 0: any */
 };
 
 struct conf_program {

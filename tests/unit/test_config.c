@@ -327,13 +327,14 @@ static void test_programme_rules(void **state)
         assert_true(p->eligibility.disability);
         assert_int_equal(p->eligibility.sex, 'F');
         assert_true(p->eligibility.head_of_household);
+        assert_true(p->eligibility.has_min_age && p->eligibility.has_max_age);
         assert_int_equal(p->eligibility.min_age, 18);
         assert_int_equal(p->eligibility.max_age, 18);
         assert_int_equal(p->eligibility.n_occupations, 2);
         assert_string_equal(p->eligibility.occupations[0], "penjahit");
         assert_string_equal(p->eligibility.occupations[1], "nelayan");
         assert_int_equal(c->programs[1].budget, -1);
-        assert_int_equal(c->programs[1].eligibility.max_age, -1);
+        assert_false(c->programs[1].eligibility.has_max_age);
 
         f = open_memstream(&dump, &dump_len);
         assert_non_null(f);
@@ -425,19 +426,20 @@ static void test_spec_example(void **state)
         /* the disability programme takes only workers with a disability */
         assert_true(c->programs[0].eligibility.disability);
         assert_int_equal(c->programs[0].eligibility.sex, 0);
-        assert_int_equal(c->programs[0].eligibility.min_age, -1);
+        assert_false(c->programs[0].eligibility.has_min_age);
         /* the province's takes everyone */
         assert_false(c->programs[1].eligibility.disability);
-        assert_int_equal(c->programs[1].eligibility.min_age, -1);
-        assert_int_equal(c->programs[1].eligibility.max_age, -1);
+        assert_false(c->programs[1].eligibility.has_min_age);
+        assert_false(c->programs[1].eligibility.has_max_age);
         assert_int_equal(c->programs[1].eligibility.n_occupations, 0);
         /* women heads of household, 18 or older, any occupation */
         const struct conf_eligibility *kk = &c->programs[3].eligibility;
         assert_string_equal(c->programs[3].id, "BPP-PEREMPUAN-KK-2026");
         assert_int_equal(kk->sex, 'F');
         assert_true(kk->head_of_household);
+        assert_true(kk->has_min_age);
         assert_int_equal(kk->min_age, 18);
-        assert_int_equal(kk->max_age, -1);
+        assert_false(kk->has_max_age);
         assert_false(kk->disability);
         assert_int_equal(kk->n_occupations, 0);
         assert_int_equal(c->programs[3].start_month, 2026 * 12);
