@@ -481,7 +481,8 @@ static void test_a_sequence_for_one_worker(void **state)
         decide_worker_release(&w);
 }
 
-/* --- periods, eligibility, budgets (docs/events.md, "Deciding") --- */
+/* --- periods, eligibility, budgets: docs/events.md, "Eligibility" and
+ * "Budget and committed premium" --- */
 
 static char penjahit[] = "penjahit", nelayan[] = "nelayan";
 static char *occupations[] = {penjahit, nelayan};
