@@ -287,7 +287,7 @@ static int set_text(struct loader *L, const struct conf_key *k, void *base,
         case K_SEX:
                 if (strcmp(s, "F") && strcmp(s, "M"))
                         return failf(L, at, name, "expected F or M (got \"%s\")", s);
-                *(int *)field(base, k->off) = s[0];
+                *(int *)field(base, k->off) = s[0] == 'F' ? 'F' : 'M';
                 return 0;
         case K_RUPIAH: {
                 const char *d = s + (*s == '-' || *s == '+');
