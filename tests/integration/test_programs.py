@@ -5,10 +5,12 @@ gets the first result docs/events.md gives it (`not_eligible` naming the
 first failed criterion, `program_closed` for a month after the period, a
 month before the period taken), none of these rejections is dead-lettered,
 the endpoint receives exactly the eligible workers, and no full NIK is in
-the daemon's log."""
+the daemon's log. A reload (SIGHUP) changes the criteria for the events
+consumed after it."""
 
 import json
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,9 +95,9 @@ def test_eligibility_and_periods_end_to_end():
     with Env() as env:
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint()
-        cfg = env.write_config(daemon_config(kafka.bootstrap, endpoint.url,
-                                             endpoint.secret_file, env.path("journal.db"),
-                                             programs=[DIFABEL, KK]))
+        cfg_dict = daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file,
+                                 env.path("journal.db"), programs=[DIFABEL, KK])
+        cfg = env.write_config(cfg_dict)
         kafka.produce(EVENTS, [(e["worker"]["nik"], json.dumps(e), None) for e in events])
         daemon = run_daemon(env, cfg)
         # a first result for every event, a final one for every confirmed one
@@ -134,7 +136,31 @@ def test_eligibility_and_periods_end_to_end():
         assert "not_eligible" in log and "program_closed" in log, log[-2000:]
         leaked = [c[3].nik for c in CASES if c[3].nik in log]
         assert not leaked, leaked
-        daemon.send_signal(15)
+
+        # eligibility is reloadable: without the disability criterion, a
+        # worker without one is taken; the women's programme now wants 19
+        reloaded = json.loads(json.dumps(cfg_dict))
+        del reloaded["programs"][0]["eligibility"]
+        reloaded["programs"][1]["eligibility"]["min_age"] = 19
+        env.write_config(reloaded)
+        daemon.send_signal(signal.SIGHUP)
+        env.wait_for_log("daemon", "configuration reloaded", timeout=60)
+        late = [event("programs:late:0", "enrollment.submitted", DIFABEL["id"],
+                      Person(20, "1985-02-13", "M")),
+                event("programs:late:1", "enrollment.submitted", KK["id"],
+                      Person(21, "2008-01-10", "F"), occurred_at="2026-02-02T09:00:00+08:00")]
+        late[0]["worker"]["disability"] = False
+        late[1]["worker"].update(head_of_household=True, occupation="penjahit")
+        kafka.produce(EVENTS, [(e["worker"]["nik"], json.dumps(e), None) for e in late])
+        total = len(CASES) + len(confirmed) + 3  # two firsts, one final
+        results(kafka, expect=total, timeout=180)
+        after = {r["event_id"]: r for r in results(kafka)
+                 if r["event_id"].startswith("programs:late:")
+                 and r["status"] in ("confirmed", "rejected")}
+        assert after["programs:late:0"]["status"] == "confirmed", after
+        assert (after["programs:late:1"]["reason"],
+                after["programs:late:1"].get("detail")) == ("not_eligible", "min_age"), after
+        daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0
 
 
