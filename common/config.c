@@ -26,6 +26,9 @@ enum ktype {
         K_BENEFITS,
         K_LOGLEVEL,
         K_PROGRAMS,
+        K_TRUE,   /* a criterion that only narrows: true, never false */
+        K_SEX,    /* F or M, stored as the letter */
+        K_RUPIAH, /* a whole number of Rupiah, 0 or more */
 };
 
 enum kflags {
@@ -127,6 +130,24 @@ static const struct conf_key program_keys[] = {
      "first month covered, YYYY-MM"},
     {"period.end", K_MONTH, P(end_month), 0, NULL, NOLIM, KF_REQUIRED,
      "last month covered, YYYY-MM"},
+    {"budget", K_RUPIAH, P(budget), 0, NULL, NOLIM, KF_RELOADABLE,
+     "Rupiah set aside for the premiums of the whole period; a submission whose "
+     "premium would take the committed premium over it is budget_exceeded. Absent: "
+     "no budget"},
+    /* the criteria, in the order a not_eligible detail names the first failed */
+    {"eligibility.disability", K_TRUE, P(eligibility.disability), 0, NULL, NOLIM,
+     KF_RELOADABLE, "true: only workers whose worker.disability is true"},
+    {"eligibility.sex", K_SEX, P(eligibility.sex), 0, NULL, NOLIM, KF_RELOADABLE,
+     "F or M: only workers of that worker.sex"},
+    {"eligibility.head_of_household", K_TRUE, P(eligibility.head_of_household), 0, NULL,
+     NOLIM, KF_RELOADABLE, "true: only workers whose worker.head_of_household is true"},
+    {"eligibility.min_age", K_INT, P(eligibility.min_age), 0, NULL, 0, 150, KF_RELOADABLE,
+     "only workers at least this many whole years old on the date of occurred_at"},
+    {"eligibility.max_age", K_INT, P(eligibility.max_age), 0, NULL, 0, 150, KF_RELOADABLE,
+     "only workers at most this many whole years old on the date of occurred_at"},
+    {"eligibility.occupations", K_STRLIST, P(eligibility.occupations),
+     P(eligibility.n_occupations), NULL, 1, 1000, KF_RELOADABLE,
+     "only workers whose worker.occupation is one of these, compared exactly"},
 };
 
 #define N_CONF_KEYS    (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -254,6 +275,35 @@ static int set_text(struct loader *L, const struct conf_key *k, void *base,
                                      s);
                 *(bool *)field(base, k->off) = b;
                 return 0;
+        case K_TRUE:
+                if (parse_bool(s, &b))
+                        return failf(L, at, name, "expected true (got \"%s\")", s);
+                if (!b)
+                        return failf(L, at, name,
+                                     "false is not a criterion: only true narrows (leave "
+                                     "the key out to take every worker)");
+                *(bool *)field(base, k->off) = b;
+                return 0;
+        case K_SEX:
+                if (strcmp(s, "F") && strcmp(s, "M"))
+                        return failf(L, at, name, "expected F or M (got \"%s\")", s);
+                *(int *)field(base, k->off) = s[0] == 'F' ? 'F' : 'M';
+                return 0;
+        case K_RUPIAH: {
+                const char *d = s + (*s == '-' || *s == '+');
+                if (!*d || strspn(d, "0123456789") != strlen(d))
+                        return failf(L, at, name,
+                                     "expected a whole number of Rupiah, digits only "
+                                     "(got \"%s\")",
+                                     s);
+                if (*s == '-' && strspn(d, "0") != strlen(d))
+                        return failf(L, at, name, "must not be negative (got %s)", s);
+                if (parse_int(s, &v))
+                        return failf(L, at, name, "is too large: at most %lld (got %s)",
+                                     (long long)INT64_MAX, s);
+                *(int64_t *)field(base, k->off) = v;
+                return 0;
+        }
         case K_MONTH:
                 if (parse_month(s, &v))
                         return failf(L, at, name, "expected a month YYYY-MM (got \"%s\")",
@@ -492,6 +542,24 @@ static const char *suggest(const struct conf_key *table, size_t nkeys, const cha
         return buf;
 }
 
+/* An eligibility key the table does not know: named, with the known ones. */
+static int unknown_criterion(struct loader *L, const yaml_node_t *at, const char *name,
+                             const char *k)
+{
+        static const char sect[] = "eligibility.";
+        char known[256] = "";
+        size_t n = 0;
+
+        for (size_t i = 0; i < N_PROGRAM_KEYS; i++) {
+                const char *p = program_keys[i].path;
+                if (strncmp(p, sect, sizeof(sect) - 1) == 0 && n < sizeof(known))
+                        n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s",
+                                              n ? ", " : "", p + sizeof(sect) - 1);
+        }
+        return failf(L, at, name, "unknown criterion '%s' (the criteria are %s)", k,
+                     known);
+}
+
 static int walk(struct loader *L, const struct conf_key *table, size_t nkeys, void *base,
                 const yaml_node_t *map, const char *prefix, const char *rel,
                 struct conf_mark *marks)
@@ -538,6 +606,8 @@ static int walk(struct loader *L, const struct conf_key *table, size_t nkeys, vo
                         r = failf(L, kn, name,
                                   "secrets are never read from the configuration file; "
                                   "use bpjs.secret_file or the bpjs-secret credential");
+                else if (table == program_keys && strcmp(rel, "eligibility") == 0)
+                        r = unknown_criterion(L, kn, name, k);
                 else if (suggest(table, nkeys, rel, k, hint, sizeof(hint)))
                         r = failf(L, kn, name, "unknown key (did you mean '%s'?)", hint);
                 else
@@ -632,6 +702,25 @@ static int check_program(struct loader *L, struct conf *c, size_t i, const char 
                 return failm(
                     L, &marks[mark_index(program_keys, N_PROGRAM_KEYS, "period.end")],
                     key, "ends before period.start", NULL);
+
+        /* what the file left out: no budget, no age bound */
+        if (!marks[mark_index(program_keys, N_PROGRAM_KEYS, "budget")].line)
+                p->budget = -1;
+        struct conf_eligibility *e = &p->eligibility;
+        e->has_min_age =
+            marks[mark_index(program_keys, N_PROGRAM_KEYS, "eligibility.min_age")].line;
+        e->has_max_age =
+            marks[mark_index(program_keys, N_PROGRAM_KEYS, "eligibility.max_age")].line;
+        if (e->has_min_age && e->has_max_age && e->min_age > e->max_age) {
+                char why[96];
+                snprintf(key, sizeof(key), "%s.eligibility.min_age", name);
+                snprintf(why, sizeof(why), "%lld is above eligibility.max_age %lld",
+                         (long long)e->min_age, (long long)e->max_age);
+                return failm(L,
+                             &marks[mark_index(program_keys, N_PROGRAM_KEYS,
+                                               "eligibility.min_age")],
+                             key, why, NULL);
+        }
         return 0;
 }
 
@@ -854,15 +943,18 @@ static bool same_value(const struct conf_key *k, const void *a, const void *b)
                 return strcmp(*(char *const *)field((void *)a, k->off),
                               *(char *const *)field((void *)b, k->off)) == 0;
         case K_BOOL:
+        case K_TRUE:
                 return *(const bool *)field((void *)a, k->off) ==
                        *(const bool *)field((void *)b, k->off);
         case K_PAYER:
+        case K_SEX:
                 return *(const int *)field((void *)a, k->off) ==
                        *(const int *)field((void *)b, k->off);
         case K_INT:
         case K_MONTH:
         case K_LOGLEVEL:
         case K_BENEFITS:
+        case K_RUPIAH:
                 return *(const int64_t *)field((void *)a, k->off) ==
                        *(const int64_t *)field((void *)b, k->off);
         case K_STRLIST: {
@@ -919,11 +1011,19 @@ const struct conf_program *conf_program_find(const struct conf *c, const char *i
 static const char *type_name(enum ktype t)
 {
         static const char *const names[] = {
-            [K_STR] = "string",          [K_INT] = "integer",
-            [K_BOOL] = "boolean",        [K_STRLIST] = "list of strings",
-            [K_MAP] = "mapping",         [K_MONTH] = "month (YYYY-MM)",
-            [K_PAYER] = "city|province", [K_BENEFITS] = "list of JKK, JKM",
-            [K_LOGLEVEL] = "log level",  [K_PROGRAMS] = "list of programmes",
+            [K_STR] = "string",
+            [K_INT] = "integer",
+            [K_BOOL] = "boolean",
+            [K_STRLIST] = "list of strings",
+            [K_MAP] = "mapping",
+            [K_MONTH] = "month (YYYY-MM)",
+            [K_PAYER] = "city|province",
+            [K_BENEFITS] = "list of JKK, JKM",
+            [K_LOGLEVEL] = "log level",
+            [K_PROGRAMS] = "list of programmes",
+            [K_TRUE] = "true",
+            [K_SEX] = "F or M",
+            [K_RUPIAH] = "integer (Rupiah)",
         };
         return names[t];
 }
@@ -937,6 +1037,8 @@ static void print_rows(FILE *f, const struct conf_key *table, size_t n,
                 if ((k->min || k->max) && k->type == K_INT)
                         snprintf(range, sizeof(range), "%lld..%lld", (long long)k->min,
                                  (long long)k->max);
+                else if (k->type == K_RUPIAH)
+                        snprintf(range, sizeof(range), "0..");
                 fprintf(f, "| `%s%s` | %s | %s | %s | %s%s |\n", prefix, k->path,
                         type_name(k->type),
                         k->flags & KF_REQUIRED ? "required"
@@ -981,9 +1083,33 @@ void conf_dump(const struct conf *c, FILE *f)
                 char s[8], e[8];
                 conf_month_format(p->start_month, s);
                 conf_month_format(p->end_month, e);
+                const struct conf_eligibility *el = &p->eligibility;
                 fprintf(f,
-                        "program %s: payer=%s/%s quota=%lld premium=%lld period=%s..%s\n",
+                        "program %s: payer=%s/%s quota=%lld premium=%lld period=%s..%s "
+                        "budget=",
                         p->id, conf_payer_level_name(p->payer_level), p->payer_region,
                         (long long)p->quota, (long long)p->monthly_premium, s, e);
+                if (p->budget < 0)
+                        fprintf(f, "none");
+                else
+                        fprintf(f, "%lld", (long long)p->budget);
+                fprintf(f, " eligibility=");
+                int n = 0;
+                if (el->disability)
+                        n += fprintf(f, "disability");
+                if (el->sex)
+                        n += fprintf(f, "%ssex=%c", n ? "," : "", el->sex);
+                if (el->head_of_household)
+                        n += fprintf(f, "%shead_of_household", n ? "," : "");
+                if (el->has_min_age)
+                        n += fprintf(f, "%smin_age=%lld", n ? "," : "",
+                                     (long long)el->min_age);
+                if (el->has_max_age)
+                        n += fprintf(f, "%smax_age=%lld", n ? "," : "",
+                                     (long long)el->max_age);
+                for (size_t j = 0; j < el->n_occupations; j++)
+                        n += fprintf(f, "%s%s%s", n ? "," : "",
+                                     j ? "" : "occupations=", el->occupations[j]);
+                fprintf(f, "%s\n", n ? "" : "any");
         }
 }

@@ -37,6 +37,19 @@ struct conf_kv {
         struct conf_mark mark;
 };
 
+/* A programme's eligibility criteria (docs/events.md, "Eligibility"): each
+ * one set must hold; a programme without any (all zero) takes every valid
+ * worker. */
+struct conf_eligibility {
+        bool disability;               /* worker.disability must be true */
+        int sex;                       /* 'F' or 'M'; 0: any */
+        bool head_of_household;        /* worker.head_of_household must be true */
+        bool has_min_age, has_max_age; /* so that a zeroed struct has none */
+        int64_t min_age, max_age;      /* whole years on the event's date */
+        char **occupations;            /* worker.occupation is one of them; */
+        size_t n_occupations;          /* 0: any */
+};
+
 struct conf_program {
         char *id;
         char *name;
@@ -47,6 +60,8 @@ struct conf_program {
         int64_t quota;
         int64_t start_month; /* year * 12 + month - 1 */
         int64_t end_month;
+        int64_t budget; /* Rupiah for the whole period; -1: no budget */
+        struct conf_eligibility eligibility;
         struct conf_mark mark; /* of the list item */
 };
 

@@ -132,6 +132,17 @@ bool event_rfc3339_valid(const char *s)
                num(t + 4, 2) <= 59;
 }
 
+bool event_local_date(const char *s, int *year, int *month, int *day)
+{
+        char date[11];
+
+        if (strnlen(s, 10) < 10)
+                return false;
+        memcpy(date, s, 10);
+        date[10] = '\0';
+        return event_date_valid(date, year, month, day);
+}
+
 static int by_name(const void *a, const void *b)
 {
         return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -219,6 +230,7 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
         enum text_rule need = ev->type == EVENT_SUBMITTED ? REQUIRED : OPTIONAL;
         const cJSON *nik = cJSON_GetObjectItemCaseSensitive(w, "nik");
         const cJSON *dis = cJSON_GetObjectItemCaseSensitive(w, "disability");
+        const cJSON *hoh = cJSON_GetObjectItemCaseSensitive(w, "head_of_household");
         char sex[2] = "";
         struct nik_info info;
         bool dated;
@@ -255,6 +267,13 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
                         return fail(err, REASON_INVALID_FIELD, "worker.disability");
                 ev->disability = cJSON_IsTrue(dis);
         }
+        ev->head_of_household = -1;
+        if (hoh && !cJSON_IsNull(hoh)) {
+                if (!cJSON_IsBool(hoh))
+                        return fail(err, REASON_INVALID_FIELD,
+                                    "worker.head_of_household");
+                ev->head_of_household = cJSON_IsTrue(hoh);
+        }
 
         if (dated && (info.day != d || info.month != m || info.year2 != y % 100))
                 return fail(err, REASON_NIK_BIRTH_DATE_MISMATCH, "worker.nik");
@@ -286,6 +305,7 @@ int event_parse(const char *buf, size_t len, struct event *ev, struct event_erro
 
         memset(ev, 0, sizeof(*ev));
         ev->disability = -1;
+        ev->head_of_household = -1;
         memset(err, 0, sizeof(*err));
 
         if (len > EVENT_MAX_BYTES)

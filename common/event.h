@@ -32,7 +32,8 @@ struct event {
         char sex; /* 'M', 'F', or 0 */
         char phone[33];
         char occupation[EVENT_TEXT_MAX * 4 + 1];
-        int disability; /* -1 absent, 0, 1 */
+        int disability;        /* -1 absent, 0, 1 */
+        int head_of_household; /* -1 absent, 0, 1 */
         char reason[EVENT_TEXT_MAX * 4 + 1];
 };
 
@@ -53,6 +54,10 @@ const char *event_type_name(enum event_type t);
 bool event_id_valid(const char *s, size_t len);
 bool event_date_valid(const char *s, int *year, int *month, int *day);
 bool event_rfc3339_valid(const char *s);
+/* The calendar date of an RFC 3339 date-time as written, in the offset it
+ * carries ("2025-01-31T23:30:00+08:00" is 31 January): its YYYY-MM-DD
+ * part. False when s does not start with a real date. */
+bool event_local_date(const char *s, int *year, int *month, int *day);
 /* Returns the number of code points, or -1 if s is not valid UTF-8. */
 long utf8_length(const char *s, size_t len);
 

@@ -26,6 +26,14 @@ static const struct {
                                  "worker.nik disagrees with worker.sex"},
     [REASON_UNKNOWN_PROGRAM] = {"unknown_program", "program is not configured"},
     [REASON_QUOTA_EXCEEDED] = {"quota_exceeded", "the programme's quota is full"},
+    [REASON_PROGRAM_CLOSED] = {"program_closed",
+                               "the submission's month is after the programme's period, "
+                               "or no month of it is left for the worker"},
+    [REASON_NOT_ELIGIBLE] =
+        {"not_eligible", "the worker fails the eligibility criterion named in detail"},
+    [REASON_BUDGET_EXCEEDED] = {"budget_exceeded",
+                                "the coverage's premium would take the programme over "
+                                "its budget"},
 };
 
 const char *reason_name(enum reason r)

@@ -182,7 +182,10 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
             .nik = h->ev.nik[0] ? h->ev.nik : NULL,
             .status = d.status,
             .reason = d.reason ? reason_name(d.reason) : NULL,
-            .detail = d.status == RESULT_REJECTED ? h->perr.field : NULL,
+            /* decide's detail (a not_eligible criterion), else the field */
+            .detail = d.detail                      ? d.detail
+                      : d.status == RESULT_REJECTED ? h->perr.field
+                                                    : NULL,
             .covered_by = d.covered_by                  ? d.covered_by
                           : d.action == DECIDE_REGISTER ? prog->id
                                                         : NULL,

@@ -50,12 +50,86 @@ const struct decide_coverage *decide_overlap(const struct decide_worker *w,
         return NULL;
 }
 
+/* The number of months first..last: 0 when last < first, never overflowing
+ * whatever the view holds (a journal's values are not trusted blindly). */
+static int64_t span(int64_t first, int64_t last)
+{
+        if (last < first)
+                return 0;
+        uint64_t n = (uint64_t)last - (uint64_t)first;
+        return n >= (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(n + 1);
+}
+
+static bool leap(int y)
+{
+        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Whole years from the birth date to the date y-m-d; a 29 February birthday
+ * falls on 1 March in other years. False if birth is not a real date. */
+static bool age_on(const char *birth, int y, int m, int d, int *age)
+{
+        int by, bm, bd;
+
+        if (!event_date_valid(birth, &by, &bm, &bd))
+                return false;
+        if (bm == 2 && bd == 29 && !leap(y))
+                bm = 3, bd = 1;
+        *age = y - by - (m < bm || (m == bm && d < bd));
+        return true;
+}
+
+/* The first of the programme's criteria the worker fails, in the order of
+ * the key table (docs/events.md, "Eligibility"), or NULL. */
+static const char *first_failed(const struct conf_eligibility *e, const struct event *ev,
+                                int y, int m, int d)
+{
+        int age = 0;
+        bool dated = age_on(ev->birth_date, y, m, d, &age);
+
+        if (e->disability && ev->disability != 1)
+                return "disability";
+        if (e->sex && ev->sex != e->sex)
+                return "sex";
+        if (e->head_of_household && ev->head_of_household != 1)
+                return "head_of_household";
+        if (e->has_min_age && (!dated || age < e->min_age))
+                return "min_age";
+        if (e->has_max_age && (!dated || age > e->max_age))
+                return "max_age";
+        if (e->n_occupations) {
+                for (size_t i = 0; i < e->n_occupations; i++)
+                        if (strcmp(ev->occupation, e->occupations[i]) == 0)
+                                return NULL;
+                return "occupations";
+        }
+        return NULL;
+}
+
+/* Whether months more months take the programme's committed premium over
+ * its budget: (use + months) * premium > budget, the last Rupiah spendable.
+ * A sum or product past 64 bits is over any budget. */
+static bool over_budget(const struct conf_program *prog, int64_t used_months,
+                        int64_t months)
+{
+        int64_t total, premium;
+
+        if (prog->budget < 0)
+                return false;
+        if (__builtin_add_overflow(used_months, months, &total) ||
+            __builtin_mul_overflow(total, prog->monthly_premium, &premium))
+                return true;
+        return premium > prog->budget;
+}
+
 void decide(const struct event *ev, const struct conf_program *prog,
             const struct decide_worker *worker, const struct decide_use *use,
             struct decision *out)
 {
         struct decision d = {.status = RESULT_REJECTED};
         const struct decide_coverage *c;
+        int y, m, day;
+        int64_t month, start;
 
         /* Rule 1: an unknown programme is a rejection with a dead letter. */
         if (!prog) {
@@ -63,8 +137,19 @@ void decide(const struct event *ev, const struct conf_program *prog,
                 d.dead_letter = true;
                 goto out;
         }
+        /* The event's month and date, as written. The parser checked the
+         * form; an event that got here without it is refused as rule 1
+         * would have, never decided on a month it does not have. */
+        if (!event_local_date(ev->occurred_at, &y, &m, &day)) {
+                d.reason = REASON_INVALID_FIELD;
+                d.detail = "occurred_at";
+                d.dead_letter = true;
+                goto out;
+        }
+        month = (int64_t)y * 12 + m - 1;
 
-        /* Rule 5: a withdrawal ends the coverage of the programme it names. */
+        /* Rule 7: a withdrawal ends the coverage of the programme it names,
+         * at the withdrawal's month; the months after it are released. */
         if (ev->type == EVENT_WITHDRAWN) {
                 d.status = RESULT_IGNORED;
                 for (size_t i = 0; i < worker->n; i++) {
@@ -73,15 +158,33 @@ void decide(const struct event *ev, const struct conf_program *prog,
                                 d.status = RESULT_CONFIRMED;
                                 d.action = DECIDE_DEACTIVATE;
                                 d.first_month = w->first_month;
-                                d.last_month = w->first_month - 1;
-                                d.months = -(w->last_month - w->first_month + 1);
+                                d.last_month =
+                                    month < w->last_month ? month : w->last_month;
+                                d.months = span(w->first_month, d.last_month) -
+                                           span(w->first_month, w->last_month);
                                 break;
                         }
                 }
                 goto out;
         }
 
-        /* Rule 2: at most one active coverage across overlapping periods. */
+        /* Rule 2: a submission after the period is too late; one before
+         * it starts with the period. */
+        if (month > prog->end_month) {
+                d.reason = REASON_PROGRAM_CLOSED;
+                d.detail = "occurred_at";
+                goto out;
+        }
+
+        /* Rule 3: every criterion must hold; detail names the first that
+         * does not. */
+        d.detail = first_failed(&prog->eligibility, ev, y, m, day);
+        if (d.detail) {
+                d.reason = REASON_NOT_ELIGIBLE;
+                goto out;
+        }
+
+        /* Rule 4: at most one active coverage across overlapping periods. */
         c = decide_overlap(worker, prog->start_month, prog->end_month);
         if (c) {
                 d.status = RESULT_DUPLICATE;
@@ -89,18 +192,43 @@ void decide(const struct event *ev, const struct conf_program *prog,
                 goto out;
         }
 
-        /* Rule 3: the quota is the most workers covered at once. */
+        /* The coverage's months: from the latest of the period start, the
+         * event's month and the month after the worker's last paid month in
+         * an overlapping programme, to the period end. When that earlier
+         * coverage paid through the period end, no month is left: the
+         * programme is closed to this worker. */
+        start = month > prog->start_month ? month : prog->start_month;
+        for (size_t i = 0; i < worker->n; i++) {
+                const struct decide_coverage *w = &worker->cov[i];
+                if (w->last_month < w->first_month || w->start_month > prog->end_month ||
+                    prog->start_month > w->end_month)
+                        continue;
+                if (w->last_month >= prog->end_month) {
+                        d.reason = REASON_PROGRAM_CLOSED;
+                        d.detail = "period";
+                        goto out;
+                }
+                if (w->last_month + 1 > start)
+                        start = w->last_month + 1;
+        }
+
+        /* Rule 5: the quota is the most workers covered at once; the budget
+         * the most premium committed over the period. */
         if (use->used >= prog->quota) {
                 d.reason = REASON_QUOTA_EXCEEDED;
                 goto out;
         }
+        if (over_budget(prog, use->months, span(start, prog->end_month))) {
+                d.reason = REASON_BUDGET_EXCEEDED;
+                goto out;
+        }
 
-        /* Rule 4. */
+        /* Rule 6. */
         d.status = RESULT_CONFIRMED;
         d.action = DECIDE_REGISTER;
-        d.first_month = prog->start_month;
+        d.first_month = start;
         d.last_month = prog->end_month;
-        d.months = prog->end_month - prog->start_month + 1;
+        d.months = span(start, prog->end_month);
 out:
         *out = d;
 }
@@ -120,7 +248,8 @@ int decide_apply(const struct decision *d, const struct conf_program *prog,
                 int rc = decide_worker_put(worker, &c);
                 if (rc == 0) {
                         use->used++;
-                        use->months += d->months;
+                        if (__builtin_add_overflow(use->months, d->months, &use->months))
+                                use->months = d->months < 0 ? INT64_MIN : INT64_MAX;
                 }
                 return rc;
         }
@@ -133,7 +262,8 @@ int decide_apply(const struct decision *d, const struct conf_program *prog,
                         c->live = false;
                         c->last_month = d->last_month;
                         use->used--;
-                        use->months += d->months;
+                        if (__builtin_add_overflow(use->months, d->months, &use->months))
+                                use->months = d->months < 0 ? INT64_MIN : INT64_MAX;
                         if (c->last_month < c->first_month)
                                 continue;
                 }

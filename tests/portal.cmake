@@ -4,3 +4,6 @@
 bpjs_integration_test(schemas)
 bpjs_integration_test(hostile)
 bpjs_integration_test(pii)
+# Programmes as the payers define them (issue 14): eligibility and periods
+# decided end to end, only eligible workers reaching the endpoint.
+bpjs_integration_test(programs)

@@ -34,6 +34,7 @@ QUOTA_PROGRAM = {"id": "BPP-PERCONTOHAN-2025", "name": "Percontohan (quota test)
                  "period": {"start": "2025-01", "end": "2025-12"}}
 
 BPP, KALTIM, SORONG = (p["id"] for p in PROGRAMS)
+SORONG_AT = "2024-03-04T08:15:00+09:00"  # Sorong's events, in its period and offset
 FIRST = ("confirmed", "duplicate", "rejected", "ignored")
 NAMES = ["Siti Aminah", "Budi Santoso", "Dewi Lestari", "Agus Salim", "Rina Wati",
          "Yohanes Kambu", "Maria Worumi", "Ahmad Yani", "Nur Hasanah", "Petrus Mofu"]
@@ -150,7 +151,8 @@ def generate(seed=7, scale=1):
             ds.add(event(eid("kaltim-portal"), sub, KALTIM, w))
             ds.add(event(eid("kaltim-portal"), wd, KALTIM, w))
     for i, w in enumerate(sorong):
-        ds.add(event(eid("sorong-portal"), sub, SORONG, w))
+        # in its own year: a 2024 programme is closed to 2025's events
+        ds.add(event(eid("sorong-portal"), sub, SORONG, w, occurred_at=SORONG_AT))
         if i % 6 == 0:                    # 2024 and 2025 do not overlap
             ds.add(event(eid("bpp-portal"), sub, BPP, w))
     for i in range(1, QUOTA_PROGRAM["quota"] + 10 * scale + 1):
@@ -216,6 +218,9 @@ def model(ds, programs=None):
         seen.add(e["event_id"])
         nik, p = e["worker"]["nik"], progs[e["program"]]
         mine = cover.setdefault(nik, set())
+        if e["type"] == "enrollment.submitted" and e["occurred_at"][:7] > p["period"]["end"]:
+            expect[e["event_id"]] = ("rejected", None, None)  # program_closed
+            continue
         if e["type"] == "enrollment.withdrawn":
             if p["id"] in mine:
                 mine.discard(p["id"])

@@ -154,6 +154,9 @@ def hostile_cases():
     field("phone as a number", "worker.phone", 6281234567890, "invalid_field")
     field("occupation as a number", "worker.occupation", 1, "invalid_field")
     field("disability as a string", "worker.disability", "yes", "invalid_field")
+    field("head_of_household as a string", "worker.head_of_household", "true",
+          "invalid_field")
+    field("head_of_household as a number", "worker.head_of_household", 1, "invalid_field")
     field("reason as a number", "reason", 1, "invalid_field", etype="enrollment.withdrawn")
 
     # Duplicate keys.

@@ -189,6 +189,64 @@ def test_a_config_error_exits_78_without_ready():
             notify.close()
 
 
+PROGRAMME_CONFIG = """kafka:
+  brokers: "127.0.0.1:1"
+bpjs:
+  base_url: "http://127.0.0.1:1"
+  cons_id: "1001"
+programs:
+  - id: "BPP-DIFABEL-2025"
+    payer: {level: city, region: "6471"}
+    benefits: [JKK, JKM]
+    monthly_premium: 16800
+    quota: 10000
+    period: {start: "2025-01", end: "2025-12"}
+"""
+
+# (line 13 of the file, the message after "config.yaml:")
+BAD_PROGRAMME_RULES = [
+    ("    budget: 1.9e9\n",
+     '13:13: programs[0].budget: expected a whole number of Rupiah, digits only '
+     '(got "1.9e9")'),
+    ("    budget: -5\n", "13:13: programs[0].budget: must not be negative (got -5)"),
+    ("    budget: 99999999999999999999\n",
+     "13:13: programs[0].budget: is too large: at most 9223372036854775807 "
+     "(got 99999999999999999999)"),
+    ("    eligibility: {disabled: true}\n",
+     "13:19: programs[0].eligibility.disabled: unknown criterion 'disabled' (the "
+     "criteria are disability, sex, head_of_household, min_age, max_age, occupations)"),
+    ("    eligibility: {min_age: 65, max_age: 60}\n",
+     "13:28: programs[0].eligibility.min_age: 65 is above eligibility.max_age 60"),
+    ("    eligibility: {occupations: []}\n",
+     "13:32: programs[0].eligibility.occupations: must have between 1 and 1000 "
+     "entries (got 0)"),
+    ("    eligibility: {disability: yes-please}\n",
+     '13:31: programs[0].eligibility.disability: expected true (got "yes-please")'),
+    ("    eligibility: {disability: false}\n",
+     "13:31: programs[0].eligibility.disability: false is not a criterion: only true "
+     "narrows (leave the key out to take every worker)"),
+    ("    eligibility: {max_age: 200}\n",
+     "13:28: programs[0].eligibility.max_age: must be between 0 and 150 (got 200)"),
+]
+
+
+def test_bad_programme_rules_exit_78_with_their_place():
+    """A programme's budget or eligibility that cannot be read stops the
+    daemon before it starts, with exit 78 (EX_CONFIG, not restarted) and
+    FILE:LINE:COL: key: what is wrong; --check-config says the same."""
+    with Env() as env:
+        wrong = []
+        for line, want in BAD_PROGRAMME_RULES:
+            cfg = env.write_config(PROGRAMME_CONFIG + line)
+            for argv in (["--config", cfg], ["--check-config", cfg]):
+                p = subprocess.run([bin_path("bpjs-syncd")] + argv, capture_output=True,
+                                   text=True, timeout=60, stdin=subprocess.DEVNULL)
+                said = p.stdout + p.stderr
+                if p.returncode != 78 or f"{cfg}:{want}" not in said:
+                    wrong.append((argv[0], line, p.returncode, said[-400:]))
+        assert not wrong, wrong
+
+
 # ---------------------------------------------------------------------------
 # The unit, as systemd-analyze judges it
 

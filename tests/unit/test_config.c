@@ -145,6 +145,77 @@ static const struct {
     {"a second YAML document", "journal:", "---\nbogus: [\n",
      "15:1: syntax error: did not find expected ',' or ']' "
      "(while parsing a flow sequence at 13:8)"},
+    {"a budget in exponent form", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    budget: 1.9e9\n",
+     "17:13: programs[0].budget: expected a whole number of Rupiah, digits only (got "
+     "\"1.9e9\")"},
+    {"a budget in words", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    budget: \"lots\"\n",
+     "17:13: programs[0].budget: expected a whole number of Rupiah, digits only (got "
+     "\"lots\")"},
+    {"a negative budget", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    budget: -5\n",
+     "17:13: programs[0].budget: must not be negative (got -5)"},
+    {"a budget past 64 bits", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    budget: 9223372036854775808\n",
+     "17:13: programs[0].budget: is too large: at most 9223372036854775807 (got "
+     "9223372036854775808)"},
+    {"an unknown criterion", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {disability: true, income_below: 5000000}\n",
+     "17:37: programs[0].eligibility.income_below: unknown criterion 'income_below' (the "
+     "criteria are disability, sex, head_of_household, min_age, max_age, occupations)"},
+    {"min_age above max_age", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {min_age: 60, max_age: 18}\n",
+     "17:28: programs[0].eligibility.min_age: 60 is above eligibility.max_age 18"},
+    {"an empty occupation list", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {occupations: []}\n",
+     "17:32: programs[0].eligibility.occupations: must have between 1 and 1000 entries "
+     "(got 0)"},
+    {"an occupation list of one text", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {occupations: penjahit}\n",
+     "17:32: programs[0].eligibility.occupations: expected a list"},
+    {"a criterion of the wrong type", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {disability: yes-please}\n",
+     "17:31: programs[0].eligibility.disability: expected true (got \"yes-please\")"},
+    {"disability: false is no criterion", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {disability: false}\n",
+     "17:31: programs[0].eligibility.disability: false is not a criterion: only true "
+     "narrows (leave the key out to take every worker)"},
+    {"head_of_household: false is no criterion", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {head_of_household: false}\n",
+     "17:38: programs[0].eligibility.head_of_household: false is not a criterion: only "
+     "true narrows (leave the key out to take every worker)"},
+    {"sex other than F or M", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {sex: W}\n",
+     "17:24: programs[0].eligibility.sex: expected F or M (got \"W\")"},
+    {"an age above 150", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {max_age: 151}\n",
+     "17:28: programs[0].eligibility.max_age: must be between 0 and 150 (got 151)"},
+    {"a negative age", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {min_age: -1}\n",
+     "17:28: programs[0].eligibility.min_age: must be between 0 and 150 (got -1)"},
+    {"an age that is not whole", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: {min_age: 17.5}\n",
+     "17:28: programs[0].eligibility.min_age: expected a whole number (got \"17.5\")"},
+    {"eligibility not a mapping", "level: city",
+     "    payer: {level: city, region: \"6471\"}\n"
+     "    eligibility: [disability]\n",
+     "17:18: programs[0].eligibility: expected a mapping"},
     {"log level", "journal:", "log: {level: loud}\njournal:\n",
      "12:14: log.level: expected err, warning, notice, info or debug (got \"loud\")"},
 };
@@ -230,6 +301,65 @@ static void test_valid_and_defaults(void **state)
         conf_free(c);
 }
 
+/* A programme's budget and eligibility, as read and as conf_dump shows
+ * them; without them, no budget and every worker. */
+static void test_programme_rules(void **state)
+{
+        char err[CONF_ERR_SIZE], *dump = NULL;
+        size_t dump_len = 0;
+        struct conf *c = NULL;
+        FILE *f;
+        (void)state;
+
+        write_config("level: city", "    payer: {level: city, region: \"6471\"}\n"
+                                    "    budget: 0\n"
+                                    "    eligibility:\n"
+                                    "      disability: true\n"
+                                    "      sex: F\n"
+                                    "      head_of_household: true\n"
+                                    "      min_age: 18\n"
+                                    "      max_age: 18\n"
+                                    "      occupations: [penjahit, \"nelayan\"]\n");
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        const struct conf_program *p = &c->programs[0];
+        assert_int_equal(p->budget, 0);
+        assert_true(p->eligibility.disability);
+        assert_int_equal(p->eligibility.sex, 'F');
+        assert_true(p->eligibility.head_of_household);
+        assert_true(p->eligibility.has_min_age && p->eligibility.has_max_age);
+        assert_int_equal(p->eligibility.min_age, 18);
+        assert_int_equal(p->eligibility.max_age, 18);
+        assert_int_equal(p->eligibility.n_occupations, 2);
+        assert_string_equal(p->eligibility.occupations[0], "penjahit");
+        assert_string_equal(p->eligibility.occupations[1], "nelayan");
+        assert_int_equal(c->programs[1].budget, -1);
+        assert_false(c->programs[1].eligibility.has_max_age);
+
+        f = open_memstream(&dump, &dump_len);
+        assert_non_null(f);
+        conf_dump(c, f);
+        fclose(f);
+        if (!strstr(dump, "period=2025-01..2025-12 budget=0 eligibility=disability,sex=F,"
+                          "head_of_household,min_age=18,max_age=18,occupations=penjahit,"
+                          "nelayan\n") ||
+            !strstr(dump, "program KALTIM-RENTAN-2025: payer=province/64 quota=10000 "
+                          "premium=16800 period=2025-01..2025-12 budget=none "
+                          "eligibility=any\n"))
+                fail_msg("conf_dump:\n%s", dump);
+        free(dump);
+
+        /* budget and eligibility change with a reload */
+        struct conf *next = NULL;
+        write_config("level: city", "    payer: {level: city, region: \"6471\"}\n"
+                                    "    budget: 5000000\n");
+        if (conf_load(file, 0, &next, err))
+                fail_msg("%s", err);
+        assert_int_equal(conf_check_reload(c, next, err), 0);
+        conf_free(next);
+        conf_free(c);
+}
+
 static void test_credentials_directory_wins(void **state)
 {
         char err[CONF_ERR_SIZE], path[192];
@@ -285,9 +415,34 @@ static void test_spec_example(void **state)
 
         if (conf_load(SOURCE_DIR "/config/example.yaml", CONF_NO_SECRET, &c, err))
                 fail_msg("%s", err);
-        assert_int_equal(c->n_programs, 3);
+        assert_int_equal(c->n_programs, 4);
         assert_string_equal(c->programs[2].id, "SORONG-RENTAN-2024");
         assert_int_equal(c->programs[2].quota, 19336);
+        /* budgets: Balikpapan's Rp1.9 billion, Sorong's 2.2; the province none */
+        assert_int_equal(c->programs[0].budget, 1900000000);
+        assert_int_equal(c->programs[1].budget, -1);
+        assert_int_equal(c->programs[2].budget, 2200000000);
+        assert_int_equal(c->programs[3].budget, -1);
+        /* the disability programme takes only workers with a disability */
+        assert_true(c->programs[0].eligibility.disability);
+        assert_int_equal(c->programs[0].eligibility.sex, 0);
+        assert_false(c->programs[0].eligibility.has_min_age);
+        /* the province's takes everyone */
+        assert_false(c->programs[1].eligibility.disability);
+        assert_false(c->programs[1].eligibility.has_min_age);
+        assert_false(c->programs[1].eligibility.has_max_age);
+        assert_int_equal(c->programs[1].eligibility.n_occupations, 0);
+        /* women heads of household, 18 or older, any occupation */
+        const struct conf_eligibility *kk = &c->programs[3].eligibility;
+        assert_string_equal(c->programs[3].id, "BPP-PEREMPUAN-KK-2026");
+        assert_int_equal(kk->sex, 'F');
+        assert_true(kk->head_of_household);
+        assert_true(kk->has_min_age);
+        assert_int_equal(kk->min_age, 18);
+        assert_false(kk->has_max_age);
+        assert_false(kk->disability);
+        assert_int_equal(kk->n_occupations, 0);
+        assert_int_equal(c->programs[3].start_month, 2026 * 12);
         assert_int_equal(c->kafka.n_properties, 1);
         assert_string_equal(c->kafka.properties[0].key, "security.protocol");
         conf_free(c);
@@ -722,6 +877,7 @@ int main(void)
             cmocka_unit_test_teardown(test_credentials_directory_wins,
                                       forget_credentials),
             cmocka_unit_test(test_spec_example),
+            cmocka_unit_test(test_programme_rules),
             cmocka_unit_test(test_base_url),
             cmocka_unit_test(test_no_insecure_override),
             cmocka_unit_test(test_proxy),

@@ -9,7 +9,8 @@
 
 #include "decide.h"
 
-#define M(y, m) ((int64_t)(y)*12 + (m)-1)
+#define M(y, m)  ((int64_t)(y)*12 + (m)-1)
+#define JAN_2025 "2025-01-06T08:15:00+08:00"
 
 static struct conf_program programs[] = {
     {.id = "BPP-DIFABEL-2025",
@@ -207,7 +208,7 @@ static void test_rules(void **state)
         (void)state;
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 const struct row *r = &rows[i];
-                struct event ev = {.type = r->type};
+                struct event ev = {.type = r->type, .occurred_at = JAN_2025};
                 struct decide_worker w = {0};
                 struct decision d;
                 const struct conf_program *p =
@@ -246,7 +247,8 @@ static void test_rule2_reads_the_whole_history(void **state)
         (void)state;
         for (size_t t = 0; t < sizeof(overlapping) / sizeof(overlapping[0]); t++) {
                 struct decide_worker w = {0};
-                struct event ev = {.type = EVENT_SUBMITTED};
+                struct event ev = {.type = EVENT_SUBMITTED,
+                                   .occurred_at = "2020-01-15T10:00:00+07:00"};
                 struct decision d;
                 char want[16];
                 int k = overlapping[t];
@@ -443,6 +445,11 @@ static void test_a_sequence_for_one_worker(void **state)
                 struct event ev = {.type = steps[i].type};
                 struct decision d;
 
+                /* each in a month of its programme's period */
+                snprintf(ev.occurred_at, sizeof(ev.occurred_at), "%s",
+                         steps[i].program == SORONG ? "2024-05-02T09:00:00+09:00"
+                                                    : JAN_2025);
+
                 decide(&ev, p, &w, &used[steps[i].program], &d);
                 if (d.status != steps[i].want || d.reason != steps[i].reason ||
                     d.action != steps[i].action)
@@ -457,13 +464,1271 @@ static void test_a_sequence_for_one_worker(void **state)
                                  d.covered_by ? d.covered_by : "(none)");
                 assert_int_equal(decide_apply(&d, p, &w, &used[steps[i].program]), 0);
         }
-        /* what is left: SORONG alone, and the slots that says */
-        assert_int_equal(w.n, 1);
-        assert_string_equal(w.cov[0].program, programs[SORONG].id);
+        /* what is left: SORONG live, and the first BPP coverage, ended in
+         * its first month (January paid: a later coverage starts after it);
+         * the later ones, withdrawn before they started, had no months */
+        assert_int_equal(w.n, 2);
+        assert_string_equal(w.cov[0].program, programs[BPP].id);
+        assert_false(w.cov[0].live);
+        assert_int_equal(w.cov[0].first_month, M(2025, 1));
+        assert_int_equal(w.cov[0].last_month, M(2025, 1));
+        assert_string_equal(w.cov[1].program, programs[SORONG].id);
+        assert_true(w.cov[1].live);
         assert_int_equal(used[BPP].used, 0);
         assert_int_equal(used[KALTIM].used, 0);
         assert_int_equal(used[SORONG].used, 1);
         assert_int_equal(used[BPP2026].used, 1);
+        decide_worker_release(&w);
+}
+
+/* --- periods, eligibility, budgets: docs/events.md, "Eligibility" and
+ * "Budget and committed premium" --- */
+
+static char penjahit[] = "penjahit", nelayan[] = "nelayan";
+static char *occupations[] = {penjahit, nelayan};
+
+/* The programmes of config/example.yaml, and some made for a boundary. */
+static struct conf_program rules_programs[] = {
+    {.id = "BPP-DIFABEL-2025",
+     .monthly_premium = 16800,
+     .quota = 10000,
+     .budget = 1900000000,
+     .eligibility = {.disability = true},
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+    {.id = "KALTIM-RENTAN-2025",
+     .monthly_premium = 16800,
+     .quota = 10000,
+     .budget = -1,
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+    {.id = "BPP-PEREMPUAN-KK-2026",
+     .monthly_premium = 16800,
+     .quota = 5000,
+     .budget = -1,
+     .eligibility =
+         {.sex = 'F', .head_of_household = true, .has_min_age = true, .min_age = 18},
+     .start_month = M(2026, 1),
+     .end_month = M(2026, 12)},
+    /* a leap year, two age bounds and occupations */
+    {.id = "AGES-2028",
+     .monthly_premium = 16800,
+     .quota = 10,
+     .budget = -1,
+     .eligibility = {.has_min_age = true,
+                     .min_age = 20,
+                     .has_max_age = true,
+                     .max_age = 60,
+                     .occupations = occupations,
+                     .n_occupations = 2},
+     .start_month = M(2028, 1),
+     .end_month = M(2028, 12)},
+    /* every criterion, for their order */
+    {.id = "ALL-2025",
+     .monthly_premium = 16800,
+     .quota = 10,
+     .budget = -1,
+     .eligibility = {.disability = true,
+                     .sex = 'M',
+                     .head_of_household = true,
+                     .has_min_age = true,
+                     .min_age = 18,
+                     .has_max_age = true,
+                     .max_age = 60,
+                     .occupations = occupations,
+                     .n_occupations = 2},
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+    /* Rp10,000 a month, Rp1,200,000: 120 months exactly */
+    {.id = "BUDGET-120",
+     .monthly_premium = 10000,
+     .quota = 1000,
+     .budget = 1200000,
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+    /* one Rupiah less: 119 months and Rp9,999 */
+    {.id = "BUDGET-119",
+     .monthly_premium = 10000,
+     .quota = 1000,
+     .budget = 1199999,
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+    /* a budget of nothing */
+    {.id = "BUDGET-0",
+     .monthly_premium = 16800,
+     .quota = 1000,
+     .budget = 0,
+     .start_month = M(2025, 1),
+     .end_month = M(2025, 12)},
+};
+
+enum { R_BPP, R_KALTIM, R_KK, R_AGES, R_ALL, R_B120, R_B119, R_B0, R_NONE };
+
+/* The worker a row sends: a woman with a disability, born 5 June 1990,
+ * head of household, a tailor; a row changes what it needs. */
+struct worker_fields {
+        const char *birth_date; /* NULL: 1990-06-05 */
+        char sex;               /* 0: 'F'; 'X': none */
+        int disability;         /* 0: true; else the value - 10 (-1, 0, 1) */
+        int head_of_household;  /* likewise */
+        const char *occupation; /* NULL: penjahit */
+};
+
+/* One of the worker's coverages before the event. */
+struct view_cov {
+        int program; /* index into rules_programs; R_NONE ends the list */
+        int64_t first, last;
+        bool live;
+};
+
+struct rule_row {
+        const char *rule;
+        enum event_type type;
+        int program;
+        const char *at; /* occurred_at */
+        struct worker_fields worker;
+        struct view_cov view[3];
+        struct decide_use use;
+        enum result_status want;
+        enum reason reason;
+        const char *detail;
+        int64_t first, last, months; /* of a register or deactivate */
+};
+
+#define VIEW_NONE                                                                        \
+        {                                                                                \
+                {                                                                        \
+                        R_NONE, 0, 0, false                                              \
+                }                                                                        \
+        }
+#define LIVE(p, f, l)                                                                    \
+        {                                                                                \
+                p, f, l, true                                                            \
+        }
+#define ENDED(p, f, l)                                                                   \
+        {                                                                                \
+                p, f, l, false                                                           \
+        }
+#define V(a)                                                                             \
+        {                                                                                \
+                a,                                                                       \
+                {                                                                        \
+                        R_NONE, 0, 0, false                                              \
+                }                                                                        \
+        }
+#define V2(a, b)                                                                         \
+        {                                                                                \
+                a, b,                                                                    \
+                {                                                                        \
+                        R_NONE, 0, 0, false                                              \
+                }                                                                        \
+        }
+
+static const struct rule_row rule_rows[] = {
+    /* rule 2: the month of occurred_at as written, against the period */
+    {"2: January, the whole year: 12 months (Rp201,600)",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2025-01-06T08:15:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"2: October: 3 months (Rp50,400)",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2025-10-20T10:00:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 10),
+     M(2025, 12),
+     3},
+    {"2: the period's last month is taken: 1 month",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2025-12-31T23:59:59+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 12),
+     M(2025, 12),
+     1},
+    {"2: the first month after the period is program_closed",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2026-01-01T00:00:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "occurred_at",
+     0,
+     0,
+     0},
+    {"2: 00:30 on 1 January at +08:00 is January as written (December in UTC)",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2026-01-01T00:30:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "occurred_at",
+     0,
+     0,
+     0},
+    {"2: 23:30 on 31 December at -05:00 is December as written (January in UTC)",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2025-12-31T23:30:00-05:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 12),
+     M(2025, 12),
+     1},
+    {"2: a month before the start is taken, its coverage starts with the period",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2024-11-20T10:00:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"2: years before the start likewise",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "1970-01-01T00:00:00Z",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"2: far after the end: program_closed",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "9999-12-31T23:59:59Z",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "occurred_at",
+     0,
+     0,
+     0},
+    {"2 before 3: a closed programme's ineligible worker is program_closed",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2026-02-01T00:00:00+08:00",
+     {.disability = 10},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "occurred_at",
+     0,
+     0,
+     0},
+    {"2: a withdrawal after the period still ends the coverage, releasing nothing",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2026-03-01T00:00:00+08:00",
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1, .months = 12},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     0},
+
+    /* rule 3: each criterion failing alone */
+    {"3: disability false",
+     EVENT_SUBMITTED,
+     R_BPP,
+     JAN_2025,
+     {.disability = 10},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "disability",
+     0,
+     0,
+     0},
+    {"3: disability absent",
+     EVENT_SUBMITTED,
+     R_BPP,
+     JAN_2025,
+     {.disability = 9},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "disability",
+     0,
+     0,
+     0},
+    {"3: a programme without criteria takes a worker without a disability",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {.disability = 10},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"3: sex M for a women's programme",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-01-10T09:00:00+08:00",
+     {.sex = 'M'},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "sex",
+     0,
+     0,
+     0},
+    {"3: head_of_household false",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-01-10T09:00:00+08:00",
+     {.head_of_household = 10},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "head_of_household",
+     0,
+     0,
+     0},
+    {"3: head_of_household absent",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-01-10T09:00:00+08:00",
+     {.head_of_household = 9},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "head_of_household",
+     0,
+     0,
+     0},
+    {"3: a woman head of household, 35: taken",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-01-10T09:00:00+08:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2026, 1),
+     M(2026, 12),
+     12},
+    {"3: min_age 18, the day before the 18th birthday",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-03-14T23:59:59+08:00",
+     {.birth_date = "2008-03-15"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "min_age",
+     0,
+     0,
+     0},
+    {"3: min_age 18, on the 18th birthday",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-03-15T00:00:00+08:00",
+     {.birth_date = "2008-03-15"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2026, 3),
+     M(2026, 12),
+     10},
+    {"3: the birthday as written: 15 March at +08:00, 14 March in UTC",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-03-15T01:00:00+08:00",
+     {.birth_date = "2008-03-15"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2026, 3),
+     M(2026, 12),
+     10},
+    {"3: born 29 February, non-leap year: 17 on 28 February",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-02-28T12:00:00+08:00",
+     {.birth_date = "2008-02-29"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "min_age",
+     0,
+     0,
+     0},
+    {"3: born 29 February, non-leap year: 18 on 1 March",
+     EVENT_SUBMITTED,
+     R_KK,
+     "2026-03-01T00:00:00+08:00",
+     {.birth_date = "2008-02-29"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2026, 3),
+     M(2026, 12),
+     10},
+    {"3: born 29 February, leap year: 19 on 28 February",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-02-28T12:00:00+08:00",
+     {.birth_date = "2008-02-29"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "min_age",
+     0,
+     0,
+     0},
+    {"3: born 29 February, leap year: 20 on 29 February",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-02-29T00:00:00+08:00",
+     {.birth_date = "2008-02-29"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2028, 2),
+     M(2028, 12),
+     11},
+    {"3: max_age 60, the day before the 61st birthday",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-06-30T12:00:00+08:00",
+     {.birth_date = "1967-07-01"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2028, 6),
+     M(2028, 12),
+     7},
+    {"3: max_age 60, on the 61st birthday",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-07-01T00:00:00+08:00",
+     {.birth_date = "1967-07-01"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "max_age",
+     0,
+     0,
+     0},
+    {"3: born after the event's date: under any min_age",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-07-01T00:00:00+08:00",
+     {.birth_date = "2030-01-01"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "min_age",
+     0,
+     0,
+     0},
+    {"3: an occupation listed",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-01-03T08:00:00+08:00",
+     {.occupation = "nelayan"},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2028, 1),
+     M(2028, 12),
+     12},
+    {"3: occupations compared exactly",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-01-03T08:00:00+08:00",
+     {.occupation = "Penjahit"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "occupations",
+     0,
+     0,
+     0},
+    {"3: no occupation given",
+     EVENT_SUBMITTED,
+     R_AGES,
+     "2028-01-03T08:00:00+08:00",
+     {.occupation = ""},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "occupations",
+     0,
+     0,
+     0},
+    /* rule 3's order: the first failed criterion of the table is named */
+    {"3: failing every criterion names disability",
+     EVENT_SUBMITTED,
+     R_ALL,
+     JAN_2025,
+     {.birth_date = "1950-01-01",
+      .sex = 'F',
+      .disability = 10,
+      .head_of_household = 10,
+      .occupation = "petani"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "disability",
+     0,
+     0,
+     0},
+    {"3: all but disability names sex",
+     EVENT_SUBMITTED,
+     R_ALL,
+     JAN_2025,
+     {.birth_date = "2010-01-01",
+      .sex = 'F',
+      .head_of_household = 10,
+      .occupation = "petani"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "sex",
+     0,
+     0,
+     0},
+    {"3: head_of_household, min_age and occupations: head_of_household",
+     EVENT_SUBMITTED,
+     R_ALL,
+     JAN_2025,
+     {.birth_date = "2010-01-01",
+      .sex = 'M',
+      .head_of_household = 9,
+      .occupation = "petani"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "head_of_household",
+     0,
+     0,
+     0},
+    {"3: max_age and occupations: max_age",
+     EVENT_SUBMITTED,
+     R_ALL,
+     JAN_2025,
+     {.birth_date = "1950-01-01", .sex = 'M', .occupation = "petani"},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "max_age",
+     0,
+     0,
+     0},
+    {"3: every criterion holds",
+     EVENT_SUBMITTED,
+     R_ALL,
+     JAN_2025,
+     {.sex = 'M'},
+     VIEW_NONE,
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"3 before 4: an ineligible worker already covered is not_eligible",
+     EVENT_SUBMITTED,
+     R_BPP,
+     JAN_2025,
+     {.disability = 10},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1},
+     RESULT_REJECTED,
+     REASON_NOT_ELIGIBLE,
+     "disability",
+     0,
+     0,
+     0},
+
+    /* rule 4: only live coverages make a duplicate */
+    {"4: a live coverage makes a duplicate",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {0},
+     RESULT_DUPLICATE,
+     REASON_NONE,
+     NULL,
+     0,
+     0,
+     0},
+    {"4: an ended one does not; the new coverage starts after its months",
+     EVENT_SUBMITTED,
+     R_BPP,
+     "2025-06-02T08:00:00+08:00",
+     {0},
+     V(ENDED(R_BPP, M(2025, 1), M(2025, 3))),
+     {.months = 3},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 6),
+     M(2025, 12),
+     7},
+    {"4: the province takes over in the month of the city's withdrawal: from the "
+     "month after (Rp151,200)",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     "2025-03-20T08:00:00+08:00",
+     {0},
+     V(ENDED(R_BPP, M(2025, 1), M(2025, 3))),
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 4),
+     M(2025, 12),
+     9},
+    {"4: the latest of several paid coverages decides the start",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     V2(ENDED(R_BPP, M(2025, 1), M(2025, 5)), ENDED(R_ALL, M(2025, 1), M(2025, 2))),
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 6),
+     M(2025, 12),
+     7},
+    {"4: an ended coverage without months does not push the start",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     V(ENDED(R_BPP, M(2025, 4), M(2025, 3))),
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"4: a coverage of a period that does not overlap does not push the start",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     V(ENDED(R_KK, M(2026, 1), M(2026, 12))),
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"4: earlier coverage paid through the period's end: no month left, "
+     "program_closed",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     "2025-12-05T08:00:00+08:00",
+     {0},
+     V(ENDED(R_BPP, M(2025, 1), M(2025, 12))),
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "period",
+     0,
+     0,
+     0},
+    {"4: paid through the period's last month but one: that month is left",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     "2025-03-05T08:00:00+08:00",
+     {0},
+     V(ENDED(R_BPP, M(2025, 1), M(2025, 11))),
+     {0},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 12),
+     M(2025, 12),
+     1},
+    {"4: an absurd last month from the journal: no month left, no overflow",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     V(ENDED(R_BPP, INT64_MIN, INT64_MAX)),
+     {0},
+     RESULT_REJECTED,
+     REASON_PROGRAM_CLOSED,
+     "period",
+     0,
+     0,
+     0},
+
+    /* rule 5: quota, then budget */
+    {"5: quota before budget",
+     EVENT_SUBMITTED,
+     R_B120,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.used = 1000, .months = 1000},
+     RESULT_REJECTED,
+     REASON_QUOTA_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: the budget's last Rupiah is spendable (120 months of 120)",
+     EVENT_SUBMITTED,
+     R_B120,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.used = 9, .months = 108},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+    {"5: one month over: budget_exceeded",
+     EVENT_SUBMITTED,
+     R_B120,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.used = 9, .months = 109},
+     RESULT_REJECTED,
+     REASON_BUDGET_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: one Rupiah over: budget_exceeded",
+     EVENT_SUBMITTED,
+     R_B119,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.used = 9, .months = 108},
+     RESULT_REJECTED,
+     REASON_BUDGET_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: a later month costs less and fits",
+     EVENT_SUBMITTED,
+     R_B119,
+     "2025-02-01T00:00:00+07:00",
+     {0},
+     VIEW_NONE,
+     {.used = 9, .months = 108},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 2),
+     M(2025, 12),
+     11},
+    {"5: a budget of 0",
+     EVENT_SUBMITTED,
+     R_B0,
+     "2025-12-01T00:00:00+07:00",
+     {0},
+     VIEW_NONE,
+     {0},
+     RESULT_REJECTED,
+     REASON_BUDGET_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: committed months near 64 bits: over any budget, no overflow",
+     EVENT_SUBMITTED,
+     R_BPP,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.months = INT64_MAX - 5},
+     RESULT_REJECTED,
+     REASON_BUDGET_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: a product past 64 bits likewise",
+     EVENT_SUBMITTED,
+     R_BPP,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.months = INT64_MAX / 16800 + 1},
+     RESULT_REJECTED,
+     REASON_BUDGET_EXCEEDED,
+     NULL,
+     0,
+     0,
+     0},
+    {"5: without a budget, committed months do not matter",
+     EVENT_SUBMITTED,
+     R_KALTIM,
+     JAN_2025,
+     {0},
+     VIEW_NONE,
+     {.months = INT64_MAX},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     12},
+
+    /* rule 7: a withdrawal ends at its month, releasing the months after */
+    {"7: withdrawn in March: January to March kept, 9 months released",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2025-03-15T08:00:00+08:00",
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1, .months = 12},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 3),
+     -9},
+    {"7: withdrawn in its start month: that month kept",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     JAN_2025,
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1, .months = 12},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 1),
+     -11},
+    {"7: withdrawn in its last month: nothing released",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2025-12-01T00:00:00+08:00",
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1, .months = 12},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2025, 12),
+     0},
+    {"7: withdrawn before the coverage starts: no months left, all released",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2025-02-10T08:00:00+08:00",
+     {0},
+     V(LIVE(R_BPP, M(2025, 4), M(2025, 12))),
+     {.used = 1, .months = 9},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 4),
+     M(2025, 2),
+     -9},
+    {"7: withdrawn before the period: likewise",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2024-12-31T23:00:00+08:00",
+     {0},
+     V(LIVE(R_BPP, M(2025, 1), M(2025, 12))),
+     {.used = 1, .months = 12},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 1),
+     M(2024, 12),
+     -12},
+    {"7: only the programme's live coverage ends, not an ended one",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2025-06-01T00:00:00+08:00",
+     {0},
+     V2(ENDED(R_BPP, M(2025, 1), M(2025, 2)), LIVE(R_BPP, M(2025, 5), M(2025, 12))),
+     {.used = 1, .months = 10},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     M(2025, 5),
+     M(2025, 6),
+     -6},
+    {"7: an ended coverage alone: ignored",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     "2025-06-01T00:00:00+08:00",
+     {0},
+     V(ENDED(R_BPP, M(2025, 1), M(2025, 2))),
+     {0},
+     RESULT_IGNORED,
+     REASON_NONE,
+     NULL,
+     0,
+     0,
+     0},
+    {"7: absurd months from the journal: no overflow",
+     EVENT_WITHDRAWN,
+     R_BPP,
+     JAN_2025,
+     {0},
+     V(LIVE(R_BPP, INT64_MIN, INT64_MAX)),
+     {.used = 1},
+     RESULT_CONFIRMED,
+     REASON_NONE,
+     NULL,
+     INT64_MIN,
+     M(2025, 1),
+     INT64_MAX - INT64_MAX},
+};
+
+static void fill_event(struct event *ev, const struct rule_row *r)
+{
+        const struct worker_fields *w = &r->worker;
+
+        memset(ev, 0, sizeof(*ev));
+        ev->type = r->type;
+        snprintf(ev->occurred_at, sizeof(ev->occurred_at), "%s", r->at);
+        snprintf(ev->program, sizeof(ev->program), "%s", rules_programs[r->program].id);
+        snprintf(ev->birth_date, sizeof(ev->birth_date), "%s",
+                 w->birth_date ? w->birth_date : "1990-06-05");
+        ev->sex = w->sex == 'X' ? 0 : w->sex ? w->sex : 'F';
+        ev->disability = w->disability ? w->disability - 10 : 1;
+        ev->head_of_household = w->head_of_household ? w->head_of_household - 10 : 1;
+        snprintf(ev->occupation, sizeof(ev->occupation), "%s",
+                 w->occupation ? w->occupation : "penjahit");
+}
+
+/* Every row is checked, and each one that fails is printed: the test
+ * fails at the end with their number. */
+#define ROW_FAIL(...)                                                                    \
+        do {                                                                             \
+                print_error(__VA_ARGS__);                                                \
+                print_error("\n");                                                       \
+                bad++;                                                                   \
+        } while (0)
+
+static void test_periods_eligibility_budgets(void **state)
+{
+        size_t bad = 0;
+        (void)state;
+        for (size_t i = 0; i < sizeof(rule_rows) / sizeof(rule_rows[0]); i++) {
+                const struct rule_row *r = &rule_rows[i];
+                const struct conf_program *p = &rules_programs[r->program];
+                struct decide_worker w = {0};
+                struct event ev;
+                struct decision d;
+
+                fill_event(&ev, r);
+                for (size_t k = 0; k < 3 && r->view[k].program != R_NONE; k++) {
+                        const struct conf_program *c =
+                            &rules_programs[r->view[k].program];
+                        struct decide_coverage cov = {.start_month = c->start_month,
+                                                      .end_month = c->end_month,
+                                                      .first_month = r->view[k].first,
+                                                      .last_month = r->view[k].last,
+                                                      .live = r->view[k].live};
+                        snprintf(cov.program, sizeof(cov.program), "%s", c->id);
+                        assert_int_equal(decide_worker_put(&w, &cov), 0);
+                }
+                decide(&ev, p, &w, &r->use, &d);
+                if (d.status != r->want || d.reason != r->reason)
+                        ROW_FAIL("%s: got %s/%s (%s), want %s/%s", r->rule,
+                                 result_status_name(d.status), reason_name(d.reason),
+                                 d.detail ? d.detail : "-", result_status_name(r->want),
+                                 reason_name(r->reason));
+                if (r->detail ? !d.detail || strcmp(d.detail, r->detail)
+                              : d.detail != NULL)
+                        ROW_FAIL("%s: detail %s, want %s", r->rule,
+                                 d.detail ? d.detail : "(none)",
+                                 r->detail ? r->detail : "(none)");
+                enum decide_action want_action =
+                    r->want != RESULT_CONFIRMED  ? DECIDE_NOTHING
+                    : r->type == EVENT_SUBMITTED ? DECIDE_REGISTER
+                                                 : DECIDE_DEACTIVATE;
+                if (d.action != want_action || d.dead_letter)
+                        ROW_FAIL("%s: action %d dead letter %d", r->rule, d.action,
+                                 d.dead_letter);
+                if (want_action != DECIDE_NOTHING &&
+                    (d.first_month != r->first || d.last_month != r->last ||
+                     d.months != r->months))
+                        ROW_FAIL("%s: months %lld..%lld (%lld), want %lld..%lld (%lld)",
+                                 r->rule, (long long)d.first_month,
+                                 (long long)d.last_month, (long long)d.months,
+                                 (long long)r->first, (long long)r->last,
+                                 (long long)r->months);
+                decide_worker_release(&w);
+        }
+        if (bad)
+                fail_msg("%zu of %zu rows decided otherwise", bad,
+                         sizeof(rule_rows) / sizeof(rule_rows[0]));
+}
+
+/* An event that reached decide without a month (the parser lets none
+ * through) is refused as rule 1 would, never decided on a made-up month. */
+static void test_no_month_is_no_decision(void **state)
+{
+        static const char *const bad[] = {"", "2025-13-01T00:00:00Z", "2025-02-30T00:00Z",
+                                          "2025"};
+        struct decide_worker w = {0};
+        (void)state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct event ev = {.type = EVENT_SUBMITTED};
+                struct decision d;
+                snprintf(ev.occurred_at, sizeof(ev.occurred_at), "%s", bad[i]);
+                decide(&ev, &rules_programs[R_KALTIM], &w, &(struct decide_use){0}, &d);
+                assert_int_equal(d.status, RESULT_REJECTED);
+                assert_int_equal(d.reason, REASON_INVALID_FIELD);
+                assert_string_equal(d.detail, "occurred_at");
+                assert_true(d.dead_letter);
+                assert_int_equal(d.action, DECIDE_NOTHING);
+        }
+}
+
+static int64_t rupiah(const struct decide_use *u, const struct conf_program *p)
+{
+        return u->months * p->monthly_premium;
+}
+
+/* The spec's worked example at Rp16,800 a month, through decide and
+ * decide_apply as a batch carries it. */
+static void test_the_worked_example(void **state)
+{
+        const struct conf_program *bpp = &rules_programs[R_BPP];
+        const struct conf_program *kaltim = &rules_programs[R_KALTIM];
+        struct decide_worker siti = {0}, budi = {0};
+        struct decide_use bpp_use = {0}, kaltim_use = {0};
+        struct rule_row r = {.program = R_BPP};
+        struct event ev;
+        struct decision d;
+        (void)state;
+
+        /* Siti, submitted in January: Rp201,600 */
+        r.type = EVENT_SUBMITTED;
+        r.at = "2025-01-06T08:15:00+08:00";
+        fill_event(&ev, &r);
+        decide(&ev, bpp, &siti, &bpp_use, &d);
+        assert_int_equal(d.status, RESULT_CONFIRMED);
+        assert_int_equal(decide_apply(&d, bpp, &siti, &bpp_use), 0);
+        assert_int_equal(rupiah(&bpp_use, bpp), 201600);
+
+        /* Budi, submitted in October: Rp50,400 */
+        r.at = "2025-10-01T08:00:00+08:00";
+        fill_event(&ev, &r);
+        decide(&ev, bpp, &budi, &bpp_use, &d);
+        assert_int_equal(d.status, RESULT_CONFIRMED);
+        assert_int_equal(decide_apply(&d, bpp, &budi, &bpp_use), 0);
+        assert_int_equal(rupiah(&bpp_use, bpp), 201600 + 50400);
+
+        /* Siti withdrawn in March: her coverage commits Rp50,400 from then on */
+        r.type = EVENT_WITHDRAWN;
+        r.at = "2025-03-31T23:30:00+08:00";
+        fill_event(&ev, &r);
+        decide(&ev, bpp, &siti, &bpp_use, &d);
+        assert_int_equal(d.action, DECIDE_DEACTIVATE);
+        assert_int_equal(decide_apply(&d, bpp, &siti, &bpp_use), 0);
+        assert_int_equal(rupiah(&bpp_use, bpp), 50400 + 50400);
+        assert_int_equal(bpp_use.used, 1);
+        assert_int_equal(siti.n, 1);
+        assert_false(siti.cov[0].live);
+        assert_int_equal(siti.cov[0].last_month, M(2025, 3));
+
+        /* the province takes her over with an event dated in March: from
+         * April, Rp151,200 to December */
+        r.type = EVENT_SUBMITTED;
+        r.program = R_KALTIM;
+        r.at = "2025-03-31T23:45:00+08:00";
+        fill_event(&ev, &r);
+        decide(&ev, kaltim, &siti, &kaltim_use, &d);
+        assert_int_equal(d.status, RESULT_CONFIRMED);
+        assert_int_equal(d.first_month, M(2025, 4));
+        assert_int_equal(decide_apply(&d, kaltim, &siti, &kaltim_use), 0);
+        assert_int_equal(rupiah(&kaltim_use, kaltim), 151200);
+        assert_int_equal(siti.n, 2);
+
+        /* withdrawn from the province before April: nothing of it is paid,
+         * and it leaves the view; the city's March stays */
+        r.type = EVENT_WITHDRAWN;
+        fill_event(&ev, &r);
+        decide(&ev, kaltim, &siti, &kaltim_use, &d);
+        assert_int_equal(d.months, -9);
+        assert_int_equal(decide_apply(&d, kaltim, &siti, &kaltim_use), 0);
+        assert_int_equal(kaltim_use.months, 0);
+        assert_int_equal(kaltim_use.used, 0);
+        assert_int_equal(siti.n, 1);
+        assert_string_equal(siti.cov[0].program, bpp->id);
+
+        decide_worker_release(&siti);
+        decide_worker_release(&budi);
+}
+
+/* Ten thousand January submissions would commit Rp2,016,000,000, more than
+ * Balikpapan's Rp1.9 billion: the 9,425th is the first budget_exceeded, and
+ * every one after it too (each would cost a whole year again). */
+static void test_ten_thousand_januaries(void **state)
+{
+        const struct conf_program *bpp = &rules_programs[R_BPP];
+        struct decide_use use = {0};
+        struct rule_row r = {
+            .type = EVENT_SUBMITTED, .program = R_BPP, .at = "2025-01-02T07:00:00+08:00"};
+        int64_t first_over = 0, confirmed = 0;
+        (void)state;
+
+        for (int64_t i = 1; i <= 10000; i++) {
+                struct decide_worker w = {0};
+                struct event ev;
+                struct decision d;
+
+                fill_event(&ev, &r);
+                decide(&ev, bpp, &w, &use, &d);
+                if (d.status == RESULT_CONFIRMED) {
+                        confirmed++;
+                        if (first_over)
+                                fail_msg("submission %lld confirmed after %lld was over",
+                                         (long long)i, (long long)first_over);
+                } else if (d.reason == REASON_BUDGET_EXCEEDED) {
+                        if (!first_over)
+                                first_over = i;
+                } else {
+                        fail_msg("submission %lld: %s/%s", (long long)i,
+                                 result_status_name(d.status), reason_name(d.reason));
+                }
+                assert_int_equal(decide_apply(&d, bpp, &w, &use), 0);
+                decide_worker_release(&w);
+        }
+        assert_int_equal(first_over, 9425);
+        assert_int_equal(confirmed, 9424);
+        assert_int_equal(use.used, 9424);
+        assert_int_equal(rupiah(&use, bpp), 9424LL * 201600);
+        assert_true(rupiah(&use, bpp) <= bpp->budget);
+}
+
+/* decide_apply and a coverage's months: a registration adds its months, a
+ * deactivation keeps the coverage (ended) while it has months and changes
+ * the committed months by the decision's. */
+static void test_apply_moves_months(void **state)
+{
+        const struct conf_program *bpp = &rules_programs[R_BPP];
+        struct decide_worker w = {0};
+        struct decide_use use = {.used = 4, .months = 40};
+        struct decision reg = {.status = RESULT_CONFIRMED,
+                               .action = DECIDE_REGISTER,
+                               .first_month = M(2025, 6),
+                               .last_month = M(2025, 12),
+                               .months = 7};
+        struct decision end = {.status = RESULT_CONFIRMED,
+                               .action = DECIDE_DEACTIVATE,
+                               .first_month = M(2025, 6),
+                               .last_month = M(2025, 8),
+                               .months = -4};
+        (void)state;
+
+        assert_int_equal(decide_apply(&reg, bpp, &w, &use), 0);
+        assert_int_equal(w.n, 1);
+        assert_true(w.cov[0].live);
+        assert_int_equal(w.cov[0].first_month, M(2025, 6));
+        assert_int_equal(w.cov[0].last_month, M(2025, 12));
+        assert_int_equal(w.cov[0].start_month, bpp->start_month);
+        assert_int_equal(use.used, 5);
+        assert_int_equal(use.months, 47);
+
+        assert_int_equal(decide_apply(&end, bpp, &w, &use), 0);
+        assert_int_equal(w.n, 1);
+        assert_false(w.cov[0].live);
+        assert_int_equal(w.cov[0].last_month, M(2025, 8));
+        assert_int_equal(use.used, 4);
+        assert_int_equal(use.months, 43);
+
+        /* committed months saturate rather than wrap */
+        struct decide_use full = {.months = INT64_MAX - 1};
+        assert_int_equal(decide_apply(&reg, bpp, &w, &full), 0);
+        assert_int_equal(full.months, INT64_MAX);
         decide_worker_release(&w);
 }
 
@@ -473,6 +1738,11 @@ int main(void)
             cmocka_unit_test(test_rules),
             cmocka_unit_test(test_rule2_reads_the_whole_history),
             cmocka_unit_test(test_apply_carries_each_change),
-            cmocka_unit_test(test_a_sequence_for_one_worker)};
+            cmocka_unit_test(test_a_sequence_for_one_worker),
+            cmocka_unit_test(test_periods_eligibility_budgets),
+            cmocka_unit_test(test_no_month_is_no_decision),
+            cmocka_unit_test(test_the_worked_example),
+            cmocka_unit_test(test_ten_thousand_januaries),
+            cmocka_unit_test(test_apply_moves_months)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

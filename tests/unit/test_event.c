@@ -264,6 +264,64 @@ static void test_fields_taken(void **state)
         assert_int_equal(ev.disability, 1);
 }
 
+/* worker.head_of_household: an optional boolean (the women heads of
+ * household programme's criterion); anything but true, false or null is
+ * invalid_field naming it. */
+static void test_head_of_household(void **state)
+{
+        static const struct {
+                const char *value; /* NULL: the key is absent */
+                int want;          /* -1 absent, 0, 1; 2: refused */
+        } hoh[] = {
+            {NULL, -1}, {"true", 1},     {"false", 0},   {"null", -1},  {"1", 2},
+            {"0", 2},   {"\"true\"", 2}, {"\"yes\"", 2}, {"[true]", 2}, {"{}", 2},
+        };
+        (void)state;
+        for (size_t i = 0; i < sizeof(hoh) / sizeof(hoh[0]); i++) {
+                char buf[4096], sex[64];
+                struct event ev;
+                struct event_error err;
+                struct fields f = base;
+
+                if (hoh[i].value) {
+                        snprintf(sex, sizeof(sex), "\"F\",\"head_of_household\":%s",
+                                 hoh[i].value);
+                        f.sex = sex;
+                }
+                size_t len = build(&f, buf, sizeof(buf));
+                int rc = event_parse(buf, len, &ev, &err);
+                if (hoh[i].want == 2) {
+                        if (rc != -1 || err.reason != REASON_INVALID_FIELD ||
+                            strcmp(err.field, "worker.head_of_household"))
+                                fail_msg("head_of_household %s: got %d %s %s",
+                                         hoh[i].value, rc, reason_name(err.reason),
+                                         err.field);
+                } else if (rc != 0 || ev.head_of_household != hoh[i].want) {
+                        fail_msg("head_of_household %s: got %d, value %d",
+                                 hoh[i].value ? hoh[i].value : "(absent)", rc,
+                                 ev.head_of_household);
+                }
+        }
+}
+
+/* The month and the date an event is decided with are those of occurred_at
+ * as written, in the offset it carries. */
+static void test_local_date(void **state)
+{
+        int y, m, d;
+        (void)state;
+        assert_true(event_local_date("2025-01-31T23:30:00+08:00", &y, &m, &d));
+        assert_int_equal(y, 2025);
+        assert_int_equal(m, 1);
+        assert_int_equal(d, 31);
+        assert_true(event_local_date("2024-02-29T00:00:00-05:00", &y, &m, &d));
+        assert_int_equal(m, 2);
+        assert_int_equal(d, 29);
+        assert_false(event_local_date("2025-02-29T00:00:00Z", &y, &m, &d));
+        assert_false(event_local_date("2025-01", &y, &m, &d));
+        assert_false(event_local_date("", &y, &m, &d));
+}
+
 static void test_id_kept_on_failure(void **state)
 {
         char buf[4096];
@@ -288,6 +346,8 @@ int main(void)
             cmocka_unit_test(test_json_edges_accepted),
             cmocka_unit_test(test_many_keys_is_fast),
             cmocka_unit_test(test_fields_taken),
+            cmocka_unit_test(test_head_of_household),
+            cmocka_unit_test(test_local_date),
             cmocka_unit_test(test_id_kept_on_failure),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -369,7 +369,8 @@ static void test_long_history_still_refused(void **state)
                                     .quota = 100,
                                     .start_month = 24300 + 19,
                                     .end_month = 24300 + 30};
-        struct event ev = {.type = EVENT_SUBMITTED};
+        struct event ev = {.type = EVENT_SUBMITTED,
+                           .occurred_at = "2026-08-03T09:00:00+08:00"};
         int64_t offset = 0;
         (void)state;
 
