@@ -429,6 +429,7 @@ static int set_list(struct loader *L, const struct conf_key *k, void *base,
                 snprintf(sub, sizeof(sub), "%s[%zu]", name, i);
                 if (e->type != YAML_MAPPING_NODE)
                         return failf(L, e, sub, "expected a mapping");
+                p->budget = -1; /* none unless the programme sets one */
                 p->mark.line = (int)e->start_mark.line + 1;
                 p->mark.column = (int)e->start_mark.column + 1;
                 r = walk(L, program_keys, N_PROGRAM_KEYS, p, e, sub, "", marks);

@@ -45,6 +45,7 @@ struct conf_program {
         int64_t benefits; /* enum conf_benefit bits */
         int64_t monthly_premium;
         int64_t quota;
+        int64_t budget;      /* Rupiah over the whole period; -1: none */
         int64_t start_month; /* year * 12 + month - 1 */
         int64_t end_month;
         struct conf_mark mark; /* of the list item */
