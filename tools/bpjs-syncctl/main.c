@@ -21,6 +21,7 @@ static const struct verb {
     {"worker", worker_run, "one worker's events, coverage and operations"},
     {"dead-letters", dead_letters_run, "rejected events and why"},
     {"audit", audit_run, "what operators did, and who"},
+    {"report", report_run, "premium report: workers, premium due, budget"},
 };
 
 static void usage(FILE *f)
