@@ -10,3 +10,6 @@ bpjs_unit_test(journal_ctl bpjs_daemon)
 bpjs_unit_test(report bpjs_syncctl_lib)
 add_test(NAME unit.premium_model
   COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/premium_model.py)
+# bpjs-syncctl report on a journal the daemon wrote on the mock cluster,
+# against premium_model.py and docs/schemas/premium-report.v1.schema.json.
+bpjs_integration_test(premium_report)

@@ -200,9 +200,9 @@ class Model:
                 "remaining": None if budget is None else budget - committed,
                 "months": months,
                 "premium_total": sum(m["premium"] for m in months)})
-        # bpjs-syncctl adds the programmes it cannot price; the model's
-        # events only name configured ones
-        return {"schema": "premium-report/v1", "programs": out, "unconfigured": []}
+        # bpjs-syncctl adds "unconfigured" for programmes it cannot price;
+        # the model's programmes are all configured
+        return {"schema": "premium-report/v1", "programs": out}
 
 
 def report(programs, events, answers=None):

@@ -77,7 +77,8 @@ int report_build(const struct conf_program *programs, size_t n_programs,
                  char *err);
 void report_free(struct report *r);
 
-/* --json: one premium-report/v1 object on one line. */
+/* --json: one premium-report/v1 object on one line; "unconfigured" only
+ * when there is one. */
 int report_print_json(const struct report *r, FILE *f);
 /* --csv: the header program,month,workers,pending,premium, then one row per
  * programme and month (RFC 4180: CRLF, fields quoted when they must be). */

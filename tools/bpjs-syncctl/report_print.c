@@ -93,7 +93,8 @@ int report_print_json(const struct report *r, FILE *f)
         programs = cJSON_AddArrayToObject(o, "programs");
         for (size_t i = 0; i < r->n_programs; i++)
                 cJSON_AddItemToArray(programs, program_json(&r->programs[i]));
-        un = cJSON_AddArrayToObject(o, "unconfigured");
+        /* only when there is one: a complete report is the spec's object */
+        un = r->n_unconfigured ? cJSON_AddArrayToObject(o, "unconfigured") : NULL;
         for (size_t i = 0; i < r->n_unconfigured; i++) {
                 const struct report_unconfigured *u = &r->unconfigured[i];
                 cJSON *e = cJSON_CreateObject();
