@@ -43,7 +43,8 @@ static void usage(FILE *f)
         fprintf(
             f,
             "\n"
-            "Exit status: 0 ok, 64 usage, 65 bad data (unknown batch or worker),\n"
+            "Exit status: 0 ok, 64 usage, 65 bad data (unknown batch, worker or "
+            "programme),\n"
             "69 no journal, 74 journal unreadable, 75 journal busy, 78 configuration.\n");
 }
 
