@@ -11,6 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
 #include "report.h"
 
 #define M(y, m) ((int64_t)(y)*12 + (m)-1)
@@ -367,6 +369,68 @@ static void test_table(void **state)
         free(s);
 }
 
+/* docs/finance.md's worked example is what the report prints: 7,000
+ * January registrations answered, 100 of them withdrawn in March, 140
+ * October ones pending, against Rp1.9 billion. */
+static char *doc_block(const char *doc, const char *after, const char *fence)
+{
+        const char *start = strstr(doc, after), *end;
+
+        assert_non_null(start);
+        start = strstr(start, fence);
+        assert_non_null(start);
+        start += strlen(fence);
+        end = strstr(start, "```");
+        assert_non_null(end);
+        return strndup(start, (size_t)(end - start));
+}
+
+static void test_finance_doc_example(void **state)
+{
+        const struct report_group groups[] = {
+            {BPP, W, M(2025, 1), M(2025, 3), 100},
+            {BPP, W, M(2025, 1), M(2025, 12), 6900},
+            {BPP, P, M(2025, 10), M(2025, 12), 140},
+        };
+        const struct report_use uses[] = {{BPP, 7040}};
+        char *doc = NULL, *table = NULL, *json = NULL, *want_table, *want_json;
+        size_t len = 0, tlen = 0, jlen = 0;
+        FILE *f = fopen(SOURCE_DIR "/docs/finance.md", "r"), *t, *j;
+        struct report r;
+        char err[REPORT_ERR_SIZE];
+        cJSON *a, *b;
+
+        (void)state;
+        assert_non_null(f);
+        assert_true(getdelim(&doc, &len, '\0', f) > 0);
+        fclose(f);
+        want_table =
+            doc_block(doc, "report --program BPP-DIFABEL-2025` prints:", "```text\n");
+        want_json = doc_block(doc, "## The JSON", "```json\n");
+
+        assert_int_equal(report_build(programs, 1, groups, 3, uses, 1, &r, err), 0);
+        t = open_memstream(&table, &tlen);
+        j = open_memstream(&json, &jlen);
+        assert_int_equal(report_print_table(&r, t), 0);
+        assert_int_equal(report_print_json(&r, j), 0);
+        fclose(t);
+        fclose(j);
+        assert_string_equal(table, want_table);
+        a = cJSON_Parse(json);
+        b = cJSON_Parse(want_json);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_true(cJSON_Compare(a, b, true));
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        report_free(&r);
+        free(doc);
+        free(table);
+        free(json);
+        free(want_table);
+        free(want_json);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -378,6 +442,7 @@ int main(void)
             cmocka_unit_test(test_json),
             cmocka_unit_test(test_csv),
             cmocka_unit_test(test_table),
+            cmocka_unit_test(test_finance_doc_example),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
