@@ -16,8 +16,9 @@ from harness import SOURCE_DIR, Env, run_tests, wait_for  # noqa: E402
 from dataset import BPP, KALTIM, PROGRAMS, daemon_config, event  # noqa: E402
 from jsonschema_lite import check_schema, errors, load_schema  # noqa: E402
 from test_pipeline import EVENTS, TOPICS, run_daemon  # noqa: E402
-from test_syncctl import (EX_DATAERR, EX_USAGE, SUBMITTED, Ctl, final_results,  # noqa: E402
-                          messages, no_full_nik, results, wait_settled, workers)
+from test_syncctl import (EX_CONFIG, EX_DATAERR, EX_USAGE, SUBMITTED,  # noqa: E402
+                          Ctl, final_results, messages, no_full_nik, results,
+                          wait_settled, workers)
 import premium_model  # noqa: E402
 
 SCHEMA = os.path.join(SOURCE_DIR, "docs", "schemas", "premium-report.v1.schema.json")
@@ -117,6 +118,11 @@ def test_report_of_a_daemon_journal():
         r = report(ctl, "--json", "--csv", expect=EX_USAGE)
         assert "--json and --csv are exclusive" in r.err, r.err
         r = report(ctl, "--program", expect=EX_USAGE)
+        # the premiums, budgets and periods are the configuration's: --journal
+        # alone is not enough
+        r = ctl.run("--journal", env.path("journal.db"), "report", config=False,
+                    expect=EX_CONFIG)
+        assert "needs the programmes' configuration: give --config FILE" in r.err, r.err
 
         # a programme dropped from the configuration is counted, not priced,
         # and said so on stderr
