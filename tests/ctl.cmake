@@ -4,3 +4,12 @@ bpjs_integration_test(syncctl)
 # The operator half of the journal: its open (nothing created, read-only
 # refuses writes) and the replay rules, one row a rule.
 bpjs_unit_test(journal_ctl bpjs_daemon)
+# The premium report (issue 14): report_build's rules, one row a rule, and
+# its three formats byte for byte; premium_model.py, the tests' independent
+# model of the rules, checked against the worked examples.
+bpjs_unit_test(report bpjs_syncctl_lib)
+add_test(NAME unit.premium_model
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/premium_model.py)
+# bpjs-syncctl report on a journal the daemon wrote on the mock cluster,
+# against premium_model.py and docs/schemas/premium-report.v1.schema.json.
+bpjs_integration_test(premium_report)

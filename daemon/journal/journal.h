@@ -480,6 +480,26 @@ int journal_ctl_replay(struct journal *j, int64_t id,
                        const struct journal_ctl_replay_opts *o,
                        struct journal_ctl_replay *out);
 void journal_ctl_replay_free(struct journal_ctl_replay *r);
+
+/* The premium report's facts: coverages grouped by programme, class and
+ * months. */
+enum journal_ctl_report_class {
+        JOURNAL_CTL_REPORT_WORKERS = 1, /* registration answered registered or
+                                            already_registered */
+        JOURNAL_CTL_REPORT_PENDING,     /* not answered yet */
+};
+struct journal_ctl_report_group {
+        const char *program;
+        int klass;                       /* enum journal_ctl_report_class */
+        int64_t first_month, last_month; /* the coverages' own months */
+        int64_t count;
+};
+typedef int (*journal_ctl_report_fn)(const struct journal_ctl_report_group *g,
+                                     void *opaque);
+/* One snapshot: every group of coverages that have months (failed ones
+ * never), and each programme's slots in use through qfn. */
+int journal_ctl_report(struct journal *j, journal_ctl_report_fn fn,
+                       journal_ctl_quota_fn qfn, void *opaque);
 /* @@ journal-ctl-end */
 
 #endif

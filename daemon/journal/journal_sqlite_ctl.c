@@ -45,6 +45,7 @@ enum stmt {
         C_OP_RESET,
         C_OP_REASON,
         C_BATCH_REQUEUE,
+        C_REPORT,
         C__COUNT
 };
 
@@ -120,7 +121,24 @@ static const char *const sql[C__COUNT] = {
     [C_OP_REASON] = "UPDATE ops SET reason = ?2 WHERE seq = ?1",
     [C_BATCH_REQUEUE] = "UPDATE batches SET state = 1, attempts = 0, next_at = ?2,"
                         " last_error = ?3, updated_at = ?2 WHERE id = ?1 AND state = 4",
+    /* The premium report's groups, in one statement: workers (1) are active
+     * coverages, and ended ones whose registration was answered registered
+     * or already_registered (5, 6); pending (2) are those whose
+     * registration has no answer yet; failed ones, and ended ones whose
+     * registration failed, commit nothing and are left out. A coverage's
+     * months are its own, first_month..last_month. */
+    [C_REPORT] = "SELECT c.program, CASE"
+                 "   WHEN c.state = 2 OR (c.state = 3 AND r.status IN (5, 6)) THEN 1"
+                 "   WHEN c.state IN (1, 3) AND r.status IS NULL THEN 2 END AS klass,"
+                 " c.first_month AS first, c.last_month AS last, count(*)"
+                 " FROM coverage_now c LEFT JOIN ops r ON r.seq = c.reg_seq"
+                 " WHERE c.first_month <= c.last_month"
+                 " GROUP BY c.program, klass, first, last HAVING klass IS NOT NULL"
+                 " ORDER BY c.program, klass, first, last",
 };
+_Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6 &&
+                   JOURNAL_CTL_REPORT_WORKERS == 1 && JOURNAL_CTL_REPORT_PENDING == 2,
+               "C_REPORT names these by number");
 
 int jsql_ctl_prepare(struct journal *j)
 {
@@ -1111,4 +1129,40 @@ void journal_ctl_replay_free(struct journal_ctl_replay *r)
                 return;
         free(r->items);
         r->items = NULL;
+}
+
+/* ---- the premium report ---- */
+
+struct report_ctx {
+        journal_ctl_report_fn fn;
+        void *opaque;
+};
+
+static int report_row(sqlite3_stmt *s, void *ctx)
+{
+        struct report_ctx *r = ctx;
+        struct journal_ctl_report_group g = {
+            .program = col_text(s, 0),
+            .klass = sqlite3_column_int(s, 1),
+            .first_month = sqlite3_column_int64(s, 2),
+            .last_month = sqlite3_column_int64(s, 3),
+            .count = sqlite3_column_int64(s, 4),
+        };
+        return g.program ? r->fn(&g, r->opaque) : 0;
+}
+
+int journal_ctl_report(struct journal *j, journal_ctl_report_fn fn,
+                       journal_ctl_quota_fn qfn, void *opaque)
+{
+        struct report_ctx r = {fn, opaque};
+        struct quota_ctx q = {qfn, opaque};
+        int rc = begin(j, false);
+
+        if (rc)
+                return rc;
+        rc = each(j, use(j, C_REPORT), report_row, &r, "report");
+        if (rc >= 0 && qfn)
+                rc = each(j, use(j, C_QUOTAS), quota_row, &q, "quota");
+        rc = end_read(j, rc);
+        return rc < 0 ? rc : 0;
 }

@@ -28,7 +28,9 @@ SCHEMA_DIR = os.path.join(SOURCE_DIR, "docs", "schemas")
 EVENT_SCHEMA = os.path.join(SCHEMA_DIR, "enrollment-event.v1.schema.json")
 RESULT_SCHEMA = os.path.join(SCHEMA_DIR, "enrollment-result.v1.schema.json")
 DLQ_SCHEMA = os.path.join(SCHEMA_DIR, "dead-letter-headers.v1.schema.json")
+REPORT_SCHEMA = os.path.join(SCHEMA_DIR, "premium-report.v1.schema.json")
 INTEGRATION_DOC = os.path.join(SOURCE_DIR, "docs", "integration.md")
+FINANCE_DOC = os.path.join(SOURCE_DIR, "docs", "finance.md")
 
 TOPICS = {"enrollment.events": 4, "enrollment.results": 4, "enrollment.events.dlq": 1}
 EVENTS, RESULTS, DLQ = TOPICS
@@ -152,6 +154,43 @@ def test_schema_files_and_doc_examples():
         kinds[kind or "dead-letter headers"] += 1
     assert kinds["enrollment/v1"] >= 2 and kinds["enrollment-result/v1"] >= 4, kinds
     assert kinds["dead-letter headers"] >= 1, kinds
+
+
+def test_premium_report_schema_and_doc_examples():
+    """bpjs-syncctl report --json (docs/finance.md): the schema is one this
+    validator fully checks, the page's example conforms and adds up, and
+    what the report must never print does not conform."""
+    schema = load_schema(REPORT_SCHEMA)
+    check_schema(schema)
+    examples = [ex for ex in doc_examples(FINANCE_DOC)
+                if isinstance(ex, dict) and ex.get("schema") == "premium-report/v1"]
+    assert len(examples) == 1, examples
+    report = examples[0]
+    assert not errors(report, schema), errors(report, schema)
+    for p in report["programs"]:
+        assert len(p["months"]) == 12, p
+        assert all(m["premium"] == m["workers"] * p["monthly_premium"]
+                   for m in p["months"]), p
+        assert p["premium_total"] == sum(m["premium"] for m in p["months"]), p
+        assert p["remaining"] == p["budget"] - p["committed"], p
+
+    program = report["programs"][0]
+    bad = {
+        "an amount as a string": dict(program, committed="1403136000"),
+        "an amount with a fraction": dict(program, premium_total=1.5),
+        "no budget member": {k: v for k, v in program.items() if k != "budget"},
+        "a month not YYYY-MM": dict(program, months=[dict(program["months"][0],
+                                                          month="2025-13")]),
+        "a member not documented": dict(program, nik="6471054506900002"),
+        "a payer level not city or province": dict(program, payer={"level": "kabupaten",
+                                                                   "region": "6471"}),
+    }
+    for what, p in bad.items():
+        assert errors({"schema": "premium-report/v1", "programs": [p]}, schema), what
+    assert errors({"schema": "premium-report/v2", "programs": []}, schema)
+    assert not errors({"schema": "premium-report/v1", "programs": [],
+                       "unconfigured": [{"program": "OLD-2024", "used": 0, "workers": 3,
+                                         "pending": 0}]}, schema)
 
 
 def test_dataset_events_against_the_event_schema():

@@ -50,7 +50,7 @@ int ctl_config(struct ctl *c, const char *verb, bool required)
         if (conf_load(path, CONF_NO_SECRET, &c->conf, err) < 0) {
                 ctl_error(verb, "%s", err);
                 if (required && c->journal_path && !c->config_path)
-                        ctl_error(verb, "this command needs the programmes' quotas: "
+                        ctl_error(verb, "this command needs the programmes' configuration: "
                                         "give --config FILE");
                 return EX_CONFIG;
         }

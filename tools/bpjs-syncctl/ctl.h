@@ -71,5 +71,6 @@ int replay_run(struct ctl *c, int argc, char **argv);
 int worker_run(struct ctl *c, int argc, char **argv);
 int dead_letters_run(struct ctl *c, int argc, char **argv);
 int audit_run(struct ctl *c, int argc, char **argv);
+int report_run(struct ctl *c, int argc, char **argv);
 
 #endif

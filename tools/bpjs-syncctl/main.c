@@ -21,6 +21,7 @@ static const struct verb {
     {"worker", worker_run, "one worker's events, coverage and operations"},
     {"dead-letters", dead_letters_run, "rejected events and why"},
     {"audit", audit_run, "what operators did, and who"},
+    {"report", report_run, "premium report: workers, premium due, budget"},
 };
 
 static void usage(FILE *f)
@@ -42,7 +43,8 @@ static void usage(FILE *f)
         fprintf(
             f,
             "\n"
-            "Exit status: 0 ok, 64 usage, 65 bad data (unknown batch or worker),\n"
+            "Exit status: 0 ok, 64 usage, 65 bad data (unknown batch, worker or "
+            "programme),\n"
             "69 no journal, 74 journal unreadable, 75 journal busy, 78 configuration.\n");
 }
 

@@ -309,7 +309,7 @@ static int replay_all(struct ctl *c, const struct args *a, const struct ids *ids
                 quotas[i].program = c->conf->programs[i].id;
                 quotas[i].quota = c->conf->programs[i].quota;
                 quotas[i].monthly_premium = c->conf->programs[i].monthly_premium;
-                quotas[i].budget = -1;
+                quotas[i].budget = c->conf->programs[i].budget;
         }
         struct journal_ctl_replay_opts opts = {
             .who = ctl_who(who),
