@@ -185,9 +185,39 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
         for (size_t i = 0; i < c->n_programs; i++) {
                 const char *label[] = {c->programs[i].id};
                 struct journal_program_use use = {.program = c->programs[i].id};
-                if (journal_programs_use(j, &use, 1) == 0)
+                if (journal_programs_use(j, &use, 1) == 0) {
                         metrics_set(m, METRIC_QUOTA_USED, label, (double)use.used);
+                        metrics_set(m, METRIC_PREMIUM_COMMITTED, label,
+                                    (double)use.months *
+                                        (double)c->programs[i].monthly_premium);
+                }
                 metrics_set(m, METRIC_QUOTA_LIMIT, label, (double)c->programs[i].quota);
+                if (c->programs[i].budget >= 0)
+                        metrics_set(m, METRIC_BUDGET, label,
+                                    (double)c->programs[i].budget);
+        }
+}
+
+/* A budget below what a programme has committed (lowered by a reload, or
+ * by an edit before a restart) refuses new enrolments and undoes nothing:
+ * said once each time the configuration is taken, a line a programme. */
+static void budgets_say(const struct conf *c, struct journal *j)
+{
+        for (size_t i = 0; i < c->n_programs; i++) {
+                const struct conf_program *pr = &c->programs[i];
+                struct journal_program_use use = {.program = pr->id};
+                int64_t committed;
+
+                if (pr->budget < 0 || journal_programs_use(j, &use, 1) != 0 ||
+                    __builtin_mul_overflow(use.months, pr->monthly_premium, &committed) ||
+                    committed <= pr->budget)
+                        continue;
+                log_warning("main",
+                            "programme %s: committed premium Rp%lld is above its budget "
+                            "Rp%lld: new enrolments are rejected (budget_exceeded); "
+                            "what was confirmed stays (%lld workers covered now)",
+                            pr->id, (long long)committed, (long long)pr->budget,
+                            (long long)use.used);
         }
 }
 
@@ -197,7 +227,8 @@ static void gauges(struct metrics *m, const struct conf *c, struct journal *j,
  * (rotation) and the TLS files (bpjs.tls.*: a reload after a TLS refusal
  * probes at once) reload; Kafka, the endpoint URL and the journal need a
  * restart. */
-static void reload(struct conf **cur, struct consume *cs, struct push *p)
+static void reload(struct conf **cur, struct journal *j, struct consume *cs,
+                   struct push *p)
 {
         char err[CONF_ERR_SIZE];
         struct conf *next = NULL;
@@ -221,6 +252,7 @@ static void reload(struct conf **cur, struct consume *cs, struct push *p)
         conf_free(*cur);
         *cur = next;
         log_notice("main", "configuration reloaded: %zu programmes", next->n_programs);
+        budgets_say(next, j);
         sd_notify(0, "READY=1");
 }
 
@@ -292,7 +324,7 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                 int n = 0;
 
                 if (sig == SIGHUP)
-                        reload(c, cs, p);
+                        reload(c, j, cs, p);
                 if (now >= retry_at) {
                         polled = true;
                         n = consume_poll(cs, CONSUME_BATCH, push_inflight(p) ? 0 : 20);
@@ -382,6 +414,7 @@ static int run(const char *path)
                 rc = EX_CANTCREAT;
                 goto out;
         }
+        budgets_say(c, j);
         rc = EX_CONFIG;
         if (publish_open(c, j, &pub, err, sizeof(err)) < 0 ||
             push_open(c, j, &p, err, sizeof(err)) < 0 ||

@@ -98,6 +98,15 @@ static const struct {
     [METRIC_QUOTA_LIMIT] = {"bpjs_sync_quota_limit", METRIC_GAUGE,
                             "A programme's quota: workers it may cover at once.",
                             l_program, NULL},
+    [METRIC_PREMIUM_COMMITTED] = {"bpjs_sync_premium_committed_rupiah", METRIC_GAUGE,
+                                  "A programme's committed premium: the months of its "
+                                  "pending, active and ended coverages times its monthly "
+                                  "premium.",
+                                  l_program, NULL},
+    [METRIC_BUDGET] = {"bpjs_sync_budget_rupiah", METRIC_GAUGE,
+                       "A programme's budget for its whole period (only programmes "
+                       "that have one).",
+                       l_program, NULL},
     [METRIC_RESULTS_PUBLISHED] = {"bpjs_sync_results_published_total", METRIC_COUNTER,
                                   "Results and dead letters delivered to Kafka.", l_none,
                                   NULL},

@@ -34,6 +34,8 @@ enum metric {
         METRIC_JOURNAL_BYTES,        /* gauge */
         METRIC_QUOTA_USED,           /* gauge {program} */
         METRIC_QUOTA_LIMIT,          /* gauge {program} */
+        METRIC_PREMIUM_COMMITTED,    /* gauge {program}, Rupiah */
+        METRIC_BUDGET,               /* gauge {program}, Rupiah; programmes with one */
         METRIC_RESULTS_PUBLISHED,    /* counter */
         METRIC_CIRCUIT_OPEN,         /* gauge 0/1 */
         METRIC_CONSUMING_PAUSED,     /* gauge 0/1 */

@@ -7,3 +7,5 @@ bpjs_integration_test(pii)
 # Programmes as the payers define them (issue 14): eligibility and periods
 # decided end to end, only eligible workers reaching the endpoint.
 bpjs_integration_test(programs)
+# budgets end to end, after faults and kills, against the premium model (issue 14)
+bpjs_integration_test(budget)

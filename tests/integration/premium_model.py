@@ -142,13 +142,16 @@ class Model:
             return self.result(eid, "rejected", "not_eligible")
         if live:
             return self.result(eid, "duplicate")
-        if self.used(p["id"]) + 1 > p["quota"]:
-            return self.result(eid, "rejected", "quota_exceeded")
         # no month of a worker is paid twice: after the previous coverage's
         # last month (one that ended before it started has none, and counts
         # for nothing)
         start = max([p["start"], month] +
                     [c.end + 1 for c in mine if c.commits() and c.months() > 0])
+        if start > p["end"]:
+            # docs/events.md, rule 8: no month of the period is left to pay
+            return self.result(eid, "rejected", "program_closed")
+        if self.used(p["id"]) + 1 > p["quota"]:
+            return self.result(eid, "rejected", "quota_exceeded")
         c = Coverage(p["id"], nik, eid, start, p["end"])
         budget = p.get("budget")
         if budget is not None and \

@@ -241,6 +241,8 @@ static void test_a_fresh_scrape_declares_every_metric(void **state)
             "bpjs_sync_journal_bytes 0",
             "# TYPE bpjs_sync_quota_used gauge",
             "# TYPE bpjs_sync_quota_limit gauge",
+            "# TYPE bpjs_sync_premium_committed_rupiah gauge",
+            "# TYPE bpjs_sync_budget_rupiah gauge",
             "# TYPE bpjs_sync_results_published_total counter",
             "bpjs_sync_results_published_total 0",
             "# TYPE bpjs_sync_circuit_open gauge",

@@ -11,14 +11,16 @@
 #include "clock.h"
 #include "ctl.h"
 #include "out.h"
+#include "report.h"
 
 #define MAX_PROGRAMS 256
 
 struct quota_use {
         char program[EVENT_PROGRAM_MAX + 1];
         int64_t used;
-        int64_t months; /* committed */
-        int64_t quota;  /* -1: not in the configuration */
+        int64_t months;                  /* committed */
+        int64_t quota;                   /* -1: not in the configuration */
+        int64_t monthly_premium, budget; /* the configuration's; budget -1: none */
 };
 
 struct quotas {
@@ -38,6 +40,8 @@ static struct quota_use *quota_slot(struct quotas *qs, const char *program)
         u->used = 0;
         u->months = 0;
         u->quota = -1;
+        u->monthly_premium = 0;
+        u->budget = -1;
         return u;
 }
 
@@ -52,6 +56,12 @@ static int on_quota(const char *program, int64_t used, int64_t months, void *opa
         return 0;
 }
 
+/* The committed premium in Rupiah; false when it does not fit. */
+static bool committed_of(const struct quota_use *u, int64_t *out)
+{
+        return !__builtin_mul_overflow(u->months, u->monthly_premium, out);
+}
+
 static void usage(FILE *f)
 {
         fprintf(
@@ -59,8 +69,8 @@ static void usage(FILE *f)
                "\n"
                "The backlog (operations not batched yet, batches pending, in flight and\n"
                "failed), the age of the oldest unanswered operation, the last endpoint\n"
-               "error, each programme's quota use, and events consumed and results\n"
-               "published.\n");
+               "error, each programme's quota use and committed premium against its\n"
+               "budget, and events consumed and results published.\n");
 }
 
 static void print_json(struct ctl *c, const struct journal_ctl_status *st,
@@ -108,6 +118,19 @@ static void print_json(struct ctl *c, const struct journal_ctl_status *st,
                 cJSON_AddItemToObject(p, "quota",
                                       qs->q[i].quota < 0 ? cJSON_CreateNull()
                                                          : out_json_int(qs->q[i].quota));
+                int64_t committed = 0;
+                bool known = qs->q[i].quota >= 0 && committed_of(&qs->q[i], &committed);
+                bool budget = known && qs->q[i].budget >= 0;
+                cJSON_AddItemToObject(
+                    p, "committed", known ? out_json_int(committed) : cJSON_CreateNull());
+                cJSON_AddItemToObject(p, "budget",
+                                      budget ? out_json_int(qs->q[i].budget)
+                                             : cJSON_CreateNull());
+                cJSON_AddItemToObject(p, "remaining",
+                                      budget ? out_json_int(qs->q[i].budget - committed)
+                                             : cJSON_CreateNull());
+                cJSON_AddBoolToObject(p, "over_budget",
+                                      budget && committed > qs->q[i].budget);
                 cJSON_AddItemToArray(q, p);
         }
         out_json(o, false, stdout);
@@ -162,6 +185,30 @@ static void print_human(struct ctl *c, const struct journal_ctl_status *st,
                           EVENT_PROGRAM_MAX / 2, qs->q[i].program,
                           (long long)qs->q[i].used, total);
         }
+        const char *label = "premium";
+        for (size_t i = 0; i < qs->n; i++) {
+                const struct quota_use *u = &qs->q[i];
+                char committed[32], budget[32], remaining[32];
+                int64_t rp = 0;
+
+                if (u->quota < 0 || !committed_of(u, &rp))
+                        continue; /* not configured: no premium to price it by */
+                report_amount(rp, committed);
+                if (u->budget < 0) {
+                        out_field(stdout, w, label, "%-*s Rp%s committed, no budget",
+                                  EVENT_PROGRAM_MAX / 2, u->program, committed);
+                        label = "";
+                        continue;
+                }
+                report_amount(u->budget, budget);
+                report_amount(u->budget - rp, remaining);
+                out_field(stdout, w, label, "%-*s Rp%s committed of Rp%s, Rp%s left%s",
+                          EVENT_PROGRAM_MAX / 2, u->program, committed, budget, remaining,
+                          rp > u->budget ? " (OVER BUDGET: new enrolments are rejected; "
+                                           "nothing confirmed is undone)"
+                                         : "");
+                label = "";
+        }
 }
 
 int status_run(struct ctl *c, int argc, char **argv)
@@ -196,8 +243,11 @@ int status_run(struct ctl *c, int argc, char **argv)
         /* configured programmes first, in the configuration's order */
         for (size_t i = 0; c->conf && i < c->conf->n_programs; i++) {
                 struct quota_use *u = quota_slot(qs, c->conf->programs[i].id);
-                if (u)
+                if (u) {
                         u->quota = c->conf->programs[i].quota;
+                        u->monthly_premium = c->conf->programs[i].monthly_premium;
+                        u->budget = c->conf->programs[i].budget;
+                }
         }
         rc = journal_ctl_status(c->jc, on_quota, qs, &st);
         if (rc < 0) {
