@@ -149,6 +149,8 @@ enum stmt {
         "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
         " AND c.reg_seq = ops.seq AND c.state = 4)))"
 
+static const struct journal_backend jsql_backend;
+
 static const char *const sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -242,22 +244,22 @@ static const char *const sql[S__COUNT] = {
                   "  WHERE b.state IN (1, 2))",
 };
 
-int journal_write_health(const struct journal *j)
+static int jsql_write_health(const struct journal *j)
 {
         return j->write_rc;
 }
 
-const char *journal_write_error(const struct journal *j)
+static const char *jsql_write_error(const struct journal *j)
 {
         return j->write_rc ? j->write_error : "";
 }
 
-const char *journal_errmsg(const struct journal *j)
+static const char *jsql_errmsg(const struct journal *j)
 {
         return j->errmsg;
 }
 
-const char *journal_id(const struct journal *j)
+static const char *jsql_id(const struct journal *j)
 {
         return j->id;
 }
@@ -457,8 +459,8 @@ static int open_operator(struct journal *j, const char *path, char *err, size_t 
         return rc;
 }
 
-int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
-                 size_t errsize)
+int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
+              size_t errsize)
 {
         struct journal *j;
         int rc, mode;
@@ -473,6 +475,7 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
+        j->be = &jsql_backend;
         j->flags = flags;
         j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
         if (!j->st) {
@@ -509,7 +512,7 @@ out:
         return rc;
 }
 
-void journal_close(struct journal *j)
+static void jsql_close(struct journal *j)
 {
         if (!j)
                 return;
@@ -769,7 +772,7 @@ static int record(struct journal *j, const struct journal_record *r)
         return rc;
 }
 
-int journal_consume_begin(struct journal *j, struct journal_facts *f)
+static int jsql_consume_begin(struct journal *j, struct journal_facts *f)
 {
         int rc = jsql_begin(j);
 
@@ -793,7 +796,7 @@ int journal_consume_begin(struct journal *j, struct journal_facts *f)
         return rc;
 }
 
-int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
+static int jsql_consume_commit(struct journal *j, const struct journal_outcome *o)
 {
         int rc = 0;
 
@@ -815,13 +818,13 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         return rc;
 }
 
-void journal_consume_abort(struct journal *j)
+static void jsql_consume_abort(struct journal *j)
 {
         jsql_rollback(j);
         j->n_qd = 0;
 }
 
-int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n)
+static int jsql_programs_use(struct journal *j, struct journal_program_use *p, size_t n)
 {
         int rc = 0;
 
@@ -863,8 +866,8 @@ static int each_op(struct journal *j, sqlite3_stmt *s, journal_op_fn fn, void *o
         return r < 0 ? r : n;
 }
 
-int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
-                          journal_op_fn fn, void *opaque)
+static int jsql_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
+                              journal_op_fn fn, void *opaque)
 {
         sqlite3_stmt *s = use(j, S_OPS_UNBATCHED);
         sqlite3_bind_int64(s, 1, after_seq);
@@ -872,7 +875,8 @@ int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
         return each_op(j, s, fn, opaque);
 }
 
-int journal_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn, void *opaque)
+static int jsql_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn,
+                          void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCH_OPS);
         sqlite3_bind_int64(s, 1, batch_id);
@@ -922,9 +926,9 @@ static int batch_insert(struct journal *j, int kind, const struct journal_op *op
         return rc;
 }
 
-int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
-                         size_t n, journal_compose_fn compose, void *opaque,
-                         int64_t *out_id)
+static int jsql_batch_create(struct journal *j, int kind, const struct journal_op *ops,
+                             size_t n, journal_compose_fn compose, void *opaque,
+                             int64_t *out_id)
 {
         int64_t id = 0;
         int rc = jsql_begin(j);
@@ -960,9 +964,9 @@ int jsql_quota_add(struct journal *j, const char *program, int delta)
         return quota_add(j, program, delta);
 }
 
-int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
-                        size_t n, size_t n_first, journal_compose_fn compose,
-                        void *opaque, int64_t out_ids[2])
+static int jsql_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
+                            size_t n, size_t n_first, journal_compose_fn compose,
+                            void *opaque, int64_t out_ids[2])
 {
         int64_t ids[2] = {0, 0};
         int rc;
@@ -1017,8 +1021,8 @@ static int each_batch(struct journal *j, sqlite3_stmt *s, journal_batch_fn fn,
         return r < 0 ? r : n;
 }
 
-int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
-                        journal_batch_fn fn, void *opaque)
+static int jsql_batches_due(struct journal *j, int64_t now_ms, size_t limit,
+                            journal_batch_fn fn, void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCHES_DUE);
         sqlite3_bind_int64(s, 1, now_ms);
@@ -1026,13 +1030,13 @@ int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
         return each_batch(j, s, fn, opaque);
 }
 
-int journal_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque)
+static int jsql_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque)
 {
         return each_batch(j, use(j, S_BATCHES_OPEN), fn, opaque);
 }
 
-int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
-                      void *opaque)
+static int jsql_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
+                          void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCH_GET);
         sqlite3_bind_int64(s, 1, batch_id);
@@ -1052,8 +1056,8 @@ static int batch_update(struct journal *j, int64_t id, int state, int64_t attemp
         return run(j, S_BATCH_UPDATE, "batch update");
 }
 
-int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
-                         int64_t next_at, const char *error)
+static int jsql_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
+                             int64_t next_at, const char *error)
 {
         int rc = batch_update(j, id, state, attempts, next_at, error);
 
@@ -1131,8 +1135,8 @@ static int finish_state(struct journal *j, int64_t id, int state, const char *er
         return run(j, S_BATCH_FINISH, "batch finish");
 }
 
-int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
-                         const struct journal_item_result *items, size_t n)
+static int jsql_batch_finish(struct journal *j, int64_t id, int state, const char *error,
+                             const struct journal_item_result *items, size_t n)
 {
         struct finish_ctx f = {j, items, n, 0};
         int rc = jsql_begin(j);
@@ -1153,8 +1157,8 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         return rc;
 }
 
-int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
-                         journal_out_fn fn, void *opaque)
+static int jsql_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
+                             journal_out_fn fn, void *opaque)
 {
         sqlite3_stmt *s = use(j, S_OUTBOX_FETCH);
         struct journal_out o;
@@ -1182,7 +1186,7 @@ int journal_outbox_fetch(struct journal *j, int64_t after_seq, size_t limit,
         return r < 0 ? r : n;
 }
 
-int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
+static int jsql_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
 {
         int rc = jsql_begin(j);
 
@@ -1199,7 +1203,7 @@ int journal_outbox_delete(struct journal *j, const int64_t *seqs, size_t n)
         return rc;
 }
 
-int journal_counter_add(struct journal *j, const char *name, int64_t n)
+static int jsql_counter_add(struct journal *j, const char *name, int64_t n)
 {
         sqlite3_stmt *s = use(j, S_COUNTER_ADD);
         bind_text(s, 1, name);
@@ -1207,7 +1211,7 @@ int journal_counter_add(struct journal *j, const char *name, int64_t n)
         return run(j, S_COUNTER_ADD, "counter");
 }
 
-int journal_counter_get(struct journal *j, const char *name, int64_t *out)
+static int jsql_counter_get(struct journal *j, const char *name, int64_t *out)
 {
         sqlite3_stmt *s = use(j, S_COUNTER_GET);
         int rc;
@@ -1231,17 +1235,17 @@ static int count(struct journal *j, enum stmt st, const char *what, int64_t *out
         return rc == SQLITE_ROW ? 0 : fail(j, rc, what);
 }
 
-int journal_batches_open(struct journal *j, int64_t *out)
+static int jsql_batches_open(struct journal *j, int64_t *out)
 {
         return count(j, S_OPEN_COUNT, "open batches", out);
 }
 
-int journal_backlog(struct journal *j, int64_t *out)
+static int jsql_backlog(struct journal *j, int64_t *out)
 {
         return count(j, S_BACKLOG, "backlog", out);
 }
 
-int journal_outbox_count(struct journal *j, int64_t *out)
+static int jsql_outbox_count(struct journal *j, int64_t *out)
 {
         return count(j, S_OUTBOX_COUNT, "outbox count", out);
 }
@@ -1318,8 +1322,9 @@ static int sweep_items(struct journal *j, int64_t before_ms, size_t span, int64_
         return rc;
 }
 
-int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
-                  size_t max_bodies, size_t max_events, int64_t pruned[2])
+static int jsql_prune(struct journal *j, int64_t bodies_before_ms,
+                      int64_t events_before_ms, size_t max_bodies, size_t max_events,
+                      int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
         int rc = jsql_begin(j);
@@ -1363,7 +1368,7 @@ static int pragma_int(struct journal *j, const char *name, int64_t *out)
         return rc == SQLITE_ROW ? 0 : fail(j, rc, name);
 }
 
-int journal_space(struct journal *j, int64_t *used, int64_t *file)
+static int jsql_space(struct journal *j, int64_t *used, int64_t *file)
 {
         int64_t pages = 0, free_pages = 0, page_size = 0;
         int rc = pragma_int(j, "page_count", &pages);
@@ -1379,7 +1384,7 @@ int journal_space(struct journal *j, int64_t *used, int64_t *file)
         return 0;
 }
 
-int journal_disk_bytes(struct journal *j, int64_t *out)
+static int jsql_disk_bytes(struct journal *j, int64_t *out)
 {
         const char *path = sqlite3_db_filename(j->db, "main");
         char wal[4096];
@@ -1395,3 +1400,43 @@ int journal_disk_bytes(struct journal *j, int64_t *out)
                 *out += st.st_size;
         return 0;
 }
+
+static const struct journal_backend jsql_backend = {
+    .name = "sqlite",
+    .close = jsql_close,
+    .id = jsql_id,
+    .errmsg = jsql_errmsg,
+    .write_health = jsql_write_health,
+    .write_error = jsql_write_error,
+    .consume_begin = jsql_consume_begin,
+    .consume_commit = jsql_consume_commit,
+    .consume_abort = jsql_consume_abort,
+    .programs_use = jsql_programs_use,
+    .ops_unbatched = jsql_ops_unbatched,
+    .batch_create = jsql_batch_create,
+    .batches_due = jsql_batches_due,
+    .batches_unfinished = jsql_batches_unfinished,
+    .batch_ops = jsql_batch_ops,
+    .batch_get = jsql_batch_get,
+    .batch_update = jsql_batch_update,
+    .batch_split = jsql_batch_split,
+    .batch_finish = jsql_batch_finish,
+    .outbox_fetch = jsql_outbox_fetch,
+    .outbox_delete = jsql_outbox_delete,
+    .outbox_count = jsql_outbox_count,
+    .counter_add = jsql_counter_add,
+    .counter_get = jsql_counter_get,
+    .batches_open = jsql_batches_open,
+    .backlog = jsql_backlog,
+    .prune = jsql_prune,
+    .space = jsql_space,
+    .disk_bytes = jsql_disk_bytes,
+    .ctl_status = jsql_ctl_status,
+    .ctl_batches = jsql_ctl_batches,
+    .ctl_batch_show = jsql_ctl_batch_show,
+    .ctl_worker = jsql_ctl_worker,
+    .ctl_rejected = jsql_ctl_rejected,
+    .ctl_audit_add = jsql_ctl_audit_add,
+    .ctl_audit_list = jsql_ctl_audit_list,
+    .ctl_replay = jsql_ctl_replay,
+};
