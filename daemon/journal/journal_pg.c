@@ -1,13 +1,1219 @@
-/* The PostgreSQL backend of the journal: not built yet. */
-#include "journal_backend.h"
+/* The PostgreSQL backend of the journal, for several instances sharing one
+ * journal: the connection (libpq; the password handed beside the URL,
+ * never logged), the schema (created and upgraded at the daemon's open
+ * under an advisory lock, its version in meta), the statements (prepared
+ * once at open from one table), and the consume side, whose two calls cost
+ * one round trip each: every statement of a batch goes in one pipeline.
+ *
+ * The schema mirrors the SQLite backend's (journal_sqlite.c): the same
+ * tables, columns and states, so the two read alike; seqs and batch ids
+ * come from identity columns and are never reused. */
+#include "journal_pg_int.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+
+/* The schema's version: a journal of a newer one is refused. */
+#define SCHEMA_VERSION 1
+/* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
+ * upgrades, one instance at a time ('bpjs'). The one-key form, used for
+ * the workers, is another key space. */
+#define SCHEMA_LOCK 1651534451
+
+_Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6 &&
+                   RESULT_FAILED == 7 && JOURNAL_OP_REGISTER == 1 &&
+                   JOURNAL_OP_DEACTIVATE == 2,
+               "the statements name these numbers");
+
+static const char schema_v1[] =
+    "CREATE TABLE offsets(topic text NOT NULL, partition integer NOT NULL,"
+    "  next_offset bigint NOT NULL, PRIMARY KEY(topic, partition));"
+    "CREATE TABLE events(event_id text PRIMARY KEY, nik text NOT NULL,"
+    "  program text, type integer, status integer NOT NULL, reason text,"
+    "  covered_by text, topic text, partition integer, \"offset\" bigint,"
+    "  decided_at bigint NOT NULL);"
+    "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
+    "  state integer NOT NULL, start_month bigint NOT NULL, end_month bigint NOT NULL,"
+    "  reg_seq bigint NOT NULL, event_id text, updated_at bigint NOT NULL,"
+    "  PRIMARY KEY(nik, program));"
+    "CREATE TABLE quota(program text PRIMARY KEY, used bigint NOT NULL);"
+    "CREATE TABLE ops(seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  kind integer NOT NULL, nik text NOT NULL, program text NOT NULL,"
+    "  event_id text NOT NULL, item bytea NOT NULL, reg_seq bigint, batch_id bigint,"
+    "  status integer, kpj text, reason text);"
+    "CREATE INDEX ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
+    "CREATE INDEX ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
+    /* as SQLite's view: active is derived from the registration's outcome */
+    "CREATE VIEW coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
+    "CREATE TABLE batches(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  kind integer NOT NULL, state integer NOT NULL, body bytea NOT NULL,"
+    "  attempts bigint NOT NULL DEFAULT 0, next_at bigint NOT NULL, last_error text,"
+    "  created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE INDEX batches_open ON batches(state, next_at) WHERE state IN (1, 2);"
+    "CREATE INDEX batches_bodies ON batches(updated_at)"
+    "  WHERE state IN (3, 4, 5) AND length(body) > 0;"
+    "CREATE INDEX events_decided ON events(decided_at);"
+    "CREATE TABLE outbox(seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  topic text NOT NULL, key bytea, value bytea NOT NULL, headers bytea);"
+    "CREATE TABLE counters(name text PRIMARY KEY, value bigint NOT NULL);"
+    "CREATE TABLE audit(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  at bigint NOT NULL, who text NOT NULL, action text NOT NULL, detail text);"
+    /* a deactivation of a coverage nobody has fails the batch, inside the
+     * pipeline, with a message that names no NIK */
+    "CREATE FUNCTION bpjs_no_coverage(event_id text, program text) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  'deactivation (event %): the worker has no live coverage in %',"
+    "  coalesce(event_id, 'without an id'), coalesce(program, '(none)')"
+    "  USING ERRCODE = 'P0002'; END $$;"
+    /* an item's period, or NULL when it is not JSON (pruning) */
+    "CREATE FUNCTION bpjs_item_period(item bytea) RETURNS jsonb LANGUAGE plpgsql"
+    "  IMMUTABLE AS $$ BEGIN RETURN convert_from(item, 'UTF8')::jsonb -> 'period';"
+    "  EXCEPTION WHEN others THEN RETURN NULL; END $$;";
+
+#define OP_COLUMNS                                                                       \
+        "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
+        "r.kpj, o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+#define BATCH_COLUMNS                                                                    \
+        "id, kind::bigint, state::bigint, body, attempts, next_at, last_error, "         \
+        "created_at, updated_at FROM batches "
+#define PRUNE_BATCHES                                                                    \
+        "SELECT id FROM batches WHERE state IN (3, 4, 5) AND length(body) > 0"           \
+        " AND updated_at < $1::bigint ORDER BY updated_at, id LIMIT $2::bigint"
+/* journal_sqlite.c's MINIMAL_ITEM and FINAL_OP, in PostgreSQL's words */
+#define MINIMAL_ITEM                                                                     \
+        "convert_to((CASE kind WHEN 1 THEN jsonb_build_object('nik', nik, 'program',"    \
+        " program, 'period', bpjs_item_period(item)) ELSE jsonb_build_object('nik',"     \
+        " nik, 'program', program) END)::text, 'UTF8')"
+#define FINAL_OP                                                                         \
+        "status IS NOT NULL AND (status <> 7 OR (kind = 1 AND NOT EXISTS ("              \
+        "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
+        " AND c.reg_seq = ops.seq AND c.state = 4)))"
+
+static const char *const sql[Q__COUNT] = {
+    /* the batch's workers, locked in NIK order until its commit: two
+     * instances deciding one worker take turns */
+    [Q_LOCK_WORKERS] = "SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0)))"
+                       " FROM (SELECT DISTINCT n COLLATE \"C\" AS n"
+                       " FROM unnest($1::text[]) n ORDER BY 1) w",
+    [Q_POSITIONS] = "SELECT p.i, o.next_offset FROM unnest($1::text[], $2::int[])"
+                    " WITH ORDINALITY AS p(topic, part, i) JOIN offsets o"
+                    " ON o.topic = p.topic AND o.partition = p.part",
+    [Q_SEEN] = "SELECT e.i FROM unnest($1::text[]) WITH ORDINALITY AS e(id, i)"
+               " WHERE EXISTS (SELECT 1 FROM events v WHERE v.event_id = e.id)",
+    [Q_WORKERS] = "SELECT w.i, c.program, c.start_month, c.end_month"
+                  " FROM unnest($1::text[]) WITH ORDINALITY AS w(nik, i)"
+                  " JOIN coverage c ON c.nik = w.nik AND c.state IN (1, 2)"
+                  " ORDER BY w.i, c.program COLLATE \"C\"",
+    [Q_QUOTAS] = "SELECT p.i, q.used FROM unnest($1::text[]) WITH ORDINALITY AS"
+                 " p(program, i) JOIN quota q ON q.program = p.program",
+    [Q_EVENTS_INSERT] =
+        "INSERT INTO events(event_id, nik, program, type, status, reason, covered_by,"
+        " topic, partition, \"offset\", decided_at) SELECT * FROM unnest($1::text[],"
+        " $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[],"
+        " $8::text[], $9::int[], $10::bigint[], $11::bigint[])",
+    [Q_REGISTER] =
+        "WITH op AS (INSERT INTO ops(kind, nik, program, event_id, item)"
+        " VALUES(1, $1::text, $2::text, $3::text, $4::bytea) RETURNING seq)"
+        " INSERT INTO coverage(nik, program, state, start_month, end_month, reg_seq,"
+        " event_id, updated_at) SELECT $1::text, $2::text, 1, $5::bigint, $6::bigint,"
+        " seq, $3::text, $7::bigint FROM op ON CONFLICT (nik, program) DO UPDATE SET"
+        " state = 1, start_month = EXCLUDED.start_month, end_month = EXCLUDED.end_month,"
+        " reg_seq = EXCLUDED.reg_seq, event_id = EXCLUDED.event_id,"
+        " updated_at = EXCLUDED.updated_at",
+    [Q_DEACTIVATE] =
+        "WITH ended AS (UPDATE coverage SET state = 3, updated_at = $5::bigint"
+        " WHERE nik = $1::text AND program = $2::text AND state IN (1, 2)"
+        " RETURNING reg_seq) INSERT INTO ops(kind, nik, program, event_id, item,"
+        " reg_seq) SELECT 2, $1::text, $2::text, $3::text, $4::bytea,"
+        " coalesce((SELECT reg_seq FROM ended), bpjs_no_coverage($3::text, $2::text))",
+    [Q_OUTBOX_INSERT] = "INSERT INTO outbox(topic, key, value, headers) SELECT t, k, v, h"
+                        " FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
+                        " WITH ORDINALITY AS o(t, k, v, h, i) ORDER BY i",
+    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used) SELECT * FROM unnest($1::text[],"
+                    " $2::bigint[]) ON CONFLICT (program) DO UPDATE"
+                    " SET used = quota.used + EXCLUDED.used",
+    [Q_OFFSETS_SET] = "INSERT INTO offsets(topic, partition, next_offset) SELECT * FROM"
+                      " unnest($1::text[], $2::int[], $3::bigint[])"
+                      " ON CONFLICT (topic, partition) DO UPDATE"
+                      " SET next_offset = EXCLUDED.next_offset",
+    [Q_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES($1::text, $2::bigint)"
+                      " ON CONFLICT (name) DO UPDATE SET value = counters.value"
+                      " + EXCLUDED.value",
+    [Q_COUNTER_GET] = "SELECT value FROM counters WHERE name = $1::text",
+    [Q_OPS_UNBATCHED] = "SELECT " OP_COLUMNS "WHERE o.batch_id IS NULL"
+                        " AND o.seq > $1::bigint ORDER BY o.seq LIMIT $2::bigint",
+    [Q_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = $1::bigint ORDER BY o.seq",
+    [Q_BATCH_INSERT] =
+        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+        " VALUES($1::int, 1, ''::bytea, $2::bigint, $2::bigint, $2::bigint) RETURNING id",
+    [Q_BATCH_BODY] = "UPDATE batches SET body = $2::bytea WHERE id = $1::bigint",
+    [Q_OPS_BATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
+                    " AND batch_id IS NULL",
+    [Q_OPS_REBATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
+                      " AND batch_id = $3::bigint",
+    [Q_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state = 1 AND next_at <= $1::bigint"
+                      " ORDER BY next_at, id LIMIT $2::bigint",
+    [Q_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
+    [Q_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = $1::bigint",
+    /* only an open batch: one that ended is never sent again */
+    [Q_BATCH_UPDATE] =
+        "UPDATE batches SET state = $2::int, attempts = $3::bigint,"
+        " next_at = $4::bigint, last_error = $5::text,"
+        " updated_at = $6::bigint WHERE id = $1::bigint AND state IN (1, 2)",
+    [Q_BATCH_FINISH] = "UPDATE batches SET state = $2::int, last_error = $3::text,"
+                       " updated_at = $4::bigint WHERE id = $1::bigint",
+    [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
+                     " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
+                     " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
+    /* failed registrations: their coverage fails (unless it ended
+     * meanwhile) and releases its slot */
+    [Q_COVERAGE_FAIL] =
+        "WITH failed AS (UPDATE coverage c SET state = 4, updated_at = $2::bigint"
+        " FROM ops o WHERE o.seq = ANY($1::bigint[]) AND c.reg_seq = o.seq"
+        " AND c.nik = o.nik AND c.program = o.program AND c.state = 1"
+        " RETURNING c.program) INSERT INTO quota(program, used)"
+        " SELECT program, -count(*) FROM failed GROUP BY program"
+        " ON CONFLICT (program) DO UPDATE SET used = quota.used + EXCLUDED.used",
+    [Q_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox"
+                       " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
+    [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])",
+    [Q_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
+    [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    [Q_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+                  " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+                  "  WHERE b.state IN (1, 2))",
+    [Q_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM " WHERE batch_id IN"
+                      " (" PRUNE_BATCHES ") AND " FINAL_OP,
+    [Q_SWEEP_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > $1::bigint"
+                      " AND seq <= $2::bigint AND " FINAL_OP " AND EXISTS (SELECT 1"
+                      " FROM batches b WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
+                      " AND length(b.body) = 0 AND b.updated_at < $3::bigint)"
+                      " AND length(item) > length(" MINIMAL_ITEM ")",
+    [Q_SWEEP_GET] = "SELECT value::bigint FROM meta WHERE key = 'items_swept_to'",
+    [Q_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', $1::text)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    [Q_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
+    [Q_PRUNE_BODIES] =
+        "UPDATE batches SET body = ''::bytea WHERE id IN (" PRUNE_BATCHES ")",
+    [Q_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
+                       " WHERE decided_at < $1::bigint ORDER BY decided_at"
+                       " LIMIT $2::bigint)",
+    [Q_SPACE] = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint,"
+                " pg_database_size(current_database()) FROM pg_class c JOIN pg_namespace"
+                " s ON s.oid = c.relnamespace WHERE s.nspname = current_schema()"
+                " AND c.relkind IN ('r', 'm')",
+};
+
+static const struct journal_backend jpg_backend;
+
+/* ---- errors ---- */
+
+static int errno_of(const char *state)
+{
+        if (!state)
+                return -EIO;
+        if (strcmp(state, "53100") == 0) /* disk_full */
+                return -ENOSPC;
+        if (strcmp(state, "53200") == 0) /* out_of_memory */
+                return -ENOMEM;
+        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+                return -EAGAIN; /* serialization failure, deadlock: decide again */
+        if (strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0)
+                return -EBUSY;
+        if (strcmp(state, "25006") == 0) /* read_only_sql_transaction */
+                return -EROFS;
+        if (strcmp(state, "P0002") == 0) /* bpjs_no_coverage */
+                return -ENOENT;
+        return -EIO;
+}
+
+static void write_failed(struct jpg *j, int err)
+{
+        if (j->write_rc)
+                return;
+        j->write_rc = err;
+        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
+}
+
+int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
+{
+        size_t len;
+
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, text);
+        len = strlen(j->errmsg);
+        while (len && (j->errmsg[len - 1] == '\n' || j->errmsg[len - 1] == ' '))
+                j->errmsg[--len] = '\0';
+        if (err == -EROFS && (j->flags & JOURNAL_READONLY))
+                snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
+        else if (j->writing)
+                write_failed(j, err);
+        return err;
+}
+
+/* The server's primary message only: its detail may quote a row (a NIK). */
+static int fail_res(struct jpg *j, const PGresult *r, const char *what)
+{
+        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        int err = r ? errno_of(PQresultErrorField(r, PG_DIAG_SQLSTATE)) : -EIO;
+
+        if (!msg)
+                msg = PQerrorMessage(j->conn);
+        if (PQstatus(j->conn) == CONNECTION_BAD)
+                err = -EIO;
+        return jpg_fail_text(j, err, what,
+                             msg && *msg ? msg : "no answer from the server");
+}
+
+static bool result_ok(const PGresult *r)
+{
+        ExecStatusType st = PQresultStatus(r);
+        return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* ---- parameters, arrays, columns ---- */
+
+void jpg_p_text(struct jpg_params *p, const char *s)
+{
+        p->v[p->n] = s;
+        p->len[p->n] = 0;
+        p->fmt[p->n] = 0;
+        p->n++;
+}
+
+void jpg_p_i64(struct jpg_params *p, int64_t v)
+{
+        snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+        jpg_p_text(p, p->num[p->n]);
+}
+
+void jpg_p_bytes(struct jpg_params *p, const void *b, size_t len)
+{
+        p->v[p->n] = b;
+        p->len[p->n] = (int)len;
+        p->fmt[p->n] = 1;
+        p->n++;
+}
+
+static void buf_put(struct jpg_buf *b, const char *s, size_t len)
+{
+        if (b->oom)
+                return;
+        if (b->n + len + 2 > b->cap) {
+                size_t cap = b->cap ? b->cap : 256;
+                while (cap < b->n + len + 2)
+                        cap *= 2;
+                char *p = realloc(b->p, cap);
+                if (!p) {
+                        b->oom = true;
+                        return;
+                }
+                b->p = p;
+                b->cap = cap;
+        }
+        memcpy(b->p + b->n, s, len);
+        b->n += len;
+        b->p[b->n] = '\0';
+}
+
+static void arr_sep(struct jpg_buf *b)
+{
+        buf_put(b, b->n ? "," : "{", 1);
+}
+
+void jpg_arr_text(struct jpg_buf *b, const char *s)
+{
+        arr_sep(b);
+        if (!s) {
+                buf_put(b, "NULL", 4);
+                return;
+        }
+        buf_put(b, "\"", 1);
+        for (const char *c = s; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                        buf_put(b, "\\", 1);
+                buf_put(b, c, 1);
+        }
+        buf_put(b, "\"", 1);
+}
+
+void jpg_arr_i64(struct jpg_buf *b, int64_t v)
+{
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+        arr_sep(b);
+        buf_put(b, num, (size_t)n);
+}
+
+void jpg_arr_bytes(struct jpg_buf *b, const void *v, size_t len)
+{
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *p = v;
+        char two[2];
+
+        arr_sep(b);
+        if (!v) {
+                buf_put(b, "NULL", 4);
+                return;
+        }
+        buf_put(b, "\"\\\\x", 4); /* "\\x...": the array's escape, then bytea's */
+        for (size_t i = 0; i < len; i++) {
+                two[0] = hex[p[i] >> 4];
+                two[1] = hex[p[i] & 15];
+                buf_put(b, two, 2);
+        }
+        buf_put(b, "\"", 1);
+}
+
+const char *jpg_arr_end(struct jpg_buf *b)
+{
+        buf_put(b, b->n ? "}" : "{}", b->n ? 1 : 2);
+        return b->oom ? NULL : b->p;
+}
+
+void jpg_buf_free(struct jpg_buf *b)
+{
+        free(b->p);
+        *b = (struct jpg_buf){0};
+}
+
+int64_t jpg_col_i64(const PGresult *r, int row, int col)
+{
+        const unsigned char *p;
+        uint64_t v = 0;
+        int len;
+
+        if (PQgetisnull(r, row, col))
+                return 0;
+        p = (const unsigned char *)PQgetvalue(r, row, col);
+        len = PQgetlength(r, row, col);
+        for (int i = 0; i < len && i < 8; i++)
+                v = v << 8 | p[i];
+        if (len == 4)
+                return (int32_t)(uint32_t)v;
+        if (len == 2)
+                return (int16_t)(uint16_t)v;
+        return (int64_t)v;
+}
+
+const char *jpg_col_text(const PGresult *r, int row, int col)
+{
+        return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+size_t jpg_col_len(const PGresult *r, int row, int col)
+{
+        return PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
+}
+
+/* ---- statements and transactions ---- */
+
+static char stmt_name[Q__COUNT][8];
+
+static int prepare_all(struct jpg *j)
+{
+        for (int i = 0; i < Q__COUNT; i++) {
+                snprintf(stmt_name[i], sizeof(stmt_name[i]), "q%d", i);
+                PGresult *r = PQprepare(j->conn, stmt_name[i], sql[i], 0, NULL);
+                int rc = result_ok(r) ? 0 : fail_res(j, r, "prepare");
+                PQclear(r);
+                if (rc)
+                        return rc;
+        }
+        return 0;
+}
+
+/* A connection the server dropped is made again (and its statements
+ * prepared again) before the next transaction. */
+static int ensure_conn(struct jpg *j)
+{
+        if (PQstatus(j->conn) == CONNECTION_OK)
+                return 0;
+        PQreset(j->conn);
+        if (PQstatus(j->conn) != CONNECTION_OK)
+                return jpg_fail_text(j, -EIO, "reconnect", PQerrorMessage(j->conn));
+        j->in_tx = false;
+        return prepare_all(j);
+}
+
+int jpg_exec(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const char *what,
+             PGresult **out)
+{
+        PGresult *r;
+
+        if (!j->in_tx) {
+                int rc = ensure_conn(j);
+                if (rc)
+                        return rc;
+        }
+        r = PQexecPrepared(j->conn, stmt_name[s], p ? p->n : 0, p ? p->v : NULL,
+                           p ? p->len : NULL, p ? p->fmt : NULL, 1);
+        if (!result_ok(r)) {
+                int rc = fail_res(j, r, what);
+                PQclear(r);
+                return rc;
+        }
+        *out = r;
+        return 0;
+}
+
+int jpg_run(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const char *what,
+            int64_t *changed)
+{
+        PGresult *r = NULL;
+        int rc = jpg_exec(j, s, p, what, &r);
+
+        if (rc == 0 && changed)
+                *changed = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        return rc;
+}
+
+static int simple(struct jpg *j, const char *text, const char *what)
+{
+        PGresult *r = PQexec(j->conn, text);
+        int rc = result_ok(r) ? 0 : fail_res(j, r, what);
+        PQclear(r);
+        return rc;
+}
+
+int jpg_begin(struct jpg *j, bool write)
+{
+        int rc;
+
+        if (write && (j->flags & JOURNAL_READONLY)) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "begin: %s", JPG_READONLY_TEXT);
+                return -EROFS;
+        }
+        rc = ensure_conn(j);
+        if (rc)
+                return rc;
+        j->writing = write;
+        rc = simple(j, "BEGIN", "begin");
+        j->in_tx = rc == 0;
+        if (rc)
+                j->writing = false;
+        return rc;
+}
+
+int jpg_commit(struct jpg *j)
+{
+        int rc = simple(j, "COMMIT", "commit");
+
+        if (rc == 0 && j->writing)
+                j->write_rc = 0;
+        j->in_tx = false;
+        j->writing = false;
+        return rc;
+}
+
+void jpg_rollback(struct jpg *j)
+{
+        if (j->conn && PQstatus(j->conn) == CONNECTION_OK &&
+            PQtransactionStatus(j->conn) != PQTRANS_IDLE) {
+                PGresult *r = PQexec(j->conn, "ROLLBACK");
+                PQclear(r);
+        }
+        j->in_tx = false;
+        j->writing = false;
+}
+
+/* ---- pipelines: a batch's statements in one round trip ---- */
+
+static void pipe_send(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p)
+{
+        (void)PQsendQueryPrepared(j->conn, stmt_name[s], p ? p->n : 0, p ? p->v : NULL,
+                                  p ? p->len : NULL, p ? p->fmt : NULL, 1);
+}
+
+/* Ends the pipeline: its n statements' results, in order, in res (each
+ * NULL or to PQclear); the first failure's text in errmsg. */
+static int pipe_finish(struct jpg *j, PGresult **res, size_t n, const char *what)
+{
+        size_t k = 0, nulls = 0;
+        bool synced = false;
+        int rc = 0;
+
+        for (size_t i = 0; i < n; i++)
+                res[i] = NULL;
+        if (!PQpipelineSync(j->conn))
+                rc = fail_res(j, NULL, what);
+        while (rc == 0 || PQstatus(j->conn) == CONNECTION_OK) {
+                PGresult *r = PQgetResult(j->conn);
+                if (!r) {
+                        /* one NULL ends each statement's results */
+                        if (PQstatus(j->conn) == CONNECTION_BAD || ++nulls > n + 1)
+                                break;
+                        continue;
+                }
+                ExecStatusType st = PQresultStatus(r);
+                if (st == PGRES_PIPELINE_SYNC) {
+                        PQclear(r);
+                        synced = true;
+                        break;
+                }
+                if (rc == 0 && st != PGRES_PIPELINE_ABORTED && !result_ok(r))
+                        rc = fail_res(j, r, what);
+                if (k < n)
+                        res[k++] = r;
+                else
+                        PQclear(r);
+        }
+        if (!synced && rc == 0)
+                rc = fail_res(j, NULL, what);
+        if (synced)
+                (void)PQexitPipelineMode(j->conn);
+        return rc;
+}
+
+static void pipe_clear(PGresult **res, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                PQclear(res[i]);
+}
+
+/* ---- the consume side ---- */
+
+static int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
+{
+        struct jpg *j = jpg_of(jj);
+        struct jpg_buf topics = {0}, parts = {0}, ids = {0}, niks = {0}, progs = {0};
+        struct jpg_params pp = {0}, pi = {0}, pw = {0}, pq = {0};
+        PGresult *res[6];
+        int rc;
+
+        j->n_qd = 0;
+        if (j->flags & JOURNAL_READONLY) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "begin: %s", JPG_READONLY_TEXT);
+                return -EROFS;
+        }
+        for (size_t i = 0; i < f->n_positions; i++) {
+                jpg_arr_text(&topics, f->positions[i].topic);
+                jpg_arr_i64(&parts, f->positions[i].partition);
+                f->positions[i].next = -1;
+        }
+        for (size_t i = 0; i < f->n_event_ids; i++) {
+                jpg_arr_text(&ids, f->event_ids[i]);
+                f->seen[i] = false;
+        }
+        for (size_t i = 0; i < f->n_workers; i++) {
+                jpg_arr_text(&niks, f->workers[i].nik);
+                f->workers[i].live.n = 0;
+        }
+        for (size_t i = 0; i < f->n_programs; i++) {
+                jpg_arr_text(&progs, f->programs[i].program);
+                f->programs[i].used = 0;
+        }
+        jpg_p_text(&pp, jpg_arr_end(&topics));
+        jpg_p_text(&pp, jpg_arr_end(&parts));
+        jpg_p_text(&pi, jpg_arr_end(&ids));
+        jpg_p_text(&pw, jpg_arr_end(&niks));
+        jpg_p_text(&pq, jpg_arr_end(&progs));
+        if (topics.oom || parts.oom || ids.oom || niks.oom || progs.oom) {
+                rc = jpg_fail_text(j, -ENOMEM, "begin", "out of memory");
+                goto out;
+        }
+        rc = ensure_conn(j);
+        if (rc)
+                goto out;
+        if (!PQenterPipelineMode(j->conn)) {
+                rc = fail_res(j, NULL, "begin");
+                goto out;
+        }
+        j->writing = true;
+        (void)PQsendQueryParams(j->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 1);
+        pipe_send(j, Q_LOCK_WORKERS, &pw);
+        pipe_send(j, Q_POSITIONS, &pp);
+        pipe_send(j, Q_SEEN, &pi);
+        pipe_send(j, Q_WORKERS, &pw);
+        pipe_send(j, Q_QUOTAS, &pq);
+        rc = pipe_finish(j, res, 6, "begin");
+        j->in_tx = true;
+        for (int r = 0; rc == 0 && r < PQntuples(res[2]); r++) {
+                int64_t i = jpg_col_i64(res[2], r, 0) - 1;
+                if (i >= 0 && (size_t)i < f->n_positions)
+                        f->positions[i].next = jpg_col_i64(res[2], r, 1);
+        }
+        for (int r = 0; rc == 0 && r < PQntuples(res[3]); r++) {
+                int64_t i = jpg_col_i64(res[3], r, 0) - 1;
+                if (i >= 0 && (size_t)i < f->n_event_ids)
+                        f->seen[i] = true;
+        }
+        for (int r = 0; rc == 0 && r < PQntuples(res[4]); r++) {
+                int64_t i = jpg_col_i64(res[4], r, 0) - 1;
+                if (i < 0 || (size_t)i >= f->n_workers)
+                        continue;
+                if (decide_worker_add(&f->workers[i].live, jpg_col_text(res[4], r, 1),
+                                      jpg_col_i64(res[4], r, 2),
+                                      jpg_col_i64(res[4], r, 3)))
+                        rc = jpg_fail_text(j, -ENOMEM, "worker lookup", "out of memory");
+        }
+        for (int r = 0; rc == 0 && r < PQntuples(res[5]); r++) {
+                int64_t i = jpg_col_i64(res[5], r, 0) - 1;
+                if (i >= 0 && (size_t)i < f->n_programs)
+                        f->programs[i].used = jpg_col_i64(res[5], r, 1);
+        }
+        pipe_clear(res, 6);
+        if (rc)
+                jpg_rollback(j);
+out:
+        jpg_buf_free(&topics);
+        jpg_buf_free(&parts);
+        jpg_buf_free(&ids);
+        jpg_buf_free(&niks);
+        jpg_buf_free(&progs);
+        return rc;
+}
+
+/* A slot change of the open batch, written once per programme at commit. */
+static int quota_note(struct jpg *j, const char *program, int64_t delta)
+{
+        for (size_t i = 0; i < j->n_qd; i++)
+                if (strcmp(j->qd[i].program, program) == 0) {
+                        j->qd[i].delta += delta;
+                        return 0;
+                }
+        if (j->n_qd == j->cap_qd) {
+                size_t cap = j->cap_qd ? j->cap_qd * 2 : 8;
+                struct jpg_delta *q = realloc(j->qd, cap * sizeof(*q));
+                if (!q)
+                        return -ENOMEM;
+                j->qd = q;
+                j->cap_qd = cap;
+        }
+        j->qd[j->n_qd++] = (struct jpg_delta){program, delta};
+        return 0;
+}
+
+/* The arrays of a commit's multi-row statements. */
+struct commit_arrays {
+        struct jpg_buf ev[11], out[4], qp, qd, ot, op, on;
+        size_t n_events, n_out, n_quota;
+};
+
+static void commit_arrays_free(struct commit_arrays *a)
+{
+        for (int i = 0; i < 11; i++)
+                jpg_buf_free(&a->ev[i]);
+        for (int i = 0; i < 4; i++)
+                jpg_buf_free(&a->out[i]);
+        jpg_buf_free(&a->qp);
+        jpg_buf_free(&a->qd);
+        jpg_buf_free(&a->ot);
+        jpg_buf_free(&a->op);
+        jpg_buf_free(&a->on);
+}
+
+static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
+                              struct commit_arrays *a)
+{
+        for (size_t i = 0; i < o->n_records; i++) {
+                const struct journal_record *r = &o->records[i];
+                if (r->event_id) {
+                        jpg_arr_text(&a->ev[0], r->event_id);
+                        jpg_arr_text(&a->ev[1], r->nik ? r->nik : "");
+                        jpg_arr_text(&a->ev[2], r->program);
+                        jpg_arr_i64(&a->ev[3], r->type);
+                        jpg_arr_i64(&a->ev[4], r->status);
+                        jpg_arr_text(&a->ev[5], r->reason);
+                        jpg_arr_text(&a->ev[6], r->covered_by);
+                        jpg_arr_text(&a->ev[7], r->topic);
+                        jpg_arr_i64(&a->ev[8], r->partition);
+                        jpg_arr_i64(&a->ev[9], r->offset);
+                        jpg_arr_i64(&a->ev[10], r->at_ms);
+                        a->n_events++;
+                }
+                for (size_t k = 0; k < r->n_out; k++) {
+                        const struct journal_out *x = &r->out[k];
+                        jpg_arr_text(&a->out[0], x->topic);
+                        jpg_arr_bytes(&a->out[1], x->key, x->key_len);
+                        jpg_arr_bytes(&a->out[2], x->value ? x->value : "", x->value_len);
+                        jpg_arr_bytes(&a->out[3], x->headers, x->headers_len);
+                        a->n_out++;
+                }
+                if ((r->action == DECIDE_REGISTER || r->action == DECIDE_DEACTIVATE) &&
+                    quota_note(j, r->program ? r->program : "",
+                               r->action == DECIDE_REGISTER ? 1 : -1))
+                        return jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
+        }
+        for (size_t i = 0; i < j->n_qd; i++)
+                if (j->qd[i].delta) {
+                        jpg_arr_text(&a->qp, j->qd[i].program);
+                        jpg_arr_i64(&a->qd, j->qd[i].delta);
+                        a->n_quota++;
+                }
+        for (size_t i = 0; i < o->n_positions; i++) {
+                jpg_arr_text(&a->ot, o->positions[i].topic);
+                jpg_arr_i64(&a->op, o->positions[i].partition);
+                jpg_arr_i64(&a->on, o->positions[i].next);
+        }
+        bool oom = a->qp.oom || a->qd.oom || a->ot.oom || a->op.oom || a->on.oom;
+        for (int i = 0; i < 11; i++)
+                oom |= a->ev[i].oom;
+        for (int i = 0; i < 4; i++)
+                oom |= a->out[i].oom;
+        return oom ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory") : 0;
+}
+
+/* Sends one record's coverage change (none for most). */
+static size_t send_change(struct jpg *j, const struct journal_record *r)
+{
+        struct jpg_params p = {0};
+
+        if (r->action != DECIDE_REGISTER && r->action != DECIDE_DEACTIVATE)
+                return 0;
+        jpg_p_text(&p, r->nik);
+        jpg_p_text(&p, r->program);
+        jpg_p_text(&p, r->event_id);
+        jpg_p_bytes(&p, r->item ? r->item : "{}", r->item ? r->item_len : 2);
+        if (r->action == DECIDE_REGISTER) {
+                jpg_p_i64(&p, r->start_month);
+                jpg_p_i64(&p, r->end_month);
+        }
+        jpg_p_i64(&p, r->at_ms);
+        pipe_send(j, r->action == DECIDE_REGISTER ? Q_REGISTER : Q_DEACTIVATE, &p);
+        return 1;
+}
+
+static int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
+{
+        struct jpg *j = jpg_of(jj);
+        struct commit_arrays a = {0};
+        struct jpg_params pe = {0}, po = {0}, pq = {0}, pp = {0}, pc = {0};
+        PGresult **res = NULL;
+        size_t n = 0;
+        int rc;
+
+        if (!j->in_tx) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "commit: no consumed batch is open (begin first)");
+                return -EINVAL;
+        }
+        rc = commit_arrays_fill(j, o, &a);
+        if (rc == 0) {
+                res = calloc(o->n_records + 8, sizeof(*res));
+                if (!res)
+                        rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+        }
+        if (rc == 0 && !PQenterPipelineMode(j->conn))
+                rc = fail_res(j, NULL, "commit");
+        if (rc)
+                goto out;
+        if (a.n_events) {
+                for (int i = 0; i < 11; i++)
+                        jpg_p_text(&pe, jpg_arr_end(&a.ev[i]));
+                pipe_send(j, Q_EVENTS_INSERT, &pe);
+                n++;
+        }
+        for (size_t i = 0; i < o->n_records; i++)
+                n += send_change(j, &o->records[i]);
+        if (a.n_out) {
+                for (int i = 0; i < 4; i++)
+                        jpg_p_text(&po, jpg_arr_end(&a.out[i]));
+                pipe_send(j, Q_OUTBOX_INSERT, &po);
+                n++;
+        }
+        if (a.n_quota) {
+                jpg_p_text(&pq, jpg_arr_end(&a.qp));
+                jpg_p_text(&pq, jpg_arr_end(&a.qd));
+                pipe_send(j, Q_QUOTA_ADD, &pq);
+                n++;
+        }
+        if (o->n_positions) {
+                jpg_p_text(&pp, jpg_arr_end(&a.ot));
+                jpg_p_text(&pp, jpg_arr_end(&a.op));
+                jpg_p_text(&pp, jpg_arr_end(&a.on));
+                pipe_send(j, Q_OFFSETS_SET, &pp);
+                n++;
+        }
+        if (o->consumed) {
+                jpg_p_text(&pc, "consumed");
+                jpg_p_i64(&pc, o->consumed);
+                pipe_send(j, Q_COUNTER_ADD, &pc);
+                n++;
+        }
+        (void)PQsendQueryParams(j->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 1);
+        n++;
+        rc = pipe_finish(j, res, n, "commit");
+        /* a failed statement aborted the rest, COMMIT included */
+        if (rc == 0 && PQtransactionStatus(j->conn) != PQTRANS_IDLE)
+                rc = jpg_fail_text(j, -EIO, "commit", "the transaction did not end");
+        pipe_clear(res, n);
+out:
+        if (rc)
+                jpg_rollback(j);
+        else
+                j->write_rc = 0;
+        j->in_tx = false;
+        j->writing = false;
+        j->n_qd = 0;
+        free(res);
+        commit_arrays_free(&a);
+        return rc;
+}
+
+static void jpg_consume_abort(struct journal *jj)
+{
+        struct jpg *j = jpg_of(jj);
+        jpg_rollback(j);
+        j->n_qd = 0;
+}
+
+static int jpg_programs_use(struct journal *jj, struct journal_program_use *u, size_t n)
+{
+        struct jpg *j = jpg_of(jj);
+        struct jpg_buf progs = {0};
+        struct jpg_params p = {0};
+        PGresult *r = NULL;
+        int rc;
+
+        for (size_t i = 0; i < n; i++) {
+                jpg_arr_text(&progs, u[i].program);
+                u[i].used = 0;
+        }
+        jpg_p_text(&p, jpg_arr_end(&progs));
+        rc = progs.oom ? jpg_fail_text(j, -ENOMEM, "quota", "out of memory")
+                       : jpg_exec(j, Q_QUOTAS, &p, "quota", &r);
+        for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
+                int64_t i = jpg_col_i64(r, row, 0) - 1;
+                if (i >= 0 && (size_t)i < n)
+                        u[i].used = jpg_col_i64(r, row, 1);
+        }
+        PQclear(r);
+        jpg_buf_free(&progs);
+        return rc;
+}
+
+/* ---- open, schema, close ---- */
+
+static int jpg_write_health(const struct journal *j)
+{
+        return jpg_cof(j)->write_rc;
+}
+
+static const char *jpg_write_error(const struct journal *j)
+{
+        return jpg_cof(j)->write_rc ? jpg_cof(j)->write_error : "";
+}
+
+static const char *jpg_errmsg(const struct journal *j)
+{
+        return jpg_cof(j)->errmsg;
+}
+
+static const char *jpg_id(const struct journal *j)
+{
+        return jpg_cof(j)->id;
+}
+
+/* The schema, created or upgraded under the advisory lock, and the
+ * journal's id: two daemons starting at once take turns here. */
+static int schema_ensure(struct jpg *j)
+{
+        unsigned char raw[JOURNAL_ID_LEN / 2];
+        char fresh[JOURNAL_ID_LEN + 1], q[160];
+        PGresult *r;
+        int rc, version = 0;
+
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                return jpg_fail_text(j, -EIO, "journal id", "no random bytes");
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
+        j->writing = true;
+        rc = simple(j, "BEGIN", "schema");
+        if (rc == 0) {
+                snprintf(q, sizeof(q), "SELECT pg_advisory_xact_lock(%d, 1)",
+                         SCHEMA_LOCK);
+                rc = simple(j, q, "schema lock");
+        }
+        if (rc == 0)
+                rc = simple(j,
+                            "CREATE TABLE IF NOT EXISTS meta(key text PRIMARY KEY,"
+                            " value text NOT NULL)",
+                            "schema");
+        if (rc == 0) {
+                r = PQexec(j->conn,
+                           "SELECT value FROM meta WHERE key = 'schema_version'");
+                if (!result_ok(r))
+                        rc = fail_res(j, r, "schema version");
+                else if (PQntuples(r) == 1)
+                        version = atoi(PQgetvalue(r, 0, 0));
+                PQclear(r);
+        }
+        if (rc == 0 && version > SCHEMA_VERSION) {
+                snprintf(q, sizeof(q),
+                         "the journal's schema is version %d, newer than this "
+                         "daemon's (%d): upgrade the daemon",
+                         version, SCHEMA_VERSION);
+                rc = jpg_fail_text(j, -EIO, "schema", q);
+        }
+        if (rc == 0 && version < 1)
+                rc = simple(j, schema_v1, "schema");
+        /* upgrades from version 1 go here, each under the same lock */
+        if (rc == 0 && version < SCHEMA_VERSION) {
+                snprintf(q, sizeof(q),
+                         "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
+                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                         SCHEMA_VERSION);
+                rc = simple(j, q, "schema version");
+        }
+        if (rc == 0) {
+                snprintf(q, sizeof(q),
+                         "INSERT INTO meta(key, value) VALUES('journal_id', '%s')"
+                         " ON CONFLICT (key) DO NOTHING",
+                         fresh);
+                rc = simple(j, q, "journal id");
+        }
+        if (rc == 0)
+                rc = simple(j, "COMMIT", "schema");
+        if (rc)
+                jpg_rollback(j);
+        j->writing = false;
+        return rc;
+}
+
+static int load_id(struct jpg *j)
+{
+        PGresult *r = PQexec(j->conn, "SELECT value FROM meta WHERE key = 'journal_id'");
+        int rc = 0;
+
+        if (!result_ok(r))
+                rc = fail_res(j, r, "journal id");
+        else if (PQntuples(r) != 1)
+                rc = jpg_fail_text(j, -EIO, "journal id",
+                                   "no journal id in its meta table");
+        else
+                snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return rc;
+}
+
+static void notice_quiet(void *arg, const char *message)
+{
+        (void)arg, (void)message; /* "no transaction in progress" and the like */
+}
+
+static int connect_db(struct jpg *j, const char *url, const char *password, char *err,
+                      size_t errsize)
+{
+        /* the URL's own settings win over these defaults; the password is
+         * the last word */
+        const char *keys[] = {"application_name", "connect_timeout", "dbname", "password",
+                              NULL};
+        const char *values[] = {"bpjs-sync", "10", url, password, NULL};
+        PQconninfoOption *opts;
+        char *why = NULL;
+
+        /* a URL with a password in it is refused: it would end up in logs */
+        opts = PQconninfoParse(url, &why);
+        if (!opts) {
+                snprintf(err, errsize, "journal.url: not a libpq connection URI (%s)",
+                         why ? why : "out of memory");
+                PQfreemem(why);
+                return -EINVAL;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+                        PQconninfoFree(opts);
+                        snprintf(err, errsize,
+                                 "journal.url: must not carry a password; it is given "
+                                 "beside it");
+                        return -EINVAL;
+                }
+        PQconninfoFree(opts);
+        if (!password)
+                keys[3] = NULL; /* libpq's own sources, or none */
+        j->conn = PQconnectdbParams(keys, values, 1);
+        if (!j->conn) {
+                snprintf(err, errsize, "journal: out of memory");
+                return -ENOMEM;
+        }
+        if (PQstatus(j->conn) != CONNECTION_OK) {
+                /* libpq's text names the host and the role, never the password */
+                snprintf(err, errsize, "journal: cannot connect: %s",
+                         PQerrorMessage(j->conn));
+                size_t len = strlen(err);
+                while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
+                        err[--len] = '\0';
+                return -EIO;
+        }
+        PQsetNoticeProcessor(j->conn, notice_quiet, NULL);
+        return 0;
+}
 
 int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
              char *err, size_t errsize)
 {
-        (void)url, (void)password, (void)flags, (void)out;
-        snprintf(err, errsize, "journal.url: the PostgreSQL backend is not built yet");
+        struct jpg *j;
+        int rc;
+
+        if (flags & JOURNAL_READONLY)
+                flags |= JOURNAL_OPERATOR;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->be = &jpg_backend;
+        j->flags = flags;
+        rc = connect_db(j, url, password, err, errsize);
+        if (rc)
+                goto out;
+        if (flags & JOURNAL_READONLY)
+                rc = simple(j, "SET default_transaction_read_only = on", "read-only");
+        if (rc == 0 && !(flags & JOURNAL_OPERATOR))
+                rc = schema_ensure(j);
+        if (rc == 0)
+                rc = load_id(j);
+        if (rc == 0)
+                rc = prepare_all(j);
+        if (rc && (flags & JOURNAL_OPERATOR)) {
+                snprintf(err, errsize,
+                         "journal: not a bpjs-sync journal, or one the daemon has not "
+                         "opened since an upgrade (%s)",
+                         j->errmsg);
+                rc = -EIO;
+                goto out;
+        }
+        /* A batch in flight when the daemon stopped is resent (same body,
+         * same key). With several instances this must become the batches
+         * whose lease expired (a later step of issue 16). */
+        if (rc == 0 && (flags & JOURNAL_RECOVER))
+                rc = simple(j, "UPDATE batches SET state = 1 WHERE state = 2", "recover");
+        if (rc) {
+                snprintf(err, errsize, "journal: %s", j->errmsg);
+                goto out;
+        }
+        *out = (struct journal *)(void *)j;
+        return 0;
+out:
+        jpg_backend.close((struct journal *)(void *)j);
+        return rc;
+}
+
+static void jpg_close(struct journal *jj)
+{
+        struct jpg *j = jpg_of(jj);
+
+        if (!j)
+                return;
+        if (j->conn) {
+                jpg_rollback(j);
+                PQfinish(j->conn);
+        }
+        free(j->qd);
+        free(j);
+}
+
+/* ---- the operator side: not on PostgreSQL yet ---- */
+
+static int ctl_unsupported(struct journal *jj, const char *what)
+{
+        struct jpg *j = jpg_of(jj);
+        snprintf(j->errmsg, sizeof(j->errmsg),
+                 "%s: the PostgreSQL journal has no operator commands yet (issue 16)",
+                 what);
         return -ENOTSUP;
 }
+
+static int jpg_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
+                          struct journal_ctl_status *out)
+{
+        (void)fn, (void)opaque, (void)out;
+        return ctl_unsupported(j, "status");
+}
+
+static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
+                           journal_ctl_batch_fn fn, void *opaque)
+{
+        (void)f, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "batches");
+}
+
+static int jpg_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
+                              journal_ctl_item_fn ifn, void *opaque)
+{
+        (void)id, (void)bfn, (void)ifn, (void)opaque;
+        return ctl_unsupported(j, "batch");
+}
+
+static int jpg_ctl_worker(struct journal *j, const char *nik,
+                          const struct journal_ctl_worker_fns *fns, void *opaque)
+{
+        (void)nik, (void)fns, (void)opaque;
+        return ctl_unsupported(j, "worker");
+}
+
+static int jpg_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
+                            journal_ctl_event_fn fn, void *opaque)
+{
+        (void)reason, (void)since_ms, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "rejected");
+}
+
+static int jpg_ctl_audit_add(struct journal *j, const char *who, const char *action,
+                             const char *detail)
+{
+        (void)who, (void)action, (void)detail;
+        return ctl_unsupported(j, "audit");
+}
+
+static int jpg_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
+                              journal_ctl_audit_fn fn, void *opaque)
+{
+        (void)contains, (void)since_ms, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "audit");
+}
+
+static int jpg_ctl_replay(struct journal *j, int64_t id,
+                          const struct journal_ctl_replay_opts *o,
+                          struct journal_ctl_replay *out)
+{
+        (void)id, (void)o, (void)out;
+        return ctl_unsupported(j, "replay");
+}
+
+static const struct journal_backend jpg_backend = {
+    .name = "postgresql",
+    .close = jpg_close,
+    .id = jpg_id,
+    .errmsg = jpg_errmsg,
+    .write_health = jpg_write_health,
+    .write_error = jpg_write_error,
+    .consume_begin = jpg_consume_begin,
+    .consume_commit = jpg_consume_commit,
+    .consume_abort = jpg_consume_abort,
+    .programs_use = jpg_programs_use,
+    .ops_unbatched = jpg_ops_unbatched,
+    .batch_create = jpg_batch_create,
+    .batches_due = jpg_batches_due,
+    .batches_unfinished = jpg_batches_unfinished,
+    .batch_ops = jpg_batch_ops,
+    .batch_get = jpg_batch_get,
+    .batch_update = jpg_batch_update,
+    .batch_split = jpg_batch_split,
+    .batch_finish = jpg_batch_finish,
+    .outbox_fetch = jpg_outbox_fetch,
+    .outbox_delete = jpg_outbox_delete,
+    .outbox_count = jpg_outbox_count,
+    .counter_add = jpg_counter_add,
+    .counter_get = jpg_counter_get,
+    .batches_open = jpg_batches_open,
+    .backlog = jpg_backlog,
+    .prune = jpg_prune,
+    .space = jpg_space,
+    .disk_bytes = jpg_disk_bytes,
+    .ctl_status = jpg_ctl_status,
+    .ctl_batches = jpg_ctl_batches,
+    .ctl_batch_show = jpg_ctl_batch_show,
+    .ctl_worker = jpg_ctl_worker,
+    .ctl_rejected = jpg_ctl_rejected,
+    .ctl_audit_add = jpg_ctl_audit_add,
+    .ctl_audit_list = jpg_ctl_audit_list,
+    .ctl_replay = jpg_ctl_replay,
+};

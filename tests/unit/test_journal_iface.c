@@ -3,7 +3,8 @@
  * files), so that the same suite runs on SQLite now and on PostgreSQL next.
  *
  * One fixture opens the journal: BPJS_TEST_JOURNAL (a backend's URL or
- * path) if set, else a fresh file in a temporary directory, removed after.
+ * path, with BPJS_TEST_JOURNAL_PASSWORD its password if it needs one) if
+ * set, else a fresh file in a temporary directory, removed after.
  * A shared journal may hold other tests' rows, so every test works in names
  * of its own (topics, event ids, NIKs, programmes) and reads the outbox,
  * the operations and the counters from where they stood when it began. */
@@ -53,7 +54,9 @@ static int fx_open(void **state)
                 }
                 snprintf(fx->path, sizeof(fx->path), "%s/journal", fx->dir);
         }
-        if (journal_open(fx->path, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
+        /* a backend's password comes beside its URL, never in it */
+        struct journal_open_opts o = {getenv("BPJS_TEST_JOURNAL_PASSWORD")};
+        if (journal_open_with(fx->path, &o, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
                 /* a backend URL may carry a password: never print it */
                 fprintf(stderr, "journal_open %s: %s\n",
                         fx->dir[0] ? fx->path : "$BPJS_TEST_JOURNAL", err);
