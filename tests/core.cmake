@@ -19,6 +19,14 @@ bpjs_unit_test(journal bpjs_daemon)
 # the journal interface's promises, one suite for every backend
 # (BPJS_TEST_JOURNAL names the journal to run it on)
 bpjs_unit_test(journal_iface bpjs_daemon)
+# the same suite on PostgreSQL: a private server (initdb in a temporary
+# folder, as nobody when run as root) for the run, removed after
+add_test(NAME unit.journal_iface_pg
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/journal_iface_pg.py
+          $<TARGET_FILE:test_journal_iface>)
+set_tests_properties(unit.journal_iface_pg PROPERTIES
+  ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  TIMEOUT 900)
 bpjs_integration_test(reload)
 # pruning starts the daemon on journals made by bench/journal_fill.c
 bpjs_integration_test(pruning)
