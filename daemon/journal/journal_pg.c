@@ -1032,12 +1032,12 @@ static int connect_db(struct jpg *j, const char *url, const char *password, char
                 keys[3] = NULL; /* libpq's own sources, or none */
         j->conn = PQconnectdbParams(keys, values, 1);
         if (!j->conn) {
-                snprintf(err, errsize, "journal: out of memory");
+                snprintf(err, errsize, "%s: out of memory", url);
                 return -ENOMEM;
         }
         if (PQstatus(j->conn) != CONNECTION_OK) {
                 /* libpq's text names the host and the role, never the password */
-                snprintf(err, errsize, "journal: cannot connect: %s",
+                snprintf(err, errsize, "%s: cannot connect: %s", url,
                          PQerrorMessage(j->conn));
                 size_t len = strlen(err);
                 while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
@@ -1074,9 +1074,9 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 rc = prepare_all(j);
         if (rc && (flags & JOURNAL_OPERATOR)) {
                 snprintf(err, errsize,
-                         "journal: not a bpjs-sync journal, or one the daemon has not "
+                         "%s: not a bpjs-sync journal, or one the daemon has not "
                          "opened since an upgrade (%s)",
-                         j->errmsg);
+                         url, j->errmsg);
                 rc = -EIO;
                 goto out;
         }
@@ -1086,7 +1086,7 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
         if (rc == 0 && (flags & JOURNAL_RECOVER))
                 rc = simple(j, "UPDATE batches SET state = 1 WHERE state = 2", "recover");
         if (rc) {
-                snprintf(err, errsize, "journal: %s", j->errmsg);
+                snprintf(err, errsize, "%s: %s", url, j->errmsg);
                 goto out;
         }
         *out = (struct journal *)(void *)j;
