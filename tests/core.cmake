@@ -29,6 +29,16 @@ add_test(NAME unit.journal_iface_pg
 set_tests_properties(unit.journal_iface_pg PROPERTIES
   ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
   TIMEOUT 900)
+# what only the PostgreSQL journal has (its connection, schema, opens), on
+# a private server too
+add_executable(test_journal_pg ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal_pg.c)
+target_link_libraries(test_journal_pg PRIVATE PkgConfig::CMOCKA bpjs_daemon PkgConfig::LIBPQ)
+add_test(NAME unit.journal_pg
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/journal_iface_pg.py
+          $<TARGET_FILE:test_journal_pg>)
+set_tests_properties(unit.journal_pg PROPERTIES
+  ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  TIMEOUT 600)
 bpjs_integration_test(reload)
 # pruning starts the daemon on journals made by bench/journal_fill.c
 bpjs_integration_test(pruning)

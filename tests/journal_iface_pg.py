@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""unit.journal_iface_pg: the journal interface suite (test_journal_iface)
-on the PostgreSQL backend. Starts a private PostgreSQL 15 server
+"""Runs a journal test program on the PostgreSQL backend: unit.journal_iface_pg
+(the interface suite, test_journal_iface) and unit.journal_pg (what only
+PostgreSQL has, test_journal_pg). Starts a private PostgreSQL 15 server
 (harness.Postgres: initdb in a temporary folder, a free loopback port, as
-nobody when run as root), creates a database, runs the suite with
-BPJS_TEST_JOURNAL set to its URL and BPJS_TEST_JOURNAL_PASSWORD to the
-password, then stops the server and removes its folder.
+nobody when run as root), creates a database, runs the program with
+BPJS_TEST_JOURNAL set to its URL, BPJS_TEST_JOURNAL_PASSWORD to the
+password and BPJS_TEST_JOURNAL_EMPTY to a second database's URL (one no
+daemon opened), then stops the server and removes its folder.
 
-    journal_iface_pg.py PATH/TO/test_journal_iface [cmocka arguments...]
+    journal_iface_pg.py PROGRAM [arguments...]
 """
 import os
 import subprocess
@@ -23,8 +25,9 @@ def main(argv):
         return 64
     with Env() as env:
         pg = env.start_postgres()
-        url = pg.create_database("bpjs_iface")
-        child = dict(os.environ, BPJS_TEST_JOURNAL=url,
+        url = pg.create_database("bpjs_test")
+        empty = pg.create_database("bpjs_empty")
+        child = dict(os.environ, BPJS_TEST_JOURNAL=url, BPJS_TEST_JOURNAL_EMPTY=empty,
                      BPJS_TEST_JOURNAL_PASSWORD=pg.password)
         r = subprocess.run(argv[1:], env=child, timeout=900)
         if r.returncode != 0:
