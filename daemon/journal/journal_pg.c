@@ -798,7 +798,7 @@ static int jpg_consume_commit(struct journal *jj, const struct journal_outcome *
         }
         rc = commit_arrays_fill(j, o, &a);
         if (rc == 0) {
-                res = calloc(o->n_records + 8, sizeof(*res));
+                res = calloc(o->n_records + 8, sizeof(PGresult *));
                 if (!res)
                         rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
         }

@@ -269,9 +269,9 @@ struct finish_arrays {
 
 static void finish_arrays_free(struct finish_arrays *a)
 {
-        struct jpg_buf *all[] = {&a->seq, &a->status, &a->kpj, &a->reason, &a->failed,
-                                 &a->ot,  &a->ok,     &a->ov,  &a->oh};
-        for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        struct jpg_buf *all[9] = {&a->seq, &a->status, &a->kpj, &a->reason, &a->failed,
+                                  &a->ot,  &a->ok,     &a->ov,  &a->oh};
+        for (size_t i = 0; i < 9; i++)
                 jpg_buf_free(all[i]);
 }
 
