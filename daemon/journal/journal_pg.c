@@ -253,8 +253,8 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
                 j->errmsg[--len] = '\0';
         if (err == -EROFS && (j->flags & JOURNAL_READONLY))
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
-        else if (j->writing)
-                write_failed(j, err);
+        else if (j->writing && err != -ENOENT && err != -EAGAIN)
+                write_failed(j, err); /* not the facts refused, nor a retry asked */
         return err;
 }
 
@@ -1116,8 +1116,7 @@ static int ctl_unsupported(struct journal *jj, const char *what)
 {
         struct jpg *j = jpg_of(jj);
         snprintf(j->errmsg, sizeof(j->errmsg),
-                 "%s: the PostgreSQL journal has no operator commands yet (issue 16)",
-                 what);
+                 "%s: the PostgreSQL journal has no operator commands yet", what);
         return -ENOTSUP;
 }
 

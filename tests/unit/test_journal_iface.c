@@ -685,6 +685,8 @@ static void test_a_failed_commit_leaves_nothing_of_the_batch(void **state)
         if (!why[0])
                 fail_msg("commit failed (%d) with no reason in journal_errmsg()", rc);
         assert_null(strstr(why, nik[2]));
+        /* facts refused are not a journal that cannot write */
+        assert_int_equal(journal_write_health(fx->j), 0);
 
         /* nothing of it: positions, ids, coverage, slots, ops, outbox, counter */
         assert_int_equal(position_of(fx->j, n.topic, 0), 1);
