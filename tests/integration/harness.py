@@ -1354,7 +1354,8 @@ class Postgres:
     nobody (setpriv), with the folder theirs. It stops with the Env (a
     fast shutdown), and its folder goes with the Env's directory."""
 
-    def __init__(self, env, name, port):
+    def __init__(self, env, name, port, tls=None):
+        self.tls = tls  # (certificate, key) files: TLS on, beside plain TCP
         self.env = env
         self.name = name
         self.port = port
@@ -1393,13 +1394,26 @@ class Postgres:
         self.password_file = self.env.write_file(f"{self.name}-password",
                                                  self.password + "\n")
 
+    def _tls_args(self):
+        if not self.tls:
+            return []
+        args = ["-c", "ssl=on"]
+        for src, what in zip(self.tls, ("cert", "key")):
+            dst = os.path.join(self.dir, f"server.{what}")
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)  # the server refuses a key others may read
+            if os.geteuid() == 0:
+                os.chown(dst, _NOBODY, _NOBODY)
+            args += ["-c", f"ssl_{what}_file={dst}"]
+        return args
+
     def start(self, timeout=60.0):
         # a test server: durability is not what is tested here
         self.process = self.env.spawn(self.name, self._as_server(
             [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-k", self.dir,
              "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=50"]), cwd=self.dir)
+             "-c", "max_connections=50"] + self._tls_args()), cwd=self.dir)
         wait_for(lambda: not self.process.running
                  or "ready to accept connections" in self.process.log(),
                  timeout=timeout, what=f"{self.name} ready")
@@ -1432,9 +1446,9 @@ class Postgres:
             self.process.stop(timeout, sig=signal.SIGINT)
 
 
-def _start_postgres(self, name="postgres", timeout=60.0):
+def _start_postgres(self, name="postgres", timeout=60.0, tls=None):
     """Starts a private PostgreSQL 15 server (class Postgres) that stops with
-    the Env."""
+    the Env; tls=(certificate, key) files turns TLS on."""
     if self.dir is None:
         raise HarnessError("Env not entered (use: with Env() as env)")
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
@@ -1442,7 +1456,7 @@ def _start_postgres(self, name="postgres", timeout=60.0):
                            "(scripts/setup installs it)")
     for attempt in range(3):
         pg = Postgres(self, name if attempt == 0 else f"{name}-{attempt}",
-                      _free_ports(1)[0])
+                      _free_ports(1)[0], tls=tls)
         pg.init()
         try:
             pg.start(timeout)

@@ -14,6 +14,7 @@ from harness import Env, WaitTimeout, bin_path, run_tests  # noqa: E402
 from dataset import daemon_config, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results)
+from test_tls import make_pki  # noqa: E402
 
 
 def pg_config(env, kafka, endpoint, pg, dbname, password_file=None, url=None):
@@ -106,6 +107,34 @@ def test_a_wrong_password_is_reported_and_never_written():
         assert "password authentication failed" in log, log
         assert "cannot connect" in log and pg.url("wrong") in log, log
         assert "not-the-password" not in log and pg.password not in log, log
+
+
+def test_tls_to_the_journal_is_verified():
+    with Env() as env:
+        pki = make_pki(env)
+        pg = env.start_postgres(tls=pki["server"])
+        kafka = env.start_kafka(topics=TOPICS)
+        endpoint = env.start_endpoint()
+
+        # verify-full with the server's CA: the daemon runs, over TLS
+        url = pg.create_database("tls") + f"?sslmode=verify-full&sslrootcert={pki['ca'][0]}"
+        cfg = pg_config(env, kafka, endpoint, pg, "tls", url=url)
+        d = env.spawn("daemon", [bin_path("bpjs-syncd"), "--config", cfg])
+        env.wait_for(lambda: not d.running or "assigned" in env.log("daemon"),
+                     timeout=60, what="the daemon's assignment")
+        assert d.running, env.log("daemon")
+        assert pg.psql("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a"
+                       " USING (pid) WHERE a.application_name = 'bpjs-sync'"
+                       " AND s.ssl").strip() == "1"
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(15) == 0, env.log("daemon")
+
+        # another CA's word is not taken: no journal, said
+        url = pg.url("tls") + f"?sslmode=verify-full&sslrootcert={pki['rogue'][0]}"
+        cfg = pg_config(env, kafka, endpoint, pg, "rogue", url=url)
+        d = env.spawn("rogue", [bin_path("bpjs-syncd"), "--config", cfg])
+        assert d.wait(30) == 73, env.log("rogue")
+        assert "certificate verify failed" in env.log("rogue"), env.log("rogue")
 
 
 if __name__ == "__main__":
