@@ -529,8 +529,22 @@ void jpg_rollback(struct jpg *j)
 
 static void pipe_send(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p)
 {
-        (void)PQsendQueryPrepared(j->conn, stmt_name[s], p ? p->n : 0, p ? p->v : NULL,
-                                  p ? p->len : NULL, p ? p->fmt : NULL, 1);
+        if (!PQsendQueryPrepared(j->conn, stmt_name[s], p ? p->n : 0, p ? p->v : NULL,
+                                 p ? p->len : NULL, p ? p->fmt : NULL, 1))
+                j->pipe_broken = true;
+}
+
+/* BEGIN and COMMIT, in the pipeline. */
+static void pipe_send_text(struct jpg *j, const char *text)
+{
+        if (!PQsendQueryParams(j->conn, text, 0, NULL, NULL, NULL, NULL, 1))
+                j->pipe_broken = true;
+}
+
+static int enter_pipeline(struct jpg *j)
+{
+        j->pipe_broken = false;
+        return PQenterPipelineMode(j->conn);
 }
 
 /* Ends the pipeline: its n statements' results, in order, in res (each
@@ -566,8 +580,9 @@ static int pipe_finish(struct jpg *j, PGresult **res, size_t n, const char *what
                 else
                         PQclear(r);
         }
-        if (!synced && rc == 0)
-                rc = fail_res(j, NULL, what);
+        if ((!synced || j->pipe_broken || k < n) && rc == 0)
+                rc = fail_res(j, NULL, what); /* a statement never sent or answered */
+        j->pipe_broken = false;
         if (synced)
                 (void)PQexitPipelineMode(j->conn);
         return rc;
@@ -623,12 +638,12 @@ static int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
         rc = ensure_conn(j);
         if (rc)
                 goto out;
-        if (!PQenterPipelineMode(j->conn)) {
+        if (!enter_pipeline(j)) {
                 rc = fail_res(j, NULL, "begin");
                 goto out;
         }
         j->writing = true;
-        (void)PQsendQueryParams(j->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 1);
+        pipe_send_text(j, "BEGIN");
         pipe_send(j, Q_LOCK_WORKERS, &pw);
         pipe_send(j, Q_POSITIONS, &pp);
         pipe_send(j, Q_SEEN, &pi);
@@ -802,7 +817,7 @@ static int jpg_consume_commit(struct journal *jj, const struct journal_outcome *
                 if (!res)
                         rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
         }
-        if (rc == 0 && !PQenterPipelineMode(j->conn))
+        if (rc == 0 && !enter_pipeline(j))
                 rc = fail_res(j, NULL, "commit");
         if (rc)
                 goto out;
@@ -839,7 +854,7 @@ static int jpg_consume_commit(struct journal *jj, const struct journal_outcome *
                 pipe_send(j, Q_COUNTER_ADD, &pc);
                 n++;
         }
-        (void)PQsendQueryParams(j->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 1);
+        pipe_send_text(j, "COMMIT");
         n++;
         rc = pipe_finish(j, res, n, "commit");
         /* a failed statement aborted the rest, COMMIT included */

@@ -68,6 +68,7 @@ struct jpg {
         unsigned flags;
         bool in_tx;   /* a transaction of ours is open */
         bool writing; /* the open transaction writes: its failures are write failures */
+        bool pipe_broken; /* a statement of the open pipeline could not be sent */
         char id[JOURNAL_ID_LEN + 1];
         char errmsg[256];
         int write_rc;
