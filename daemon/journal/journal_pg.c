@@ -403,6 +403,14 @@ int64_t jpg_col_i64(const PGresult *r, int row, int col)
         return (int64_t)v;
 }
 
+const void *jpg_col_blob(const PGresult *r, int row, int col)
+{
+        /* as SQLite's column_blob: NULL for NULL and for no bytes */
+        return PQgetisnull(r, row, col) || PQgetlength(r, row, col) == 0
+                   ? NULL
+                   : PQgetvalue(r, row, col);
+}
+
 const char *jpg_col_text(const PGresult *r, int row, int col)
 {
         return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
@@ -430,6 +438,14 @@ static int prepare_all(struct jpg *j)
         return 0;
 }
 
+static int simple(struct jpg *j, const char *text, const char *what)
+{
+        PGresult *r = PQexec(j->conn, text);
+        int rc = result_ok(r) ? 0 : fail_res(j, r, what);
+        PQclear(r);
+        return rc;
+}
+
 /* A connection the server dropped is made again (and its statements
  * prepared again) before the next transaction. */
 static int ensure_conn(struct jpg *j)
@@ -440,6 +456,9 @@ static int ensure_conn(struct jpg *j)
         if (PQstatus(j->conn) != CONNECTION_OK)
                 return jpg_fail_text(j, -EIO, "reconnect", PQerrorMessage(j->conn));
         j->in_tx = false;
+        if ((j->flags & JOURNAL_READONLY) &&
+            simple(j, "SET default_transaction_read_only = on", "read-only"))
+                return -EIO;
         return prepare_all(j);
 }
 
@@ -472,14 +491,6 @@ int jpg_run(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const ch
 
         if (rc == 0 && changed)
                 *changed = strtoll(PQcmdTuples(r), NULL, 10);
-        PQclear(r);
-        return rc;
-}
-
-static int simple(struct jpg *j, const char *text, const char *what)
-{
-        PGresult *r = PQexec(j->conn, text);
-        int rc = result_ok(r) ? 0 : fail_res(j, r, what);
         PQclear(r);
         return rc;
 }
@@ -726,6 +737,16 @@ static void commit_arrays_free(struct commit_arrays *a)
         jpg_buf_free(&a->on);
 }
 
+static bool commit_arrays_oom(const struct commit_arrays *a)
+{
+        bool oom = a->qp.oom || a->qd.oom || a->ot.oom || a->op.oom || a->on.oom;
+        for (int i = 0; i < 11; i++)
+                oom |= a->ev[i].oom;
+        for (int i = 0; i < 4; i++)
+                oom |= a->out[i].oom;
+        return oom;
+}
+
 static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                               struct commit_arrays *a)
 {
@@ -769,12 +790,8 @@ static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                 jpg_arr_i64(&a->op, o->positions[i].partition);
                 jpg_arr_i64(&a->on, o->positions[i].next);
         }
-        bool oom = a->qp.oom || a->qd.oom || a->ot.oom || a->op.oom || a->on.oom;
-        for (int i = 0; i < 11; i++)
-                oom |= a->ev[i].oom;
-        for (int i = 0; i < 4; i++)
-                oom |= a->out[i].oom;
-        return oom ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory") : 0;
+        return commit_arrays_oom(a) ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory")
+                                    : 0;
 }
 
 /* Sends one record's coverage change (none for most). */
@@ -817,34 +834,45 @@ static int jpg_consume_commit(struct journal *jj, const struct journal_outcome *
                 if (!res)
                         rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
         }
-        if (rc == 0 && !enter_pipeline(j))
-                rc = fail_res(j, NULL, "commit");
         if (rc)
                 goto out;
+        for (int i = 0; a.n_events && i < 11; i++)
+                jpg_p_text(&pe, jpg_arr_end(&a.ev[i]));
+        for (int i = 0; a.n_out && i < 4; i++)
+                jpg_p_text(&po, jpg_arr_end(&a.out[i]));
+        if (a.n_quota) {
+                jpg_p_text(&pq, jpg_arr_end(&a.qp));
+                jpg_p_text(&pq, jpg_arr_end(&a.qd));
+        }
+        if (o->n_positions) {
+                jpg_p_text(&pp, jpg_arr_end(&a.ot));
+                jpg_p_text(&pp, jpg_arr_end(&a.op));
+                jpg_p_text(&pp, jpg_arr_end(&a.on));
+        }
+        /* an array that did not fit in memory would be a NULL: no rows */
+        if (commit_arrays_oom(&a)) {
+                rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+                goto out;
+        }
+        if (!enter_pipeline(j)) {
+                rc = fail_res(j, NULL, "commit");
+                goto out;
+        }
         if (a.n_events) {
-                for (int i = 0; i < 11; i++)
-                        jpg_p_text(&pe, jpg_arr_end(&a.ev[i]));
                 pipe_send(j, Q_EVENTS_INSERT, &pe);
                 n++;
         }
         for (size_t i = 0; i < o->n_records; i++)
                 n += send_change(j, &o->records[i]);
         if (a.n_out) {
-                for (int i = 0; i < 4; i++)
-                        jpg_p_text(&po, jpg_arr_end(&a.out[i]));
                 pipe_send(j, Q_OUTBOX_INSERT, &po);
                 n++;
         }
         if (a.n_quota) {
-                jpg_p_text(&pq, jpg_arr_end(&a.qp));
-                jpg_p_text(&pq, jpg_arr_end(&a.qd));
                 pipe_send(j, Q_QUOTA_ADD, &pq);
                 n++;
         }
         if (o->n_positions) {
-                jpg_p_text(&pp, jpg_arr_end(&a.ot));
-                jpg_p_text(&pp, jpg_arr_end(&a.op));
-                jpg_p_text(&pp, jpg_arr_end(&a.on));
                 pipe_send(j, Q_OFFSETS_SET, &pp);
                 n++;
         }

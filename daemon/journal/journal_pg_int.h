@@ -133,6 +133,7 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text);
 /* Binary result columns. */
 int64_t jpg_col_i64(const PGresult *r, int row, int col);
 const char *jpg_col_text(const PGresult *r, int row, int col); /* NULL if null */
+const void *jpg_col_blob(const PGresult *r, int row, int col); /* NULL if none */
 size_t jpg_col_len(const PGresult *r, int row, int col);
 
 /* journal_pg_push.c's functions, for the table in journal_pg.c. */

@@ -20,7 +20,7 @@ static void read_op(const PGresult *r, int row, struct journal_op *op)
         op->nik = jpg_col_text(r, row, 2);
         op->program = jpg_col_text(r, row, 3);
         op->event_id = jpg_col_text(r, row, 4);
-        op->item = jpg_col_text(r, row, 5);
+        op->item = jpg_col_blob(r, row, 5);
         op->item_len = jpg_col_len(r, row, 5);
         op->reg_seq = op->kind == JOURNAL_OP_REGISTER ? op->seq : jpg_col_i64(r, row, 6);
         op->reg_kpj = jpg_col_text(r, row, 7);
@@ -76,7 +76,7 @@ static int each_batch(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p
                 b.id = jpg_col_i64(r, row, 0);
                 b.kind = (int)jpg_col_i64(r, row, 1);
                 b.state = (int)jpg_col_i64(r, row, 2);
-                b.body = jpg_col_text(r, row, 3);
+                b.body = jpg_col_blob(r, row, 3);
                 b.body_len = jpg_col_len(r, row, 3);
                 b.attempts = jpg_col_i64(r, row, 4);
                 b.next_at = jpg_col_i64(r, row, 5);
@@ -394,11 +394,11 @@ int jpg_outbox_fetch(struct journal *jj, int64_t after_seq, size_t limit,
         for (int row = 0; row < PQntuples(r); row++) {
                 int64_t seq = jpg_col_i64(r, row, 0);
                 o.topic = jpg_col_text(r, row, 1);
-                o.key = jpg_col_text(r, row, 2);
+                o.key = jpg_col_blob(r, row, 2);
                 o.key_len = jpg_col_len(r, row, 2);
-                o.value = jpg_col_text(r, row, 3);
+                o.value = jpg_col_blob(r, row, 3);
                 o.value_len = jpg_col_len(r, row, 3);
-                o.headers = jpg_col_text(r, row, 4);
+                o.headers = jpg_col_blob(r, row, 4);
                 o.headers_len = jpg_col_len(r, row, 4);
                 n++;
                 ret = fn(seq, &o, opaque);
