@@ -210,6 +210,24 @@ static const char *const sql[Q__COUNT] = {
                 " pg_database_size(current_database()) FROM pg_class c JOIN pg_namespace"
                 " s ON s.oid = c.relnamespace WHERE s.nspname = current_schema()"
                 " AND c.relkind IN ('r', 'm')",
+    /* the operator's status (journal_pg_ctl.c); a replay's own note is not
+     * an endpoint error */
+    [Q_CTL_STATUS] =
+        "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL),"
+        " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+        "  WHERE b.state = 4),"
+        " (SELECT e.decided_at FROM ops o JOIN events e ON e.event_id = o.event_id"
+        "  WHERE o.batch_id IS NULL ORDER BY o.seq LIMIT 1),"
+        " (SELECT min(e.decided_at) FROM batches b JOIN ops o ON o.batch_id = b.id"
+        "  JOIN events e ON e.event_id = o.event_id WHERE b.state IN (1, 2)),"
+        " (SELECT value FROM counters WHERE name = 'consumed'),"
+        " (SELECT value FROM counters WHERE name = 'published'),"
+        " (SELECT count(*) FROM outbox)",
+    [Q_CTL_BATCH_COUNTS] = "SELECT state::bigint, count(*) FROM batches GROUP BY state",
+    [Q_CTL_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
+                         " WHERE last_error IS NOT NULL AND last_error NOT LIKE"
+                         " 'replayed %' ORDER BY updated_at DESC, id DESC LIMIT 1",
+    [Q_CTL_QUOTAS] = "SELECT program, used FROM quota ORDER BY program COLLATE \"C\"",
 };
 
 static const struct journal_backend jpg_backend;
@@ -511,6 +529,18 @@ int jpg_begin(struct jpg *j, bool write)
         j->in_tx = rc == 0;
         if (rc)
                 j->writing = false;
+        return rc;
+}
+
+int jpg_begin_snapshot(struct jpg *j)
+{
+        int rc = ensure_conn(j);
+
+        if (rc)
+                return rc;
+        j->writing = false;
+        rc = simple(j, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin");
+        j->in_tx = rc == 0;
         return rc;
 }
 
@@ -1153,7 +1183,7 @@ static void jpg_close(struct journal *jj)
         free(j);
 }
 
-/* ---- the operator side: not on PostgreSQL yet ---- */
+/* ---- the operator side: status in journal_pg_ctl.c, the rest not yet ---- */
 
 static int ctl_unsupported(struct journal *jj, const char *what)
 {
@@ -1161,13 +1191,6 @@ static int ctl_unsupported(struct journal *jj, const char *what)
         snprintf(j->errmsg, sizeof(j->errmsg),
                  "%s: the PostgreSQL journal has no operator commands yet", what);
         return -ENOTSUP;
-}
-
-static int jpg_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
-                          struct journal_ctl_status *out)
-{
-        (void)fn, (void)opaque, (void)out;
-        return ctl_unsupported(j, "status");
 }
 
 static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,

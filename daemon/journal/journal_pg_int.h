@@ -57,6 +57,10 @@ enum jpg_stmt {
         Q_PRUNE_BODIES,
         Q_PRUNE_EVENTS,
         Q_SPACE,
+        Q_CTL_STATUS,
+        Q_CTL_BATCH_COUNTS,
+        Q_CTL_LAST_ERROR,
+        Q_CTL_QUOTAS,
         Q__COUNT
 };
 
@@ -127,6 +131,8 @@ int jpg_run(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const ch
  * ROLLBACK of whatever is open (errmsg keeps the first cause). */
 int jpg_begin(struct jpg *j, bool write);
 int jpg_commit(struct jpg *j);
+/* A read-only transaction that sees one snapshot (the operator's reads). */
+int jpg_begin_snapshot(struct jpg *j);
 void jpg_rollback(struct jpg *j);
 int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text);
 
@@ -165,5 +171,9 @@ int jpg_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before
               size_t max_bodies, size_t max_events, int64_t pruned[2]);
 int jpg_space(struct journal *j, int64_t *used, int64_t *file);
 int jpg_disk_bytes(struct journal *j, int64_t *out);
+
+/* journal_pg_ctl.c's, likewise. */
+int jpg_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
+                   struct journal_ctl_status *out);
 
 #endif

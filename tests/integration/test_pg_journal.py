@@ -1,17 +1,19 @@
 """The daemon on a PostgreSQL journal (issue 16, part 1): journal.url and
 journal.password_file, against a private PostgreSQL 15 server of the test
 (harness.Postgres). The pipeline's exact outcome is the same as on SQLite;
-the journal's rows are read back with psql; a password is never written to
-a log or an error."""
+the journal's rows are read back with psql and with `bpjs-syncctl status`;
+a password is never written to a log or an error; TLS is verified."""
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, WaitTimeout, bin_path, run_tests  # noqa: E402
-from dataset import daemon_config, generate, model  # noqa: E402
+from dataset import QUOTA_PROGRAM, daemon_config, generate, model  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results)
 from test_tls import make_pki  # noqa: E402
@@ -66,6 +68,22 @@ def test_the_pipeline_on_a_postgresql_journal():
             == sum(1 for r in got if r["status"] in ("registered", "already_registered"))
         assert int(one("SELECT value FROM counters WHERE name = 'published'")) == \
             total + len(dlq)
+
+        # the operator's status reads the same journal (bpjs-syncctl, same config)
+        r = subprocess.run([bin_path("bpjs-syncctl"), "--config", cfg, "status", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        st = json.loads(r.stdout)
+        assert st["unbatched"] == 0 and st["outbox"] == 0, st
+        assert st["batches"]["pending"] == 0 and st["batches"]["inflight"] == 0, st
+        assert st["batches"]["done"] == int(one(
+            "SELECT count(*) FROM batches WHERE state = 3")) > 0, st
+        assert st["consumed"] == int(one(
+            "SELECT value FROM counters WHERE name = 'consumed'")) >= len(ds.messages), st
+        assert st["published"] == total + len(dlq), st
+        used = {q["program"]: q["used"] for q in st["quota"]}
+        assert used[QUOTA_PROGRAM["id"]] == QUOTA_PROGRAM["quota"], used
+        assert pg.password not in r.stdout.decode() + r.stderr.decode()
 
         # a restart finds its journal: nothing pushed again, nothing answered
         daemon.send_signal(signal.SIGTERM)
