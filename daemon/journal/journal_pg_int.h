@@ -136,6 +136,21 @@ int jpg_begin_snapshot(struct jpg *j);
 void jpg_rollback(struct jpg *j);
 int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text);
 
+/* Shared by the backend's files (journal_pg.c): the statements' names, a
+ * failed result's text in errmsg (the server's primary message only: its
+ * detail may quote a row, so a NIK), the connection made again if the
+ * server dropped it. */
+extern char jpg_stmt_name[Q__COUNT][8];
+int jpg_fail_res(struct jpg *j, const PGresult *r, const char *what);
+bool jpg_result_ok(const PGresult *r);
+int jpg_ensure_conn(struct jpg *j);
+
+/* journal_pg_consume.c's functions, for the table in journal_pg.c. */
+int jpg_consume_begin(struct journal *j, struct journal_facts *f);
+int jpg_consume_commit(struct journal *j, const struct journal_outcome *o);
+void jpg_consume_abort(struct journal *j);
+int jpg_programs_use(struct journal *j, struct journal_program_use *u, size_t n);
+
 /* Binary result columns. */
 int64_t jpg_col_i64(const PGresult *r, int row, int col);
 const char *jpg_col_text(const PGresult *r, int row, int col); /* NULL if null */
