@@ -99,7 +99,13 @@ static const struct conf_key conf_keys[] = {
     {"bpjs.tls.client_key", K_STR, C(bpjs.tls.client_key), 0, "", NOLIM, KF_RELOADABLE,
      "client private key for mutual TLS"},
     {"journal.path", K_STR, C(journal.path), 0, "/var/lib/bpjs-sync/journal.db", NOLIM, 0,
-     "SQLite journal file"},
+     "SQLite journal file (one instance); not with journal.url"},
+    {"journal.url", K_STR, C(journal.url), 0, "", NOLIM, 0,
+     "PostgreSQL journal shared by several instances: a libpq URI, postgresql://"
+     "user@host:port/dbname?sslmode=verify-full, never with a password"},
+    {"journal.password_file", K_STR, C(journal.password_file), 0, "", NOLIM, 0,
+     "file holding journal.url's password; $CREDENTIALS_DIRECTORY/journal-password "
+     "wins"},
     {"journal.max_pending", K_INT, C(journal.max_pending), 0, "100000", 1, 100000000,
      KF_RELOADABLE, "unsent registrations before consuming pauses"},
     {"journal.retention_days", K_INT, C(journal.retention_days), 0, "30", 1, 3650,
@@ -754,6 +760,106 @@ static int read_secret(struct loader *L, struct conf *c, const struct conf_mark 
         return c->bpjs.secret_source ? 0 : -ENOMEM;
 }
 
+/* Whether a libpq URI carries a password: user:password@ before the host,
+ * or a password= parameter. */
+static bool url_has_password(const char *url)
+{
+        const char *rest = strstr(url, "://"), *end, *at, *q;
+
+        if (!rest)
+                return false;
+        rest += 3;
+        end = rest + strcspn(rest, "/?");
+        at = NULL;
+        for (const char *p = rest; p < end; p++)
+                if (*p == '@')
+                        at = p;
+        if (at && memchr(rest, ':', (size_t)(at - rest)))
+                return true;
+        q = strchr(url, '?');
+        while (q) {
+                q++;
+                if (strncmp(q, "password=", 9) == 0)
+                        return true;
+                q = strchr(q, '&');
+        }
+        return false;
+}
+
+/* journal.path or journal.url, never both; a URL without its password. */
+static int check_journal(struct loader *L, struct conf *c, const struct conf_mark *marks)
+{
+        const struct conf_mark *path =
+            &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.path")];
+        const struct conf_mark *url =
+            &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.url")];
+        const struct conf_mark *pw =
+            &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.password_file")];
+
+        if (!*c->journal.url) {
+                if (*c->journal.password_file)
+                        return failm(L, pw, "journal.password_file",
+                                     "is for journal.url, which is not set", NULL);
+                if (!*c->journal.path)
+                        return failm(L, path, "journal.path", "must not be empty", NULL);
+                return 0;
+        }
+        if (path->line)
+                return failm(L, path, "journal.path",
+                             "set only one of journal.path and journal.url", NULL);
+        if (strncmp(c->journal.url, "postgresql://", 13) != 0 &&
+            strncmp(c->journal.url, "postgres://", 11) != 0)
+                return failm(L, url, "journal.url",
+                             "must start with postgresql:// or postgres://", NULL);
+        if (url_has_password(c->journal.url))
+                return failm(L, url, "journal.url",
+                             "must not carry a password; put it in "
+                             "journal.password_file or the journal-password credential",
+                             NULL);
+        return 0;
+}
+
+/* journal.url's password: $CREDENTIALS_DIRECTORY/journal-password, else
+ * journal.password_file, else none (libpq's own sources, or an
+ * authentication without one). Checked as the signing secret's file is. */
+static int read_journal_password(struct loader *L, struct conf *c,
+                                 const struct conf_mark *m)
+{
+        const char *cred = getenv("CREDENTIALS_DIRECTORY");
+        char path[4096], why[CONF_ERR_SIZE];
+        int r;
+
+        path[0] = '\0';
+        if (cred && *cred) {
+                snprintf(path, sizeof(path), "%s/journal-password", cred);
+                if (access(path, F_OK) != 0)
+                        path[0] = '\0';
+        }
+        if (!path[0] && *c->journal.password_file)
+                snprintf(path, sizeof(path), "%s", c->journal.password_file);
+        if (!path[0])
+                return 0;
+        unsigned char *raw = NULL;
+        size_t len = 0;
+        r = secret_read(path, &raw, &len, why, sizeof(why));
+        if (r) {
+                failm(L, m, "journal.password_file", why, NULL);
+                return r;
+        }
+        c->journal.password = malloc(len + 1); /* libpq takes a C string */
+        if (c->journal.password) {
+                memcpy(c->journal.password, raw, len);
+                c->journal.password[len] = '\0';
+                c->journal.password_len = len;
+        }
+        explicit_bzero(raw, len);
+        free(raw);
+        if (!c->journal.password)
+                return -ENOMEM;
+        c->journal.password_source = strdup(path);
+        return c->journal.password_source ? 0 : -ENOMEM;
+}
+
 static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *marks,
                       unsigned flags)
 {
@@ -796,10 +902,13 @@ static int check_conf(struct loader *L, struct conf *c, const struct conf_mark *
                 if (*f && access(f, R_OK) != 0)
                         return failm(L, &marks[k], files[i], "cannot read ", f);
         }
-        if (!*c->journal.path)
-                return failm(L,
-                             &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.path")],
-                             "journal.path", "must not be empty", NULL);
+        r = check_journal(L, c, marks);
+        if (r)
+                return r;
+        /* the operator CLI needs the journal's password, not the signing secret */
+        m = &marks[mark_index(conf_keys, N_CONF_KEYS, "journal.password_file")];
+        if (*c->journal.url && (r = read_journal_password(L, c, m)))
+                return r;
         if (flags & CONF_NO_SECRET)
                 return 0;
         return read_secret(
@@ -932,6 +1041,10 @@ void conf_free(struct conf *c)
                 explicit_bzero(c->bpjs.secret, c->bpjs.secret_len);
         free(c->bpjs.secret);
         free(c->bpjs.secret_source);
+        if (c->journal.password)
+                explicit_bzero(c->journal.password, c->journal.password_len);
+        free(c->journal.password);
+        free(c->journal.password_source);
         free(c->path);
         free(c);
 }
@@ -1076,8 +1189,13 @@ void conf_dump(const struct conf *c, FILE *f)
                 c->bpjs.cons_id, (long long)c->bpjs.batch_size,
                 (long long)c->bpjs.batch_linger_ms, (long long)c->bpjs.max_in_flight,
                 (long long)c->bpjs.timeout_ms);
-        fprintf(f, "journal: path=%s max_pending=%lld\n", c->journal.path,
-                (long long)c->journal.max_pending);
+        if (*c->journal.url)
+                fprintf(f, "journal: url=%s password=%s max_pending=%lld\n",
+                        c->journal.url, c->journal.password ? "[redacted]" : "none",
+                        (long long)c->journal.max_pending);
+        else
+                fprintf(f, "journal: path=%s max_pending=%lld\n", c->journal.path,
+                        (long long)c->journal.max_pending);
         for (size_t i = 0; i < c->n_programs; i++) {
                 const struct conf_program *p = &c->programs[i];
                 char s[8], e[8];

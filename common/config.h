@@ -103,8 +103,15 @@ struct conf {
         } bpjs;
         struct {
                 char *path;
+                char *url;           /* "" for the SQLite file at path */
+                char *password_file; /* "" none */
                 int64_t max_pending;
                 int64_t retention_days;
+                /* journal.url's password (NUL-terminated, wiped on free), or
+                 * NULL; where it was read from, for messages */
+                unsigned char *password;
+                size_t password_len;
+                char *password_source;
         } journal;
         struct {
                 int64_t level; /* enum log_level */
@@ -117,7 +124,9 @@ struct conf {
 };
 
 enum conf_flags {
-        CONF_NO_SECRET = 1 << 0, /* do not read the secret (documentation checks) */
+        /* do not read the signing secret (documentation checks, bpjs-syncctl);
+         * journal.url's password is read all the same */
+        CONF_NO_SECRET = 1 << 0,
 };
 
 /* Loads and checks the whole file. Returns 0 and *out, or a negative errno

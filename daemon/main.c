@@ -409,7 +409,9 @@ static int run(const char *path)
                 log_error("main", "signalfd: %s", strerror(errno));
                 goto out;
         }
-        if (journal_open(c->journal.path, JOURNAL_RECOVER, &j, err, sizeof(err)) < 0) {
+        struct journal_open_opts jo = {(const char *)c->journal.password};
+        if (journal_open_with(*c->journal.url ? c->journal.url : c->journal.path, &jo,
+                              JOURNAL_RECOVER, &j, err, sizeof(err)) < 0) {
                 log_error("journal", "%s", err);
                 rc = EX_CANTCREAT;
                 goto out;
@@ -434,8 +436,8 @@ static int run(const char *path)
                 log_notice("main", "metrics at %s/metrics", metrics_url(m));
         log_notice("main",
                    "bpjs-syncd %s: journal %s (id %s), %zu programmes, endpoint %s",
-                   BPJS_VERSION, c->journal.path, journal_id(j), c->n_programs,
-                   c->bpjs.base_url);
+                   BPJS_VERSION, *c->journal.url ? c->journal.url : c->journal.path,
+                   journal_id(j), c->n_programs, c->bpjs.base_url);
         rc = loop(&c, j, cs, p, pub, m, sigfd);
 out:
         sd_notify(0, "STOPPING=1");

@@ -5,6 +5,8 @@ bpjs_unit_test(config bpjs_common)
 bpjs_unit_test(decide bpjs_daemon)
 bpjs_unit_test(replay bpjs_daemon)
 bpjs_integration_test(pipeline)
+# the daemon on a PostgreSQL journal, a private server of the test
+bpjs_integration_test(pg_journal)
 bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(keyset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
@@ -19,6 +21,24 @@ bpjs_unit_test(journal bpjs_daemon)
 # the journal interface's promises, one suite for every backend
 # (BPJS_TEST_JOURNAL names the journal to run it on)
 bpjs_unit_test(journal_iface bpjs_daemon)
+# the same suite on PostgreSQL: a private server (initdb in a temporary
+# folder, as nobody when run as root) for the run, removed after
+add_test(NAME unit.journal_iface_pg
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/journal_iface_pg.py
+          $<TARGET_FILE:test_journal_iface>)
+set_tests_properties(unit.journal_iface_pg PROPERTIES
+  ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  TIMEOUT 900)
+# what only the PostgreSQL journal has (its connection, schema, opens), on
+# a private server too
+add_executable(test_journal_pg ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal_pg.c)
+target_link_libraries(test_journal_pg PRIVATE PkgConfig::CMOCKA bpjs_daemon PkgConfig::LIBPQ)
+add_test(NAME unit.journal_pg
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/journal_iface_pg.py
+          $<TARGET_FILE:test_journal_pg>)
+set_tests_properties(unit.journal_pg PROPERTIES
+  ENVIRONMENT "BPJS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;BPJS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  TIMEOUT 600)
 bpjs_integration_test(reload)
 # pruning starts the daemon on journals made by bench/journal_fill.c
 bpjs_integration_test(pruning)

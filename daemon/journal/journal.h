@@ -6,8 +6,9 @@
  * request bodies, and the outbox of results and dead letters to publish.
  *
  * The header names no backend: SQLite (journal_sqlite.c) is the embedded
- * default; a PostgreSQL backend for several instances in one consumer group
- * implements the same functions. Functions return 0 (or a count) on success
+ * default; a PostgreSQL backend (journal_pg.c) for several instances in one
+ * consumer group implements the same functions; journal.c hands each call
+ * to the backend that opened the journal. Functions return 0 (or a count) on success
  * and a negative errno on failure, with the reason in journal_errmsg(). */
 #ifndef BPJS_JOURNAL_H
 #define BPJS_JOURNAL_H
@@ -108,7 +109,21 @@ enum journal_open_flags {
         JOURNAL_READONLY = 1 << 2,
 };
 
-int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
+/* Opens the journal `where` names: a postgresql:// or postgres:// URL (a
+ * libpq connection URI) opens the PostgreSQL backend, anything else is the
+ * path of a SQLite file. The URL never carries the password (a URL that
+ * does is refused, -EINVAL): it comes in o->password, handed to libpq
+ * beside the URL and never logged or kept; NULL leaves it to libpq's own
+ * sources (a password file, or none with peer or certificate
+ * authentication). A SQLite path ignores o. On failure err says why,
+ * naming no password. */
+struct journal_open_opts {
+        const char *password; /* PostgreSQL: the role's password, or NULL */
+};
+int journal_open_with(const char *where, const struct journal_open_opts *o,
+                      unsigned flags, struct journal **out, char *err, size_t errsize);
+/* journal_open_with(where, NULL, ...). */
+int journal_open(const char *where, unsigned flags, struct journal **out, char *err,
                  size_t errsize);
 void journal_close(struct journal *j);
 const char *journal_id(const struct journal *j);

@@ -222,144 +222,135 @@ enum stmt {
         " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
         "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
 
-static const char *const sql[S__COUNT] =
-    {
-        [S_BEGIN] = "BEGIN IMMEDIATE",
-        [S_COMMIT] = "COMMIT",
-        [S_ROLLBACK] = "ROLLBACK",
-        [S_OFFSET_GET] =
-            "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
-        [S_OFFSET_SET] =
-            "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
-            " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
-        [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
-        [S_EVENT_INSERT] =
-            "INSERT INTO events(event_id, nik, program, type, status, reason,"
-            " covered_by, topic, partition, offset, decided_at)"
-            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        /* live coverages, and ended ones that have months (decide_coverage) */
-        [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
-                     " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
-                     " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
-        [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
-        [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
-                        " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
-                        " months = months + ?3",
-        [S_COVERAGE_TAKE] =
-            "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
-            " first_month, last_month, event_id, updated_at)"
-            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
-        [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
-                           " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
-        [S_COVERAGE_END] =
-            "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
-            " WHERE nik = ?1 AND reg_seq = ?2",
-        [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-        [S_OUTBOX_INSERT] = "INSERT INTO outbox(n, msgs) VALUES(?1, ?2)",
-        [S_OPS_UNBATCHED] =
-            "SELECT " OP_COLUMNS
-            "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
-        [S_BATCH_INSERT] =
-            "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
-            " VALUES(?1, 1, x'', ?2, ?2, ?2)",
-        [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
-        [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
-        [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
-        /* "state IN (1, 2)" lets SQLite use the partial index batches_open:
-         * without it, every turn of the push loop scanned the whole table */
-        [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) AND state = 1"
-                          " AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
-        [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
-        [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
-        [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
-        /* only an open batch: one that ended (its answer recorded by a commit
-         * that reported an error, say) is never sent again */
-        [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
-                           " last_error = ?5, updated_at = ?6 WHERE id = ?1"
-                           " AND state IN (1, 2)",
-        [S_BATCH_FINISH] =
-            "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
-            " WHERE id = ?1",
-        [S_OP_RESULT] =
-            "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
-        [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
-                           " WHERE nik = ?1 AND reg_seq = ?2",
-        /* a failed registration commits nothing: a pending coverage becomes
-         * failed (its months kept for a replay; a failed one counts none), one
-         * ended meanwhile stays ended without months */
-        [S_COVERAGE_FAIL] =
-            "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
-            " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
-            " ELSE first_month - 1 END, updated_at = ?3"
-            " WHERE nik = ?1 AND reg_seq = ?2",
-        [S_OUTBOX_FETCH] = "SELECT seq, n, msgs FROM outbox WHERE seq >= ?1 ORDER BY seq",
-        /* the rows wholly at or before a position: a range, one statement */
-        [S_OUTBOX_DELETE] =
-            "DELETE FROM outbox WHERE seq < ?1 OR (seq = ?1 AND n <= ?2 + 1)",
-        [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
-                          " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
-        [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
-        [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
-        /* what is left: a row's messages at or before the delivered position
-         * (meta outbox_through) are not */
-        [S_OUTBOX_COUNT] =
-            "WITH t(p) AS (SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-            "  WHERE key = 'outbox_through'), -1))"
-            " SELECT coalesce((SELECT sum(n) FROM outbox), 0) - coalesce((SELECT t.p "
-            "% " STR(OUTBOX_ROW_MAX) " + 1 FROM outbox o, t WHERE o.seq = t.p / " STR(
-                OUTBOX_ROW_MAX) "), 0) FROM t",
-        [S_OUTBOX_THROUGH_GET] =
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_through'",
-        [S_OUTBOX_THROUGH_SET] =
-            "INSERT INTO meta(key, value) VALUES('outbox_through', ?1)"
-            " ON CONFLICT(key) DO UPDATE SET value = ?1",
-        /* data minimisation: the final ops of those batches keep the NIK, the
-         * programme and the period (their outcome and kpj are columns); an op a
-         * replay could still send again (a failed deactivation, or a failed
-         * registration whose coverage is still its own and failed) keeps it all */
-        [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
-                          " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
-        /* the sweep: a span of seqs a turn, round and round the table, for what
-         * the turn above cannot see (bodies emptied by an older version, a failed
-         * registration replaced after its body went) */
-        [S_SWEEP_ITEMS] =
-            "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
-            " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
-            "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
-            "  AND length(b.body) = 0 AND b.updated_at < ?5)"
-            " AND length(item) > length(" MINIMAL_ITEM ")",
-        [S_SWEEP_GET] =
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
-        [S_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', ?1)"
-                        " ON CONFLICT(key) DO UPDATE SET value = ?1",
-        [S_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
-        [S_PRUNE_BODIES] =
-            "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
-        [S_PRUNE_EVENTS] =
-            "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
-            " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
-        [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
-                      " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
-                      "  WHERE b.state IN (1, 2))",
+static const struct journal_backend jsql_backend;
+
+static const char *const sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_OFFSET_GET] =
+        "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
+    [S_OFFSET_SET] =
+        "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
+    [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
+    [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
+                       " covered_by, topic, partition, offset, decided_at)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* live coverages, and ended ones that have months (decide_coverage) */
+    [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
+                 " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
+                 " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
+    [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
+    [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
+                    " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
+                    " months = months + ?3",
+    [S_COVERAGE_TAKE] =
+        "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+        " first_month, last_month, event_id, updated_at)"
+        " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
+                       " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
+    [S_COVERAGE_END] = "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
+                       " WHERE nik = ?1 AND reg_seq = ?2",
+    [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_OUTBOX_INSERT] = "INSERT INTO outbox(n, msgs) VALUES(?1, ?2)",
+    [S_OPS_UNBATCHED] = "SELECT " OP_COLUMNS
+                        "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+    [S_BATCH_INSERT] =
+        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+        " VALUES(?1, 1, x'', ?2, ?2, ?2)",
+    [S_BATCH_BODY] = "UPDATE batches SET body = ?2 WHERE id = ?1",
+    [S_OP_BATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NULL",
+    [S_OP_REBATCH] = "UPDATE ops SET batch_id = ?2 WHERE seq = ?1 AND batch_id = ?3",
+    /* "state IN (1, 2)" lets SQLite use the partial index batches_open:
+     * without it, every turn of the push loop scanned the whole table */
+    [S_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) AND state = 1"
+                      " AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    [S_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
+    [S_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = ?1",
+    [S_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = ?1 ORDER BY o.seq",
+    /* only an open batch: one that ended (its answer recorded by a commit
+     * that reported an error, say) is never sent again */
+    [S_BATCH_UPDATE] = "UPDATE batches SET state = ?2, attempts = ?3, next_at = ?4,"
+                       " last_error = ?5, updated_at = ?6 WHERE id = ?1"
+                       " AND state IN (1, 2)",
+    [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
+                       " WHERE id = ?1",
+    [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
+    [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
+                       " WHERE nik = ?1 AND reg_seq = ?2",
+    /* a failed registration commits nothing: a pending coverage becomes
+     * failed (its months kept for a replay; a failed one counts none), one
+     * ended meanwhile stays ended without months */
+    [S_COVERAGE_FAIL] = "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
+                        " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
+                        " ELSE first_month - 1 END, updated_at = ?3"
+                        " WHERE nik = ?1 AND reg_seq = ?2",
+    [S_OUTBOX_FETCH] = "SELECT seq, n, msgs FROM outbox WHERE seq >= ?1 ORDER BY seq",
+    /* the rows wholly at or before a position: a range, one statement */
+    [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq < ?1 OR (seq = ?1 AND n <= ?2 + 1)",
+    [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES(?1, ?2)"
+                      " ON CONFLICT(name) DO UPDATE SET value = value + ?2",
+    [S_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+    [S_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
+    /* what is left: a row's messages at or before the delivered position
+     * (meta outbox_through) are not */
+    [S_OUTBOX_COUNT] =
+        "WITH t(p) AS (SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+        "  WHERE key = 'outbox_through'), -1))"
+        " SELECT coalesce((SELECT sum(n) FROM outbox), 0) - coalesce((SELECT t.p "
+        "% " STR(OUTBOX_ROW_MAX) " + 1 FROM outbox o, t WHERE o.seq = t.p / " STR(
+            OUTBOX_ROW_MAX) "), 0) FROM t",
+    [S_OUTBOX_THROUGH_GET] =
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_through'",
+    [S_OUTBOX_THROUGH_SET] = "INSERT INTO meta(key, value) VALUES('outbox_through', ?1)"
+                             " ON CONFLICT(key) DO UPDATE SET value = ?1",
+    /* data minimisation: the final ops of those batches keep the NIK, the
+     * programme and the period (their outcome and kpj are columns); an op a
+     * replay could still send again (a failed deactivation, or a failed
+     * registration whose coverage is still its own and failed) keeps it all */
+    [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
+                      " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
+    /* the sweep: a span of seqs a turn, round and round the table, for what
+     * the turn above cannot see (bodies emptied by an older version, a failed
+     * registration replaced after its body went) */
+    [S_SWEEP_ITEMS] =
+        "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
+        " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
+        "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
+        "  AND length(b.body) = 0 AND b.updated_at < ?5)"
+        " AND length(item) > length(" MINIMAL_ITEM ")",
+    [S_SWEEP_GET] =
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
+    [S_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', ?1)"
+                    " ON CONFLICT(key) DO UPDATE SET value = ?1",
+    [S_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
+    [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
+    [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
+                       " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
+    [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+                  " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+                  "  WHERE b.state IN (1, 2))",
 };
 
-int journal_write_health(const struct journal *j)
+static int jsql_write_health(const struct journal *j)
 {
         return j->write_rc;
 }
 
-const char *journal_write_error(const struct journal *j)
+static const char *jsql_write_error(const struct journal *j)
 {
         return j->write_rc ? j->write_error : "";
 }
 
-const char *journal_errmsg(const struct journal *j)
+static const char *jsql_errmsg(const struct journal *j)
 {
         return j->errmsg;
 }
 
-const char *journal_id(const struct journal *j)
+static const char *jsql_id(const struct journal *j)
 {
         return j->id;
 }
@@ -615,8 +606,8 @@ static int open_operator(struct journal *j, const char *path, char *err, size_t 
         return rc;
 }
 
-int journal_open(const char *path, unsigned flags, struct journal **out, char *err,
-                 size_t errsize)
+int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
+              size_t errsize)
 {
         struct journal *j;
         int rc, mode;
@@ -631,6 +622,7 @@ int journal_open(const char *path, unsigned flags, struct journal **out, char *e
         j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
+        j->be = &jsql_backend;
         j->flags = flags;
         j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
         if (!j->st) {
@@ -667,7 +659,7 @@ out:
         return rc;
 }
 
-void journal_close(struct journal *j)
+static void jsql_close(struct journal *j)
 {
         if (!j)
                 return;
@@ -1051,7 +1043,7 @@ static int record(struct journal *j, const struct journal_record *r)
         return rc;
 }
 
-int journal_consume_begin(struct journal *j, struct journal_facts *f)
+static int jsql_consume_begin(struct journal *j, struct journal_facts *f)
 {
         int rc = jsql_begin(j);
 
@@ -1076,7 +1068,7 @@ int journal_consume_begin(struct journal *j, struct journal_facts *f)
         return rc;
 }
 
-int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
+static int jsql_consume_commit(struct journal *j, const struct journal_outcome *o)
 {
         int rc = 0;
 
@@ -1101,13 +1093,13 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         return rc;
 }
 
-void journal_consume_abort(struct journal *j)
+static void jsql_consume_abort(struct journal *j)
 {
         jsql_rollback(j);
         j->n_qd = 0;
 }
 
-int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n)
+static int jsql_programs_use(struct journal *j, struct journal_program_use *p, size_t n)
 {
         int rc = 0;
 
@@ -1149,8 +1141,8 @@ static int each_op(struct journal *j, sqlite3_stmt *s, journal_op_fn fn, void *o
         return r < 0 ? r : n;
 }
 
-int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
-                          journal_op_fn fn, void *opaque)
+static int jsql_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
+                              journal_op_fn fn, void *opaque)
 {
         sqlite3_stmt *s = use(j, S_OPS_UNBATCHED);
         sqlite3_bind_int64(s, 1, after_seq);
@@ -1158,7 +1150,8 @@ int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
         return each_op(j, s, fn, opaque);
 }
 
-int journal_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn, void *opaque)
+static int jsql_batch_ops(struct journal *j, int64_t batch_id, journal_op_fn fn,
+                          void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCH_OPS);
         sqlite3_bind_int64(s, 1, batch_id);
@@ -1208,9 +1201,9 @@ static int batch_insert(struct journal *j, int kind, const struct journal_op *op
         return rc;
 }
 
-int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
-                         size_t n, journal_compose_fn compose, void *opaque,
-                         int64_t *out_id)
+static int jsql_batch_create(struct journal *j, int kind, const struct journal_op *ops,
+                             size_t n, journal_compose_fn compose, void *opaque,
+                             int64_t *out_id)
 {
         int64_t id = 0;
         int rc = jsql_begin(j);
@@ -1246,9 +1239,9 @@ int jsql_quota_add(struct journal *j, const char *program, int64_t slots, int64_
         return quota_add(j, program, slots, months);
 }
 
-int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
-                        size_t n, size_t n_first, journal_compose_fn compose,
-                        void *opaque, int64_t out_ids[2])
+static int jsql_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
+                            size_t n, size_t n_first, journal_compose_fn compose,
+                            void *opaque, int64_t out_ids[2])
 {
         int64_t ids[2] = {0, 0};
         int rc;
@@ -1303,8 +1296,8 @@ static int each_batch(struct journal *j, sqlite3_stmt *s, journal_batch_fn fn,
         return r < 0 ? r : n;
 }
 
-int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
-                        journal_batch_fn fn, void *opaque)
+static int jsql_batches_due(struct journal *j, int64_t now_ms, size_t limit,
+                            journal_batch_fn fn, void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCHES_DUE);
         sqlite3_bind_int64(s, 1, now_ms);
@@ -1312,13 +1305,13 @@ int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
         return each_batch(j, s, fn, opaque);
 }
 
-int journal_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque)
+static int jsql_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque)
 {
         return each_batch(j, use(j, S_BATCHES_OPEN), fn, opaque);
 }
 
-int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
-                      void *opaque)
+static int jsql_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
+                          void *opaque)
 {
         sqlite3_stmt *s = use(j, S_BATCH_GET);
         sqlite3_bind_int64(s, 1, batch_id);
@@ -1338,8 +1331,8 @@ static int batch_update(struct journal *j, int64_t id, int state, int64_t attemp
         return run(j, S_BATCH_UPDATE, "batch update");
 }
 
-int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
-                         int64_t next_at, const char *error)
+static int jsql_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
+                             int64_t next_at, const char *error)
 {
         int rc = batch_update(j, id, state, attempts, next_at, error);
 
@@ -1431,8 +1424,8 @@ static int finish_state(struct journal *j, int64_t id, int state, const char *er
         return run(j, S_BATCH_FINISH, "batch finish");
 }
 
-int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
-                         const struct journal_item_result *items, size_t n)
+static int jsql_batch_finish(struct journal *j, int64_t id, int state, const char *error,
+                             const struct journal_item_result *items, size_t n)
 {
         struct finish_ctx f = {j, items, n, 0};
         int rc = jsql_begin(j);
@@ -1455,8 +1448,8 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         return rc;
 }
 
-int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
-                         journal_out_fn fn, void *opaque)
+static int jsql_outbox_fetch(struct journal *j, int64_t after, size_t limit,
+                             journal_out_fn fn, void *opaque)
 {
         sqlite3_stmt *s;
         size_t n = 0;
@@ -1517,7 +1510,8 @@ int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
         return r < 0 ? r : (int)n;
 }
 
-int journal_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered)
+static int jsql_outbox_delete_through(struct journal *j, int64_t through,
+                                      int64_t delivered)
 {
         sqlite3_stmt *s;
         int rc = jsql_begin(j);
@@ -1544,7 +1538,7 @@ int journal_outbox_delete_through(struct journal *j, int64_t through, int64_t de
         return rc;
 }
 
-int journal_counter_add(struct journal *j, const char *name, int64_t n)
+static int jsql_counter_add(struct journal *j, const char *name, int64_t n)
 {
         sqlite3_stmt *s = use(j, S_COUNTER_ADD);
         bind_text(s, 1, name);
@@ -1552,7 +1546,7 @@ int journal_counter_add(struct journal *j, const char *name, int64_t n)
         return run(j, S_COUNTER_ADD, "counter");
 }
 
-int journal_counter_get(struct journal *j, const char *name, int64_t *out)
+static int jsql_counter_get(struct journal *j, const char *name, int64_t *out)
 {
         sqlite3_stmt *s = use(j, S_COUNTER_GET);
         int rc;
@@ -1576,17 +1570,17 @@ static int count(struct journal *j, enum stmt st, const char *what, int64_t *out
         return rc == SQLITE_ROW ? 0 : fail(j, rc, what);
 }
 
-int journal_batches_open(struct journal *j, int64_t *out)
+static int jsql_batches_open(struct journal *j, int64_t *out)
 {
         return count(j, S_OPEN_COUNT, "open batches", out);
 }
 
-int journal_backlog(struct journal *j, int64_t *out)
+static int jsql_backlog(struct journal *j, int64_t *out)
 {
         return count(j, S_BACKLOG, "backlog", out);
 }
 
-int journal_outbox_count(struct journal *j, int64_t *out)
+static int jsql_outbox_count(struct journal *j, int64_t *out)
 {
         return count(j, S_OUTBOX_COUNT, "outbox count", out);
 }
@@ -1663,8 +1657,9 @@ static int sweep_items(struct journal *j, int64_t before_ms, size_t span, int64_
         return rc;
 }
 
-int journal_prune(struct journal *j, int64_t bodies_before_ms, int64_t events_before_ms,
-                  size_t max_bodies, size_t max_events, int64_t pruned[2])
+static int jsql_prune(struct journal *j, int64_t bodies_before_ms,
+                      int64_t events_before_ms, size_t max_bodies, size_t max_events,
+                      int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
         int rc = jsql_begin(j);
@@ -1708,7 +1703,7 @@ static int pragma_int(struct journal *j, const char *name, int64_t *out)
         return rc == SQLITE_ROW ? 0 : fail(j, rc, name);
 }
 
-int journal_space(struct journal *j, int64_t *used, int64_t *file)
+static int jsql_space(struct journal *j, int64_t *used, int64_t *file)
 {
         int64_t pages = 0, free_pages = 0, page_size = 0;
         int rc = pragma_int(j, "page_count", &pages);
@@ -1724,7 +1719,7 @@ int journal_space(struct journal *j, int64_t *used, int64_t *file)
         return 0;
 }
 
-int journal_disk_bytes(struct journal *j, int64_t *out)
+static int jsql_disk_bytes(struct journal *j, int64_t *out)
 {
         const char *path = sqlite3_db_filename(j->db, "main");
         char wal[4096];
@@ -1740,3 +1735,44 @@ int journal_disk_bytes(struct journal *j, int64_t *out)
                 *out += st.st_size;
         return 0;
 }
+
+static const struct journal_backend jsql_backend = {
+    .name = "sqlite",
+    .close = jsql_close,
+    .id = jsql_id,
+    .errmsg = jsql_errmsg,
+    .write_health = jsql_write_health,
+    .write_error = jsql_write_error,
+    .consume_begin = jsql_consume_begin,
+    .consume_commit = jsql_consume_commit,
+    .consume_abort = jsql_consume_abort,
+    .programs_use = jsql_programs_use,
+    .ops_unbatched = jsql_ops_unbatched,
+    .batch_create = jsql_batch_create,
+    .batches_due = jsql_batches_due,
+    .batches_unfinished = jsql_batches_unfinished,
+    .batch_ops = jsql_batch_ops,
+    .batch_get = jsql_batch_get,
+    .batch_update = jsql_batch_update,
+    .batch_split = jsql_batch_split,
+    .batch_finish = jsql_batch_finish,
+    .outbox_fetch = jsql_outbox_fetch,
+    .outbox_delete_through = jsql_outbox_delete_through,
+    .outbox_count = jsql_outbox_count,
+    .counter_add = jsql_counter_add,
+    .counter_get = jsql_counter_get,
+    .batches_open = jsql_batches_open,
+    .backlog = jsql_backlog,
+    .prune = jsql_prune,
+    .space = jsql_space,
+    .disk_bytes = jsql_disk_bytes,
+    .ctl_status = jsql_ctl_status,
+    .ctl_batches = jsql_ctl_batches,
+    .ctl_batch_show = jsql_ctl_batch_show,
+    .ctl_worker = jsql_ctl_worker,
+    .ctl_rejected = jsql_ctl_rejected,
+    .ctl_audit_add = jsql_ctl_audit_add,
+    .ctl_audit_list = jsql_ctl_audit_list,
+    .ctl_replay = jsql_ctl_replay,
+    .ctl_report = jsql_ctl_report,
+};

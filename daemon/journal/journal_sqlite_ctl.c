@@ -338,8 +338,8 @@ static int last_error(struct journal *j, struct journal_ctl_status *st)
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, "last error");
 }
 
-int journal_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
-                       struct journal_ctl_status *out)
+int jsql_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
+                    struct journal_ctl_status *out)
 {
         struct journal_ctl_status st = {0};
         struct quota_ctx q = {fn, opaque};
@@ -410,8 +410,8 @@ static int batch_row(sqlite3_stmt *s, void *ctx)
         return bc->fn(&b, bc->opaque);
 }
 
-int journal_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
-                        journal_ctl_batch_fn fn, void *opaque)
+int jsql_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
+                     journal_ctl_batch_fn fn, void *opaque)
 {
         struct batch_ctx bc = {fn, opaque};
         sqlite3_stmt *s;
@@ -478,8 +478,8 @@ static int shown_batch(const struct journal_batch *jb, void *opaque)
         return sc->rc = sc->fn(&b, sc->opaque);
 }
 
-int journal_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
-                           journal_ctl_item_fn ifn, void *opaque)
+int jsql_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
+                        journal_ctl_item_fn ifn, void *opaque)
 {
         struct item_ctx ic = {ifn, opaque};
         struct shown_ctx sc = {bfn, opaque, 0};
@@ -551,8 +551,8 @@ static int coverage_row(sqlite3_stmt *s, void *ctx)
         return cc->fn(&cov, cc->opaque);
 }
 
-int journal_ctl_worker(struct journal *j, const char *nik,
-                       const struct journal_ctl_worker_fns *fns, void *opaque)
+int jsql_ctl_worker(struct journal *j, const char *nik,
+                    const struct journal_ctl_worker_fns *fns, void *opaque)
 {
         struct event_ctx ec = {fns->event, opaque};
         struct coverage_ctx cc = {fns->coverage, opaque};
@@ -580,8 +580,8 @@ int journal_ctl_worker(struct journal *j, const char *nik,
         return rc < 0 ? rc : n;
 }
 
-int journal_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
-                         journal_ctl_event_fn fn, void *opaque)
+int jsql_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
+                      journal_ctl_event_fn fn, void *opaque)
 {
         struct event_ctx ec = {fn, opaque};
         sqlite3_stmt *s;
@@ -609,8 +609,8 @@ static int audit_insert(struct journal *j, int64_t at, const char *who,
         return run(j, C_AUDIT_ADD, "audit");
 }
 
-int journal_ctl_audit_add(struct journal *j, const char *who, const char *action,
-                          const char *detail)
+int jsql_ctl_audit_add(struct journal *j, const char *who, const char *action,
+                       const char *detail)
 {
         int rc = begin(j, true);
 
@@ -641,8 +641,8 @@ static int audit_row(sqlite3_stmt *s, void *ctx)
         return ac->fn(&a, ac->opaque);
 }
 
-int journal_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
-                           journal_ctl_audit_fn fn, void *opaque)
+int jsql_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
+                        journal_ctl_audit_fn fn, void *opaque)
 {
         struct audit_ctx ac = {fn, opaque};
         sqlite3_stmt *s;
@@ -1087,9 +1087,9 @@ static int load(struct journal *j, int64_t id, struct replay_ctx *r,
         return rc < 0 ? rc : 0;
 }
 
-int journal_ctl_replay(struct journal *j, int64_t id,
-                       const struct journal_ctl_replay_opts *o,
-                       struct journal_ctl_replay *out)
+int jsql_ctl_replay(struct journal *j, int64_t id,
+                    const struct journal_ctl_replay_opts *o,
+                    struct journal_ctl_replay *out)
 {
         struct journal_ctl_replay res = {.id = id};
         struct replay_ctx r = {0};
@@ -1151,8 +1151,8 @@ static int report_row(sqlite3_stmt *s, void *ctx)
         return g.program ? r->fn(&g, r->opaque) : 0;
 }
 
-int journal_ctl_report(struct journal *j, journal_ctl_report_fn fn,
-                       journal_ctl_quota_fn qfn, void *opaque)
+int jsql_ctl_report(struct journal *j, journal_ctl_report_fn fn, journal_ctl_quota_fn qfn,
+                    void *opaque)
 {
         struct report_ctx r = {fn, opaque};
         struct quota_ctx q = {qfn, opaque};

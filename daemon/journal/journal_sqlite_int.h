@@ -11,11 +11,13 @@
 #include <stdio.h>
 
 #include "journal.h"
+#include "journal_backend.h"
 
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
 
 struct journal {
+        const struct journal_backend *be; /* first: journal.c dispatches on it */
         sqlite3 *db;
         sqlite3_stmt **st;     /* the daemon half's table (journal_sqlite.c) */
         sqlite3_stmt **ctl_st; /* the operator half's (journal_sqlite_ctl.c) */
@@ -155,6 +157,27 @@ int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error);
  * 0, or the SQLite code of the first that would not prepare, with its text
  * in errmsg. */
 int jsql_ctl_prepare(struct journal *j);
+/* The operator half's implementations of journal.h's journal_ctl_* calls
+ * (journal_sqlite_ctl.c), for the backend table. */
+int jsql_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
+                    struct journal_ctl_status *out);
+int jsql_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
+                     journal_ctl_batch_fn fn, void *opaque);
+int jsql_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
+                        journal_ctl_item_fn ifn, void *opaque);
+int jsql_ctl_worker(struct journal *j, const char *nik,
+                    const struct journal_ctl_worker_fns *fns, void *opaque);
+int jsql_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
+                      journal_ctl_event_fn fn, void *opaque);
+int jsql_ctl_audit_add(struct journal *j, const char *who, const char *action,
+                       const char *detail);
+int jsql_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
+                        journal_ctl_audit_fn fn, void *opaque);
+int jsql_ctl_replay(struct journal *j, int64_t id,
+                    const struct journal_ctl_replay_opts *o,
+                    struct journal_ctl_replay *out);
+int jsql_ctl_report(struct journal *j, journal_ctl_report_fn fn, journal_ctl_quota_fn qfn,
+                    void *opaque);
 void jsql_ctl_finalize(struct journal *j);
 
 #endif

@@ -48,7 +48,7 @@ import warnings
 
 __all__ = [
     "BIN_DIR", "SOURCE_DIR", "DEFAULT_TOPICS", "MOCK_PARTITION_BYTES",
-    "HarnessError", "WaitTimeout", "ProduceError", "ConsumeError", "Skip",
+    "Postgres", "HarnessError", "WaitTimeout", "ProduceError", "ConsumeError", "Skip",
     "Env", "Process", "Kafka", "Endpoint",
     "bin_path", "produce", "consume", "wait_for", "run_tests",
 ]
@@ -1337,3 +1337,135 @@ def _start_real_kafka(self, topics=None, partitions=None, name="kafka", heap=Non
 
 
 Env.start_real_kafka = _start_real_kafka
+
+
+# PostgreSQL ---------------------------------------------------------------
+
+PG_BIN = os.environ.get("BPJS_PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_USER = "bpjs"
+_NOBODY = 65534
+
+
+class Postgres:
+    """A private PostgreSQL 15 server of one test (Env.start_postgres()):
+    initdb in a folder of the Env's directory, a free loopback port, its unix
+    socket in that folder, the superuser PG_USER with a password (SCRAM, on
+    the socket and on TCP alike). Run as root, initdb and the server run as
+    nobody (setpriv), with the folder theirs. It stops with the Env (a
+    fast shutdown), and its folder goes with the Env's directory."""
+
+    def __init__(self, env, name, port, tls=None):
+        self.tls = tls  # (certificate, key) files: TLS on, beside plain TCP
+        self.env = env
+        self.name = name
+        self.port = port
+        self.dir = env.path(name)
+        self.data = os.path.join(self.dir, "data")
+        self.password = "pg-" + secrets.token_hex(12)
+        self.password_file = None  # the daemon's copy, 0600, root's
+        self.process = None
+        self._prefix = []
+
+    def _as_server(self, argv):
+        return self._prefix + argv
+
+    def init(self):
+        os.makedirs(self.dir, mode=0o700)
+        pwfile = os.path.join(self.dir, "initdb-password")
+        with open(pwfile, "w") as f:
+            f.write(self.password + "\n")
+        if os.geteuid() == 0:
+            # the server refuses to run as root: nobody, in a folder of its
+            # own that it can reach (the Env's directory only traversable)
+            os.chmod(self.env.dir, 0o711)
+            for p in (self.dir, pwfile):
+                os.chown(p, _NOBODY, _NOBODY)
+            self._prefix = ["setpriv", f"--reuid={_NOBODY}", f"--regid={_NOBODY}",
+                            "--clear-groups", "--"]
+        r = subprocess.run(
+            self._as_server([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U",
+                             PG_USER, "--pwfile", pwfile, "--auth=scram-sha-256",
+                             "-E", "UTF8", "--no-locale", "--no-sync"]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.dir, timeout=120)
+        os.unlink(pwfile)
+        if r.returncode != 0:
+            raise HarnessError(f"initdb failed ({r.returncode}):\n"
+                               + r.stdout.decode(errors="replace"))
+        self.password_file = self.env.write_file(f"{self.name}-password",
+                                                 self.password + "\n")
+
+    def _tls_args(self):
+        if not self.tls:
+            return []
+        args = ["-c", "ssl=on"]
+        for src, what in zip(self.tls, ("cert", "key")):
+            dst = os.path.join(self.dir, f"server.{what}")
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)  # the server refuses a key others may read
+            if os.geteuid() == 0:
+                os.chown(dst, _NOBODY, _NOBODY)
+            args += ["-c", f"ssl_{what}_file={dst}"]
+        return args
+
+    def start(self, timeout=60.0):
+        # a test server: durability is not what is tested here
+        self.process = self.env.spawn(self.name, self._as_server(
+            [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-k", self.dir,
+             "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=50"] + self._tls_args()), cwd=self.dir)
+        wait_for(lambda: not self.process.running
+                 or "ready to accept connections" in self.process.log(),
+                 timeout=timeout, what=f"{self.name} ready")
+        if not self.process.running:
+            raise HarnessError(f"{self.name} exited: {self.process.log_tail()}")
+
+    def url(self, dbname):
+        """The libpq URI the daemon is given (no password in it)."""
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
+
+    def psql(self, sql, dbname="postgres", timeout=60.0):
+        """Runs SQL with psql (unaligned, tuples only); returns its output."""
+        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10")
+        r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
+                            "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                            str(self.port), "-U", PG_USER, "-d", dbname, "-c", sql],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise HarnessError(f"psql: {r.stderr.decode(errors='replace').strip()}")
+        return r.stdout.decode()
+
+    def create_database(self, dbname):
+        self.psql(f'CREATE DATABASE "{dbname}"')
+        return self.url(dbname)
+
+    def stop(self, timeout=KILL_TIMEOUT):
+        if self.process is not None:
+            # SIGINT: a fast shutdown (SIGTERM would wait for every client)
+            self.process.stop(timeout, sig=signal.SIGINT)
+
+
+def _start_postgres(self, name="postgres", timeout=60.0, tls=None):
+    """Starts a private PostgreSQL 15 server (class Postgres) that stops with
+    the Env; tls=(certificate, key) files turns TLS on."""
+    if self.dir is None:
+        raise HarnessError("Env not entered (use: with Env() as env)")
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        raise HarnessError(f"no {PG_BIN}/initdb: PostgreSQL 15 is not installed "
+                           "(scripts/setup installs it)")
+    for attempt in range(3):
+        pg = Postgres(self, name if attempt == 0 else f"{name}-{attempt}",
+                      _free_ports(1)[0], tls=tls)
+        pg.init()
+        try:
+            pg.start(timeout)
+            return pg
+        except HarnessError:
+            # a port picked free and taken before the server bound it
+            if attempt == 2 or "already in use" not in pg.process.log():
+                raise
+    raise HarnessError("unreachable")
+
+
+Env.start_postgres = _start_postgres

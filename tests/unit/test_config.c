@@ -218,6 +218,28 @@ static const struct {
      "17:18: programs[0].eligibility: expected a mapping"},
     {"log level", "journal:", "log: {level: loud}\njournal:\n",
      "12:14: log.level: expected err, warning, notice, info or debug (got \"loud\")"},
+    /* the journal: a SQLite path or a PostgreSQL URL, one of them; a URL's
+     * password is refused, and never echoed */
+    {"journal url with user:password@",
+     "path:", "  url: \"postgresql://bpjs:hunter2@db.internal:5432/bpjs\"\n",
+     "13:8: journal.url: must not carry a password; put it in journal.password_file "
+     "or the journal-password credential"},
+    {"journal url with password=", "path:",
+     "  url: \"postgresql://bpjs@db/bpjs?sslmode=verify-full&password=hunter2\"\n",
+     "13:8: journal.url: must not carry a password; put it in journal.password_file "
+     "or the journal-password credential"},
+    {"journal path and url both",
+     "path:", "  path: \"/tmp/j.db\"\n  url: \"postgresql://bpjs@db/bpjs\"\n",
+     "13:9: journal.path: set only one of journal.path and journal.url"},
+    {"journal url of another database", "path:", "  url: \"mysql://bpjs@db/bpjs\"\n",
+     "13:8: journal.url: must start with postgresql:// or postgres://"},
+    {"journal password file without a url",
+     "path:", "  path: \"/tmp/j.db\"\n  password_file: \"/tmp/pw\"\n",
+     "14:18: journal.password_file: is for journal.url, which is not set"},
+    {"unreadable journal password file", "path:",
+     "  url: \"postgres://bpjs@db/bpjs\"\n  password_file: \"/nonexistent/pw\"\n",
+     "14:18: journal.password_file: cannot read /nonexistent/pw: No such file or "
+     "directory"},
 };
 
 static void test_error_classes(void **state)
@@ -391,6 +413,84 @@ static void test_credentials_directory_wins(void **state)
                  "write it; it must be 0600 or 0400 (chmod go= on it)",
                  file, path);
         assert_string_equal(err, want);
+}
+
+/* journal.url's password: from journal.password_file, or from the
+ * credential journal-password first; kept as a C string, redacted in the
+ * dump; a URL without one needs none. */
+static void test_journal_password(void **state)
+{
+        char pw[160], cred[192], err[CONF_ERR_SIZE], line[300], *dump = NULL;
+        size_t dump_len = 0;
+        struct conf *c = NULL;
+        FILE *f;
+        (void)state;
+
+        snprintf(pw, sizeof(pw), "%s/journal-pw", dir);
+        f = fopen(pw, "w");
+        fputs("pg-password-from-file\n", f);
+        fclose(f);
+        chmod(pw, 0600);
+        snprintf(line, sizeof(line),
+                 "  url: \"postgresql://bpjs@127.0.0.1:5432/bpjs?sslmode=verify-full\"\n"
+                 "  password_file: \"%s\"\n",
+                 pw);
+        write_config("path:", line);
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        assert_string_equal(c->journal.url,
+                            "postgresql://bpjs@127.0.0.1:5432/bpjs?sslmode=verify-full");
+        assert_string_equal((const char *)c->journal.password, "pg-password-from-file");
+        assert_string_equal(c->journal.password_source, pw);
+        f = open_memstream(&dump, &dump_len);
+        conf_dump(c, f);
+        fclose(f);
+        assert_null(strstr(dump, "pg-password-from-file"));
+        assert_non_null(strstr(dump, "journal: url=postgresql://bpjs@127.0.0.1:5432/bpjs"
+                                     "?sslmode=verify-full password=[redacted]"));
+        free(dump);
+        conf_free(c);
+        c = NULL;
+
+        /* the credential wins over the file (the signing secret is one too) */
+        snprintf(cred, sizeof(cred), "%s/bpjs-secret", dir);
+        f = fopen(cred, "w");
+        fputs("from-systemd-credential\n", f);
+        fclose(f);
+        chmod(cred, 0400);
+        snprintf(cred, sizeof(cred), "%s/journal-password", dir);
+        f = fopen(cred, "w");
+        fputs("pg-password-from-systemd\n", f);
+        fclose(f);
+        chmod(cred, 0400);
+        setenv("CREDENTIALS_DIRECTORY", dir, 1);
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        assert_string_equal((const char *)c->journal.password,
+                            "pg-password-from-systemd");
+        conf_free(c);
+        c = NULL;
+        unsetenv("CREDENTIALS_DIRECTORY");
+        unlink(cred);
+
+        /* the file is checked as the signing secret's is */
+        chmod(pw, 0644);
+        assert_int_not_equal(conf_load(file, 0, &c, err), 0);
+        assert_null(c);
+        char want[CONF_ERR_SIZE];
+        snprintf(want, sizeof(want),
+                 "%s:14:18: journal.password_file: %s: mode 0644 lets group or others "
+                 "read or write it; it must be 0600 or 0400 (chmod go= on it)",
+                 file, pw);
+        assert_string_equal(err, want);
+        unlink(pw);
+
+        /* no password at all: libpq's own sources, or none needed */
+        write_config("path:", "  url: \"postgres:///bpjs?host=/run/postgresql\"\n");
+        if (conf_load(file, 0, &c, err))
+                fail_msg("%s", err);
+        assert_null(c->journal.password);
+        conf_free(c);
 }
 
 /* Even when a test above fails: the next tests read bpjs.secret_file. */
@@ -876,6 +976,7 @@ int main(void)
             cmocka_unit_test(test_valid_and_defaults),
             cmocka_unit_test_teardown(test_credentials_directory_wins,
                                       forget_credentials),
+            cmocka_unit_test_teardown(test_journal_password, forget_credentials),
             cmocka_unit_test(test_spec_example),
             cmocka_unit_test(test_programme_rules),
             cmocka_unit_test(test_base_url),

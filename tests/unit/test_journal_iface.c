@@ -3,7 +3,8 @@
  * files), so that the same suite runs on SQLite now and on PostgreSQL next.
  *
  * One fixture opens the journal: BPJS_TEST_JOURNAL (a backend's URL or
- * path) if set, else a fresh file in a temporary directory, removed after.
+ * path, with BPJS_TEST_JOURNAL_PASSWORD its password if it needs one) if
+ * set, else a fresh file in a temporary directory, removed after.
  * A shared journal may hold other tests' rows, so every test works in names
  * of its own (topics, event ids, NIKs, programmes) and reads the outbox,
  * the operations and the counters from where they stood when it began. */
@@ -53,7 +54,9 @@ static int fx_open(void **state)
                 }
                 snprintf(fx->path, sizeof(fx->path), "%s/journal", fx->dir);
         }
-        if (journal_open(fx->path, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
+        /* a backend's password comes beside its URL, never in it */
+        struct journal_open_opts o = {getenv("BPJS_TEST_JOURNAL_PASSWORD")};
+        if (journal_open_with(fx->path, &o, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
                 /* a backend URL may carry a password: never print it */
                 fprintf(stderr, "journal_open %s: %s\n",
                         fx->dir[0] ? fx->path : "$BPJS_TEST_JOURNAL", err);
@@ -700,6 +703,8 @@ static void test_a_failed_commit_leaves_nothing_of_the_batch(void **state)
         if (!why[0])
                 fail_msg("commit failed (%d) with no reason in journal_errmsg()", rc);
         assert_null(strstr(why, nik[2]));
+        /* facts refused are not a journal that cannot write */
+        assert_int_equal(journal_write_health(fx->j), 0);
 
         /* nothing of it: positions, ids, coverage, slots, ops, outbox, counter */
         assert_int_equal(position_of(fx->j, n.topic, 0), 1);

@@ -95,9 +95,13 @@ int ctl_open(struct ctl *c, const char *verb, bool write)
                 return rc;
         if (c->jc)
                 return EX_OK;
-        rc = journal_open(c->journal_path ? c->journal_path : c->conf->journal.path,
-                          JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY), &c->jc, err,
-                          sizeof(err));
+        struct journal_open_opts jo = {
+            c->journal_path ? NULL : (const char *)c->conf->journal.password};
+        rc = journal_open_with(c->journal_path         ? c->journal_path
+                               : *c->conf->journal.url ? c->conf->journal.url
+                                                       : c->conf->journal.path,
+                               &jo, JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY),
+                               &c->jc, err, sizeof(err));
         if (rc < 0) {
                 ctl_error(verb, "%s%s", err,
                           rc == -ENOENT ? " (has the daemon ever run with this journal?)"

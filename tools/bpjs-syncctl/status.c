@@ -144,7 +144,9 @@ static void print_human(struct ctl *c, const struct journal_ctl_status *st,
 
         assert(c->journal_path || c->conf); /* ctl_open opened the journal of one */
         out_field(stdout, w, "journal", "%s (id %s)",
-                  c->journal_path ? c->journal_path : c->conf->journal.path,
+                  c->journal_path         ? c->journal_path
+                  : *c->conf->journal.url ? c->conf->journal.url
+                                          : c->conf->journal.path,
                   journal_id(c->jc));
         out_field(
             stdout, w, "backlog",

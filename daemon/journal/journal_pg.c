@@ -1,0 +1,896 @@
+/* The PostgreSQL backend of the journal, for several instances sharing one
+ * journal: the connection (libpq; the password handed beside the URL,
+ * never logged), the schema (created and upgraded at the daemon's open
+ * under an advisory lock, its version in meta), the statements (prepared
+ * once at open from one table), the helpers the backend's files share, and
+ * the backend's table. The consume side is journal_pg_consume.c, the push
+ * and publish sides journal_pg_push.c, the operator's journal_pg_ctl.c.
+ *
+ * The schema mirrors the SQLite backend's (journal_sqlite.c): the same
+ * tables, columns and states, so the two read alike; seqs and batch ids
+ * come from identity columns and are never reused. */
+#include "journal_pg_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+
+/* The schema's version: a journal of a newer one is refused. */
+#define SCHEMA_VERSION 1
+/* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
+ * upgrades, one instance at a time ('bpjs'). The one-key form, used for
+ * the workers, is another key space. */
+#define SCHEMA_LOCK 1651534451
+
+_Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6 &&
+                   RESULT_FAILED == 7 && JOURNAL_OP_REGISTER == 1 &&
+                   JOURNAL_OP_DEACTIVATE == 2,
+               "the statements name these numbers");
+
+static const char schema_v1[] =
+    "CREATE TABLE offsets(topic text NOT NULL, partition integer NOT NULL,"
+    "  next_offset bigint NOT NULL, PRIMARY KEY(topic, partition));"
+    "CREATE TABLE events(event_id text PRIMARY KEY, nik text NOT NULL,"
+    "  program text, type integer, status integer NOT NULL, reason text,"
+    "  covered_by text, topic text, partition integer, \"offset\" bigint,"
+    "  decided_at bigint NOT NULL);"
+    "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
+    "  state integer NOT NULL, start_month bigint NOT NULL, end_month bigint NOT NULL,"
+    "  reg_seq bigint NOT NULL, event_id text, updated_at bigint NOT NULL,"
+    "  PRIMARY KEY(nik, program));"
+    "CREATE TABLE quota(program text PRIMARY KEY, used bigint NOT NULL);"
+    "CREATE TABLE ops(seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  kind integer NOT NULL, nik text NOT NULL, program text NOT NULL,"
+    "  event_id text NOT NULL, item bytea NOT NULL, reg_seq bigint, batch_id bigint,"
+    "  status integer, kpj text, reason text);"
+    "CREATE INDEX ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
+    "CREATE INDEX ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
+    /* as SQLite's view: active is derived from the registration's outcome */
+    "CREATE VIEW coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
+    "CREATE TABLE batches(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  kind integer NOT NULL, state integer NOT NULL, body bytea NOT NULL,"
+    "  attempts bigint NOT NULL DEFAULT 0, next_at bigint NOT NULL, last_error text,"
+    "  created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE INDEX batches_open ON batches(state, next_at) WHERE state IN (1, 2);"
+    "CREATE INDEX batches_bodies ON batches(updated_at)"
+    "  WHERE state IN (3, 4, 5) AND length(body) > 0;"
+    "CREATE INDEX events_decided ON events(decided_at);"
+    "CREATE TABLE outbox(seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  topic text NOT NULL, key bytea, value bytea NOT NULL, headers bytea);"
+    "CREATE TABLE counters(name text PRIMARY KEY, value bigint NOT NULL);"
+    "CREATE TABLE audit(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  at bigint NOT NULL, who text NOT NULL, action text NOT NULL, detail text);"
+    /* a deactivation of a coverage nobody has fails the batch, inside the
+     * pipeline, with a message that names no NIK */
+    "CREATE FUNCTION bpjs_no_coverage(event_id text, program text) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  'deactivation (event %): the worker has no live coverage in %',"
+    "  coalesce(event_id, 'without an id'), coalesce(program, '(none)')"
+    "  USING ERRCODE = 'P0002'; END $$;"
+    /* an item's period, or NULL when it is not JSON (pruning) */
+    "CREATE FUNCTION bpjs_item_period(item bytea) RETURNS jsonb LANGUAGE plpgsql"
+    "  IMMUTABLE AS $$ BEGIN RETURN convert_from(item, 'UTF8')::jsonb -> 'period';"
+    "  EXCEPTION WHEN others THEN RETURN NULL; END $$;";
+
+#define OP_COLUMNS                                                                       \
+        "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
+        "r.kpj, o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+#define BATCH_COLUMNS                                                                    \
+        "id, kind::bigint, state::bigint, body, attempts, next_at, last_error, "         \
+        "created_at, updated_at FROM batches "
+#define PRUNE_BATCHES                                                                    \
+        "SELECT id FROM batches WHERE state IN (3, 4, 5) AND length(body) > 0"           \
+        " AND updated_at < $1::bigint ORDER BY updated_at, id LIMIT $2::bigint"
+/* journal_sqlite.c's MINIMAL_ITEM and FINAL_OP, in PostgreSQL's words */
+#define MINIMAL_ITEM                                                                     \
+        "convert_to((CASE kind WHEN 1 THEN jsonb_build_object('nik', nik, 'program',"    \
+        " program, 'period', bpjs_item_period(item)) ELSE jsonb_build_object('nik',"     \
+        " nik, 'program', program) END)::text, 'UTF8')"
+#define FINAL_OP                                                                         \
+        "status IS NOT NULL AND (status <> 7 OR (kind = 1 AND NOT EXISTS ("              \
+        "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
+        " AND c.reg_seq = ops.seq AND c.state = 4)))"
+
+static const char *const sql[Q__COUNT] = {
+    /* the batch's workers, locked in NIK order until its commit: two
+     * instances deciding one worker take turns */
+    [Q_LOCK_WORKERS] = "SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0)))"
+                       " FROM (SELECT DISTINCT n COLLATE \"C\" AS n"
+                       " FROM unnest($1::text[]) n ORDER BY 1) w",
+    [Q_POSITIONS] = "SELECT p.i, o.next_offset FROM unnest($1::text[], $2::int[])"
+                    " WITH ORDINALITY AS p(topic, part, i) JOIN offsets o"
+                    " ON o.topic = p.topic AND o.partition = p.part",
+    [Q_SEEN] = "SELECT e.i FROM unnest($1::text[]) WITH ORDINALITY AS e(id, i)"
+               " WHERE EXISTS (SELECT 1 FROM events v WHERE v.event_id = e.id)",
+    [Q_WORKERS] = "SELECT w.i, c.program, c.start_month, c.end_month"
+                  " FROM unnest($1::text[]) WITH ORDINALITY AS w(nik, i)"
+                  " JOIN coverage c ON c.nik = w.nik AND c.state IN (1, 2)"
+                  " ORDER BY w.i, c.program COLLATE \"C\"",
+    [Q_QUOTAS] = "SELECT p.i, q.used FROM unnest($1::text[]) WITH ORDINALITY AS"
+                 " p(program, i) JOIN quota q ON q.program = p.program",
+    [Q_EVENTS_INSERT] =
+        "INSERT INTO events(event_id, nik, program, type, status, reason, covered_by,"
+        " topic, partition, \"offset\", decided_at) SELECT * FROM unnest($1::text[],"
+        " $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[],"
+        " $8::text[], $9::int[], $10::bigint[], $11::bigint[])",
+    [Q_REGISTER] =
+        "WITH op AS (INSERT INTO ops(kind, nik, program, event_id, item)"
+        " VALUES(1, $1::text, $2::text, $3::text, $4::bytea) RETURNING seq)"
+        " INSERT INTO coverage(nik, program, state, start_month, end_month, reg_seq,"
+        " event_id, updated_at) SELECT $1::text, $2::text, 1, $5::bigint, $6::bigint,"
+        " seq, $3::text, $7::bigint FROM op ON CONFLICT (nik, program) DO UPDATE SET"
+        " state = 1, start_month = EXCLUDED.start_month, end_month = EXCLUDED.end_month,"
+        " reg_seq = EXCLUDED.reg_seq, event_id = EXCLUDED.event_id,"
+        " updated_at = EXCLUDED.updated_at",
+    [Q_DEACTIVATE] =
+        "WITH ended AS (UPDATE coverage SET state = 3, updated_at = $5::bigint"
+        " WHERE nik = $1::text AND program = $2::text AND state IN (1, 2)"
+        " RETURNING reg_seq) INSERT INTO ops(kind, nik, program, event_id, item,"
+        " reg_seq) SELECT 2, $1::text, $2::text, $3::text, $4::bytea,"
+        " coalesce((SELECT reg_seq FROM ended), bpjs_no_coverage($3::text, $2::text))",
+    [Q_OUTBOX_INSERT] = "INSERT INTO outbox(topic, key, value, headers) SELECT t, k, v, h"
+                        " FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
+                        " WITH ORDINALITY AS o(t, k, v, h, i) ORDER BY i",
+    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used) SELECT * FROM unnest($1::text[],"
+                    " $2::bigint[]) ON CONFLICT (program) DO UPDATE"
+                    " SET used = quota.used + EXCLUDED.used",
+    [Q_OFFSETS_SET] = "INSERT INTO offsets(topic, partition, next_offset) SELECT * FROM"
+                      " unnest($1::text[], $2::int[], $3::bigint[])"
+                      " ON CONFLICT (topic, partition) DO UPDATE"
+                      " SET next_offset = EXCLUDED.next_offset",
+    [Q_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES($1::text, $2::bigint)"
+                      " ON CONFLICT (name) DO UPDATE SET value = counters.value"
+                      " + EXCLUDED.value",
+    [Q_COUNTER_GET] = "SELECT value FROM counters WHERE name = $1::text",
+    [Q_OPS_UNBATCHED] = "SELECT " OP_COLUMNS "WHERE o.batch_id IS NULL"
+                        " AND o.seq > $1::bigint ORDER BY o.seq LIMIT $2::bigint",
+    [Q_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = $1::bigint ORDER BY o.seq",
+    [Q_BATCH_INSERT] =
+        "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
+        " VALUES($1::int, 1, ''::bytea, $2::bigint, $2::bigint, $2::bigint) RETURNING id",
+    [Q_BATCH_BODY] = "UPDATE batches SET body = $2::bytea WHERE id = $1::bigint",
+    [Q_OPS_BATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
+                    " AND batch_id IS NULL",
+    [Q_OPS_REBATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
+                      " AND batch_id = $3::bigint",
+    [Q_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state = 1 AND next_at <= $1::bigint"
+                      " ORDER BY next_at, id LIMIT $2::bigint",
+    [Q_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
+    [Q_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = $1::bigint",
+    /* only an open batch: one that ended is never sent again */
+    [Q_BATCH_UPDATE] =
+        "UPDATE batches SET state = $2::int, attempts = $3::bigint,"
+        " next_at = $4::bigint, last_error = $5::text,"
+        " updated_at = $6::bigint WHERE id = $1::bigint AND state IN (1, 2)",
+    [Q_BATCH_FINISH] = "UPDATE batches SET state = $2::int, last_error = $3::text,"
+                       " updated_at = $4::bigint WHERE id = $1::bigint",
+    [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
+                     " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
+                     " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
+    /* failed registrations: their coverage fails (unless it ended
+     * meanwhile) and releases its slot */
+    [Q_COVERAGE_FAIL] =
+        "WITH failed AS (UPDATE coverage c SET state = 4, updated_at = $2::bigint"
+        " FROM ops o WHERE o.seq = ANY($1::bigint[]) AND c.reg_seq = o.seq"
+        " AND c.nik = o.nik AND c.program = o.program AND c.state = 1"
+        " RETURNING c.program) INSERT INTO quota(program, used)"
+        " SELECT program, -count(*) FROM failed GROUP BY program"
+        " ON CONFLICT (program) DO UPDATE SET used = quota.used + EXCLUDED.used",
+    [Q_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox"
+                       " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
+    /* one row a message here: a message's position is its seq */
+    [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq <= $1::bigint",
+    [Q_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
+    [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    [Q_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+                  " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+                  "  WHERE b.state IN (1, 2))",
+    [Q_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM " WHERE batch_id IN"
+                      " (" PRUNE_BATCHES ") AND " FINAL_OP,
+    [Q_SWEEP_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > $1::bigint"
+                      " AND seq <= $2::bigint AND " FINAL_OP " AND EXISTS (SELECT 1"
+                      " FROM batches b WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
+                      " AND length(b.body) = 0 AND b.updated_at < $3::bigint)"
+                      " AND length(item) > length(" MINIMAL_ITEM ")",
+    [Q_SWEEP_GET] = "SELECT value::bigint FROM meta WHERE key = 'items_swept_to'",
+    [Q_SWEEP_SET] = "INSERT INTO meta(key, value) VALUES('items_swept_to', $1::text)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    [Q_OPS_LAST] = "SELECT coalesce(max(seq), 0) FROM ops",
+    [Q_PRUNE_BODIES] =
+        "UPDATE batches SET body = ''::bytea WHERE id IN (" PRUNE_BATCHES ")",
+    [Q_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
+                       " WHERE decided_at < $1::bigint ORDER BY decided_at"
+                       " LIMIT $2::bigint)",
+    [Q_SPACE] = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint,"
+                " pg_database_size(current_database()) FROM pg_class c JOIN pg_namespace"
+                " s ON s.oid = c.relnamespace WHERE s.nspname = current_schema()"
+                " AND c.relkind IN ('r', 'm')",
+    /* the operator's status (journal_pg_ctl.c); a replay's own note is not
+     * an endpoint error */
+    [Q_CTL_STATUS] =
+        "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL),"
+        " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
+        "  WHERE b.state = 4),"
+        " (SELECT e.decided_at FROM ops o JOIN events e ON e.event_id = o.event_id"
+        "  WHERE o.batch_id IS NULL ORDER BY o.seq LIMIT 1),"
+        " (SELECT min(e.decided_at) FROM batches b JOIN ops o ON o.batch_id = b.id"
+        "  JOIN events e ON e.event_id = o.event_id WHERE b.state IN (1, 2)),"
+        " (SELECT value FROM counters WHERE name = 'consumed'),"
+        " (SELECT value FROM counters WHERE name = 'published'),"
+        " (SELECT count(*) FROM outbox)",
+    [Q_CTL_BATCH_COUNTS] = "SELECT state::bigint, count(*) FROM batches GROUP BY state",
+    [Q_CTL_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
+                         " WHERE last_error IS NOT NULL AND last_error NOT LIKE"
+                         " 'replayed %' ORDER BY updated_at DESC, id DESC LIMIT 1",
+    [Q_CTL_QUOTAS] = "SELECT program, used FROM quota ORDER BY program COLLATE \"C\"",
+};
+
+static const struct journal_backend jpg_backend;
+
+/* ---- errors ---- */
+
+static int errno_of(const char *state)
+{
+        if (!state)
+                return -EIO;
+        if (strcmp(state, "53100") == 0) /* disk_full */
+                return -ENOSPC;
+        if (strcmp(state, "53200") == 0) /* out_of_memory */
+                return -ENOMEM;
+        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+                return -EAGAIN; /* serialization failure, deadlock: decide again */
+        if (strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0)
+                return -EBUSY;
+        if (strcmp(state, "25006") == 0) /* read_only_sql_transaction */
+                return -EROFS;
+        if (strcmp(state, "P0002") == 0) /* bpjs_no_coverage */
+                return -ENOENT;
+        return -EIO;
+}
+
+static void write_failed(struct jpg *j, int err)
+{
+        if (j->write_rc)
+                return;
+        j->write_rc = err;
+        snprintf(j->write_error, sizeof(j->write_error), "%s", j->errmsg);
+}
+
+int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
+{
+        size_t len;
+
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, text);
+        len = strlen(j->errmsg);
+        while (len && (j->errmsg[len - 1] == '\n' || j->errmsg[len - 1] == ' '))
+                j->errmsg[--len] = '\0';
+        if (err == -EROFS && (j->flags & JOURNAL_READONLY))
+                snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
+        else if (j->writing && err != -ENOENT && err != -EAGAIN)
+                write_failed(j, err); /* not the facts refused, nor a retry asked */
+        return err;
+}
+
+/* The server's primary message only: its detail may quote a row (a NIK). */
+int jpg_fail_res(struct jpg *j, const PGresult *r, const char *what)
+{
+        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        int err = r ? errno_of(PQresultErrorField(r, PG_DIAG_SQLSTATE)) : -EIO;
+
+        if (!msg)
+                msg = PQerrorMessage(j->conn);
+        if (PQstatus(j->conn) == CONNECTION_BAD)
+                err = -EIO;
+        return jpg_fail_text(j, err, what,
+                             msg && *msg ? msg : "no answer from the server");
+}
+
+bool jpg_result_ok(const PGresult *r)
+{
+        ExecStatusType st = PQresultStatus(r);
+        return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* ---- parameters, arrays, columns ---- */
+
+void jpg_p_text(struct jpg_params *p, const char *s)
+{
+        p->v[p->n] = s;
+        p->len[p->n] = 0;
+        p->fmt[p->n] = 0;
+        p->n++;
+}
+
+void jpg_p_i64(struct jpg_params *p, int64_t v)
+{
+        snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+        jpg_p_text(p, p->num[p->n]);
+}
+
+void jpg_p_bytes(struct jpg_params *p, const void *b, size_t len)
+{
+        p->v[p->n] = b;
+        p->len[p->n] = (int)len;
+        p->fmt[p->n] = 1;
+        p->n++;
+}
+
+static void buf_put(struct jpg_buf *b, const char *s, size_t len)
+{
+        if (b->oom)
+                return;
+        if (b->n + len + 2 > b->cap) {
+                size_t cap = b->cap ? b->cap : 256;
+                while (cap < b->n + len + 2)
+                        cap *= 2;
+                char *p = realloc(b->p, cap);
+                if (!p) {
+                        b->oom = true;
+                        return;
+                }
+                b->p = p;
+                b->cap = cap;
+        }
+        memcpy(b->p + b->n, s, len);
+        b->n += len;
+        b->p[b->n] = '\0';
+}
+
+static void arr_sep(struct jpg_buf *b)
+{
+        buf_put(b, b->n ? "," : "{", 1);
+}
+
+void jpg_arr_text(struct jpg_buf *b, const char *s)
+{
+        arr_sep(b);
+        if (!s) {
+                buf_put(b, "NULL", 4);
+                return;
+        }
+        buf_put(b, "\"", 1);
+        for (const char *c = s; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                        buf_put(b, "\\", 1);
+                buf_put(b, c, 1);
+        }
+        buf_put(b, "\"", 1);
+}
+
+void jpg_arr_i64(struct jpg_buf *b, int64_t v)
+{
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+        arr_sep(b);
+        buf_put(b, num, (size_t)n);
+}
+
+void jpg_arr_bytes(struct jpg_buf *b, const void *v, size_t len)
+{
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *p = v;
+        char two[2];
+
+        arr_sep(b);
+        if (!v) {
+                buf_put(b, "NULL", 4);
+                return;
+        }
+        buf_put(b, "\"\\\\x", 4); /* "\\x...": the array's escape, then bytea's */
+        for (size_t i = 0; i < len; i++) {
+                two[0] = hex[p[i] >> 4];
+                two[1] = hex[p[i] & 15];
+                buf_put(b, two, 2);
+        }
+        buf_put(b, "\"", 1);
+}
+
+const char *jpg_arr_end(struct jpg_buf *b)
+{
+        buf_put(b, b->n ? "}" : "{}", b->n ? 1 : 2);
+        return b->oom ? NULL : b->p;
+}
+
+void jpg_buf_free(struct jpg_buf *b)
+{
+        free(b->p);
+        *b = (struct jpg_buf){0};
+}
+
+int64_t jpg_col_i64(const PGresult *r, int row, int col)
+{
+        const unsigned char *p;
+        uint64_t v = 0;
+        int len;
+
+        if (PQgetisnull(r, row, col))
+                return 0;
+        p = (const unsigned char *)PQgetvalue(r, row, col);
+        len = PQgetlength(r, row, col);
+        for (int i = 0; i < len && i < 8; i++)
+                v = v << 8 | p[i];
+        if (len == 4)
+                return (int32_t)(uint32_t)v;
+        if (len == 2)
+                return (int16_t)(uint16_t)v;
+        return (int64_t)v;
+}
+
+const void *jpg_col_blob(const PGresult *r, int row, int col)
+{
+        /* as SQLite's column_blob: NULL for NULL and for no bytes */
+        return PQgetisnull(r, row, col) || PQgetlength(r, row, col) == 0
+                   ? NULL
+                   : PQgetvalue(r, row, col);
+}
+
+const char *jpg_col_text(const PGresult *r, int row, int col)
+{
+        return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+size_t jpg_col_len(const PGresult *r, int row, int col)
+{
+        return PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
+}
+
+/* ---- statements and transactions ---- */
+
+char jpg_stmt_name[Q__COUNT][8];
+
+static int prepare_all(struct jpg *j)
+{
+        for (int i = 0; i < Q__COUNT; i++) {
+                snprintf(jpg_stmt_name[i], sizeof(jpg_stmt_name[i]), "q%d", i);
+                PGresult *r = PQprepare(j->conn, jpg_stmt_name[i], sql[i], 0, NULL);
+                int rc = jpg_result_ok(r) ? 0 : jpg_fail_res(j, r, "prepare");
+                PQclear(r);
+                if (rc)
+                        return rc;
+        }
+        return 0;
+}
+
+static int simple(struct jpg *j, const char *text, const char *what)
+{
+        PGresult *r = PQexec(j->conn, text);
+        int rc = jpg_result_ok(r) ? 0 : jpg_fail_res(j, r, what);
+        PQclear(r);
+        return rc;
+}
+
+/* A connection the server dropped is made again (and its statements
+ * prepared again) before the next transaction. */
+int jpg_ensure_conn(struct jpg *j)
+{
+        if (PQstatus(j->conn) == CONNECTION_OK)
+                return 0;
+        PQreset(j->conn);
+        if (PQstatus(j->conn) != CONNECTION_OK)
+                return jpg_fail_text(j, -EIO, "reconnect", PQerrorMessage(j->conn));
+        j->in_tx = false;
+        if ((j->flags & JOURNAL_READONLY) &&
+            simple(j, "SET default_transaction_read_only = on", "read-only"))
+                return -EIO;
+        return prepare_all(j);
+}
+
+int jpg_exec(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const char *what,
+             PGresult **out)
+{
+        PGresult *r;
+
+        if (!j->in_tx) {
+                int rc = jpg_ensure_conn(j);
+                if (rc)
+                        return rc;
+        }
+        r = PQexecPrepared(j->conn, jpg_stmt_name[s], p ? p->n : 0, p ? p->v : NULL,
+                           p ? p->len : NULL, p ? p->fmt : NULL, 1);
+        if (!jpg_result_ok(r)) {
+                int rc = jpg_fail_res(j, r, what);
+                PQclear(r);
+                return rc;
+        }
+        *out = r;
+        return 0;
+}
+
+int jpg_run(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p, const char *what,
+            int64_t *changed)
+{
+        PGresult *r = NULL;
+        int rc = jpg_exec(j, s, p, what, &r);
+
+        if (rc == 0 && changed)
+                *changed = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        return rc;
+}
+
+int jpg_begin(struct jpg *j, bool write)
+{
+        int rc;
+
+        if (write && (j->flags & JOURNAL_READONLY)) {
+                snprintf(j->errmsg, sizeof(j->errmsg), "begin: %s", JPG_READONLY_TEXT);
+                return -EROFS;
+        }
+        rc = jpg_ensure_conn(j);
+        if (rc)
+                return rc;
+        j->writing = write;
+        rc = simple(j, "BEGIN", "begin");
+        j->in_tx = rc == 0;
+        if (rc)
+                j->writing = false;
+        return rc;
+}
+
+int jpg_begin_snapshot(struct jpg *j)
+{
+        int rc = jpg_ensure_conn(j);
+
+        if (rc)
+                return rc;
+        j->writing = false;
+        rc = simple(j, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin");
+        j->in_tx = rc == 0;
+        return rc;
+}
+
+int jpg_commit(struct jpg *j)
+{
+        int rc = simple(j, "COMMIT", "commit");
+
+        if (rc == 0 && j->writing)
+                j->write_rc = 0;
+        j->in_tx = false;
+        j->writing = false;
+        return rc;
+}
+
+void jpg_rollback(struct jpg *j)
+{
+        if (j->conn && PQstatus(j->conn) == CONNECTION_OK &&
+            PQtransactionStatus(j->conn) != PQTRANS_IDLE) {
+                PGresult *r = PQexec(j->conn, "ROLLBACK");
+                PQclear(r);
+        }
+        j->in_tx = false;
+        j->writing = false;
+}
+
+/* ---- open, schema, close ---- */
+
+static int jpg_write_health(const struct journal *j)
+{
+        return jpg_cof(j)->write_rc;
+}
+
+static const char *jpg_write_error(const struct journal *j)
+{
+        return jpg_cof(j)->write_rc ? jpg_cof(j)->write_error : "";
+}
+
+static const char *jpg_errmsg(const struct journal *j)
+{
+        return jpg_cof(j)->errmsg;
+}
+
+static const char *jpg_id(const struct journal *j)
+{
+        return jpg_cof(j)->id;
+}
+
+/* The schema, created or upgraded under the advisory lock, and the
+ * journal's id: two daemons starting at once take turns here. */
+static int schema_ensure(struct jpg *j)
+{
+        unsigned char raw[JOURNAL_ID_LEN / 2];
+        char fresh[JOURNAL_ID_LEN + 1], q[160];
+        PGresult *r;
+        int rc, version = 0;
+
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                return jpg_fail_text(j, -EIO, "journal id", "no random bytes");
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(fresh + 2 * i, 3, "%02x", raw[i]);
+        j->writing = true;
+        rc = simple(j, "BEGIN", "schema");
+        if (rc == 0) {
+                snprintf(q, sizeof(q), "SELECT pg_advisory_xact_lock(%d, 1)",
+                         SCHEMA_LOCK);
+                rc = simple(j, q, "schema lock");
+        }
+        if (rc == 0)
+                rc = simple(j,
+                            "CREATE TABLE IF NOT EXISTS meta(key text PRIMARY KEY,"
+                            " value text NOT NULL)",
+                            "schema");
+        if (rc == 0) {
+                r = PQexec(j->conn,
+                           "SELECT value FROM meta WHERE key = 'schema_version'");
+                if (!jpg_result_ok(r))
+                        rc = jpg_fail_res(j, r, "schema version");
+                else if (PQntuples(r) == 1)
+                        version = atoi(PQgetvalue(r, 0, 0));
+                PQclear(r);
+        }
+        if (rc == 0 && version > SCHEMA_VERSION) {
+                snprintf(q, sizeof(q),
+                         "the journal's schema is version %d, newer than this "
+                         "daemon's (%d): upgrade the daemon",
+                         version, SCHEMA_VERSION);
+                rc = jpg_fail_text(j, -EIO, "schema", q);
+        }
+        if (rc == 0 && version < 1)
+                rc = simple(j, schema_v1, "schema");
+        /* upgrades from version 1 go here, each under the same lock */
+        if (rc == 0 && version < SCHEMA_VERSION) {
+                snprintf(q, sizeof(q),
+                         "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
+                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                         SCHEMA_VERSION);
+                rc = simple(j, q, "schema version");
+        }
+        if (rc == 0) {
+                snprintf(q, sizeof(q),
+                         "INSERT INTO meta(key, value) VALUES('journal_id', '%s')"
+                         " ON CONFLICT (key) DO NOTHING",
+                         fresh);
+                rc = simple(j, q, "journal id");
+        }
+        if (rc == 0)
+                rc = simple(j, "COMMIT", "schema");
+        if (rc)
+                jpg_rollback(j);
+        j->writing = false;
+        return rc;
+}
+
+static int load_id(struct jpg *j)
+{
+        PGresult *r = PQexec(j->conn, "SELECT value FROM meta WHERE key = 'journal_id'");
+        int rc = 0;
+
+        if (!jpg_result_ok(r))
+                rc = jpg_fail_res(j, r, "journal id");
+        else if (PQntuples(r) != 1)
+                rc = jpg_fail_text(j, -EIO, "journal id",
+                                   "no journal id in its meta table");
+        else
+                snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return rc;
+}
+
+static void notice_quiet(void *arg, const char *message)
+{
+        (void)arg, (void)message; /* "no transaction in progress" and the like */
+}
+
+static int connect_db(struct jpg *j, const char *url, const char *password, char *err,
+                      size_t errsize)
+{
+        /* the URL's own settings win over these defaults; the password is
+         * the last word */
+        const char *keys[] = {"application_name", "connect_timeout", "dbname", "password",
+                              NULL};
+        const char *values[] = {"bpjs-sync", "10", url, password, NULL};
+        PQconninfoOption *opts;
+        char *why = NULL;
+
+        /* a URL with a password in it is refused: it would end up in logs */
+        opts = PQconninfoParse(url, &why);
+        if (!opts) {
+                snprintf(err, errsize, "journal.url: not a libpq connection URI (%s)",
+                         why ? why : "out of memory");
+                PQfreemem(why);
+                return -EINVAL;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+                        PQconninfoFree(opts);
+                        snprintf(err, errsize,
+                                 "journal.url: must not carry a password; it is given "
+                                 "beside it");
+                        return -EINVAL;
+                }
+        PQconninfoFree(opts);
+        if (!password)
+                keys[3] = NULL; /* libpq's own sources, or none */
+        j->conn = PQconnectdbParams(keys, values, 1);
+        if (!j->conn) {
+                snprintf(err, errsize, "%s: out of memory", url);
+                return -ENOMEM;
+        }
+        if (PQstatus(j->conn) != CONNECTION_OK) {
+                /* libpq's text names the host and the role, never the password */
+                snprintf(err, errsize, "%s: cannot connect: %s", url,
+                         PQerrorMessage(j->conn));
+                size_t len = strlen(err);
+                while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
+                        err[--len] = '\0';
+                return -EIO;
+        }
+        PQsetNoticeProcessor(j->conn, notice_quiet, NULL);
+        return 0;
+}
+
+int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
+             char *err, size_t errsize)
+{
+        struct jpg *j;
+        int rc;
+
+        if (flags & JOURNAL_READONLY)
+                flags |= JOURNAL_OPERATOR;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->be = &jpg_backend;
+        j->flags = flags;
+        rc = connect_db(j, url, password, err, errsize);
+        if (rc)
+                goto out;
+        if (flags & JOURNAL_READONLY)
+                rc = simple(j, "SET default_transaction_read_only = on", "read-only");
+        if (rc == 0 && !(flags & JOURNAL_OPERATOR))
+                rc = schema_ensure(j);
+        if (rc == 0)
+                rc = load_id(j);
+        if (rc == 0)
+                rc = prepare_all(j);
+        if (rc && (flags & JOURNAL_OPERATOR)) {
+                snprintf(err, errsize,
+                         "%s: not a bpjs-sync journal, or one the daemon has not "
+                         "opened since an upgrade (%s)",
+                         url, j->errmsg);
+                rc = -EIO;
+                goto out;
+        }
+        /* A batch in flight when the daemon stopped is resent (same body,
+         * same key). With several instances this must become the batches
+         * whose lease expired (a later step of issue 16). */
+        if (rc == 0 && (flags & JOURNAL_RECOVER))
+                rc = simple(j, "UPDATE batches SET state = 1 WHERE state = 2", "recover");
+        if (rc) {
+                snprintf(err, errsize, "%s: %s", url, j->errmsg);
+                goto out;
+        }
+        *out = (struct journal *)(void *)j;
+        return 0;
+out:
+        jpg_backend.close((struct journal *)(void *)j);
+        return rc;
+}
+
+static void jpg_close(struct journal *jj)
+{
+        struct jpg *j = jpg_of(jj);
+
+        if (!j)
+                return;
+        if (j->conn) {
+                jpg_rollback(j);
+                PQfinish(j->conn);
+        }
+        free(j->qd);
+        free(j);
+}
+
+/* ---- the operator side: status in journal_pg_ctl.c, the rest not yet ---- */
+
+static int ctl_unsupported(struct journal *jj, const char *what)
+{
+        struct jpg *j = jpg_of(jj);
+        snprintf(j->errmsg, sizeof(j->errmsg),
+                 "%s: the PostgreSQL journal has no operator commands yet", what);
+        return -ENOTSUP;
+}
+
+static int jpg_ctl_report(struct journal *j, journal_ctl_report_fn fn,
+                          journal_ctl_quota_fn qfn, void *opaque)
+{
+        (void)fn, (void)qfn, (void)opaque;
+        return ctl_unsupported(j, "report");
+}
+
+static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
+                           journal_ctl_batch_fn fn, void *opaque)
+{
+        (void)f, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "batches");
+}
+
+static int jpg_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
+                              journal_ctl_item_fn ifn, void *opaque)
+{
+        (void)id, (void)bfn, (void)ifn, (void)opaque;
+        return ctl_unsupported(j, "batch");
+}
+
+static int jpg_ctl_worker(struct journal *j, const char *nik,
+                          const struct journal_ctl_worker_fns *fns, void *opaque)
+{
+        (void)nik, (void)fns, (void)opaque;
+        return ctl_unsupported(j, "worker");
+}
+
+static int jpg_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
+                            journal_ctl_event_fn fn, void *opaque)
+{
+        (void)reason, (void)since_ms, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "rejected");
+}
+
+static int jpg_ctl_audit_add(struct journal *j, const char *who, const char *action,
+                             const char *detail)
+{
+        (void)who, (void)action, (void)detail;
+        return ctl_unsupported(j, "audit");
+}
+
+static int jpg_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
+                              journal_ctl_audit_fn fn, void *opaque)
+{
+        (void)contains, (void)since_ms, (void)fn, (void)opaque;
+        return ctl_unsupported(j, "audit");
+}
+
+static int jpg_ctl_replay(struct journal *j, int64_t id,
+                          const struct journal_ctl_replay_opts *o,
+                          struct journal_ctl_replay *out)
+{
+        (void)id, (void)o, (void)out;
+        return ctl_unsupported(j, "replay");
+}
+
+static const struct journal_backend jpg_backend = {
+    .name = "postgresql",
+    .close = jpg_close,
+    .id = jpg_id,
+    .errmsg = jpg_errmsg,
+    .write_health = jpg_write_health,
+    .write_error = jpg_write_error,
+    .consume_begin = jpg_consume_begin,
+    .consume_commit = jpg_consume_commit,
+    .consume_abort = jpg_consume_abort,
+    .programs_use = jpg_programs_use,
+    .ops_unbatched = jpg_ops_unbatched,
+    .batch_create = jpg_batch_create,
+    .batches_due = jpg_batches_due,
+    .batches_unfinished = jpg_batches_unfinished,
+    .batch_ops = jpg_batch_ops,
+    .batch_get = jpg_batch_get,
+    .batch_update = jpg_batch_update,
+    .batch_split = jpg_batch_split,
+    .batch_finish = jpg_batch_finish,
+    .outbox_fetch = jpg_outbox_fetch,
+    .outbox_delete_through = jpg_outbox_delete_through,
+    .outbox_count = jpg_outbox_count,
+    .counter_add = jpg_counter_add,
+    .counter_get = jpg_counter_get,
+    .batches_open = jpg_batches_open,
+    .backlog = jpg_backlog,
+    .prune = jpg_prune,
+    .space = jpg_space,
+    .disk_bytes = jpg_disk_bytes,
+    .ctl_status = jpg_ctl_status,
+    .ctl_batches = jpg_ctl_batches,
+    .ctl_batch_show = jpg_ctl_batch_show,
+    .ctl_worker = jpg_ctl_worker,
+    .ctl_rejected = jpg_ctl_rejected,
+    .ctl_audit_add = jpg_ctl_audit_add,
+    .ctl_audit_list = jpg_ctl_audit_list,
+    .ctl_replay = jpg_ctl_replay,
+    .ctl_report = jpg_ctl_report,
+};
