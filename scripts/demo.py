@@ -1,10 +1,12 @@
 """The demo: mock Kafka and mock BPJS endpoint on loopback, a realistic
 sample produced with kcat as the portals would, bpjs-syncd until every event
-has its results, a summary table, and everything stopped."""
+has its results, a summary table, the pilot's budget binding and the
+premium report the finance office reads, and everything stopped."""
 
 import collections
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -14,13 +16,16 @@ from harness import Env, bin_path  # noqa: E402
 from dataset import QUOTA_PROGRAM, generate, model  # noqa: E402
 
 TOPICS = {"enrollment.events": 8, "enrollment.results": 8, "enrollment.events.dlq": 1}
+# config/demo.yaml gives the pilot a budget for eleven whole-year coverages:
+# it binds before the pilot's quota does
+PILOT_FUNDED = 11
 
 
 def main():
     ds = generate(seed=2025)
     expect, _ = model(ds)
     total = (len(expect) + len(ds.quota_ids) + len(ds.invalid) +
-             sum(1 for e in expect.values() if e[2]) + QUOTA_PROGRAM["quota"])
+             sum(1 for e in expect.values() if e[2]) + PILOT_FUNDED)
     with Env() as env:
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint(args=["--fail-5xx", "5", "--slow", "5",
@@ -48,6 +53,7 @@ def main():
         results = [json.loads(r["value"]) for r in rows]
         dlq = kafka.consume("enrollment.events.dlq", expect=len(ds.invalid))
         summary(results, dlq, endpoint, took, rc)
+        report(cfg)
 
 
 def summary(results, dlq, endpoint, took, rc):
@@ -60,6 +66,11 @@ def summary(results, dlq, endpoint, took, rc):
     stats = state["stats"]
     quota = {"BPP-DIFABEL-2025": 10000, "KALTIM-RENTAN-2025": 10000,
              "SORONG-RENTAN-2024": 19336, QUOTA_PROGRAM["id"]: QUOTA_PROGRAM["quota"]}
+    funded = sum(1 for r in results if r["program"] == QUOTA_PROGRAM["id"] and
+                 r["status"] == "registered")
+    if funded != PILOT_FUNDED:
+        print(f"the pilot's budget funded {funded} workers, not {PILOT_FUNDED}")
+        sys.exit(1)
 
     print(f"\nbpjs-syncd answered every event in {took:.1f} s and stopped "
           f"(exit {rc}); {len(results)} results, {len(dlq)} dead letters\n")
@@ -81,6 +92,18 @@ def summary(results, dlq, endpoint, took, rc):
           f"registered twice: {stats['registered_twice']}, 409s: {stats['conflicts_409']}")
     if stats["registered_twice"] or stats["conflicts_409"] or rc != 0:
         sys.exit(1)
+
+
+def report(cfg):
+    """What the finance office reads: bpjs-syncctl report, the pilot's and
+    the city's programmes."""
+    for program in (QUOTA_PROGRAM["id"], "BPP-DIFABEL-2025"):
+        r = subprocess.run([bin_path("bpjs-syncctl"), "--config", cfg, "report",
+                            "--program", program], capture_output=True, text=True)
+        print(f"\n$ bpjs-syncctl report --program {program}")
+        print(r.stdout.rstrip() or r.stderr.rstrip())
+        if r.returncode != 0:
+            sys.exit(1)
 
 
 if __name__ == "__main__":
