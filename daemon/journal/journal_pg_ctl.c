@@ -8,6 +8,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Each programme's slots in use and committed months, to fn (> 0 stops). */
+static int quotas(struct jpg *j, journal_ctl_quota_fn fn, void *opaque)
+{
+        PGresult *r = NULL;
+        int rc = jpg_exec(j, Q_CTL_QUOTAS, NULL, "quota", &r);
+
+        for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
+                int ret = fn(jpg_col_text(r, row, 0), jpg_col_i64(r, row, 1),
+                             jpg_col_i64(r, row, 2), opaque);
+                if (ret) {
+                        rc = ret < 0 ? ret : 0;
+                        break;
+                }
+        }
+        PQclear(r);
+        return rc;
+}
+
 int jpg_ctl_status(struct journal *jj, journal_ctl_quota_fn fn, void *opaque,
                    struct journal_ctl_status *out)
 {
@@ -51,15 +69,7 @@ int jpg_ctl_status(struct journal *jj, journal_ctl_quota_fn fn, void *opaque,
         PQclear(r);
         r = NULL;
         if (rc == 0 && fn)
-                rc = jpg_exec(j, Q_CTL_QUOTAS, NULL, "quota", &r);
-        for (int row = 0; rc == 0 && fn && row < PQntuples(r); row++) {
-                int ret = fn(jpg_col_text(r, row, 0), jpg_col_i64(r, row, 1), 0, opaque);
-                if (ret)
-                        rc = ret < 0 ? ret : 0;
-                if (ret)
-                        break;
-        }
-        PQclear(r);
+                rc = quotas(j, fn, opaque);
         if (rc == 0)
                 rc = jpg_commit(j);
         if (rc) {

@@ -77,10 +77,12 @@ struct jpg {
         char errmsg[256];
         int write_rc;
         char write_error[256];
-        /* the open consumed batch's slot changes, one upsert at commit */
+        /* the open consumed batch's changes of slots and committed months,
+         * one upsert at commit */
         struct jpg_delta {
                 const char *program;
                 int64_t delta;
+                int64_t months;
         } * qd;
         size_t n_qd, cap_qd;
 };

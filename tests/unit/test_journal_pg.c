@@ -1,9 +1,9 @@
 /* What only the PostgreSQL journal has: the connection and its password,
- * the schema's creation under a lock and its version, operator and
- * read-only opens, a connection made again. Run by tests/journal_iface_pg.py
- * against a private server: BPJS_TEST_JOURNAL (a fresh database's URL),
- * BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no daemon
- * opened). The first test must find its database fresh. */
+ * the schema's creation under a lock and its version, the upgrade of a
+ * version 1 journal, operator and read-only opens, a connection made again. Run by
+ * tests/journal_iface_pg.py against a private server: BPJS_TEST_JOURNAL (a fresh
+ * database's URL), BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no
+ * daemon opened). The first test must find its database fresh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "journal_tx.h"
+
+#define Y25 (2025 * 12) /* January 2025 */
 
 static const char *url, *password, *empty_url;
 
@@ -97,7 +100,7 @@ static void test_daemons_opening_a_fresh_journal_at_once(void **state)
         for (int i = 0; i < OPENERS; i++)
                 journal_close(o[i].j);
         char *v = sql_one(url, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(v, "1");
+        assert_string_equal(v, "2");
         free(v);
         v = sql_one(url, "SELECT count(*)::text FROM meta WHERE key = 'journal_id'");
         assert_string_equal(v, "1");
@@ -148,11 +151,11 @@ static void test_a_newer_schema_is_refused(void **state)
 
         free(sql_one(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
         int rc = journal_open_with(url, &o, JOURNAL_RECOVER, &j, err, sizeof(err));
-        free(sql_one(url, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
+        free(sql_one(url, "UPDATE meta SET value = '2' WHERE key = 'schema_version'"));
         assert_int_equal(rc, -EIO);
         assert_null(j);
         assert_non_null(strstr(err, "the journal's schema is version 99, newer than this "
-                                    "daemon's (1): upgrade the daemon"));
+                                    "daemon's (2): upgrade the daemon"));
         journal_close(open_ok(url, JOURNAL_RECOVER));
 }
 
@@ -216,6 +219,191 @@ static void test_a_dropped_connection_is_made_again(void **state)
         journal_close(j);
 }
 
+/* A database of the test's own on the same server, and its URL. */
+static const char *fresh_database(const char *name)
+{
+        static char out[4][256];
+        static int next;
+        char q[128];
+        char *where = out[next++ % 4];
+        const char *slash = strrchr(url, '/');
+
+        snprintf(q, sizeof(q), "CREATE DATABASE %s", name);
+        free(sql_one(url, q));
+        snprintf(where, 256, "%.*s/%s", (int)(slash - url), url, name);
+        return where;
+}
+
+/* Undoes version 2 of the schema (journal_pg.c's upgrade_v2): what is left
+ * is version 1 as schema_v1 made it. */
+static const char back_to_v1[] =
+    "DROP VIEW coverage_now; DROP TABLE coverages;"
+    "ALTER TABLE quota DROP COLUMN months;"
+    "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
+    "  state integer NOT NULL, start_month bigint NOT NULL, end_month bigint NOT NULL,"
+    "  reg_seq bigint NOT NULL, event_id text, updated_at bigint NOT NULL,"
+    "  PRIMARY KEY(nik, program));"
+    "CREATE VIEW coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
+    "UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+
+/* What a version 1 journal held, one worker a row: BPP's period is
+ * 2025-01..12, KALTIM's 2025-04..2026-03. */
+#define V1_OP(seq, nik, prog, status)                                                    \
+        "(" #seq ", 1, '" nik "', '" prog "', 'e" #seq "', '\\x7b7d', " status ")"
+#define V1_COV(nik, prog, state, start, seq)                                             \
+        "('" nik "', '" prog "', " #state ", " #start ", " #start " + 11, " #seq         \
+        ", 'e" #seq "', 1000)"
+#define NIK_A "6471054506900011"
+#define NIK_B "6471054506900012"
+#define NIK_C "6471054506900013"
+#define NIK_D "6471054506900014"
+static const char v1_rows[] =
+    "INSERT INTO ops(seq, kind, nik, program, event_id, item, status)"
+    " OVERRIDING SYSTEM VALUE VALUES " V1_OP(101, NIK_A, "BPP", "NULL") "," V1_OP(102, NIK_B, "BPP", "5") "," V1_OP(
+        103, NIK_C, "BPP",
+        "5") "," V1_OP(104, NIK_D, "BPP",
+                       "7") "," V1_OP(105, NIK_A, "KALTIM",
+                                      "NULL") ";"
+                                              "SELECT "
+                                              "setval(pg_get_serial_sequence('ops', "
+                                              "'seq'), 200);"
+                                              "INSERT INTO coverage(nik, program, "
+                                              "state, start_month, end_month, "
+                                              "reg_seq,"
+                                              " event_id, updated_at) "
+                                              "VALUES " V1_COV(NIK_A, "BPP", 1, 24300, 101) "," V1_COV(
+                                                  NIK_B, "BPP", 1, 24300,
+                                                  102) "," V1_COV(NIK_C, "BPP", 3, 24300,
+                                                                  103) "," V1_COV(NIK_D,
+                                                                                  "B"
+                                                                                  "P"
+                                                                                  "P",
+                                                                                  4,
+                                                                                  24300,
+                                                                                  104) "," V1_COV(NIK_A,
+                                                                                                  "KALTIM",
+                                                                                                  1,
+                                                                                                  24303,
+                                                                                                  105) ";"
+                                                                                                       "INSERT INTO quota(program, used) VALUES ('BPP', 2), ('KALTIM', 1);";
+_Static_assert(Y25 == 24300, "v1_rows names January 2025 by number");
+
+static void use_of(struct journal *j, const char *program, int64_t *used, int64_t *months)
+{
+        struct journal_program_use u = {program, -1, -1};
+        assert_int_equal(journal_programs_use(j, &u, 1), 0);
+        *used = u.used;
+        *months = u.months;
+}
+
+static void expect_coverage(const struct decide_coverage *c, const char *program,
+                            int64_t first, int64_t last, bool live)
+{
+        assert_string_equal(c->program, program);
+        assert_int_equal(c->first_month, first);
+        assert_int_equal(c->last_month, last);
+        assert_int_equal(c->live, live);
+}
+
+static void record(struct journal *j, const char *event_id, const char *nik,
+                   const char *program, int64_t start, int64_t first, int64_t last,
+                   enum decide_action action)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = program,
+            .type = action == DECIDE_DEACTIVATE ? 2 : 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .at_ms = 1000,
+            .action = action,
+            .start_month = start,
+            .end_month = start + 11,
+            .first_month = first,
+            .last_month = last,
+            .item = "{}",
+            .item_len = 2,
+        };
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        if (jt_commit(j))
+                fail_msg("commit: %s", journal_errmsg(j));
+}
+
+/* A journal of schema version 1 (one coverage row a worker and programme,
+ * no months) opened by this daemon: each row becomes a coverage whose
+ * months are its period, quota.months their sum but the failed one's, and
+ * the daemon decides on the history from then on. */
+static void test_a_version_1_journal_is_upgraded(void **state)
+{
+        const char *v1 = fresh_database("bpjs_v1");
+        struct decide_worker w = {0};
+        int64_t used, months;
+        (void)state;
+
+        journal_close(open_ok(v1, JOURNAL_RECOVER));
+        free(sql_one(v1, back_to_v1));
+        free(sql_one(v1, v1_rows));
+
+        struct journal *j = open_ok(v1, JOURNAL_RECOVER);
+        char *t =
+            sql_one(v1, "SELECT value || ' ' || coalesce(to_regclass('coverage')::text,"
+                        " 'gone') FROM meta WHERE key = 'schema_version'");
+        assert_string_equal(t, "2 gone");
+        free(t);
+        t = sql_one(v1,
+                    "SELECT string_agg(format('%s/%s/%s:%s-%s', reg_seq, program, state,"
+                    " first_month - 24300, last_month - 24300), ' ' ORDER BY reg_seq)"
+                    " FROM coverages");
+        assert_string_equal(t, "101/BPP/1:0-11 102/BPP/1:0-11 103/BPP/3:0-11 "
+                               "104/BPP/4:0-11 105/KALTIM/1:3-14");
+        free(t);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(used, 2);
+        assert_int_equal(months, 36); /* pending, active, ended: not the failed one */
+        use_of(j, "KALTIM", &used, &months);
+        assert_int_equal(used, 1);
+        assert_int_equal(months, 12);
+
+        /* the facts decide reads: live ones and the ended one (its months
+         * kept), in decision order; never the failed one */
+        assert_int_equal(jt_worker(j, NIK_A, &w), 0);
+        assert_int_equal(w.n, 2);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 11, true);
+        expect_coverage(&w.cov[1], "KALTIM", Y25 + 3, Y25 + 14, true);
+        assert_int_equal(jt_worker(j, NIK_C, &w), 0);
+        assert_int_equal(w.n, 1);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 11, false);
+        assert_int_equal(jt_worker(j, NIK_D, &w), 0);
+        assert_int_equal(w.n, 0);
+
+        /* the failed worker registered again beside its failed coverage (a
+         * history now), the active one withdrawn in March: 9 months back */
+        record(j, "e201", NIK_D, "BPP", Y25, Y25 + 4, Y25 + 11, DECIDE_REGISTER);
+        record(j, "e202", NIK_B, "BPP", Y25, 0, Y25 + 2, DECIDE_DEACTIVATE);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(used, 2);
+        assert_int_equal(months, 36 + 8 - 9);
+        assert_int_equal(jt_worker(j, NIK_B, &w), 0);
+        assert_int_equal(w.n, 1);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 2, false);
+        t = sql_one(v1, "SELECT count(*)::text FROM coverages WHERE nik = '" NIK_D "'");
+        assert_string_equal(t, "2");
+        free(t);
+        journal_close(j);
+
+        /* opened again: nothing upgraded twice */
+        j = open_ok(v1, JOURNAL_RECOVER);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(months, 35);
+        journal_close(j);
+        decide_worker_release(&w);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -226,6 +414,7 @@ int main(void)
             cmocka_unit_test(test_an_operator_open_creates_nothing),
             cmocka_unit_test(test_a_read_only_open_refuses_writes),
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
+            cmocka_unit_test(test_a_version_1_journal_is_upgraded),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
