@@ -30,7 +30,8 @@
 
 _Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6 &&
                    RESULT_FAILED == 7 && JOURNAL_OP_REGISTER == 1 &&
-                   JOURNAL_OP_DEACTIVATE == 2,
+                   JOURNAL_OP_DEACTIVATE == 2 && JOURNAL_CTL_REPORT_WORKERS == 1 &&
+                   JOURNAL_CTL_REPORT_PENDING == 2,
                "the statements name these numbers");
 
 /* The schema as version 1 made it; a new journal is made by it and then
@@ -300,6 +301,18 @@ static const char *const sql[Q__COUNT] = {
                          " 'replayed %' ORDER BY updated_at DESC, id DESC LIMIT 1",
     [Q_CTL_QUOTAS] =
         "SELECT program, used, months FROM quota ORDER BY program COLLATE \"C\"",
+    /* the premium report (journal_sqlite_ctl.c's C_REPORT): class 1 workers
+     * (active, or ended after a registered answer), 2 pending (pending, or
+     * ended before any answer); failed ones and those without months never */
+    [Q_CTL_REPORT] = "SELECT program, klass, first_month, last_month, count(*) FROM"
+                     " (SELECT c.program, CASE"
+                     "   WHEN c.state = 2 OR (c.state = 3 AND r.status IN (5, 6)) THEN 1"
+                     "   WHEN c.state IN (1, 3) AND r.status IS NULL THEN 2 END AS klass,"
+                     "  c.first_month, c.last_month"
+                     "  FROM coverage_now c LEFT JOIN ops r ON r.seq = c.reg_seq"
+                     "  WHERE c.first_month <= c.last_month) g WHERE klass IS NOT NULL"
+                     " GROUP BY program, klass, first_month, last_month"
+                     " ORDER BY program COLLATE \"C\", klass, first_month, last_month",
 };
 
 static const struct journal_backend jpg_backend;
@@ -859,7 +872,8 @@ static void jpg_close(struct journal *jj)
         free(j);
 }
 
-/* ---- the operator side: status in journal_pg_ctl.c, the rest not yet ---- */
+/* ---- the operator side: status and the report in journal_pg_ctl.c, the rest
+ * not yet ---- */
 
 static int ctl_unsupported(struct journal *jj, const char *what)
 {
@@ -867,13 +881,6 @@ static int ctl_unsupported(struct journal *jj, const char *what)
         snprintf(j->errmsg, sizeof(j->errmsg),
                  "%s: the PostgreSQL journal has no operator commands yet", what);
         return -ENOTSUP;
-}
-
-static int jpg_ctl_report(struct journal *j, journal_ctl_report_fn fn,
-                          journal_ctl_quota_fn qfn, void *opaque)
-{
-        (void)fn, (void)qfn, (void)opaque;
-        return ctl_unsupported(j, "report");
 }
 
 static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,

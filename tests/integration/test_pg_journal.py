@@ -6,6 +6,7 @@ a password is never written to a log or an error; TLS is verified."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,7 +88,8 @@ def test_the_pipeline_on_a_postgresql_journal():
         assert pg.password not in r.stdout.decode() + r.stderr.decode()
 
         # committed months: each programme's, as its coverages' months add up
-        # (pending, active and ended; failed ones none), in status
+        # (pending, active and ended; failed ones none), in status and in the
+        # premium report alike
         months = dict(line.split("|") for line in one(
             "SELECT program, months FROM quota ORDER BY program").splitlines())
         summed = dict(line.split("|") for line in one(
@@ -98,6 +100,15 @@ def test_the_pipeline_on_a_postgresql_journal():
         premium = {p["id"]: p["monthly_premium"] for p in PROGRAMS + [QUOTA_PROGRAM]}
         committed = {q["program"]: q["committed"] for q in st["quota"]}
         assert committed == {p: int(m) * premium[p] for p, m in months.items()}, committed
+        r = subprocess.run([bin_path("bpjs-syncctl"), "--config", cfg, "report", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        assert not re.search(rb"\d{16}", r.stdout + r.stderr), "a full NIK in the report"
+        rep = {p["program"]: p for p in json.loads(r.stdout)["programs"]}
+        for p, m in months.items():
+            assert (rep[p]["used"], rep[p]["committed"]) == (used[p], committed[p]), rep[p]
+        # every registration answered: the premium is the committed one
+        assert sum(p["premium_total"] for p in rep.values()) == sum(committed.values())
 
         # a restart finds its journal: nothing pushed again, nothing answered
         daemon.send_signal(signal.SIGTERM)
