@@ -397,8 +397,10 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 rc = quota_arrays(j, &a, &pq);
         if (rc == 0) {
                 res = calloc(o->n_records + 8, sizeof(PGresult *));
-                if (!res)
-                        rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+                if (!res) {
+                        (void)jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+                        rc = -ENOMEM;
+                }
         }
         if (rc)
                 goto out;
