@@ -1,7 +1,8 @@
 /* What only the PostgreSQL journal has: the connection and its password,
  * the schema's creation under a lock and its version, the upgrade of a
  * version 1 journal, operator and read-only opens, a connection made again,
- * and the operator's reads it has so far (the premium report, status). Run by
+ * the operator's reads it has so far (the premium report, status), and
+ * pruning on the coverages' history. Run by
  * tests/journal_iface_pg.py against a private server: BPJS_TEST_JOURNAL (a fresh
  * database's URL), BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no
  * daemon opened). The first test must find its database fresh. */
@@ -548,6 +549,72 @@ static void test_the_premium_report(void **state)
         journal_close(c);
 }
 
+/* ---- pruning on the history ---- */
+
+static void register_with_item(struct journal *j, const char *event_id, const char *nik)
+{
+        char item[160];
+        int len = snprintf(item, sizeof(item),
+                           "{\"nik\":\"%s\",\"program\":\"BPP\",\"period\":{\"start\":"
+                           "\"2025-01\",\"end\":\"2025-12\"},\"extra\":\"x\"}",
+                           nik);
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .at_ms = 1000,
+            .action = DECIDE_REGISTER,
+            .start_month = Y25,
+            .end_month = Y25 + 11,
+            .first_month = Y25,
+            .last_month = Y25 + 11,
+            .item = item,
+            .item_len = (size_t)len,
+        };
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        if (jt_commit(j))
+                fail_msg("commit: %s", journal_errmsg(j));
+}
+
+/* A final registration's item keeps only the NIK, the programme and the
+ * period once its batch's body goes; a failed one keeps it all while a
+ * replay could send it again: while its coverage is failed and no later
+ * coverage of the worker and programme exists. */
+static void test_pruning_follows_the_history(void **state)
+{
+        static const char *const nik[] = {"6471054506900021", "6471054506900022",
+                                          "6471054506900023"};
+        const char *where = fresh_database("bpjs_prune");
+        int64_t pruned[2] = {0, 0};
+        struct journal *j;
+        (void)state;
+
+        j = open_ok(where, JOURNAL_RECOVER);
+        register_with_item(j, "p0", nik[0]);
+        register_with_item(j, "p1", nik[1]);
+        register_with_item(j, "p2", nik[2]);
+        answer(j, nik[0], RESULT_FAILED);
+        answer(j, nik[1], RESULT_FAILED);
+        answer(j, nik[2], RESULT_REGISTERED);
+        register_with_item(j, "p3", nik[1]); /* the second: a later coverage */
+        assert_true(journal_prune(j, 4102444800000, 0, 10, 10, pruned) >= 0);
+        assert_int_equal(pruned[0], 3);
+        char *t = sql_one(where, "SELECT string_agg(right(nik, 1) || ':' ||"
+                                 " coalesce(status::text, '-') || ':' ||"
+                                 " (convert_from(item, 'UTF8')::jsonb ? 'extra')::text"
+                                 " || ':' || (convert_from(item, 'UTF8')::jsonb"
+                                 " -> 'period' ->> 'end'), ' ' ORDER BY seq)"
+                                 " FROM ops WHERE kind = 1");
+        assert_string_equal(t, "1:7:true:2025-12 2:7:false:2025-12 3:5:false:2025-12 "
+                               "2:-:true:2025-12");
+        free(t);
+        journal_close(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -560,6 +627,7 @@ int main(void)
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
             cmocka_unit_test(test_a_version_1_journal_is_upgraded),
             cmocka_unit_test(test_the_premium_report),
+            cmocka_unit_test(test_pruning_follows_the_history),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
