@@ -253,44 +253,28 @@ static const char back_to_v1[] =
 
 /* What a version 1 journal held, one worker a row: BPP's period is
  * 2025-01..12, KALTIM's 2025-04..2026-03. */
-#define V1_OP(seq, nik, prog, status)                                                    \
-        "(" #seq ", 1, '" nik "', '" prog "', 'e" #seq "', '\\x7b7d', " status ")"
-#define V1_COV(nik, prog, state, start, seq)                                             \
-        "('" nik "', '" prog "', " #state ", " #start ", " #start " + 11, " #seq         \
-        ", 'e" #seq "', 1000)"
 #define NIK_A "6471054506900011"
 #define NIK_B "6471054506900012"
 #define NIK_C "6471054506900013"
 #define NIK_D "6471054506900014"
 static const char v1_rows[] =
     "INSERT INTO ops(seq, kind, nik, program, event_id, item, status)"
-    " OVERRIDING SYSTEM VALUE VALUES " V1_OP(101, NIK_A, "BPP", "NULL") "," V1_OP(102, NIK_B, "BPP", "5") "," V1_OP(
-        103, NIK_C, "BPP",
-        "5") "," V1_OP(104, NIK_D, "BPP",
-                       "7") "," V1_OP(105, NIK_A, "KALTIM",
-                                      "NULL") ";"
-                                              "SELECT "
-                                              "setval(pg_get_serial_sequence('ops', "
-                                              "'seq'), 200);"
-                                              "INSERT INTO coverage(nik, program, "
-                                              "state, start_month, end_month, "
-                                              "reg_seq,"
-                                              " event_id, updated_at) "
-                                              "VALUES " V1_COV(NIK_A, "BPP", 1, 24300, 101) "," V1_COV(
-                                                  NIK_B, "BPP", 1, 24300,
-                                                  102) "," V1_COV(NIK_C, "BPP", 3, 24300,
-                                                                  103) "," V1_COV(NIK_D,
-                                                                                  "B"
-                                                                                  "P"
-                                                                                  "P",
-                                                                                  4,
-                                                                                  24300,
-                                                                                  104) "," V1_COV(NIK_A,
-                                                                                                  "KALTIM",
-                                                                                                  1,
-                                                                                                  24303,
-                                                                                                  105) ";"
-                                                                                                       "INSERT INTO quota(program, used) VALUES ('BPP', 2), ('KALTIM', 1);";
+    " OVERRIDING SYSTEM VALUE VALUES"
+    "  (101, 1, '6471054506900011', 'BPP', 'e101', '\\x7b7d', NULL),"
+    "  (102, 1, '6471054506900012', 'BPP', 'e102', '\\x7b7d', 5),"
+    "  (103, 1, '6471054506900013', 'BPP', 'e103', '\\x7b7d', 5),"
+    "  (104, 1, '6471054506900014', 'BPP', 'e104', '\\x7b7d', 7),"
+    "  (105, 1, '6471054506900011', 'KALTIM', 'e105', '\\x7b7d', NULL);"
+    "SELECT setval(pg_get_serial_sequence('ops', 'seq'), 200);"
+    /* pending, active (registered), ended, failed; A also in KALTIM */
+    "INSERT INTO coverage(nik, program, state, start_month, end_month, reg_seq,"
+    " event_id, updated_at) VALUES"
+    "  ('6471054506900011', 'BPP', 1, 24300, 24311, 101, 'e101', 1000),"
+    "  ('6471054506900012', 'BPP', 1, 24300, 24311, 102, 'e102', 1000),"
+    "  ('6471054506900013', 'BPP', 3, 24300, 24311, 103, 'e103', 1000),"
+    "  ('6471054506900014', 'BPP', 4, 24300, 24311, 104, 'e104', 1000),"
+    "  ('6471054506900011', 'KALTIM', 1, 24303, 24314, 105, 'e105', 1000);"
+    "INSERT INTO quota(program, used) VALUES ('BPP', 2), ('KALTIM', 1);";
 _Static_assert(Y25 == 24300, "v1_rows names January 2025 by number");
 
 static void use_of(struct journal *j, const char *program, int64_t *used, int64_t *months)
