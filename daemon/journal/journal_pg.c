@@ -19,8 +19,10 @@
 
 #include "clock.h"
 
-/* The schema's version: a journal of a newer one is refused. */
-#define SCHEMA_VERSION 1
+/* The schema's version: a journal of a newer one is refused. 1 kept one
+ * coverage row a worker and programme (overwritten by a new registration)
+ * and no committed months; 2 keeps the coverages' history and the months. */
+#define SCHEMA_VERSION 2
 /* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
  * upgrades, one instance at a time ('bpjs'). The one-key form, used for
  * the workers, is another key space. */
@@ -28,9 +30,12 @@
 
 _Static_assert(RESULT_REGISTERED == 5 && RESULT_ALREADY_REGISTERED == 6 &&
                    RESULT_FAILED == 7 && JOURNAL_OP_REGISTER == 1 &&
-                   JOURNAL_OP_DEACTIVATE == 2,
+                   JOURNAL_OP_DEACTIVATE == 2 && JOURNAL_CTL_REPORT_WORKERS == 1 &&
+                   JOURNAL_CTL_REPORT_PENDING == 2,
                "the statements name these numbers");
 
+/* The schema as version 1 made it; a new journal is made by it and then
+ * upgraded as an old one is (upgrade_v2), so both roads meet. */
 static const char schema_v1[] =
     "CREATE TABLE offsets(topic text NOT NULL, partition integer NOT NULL,"
     "  next_offset bigint NOT NULL, PRIMARY KEY(topic, partition));"
@@ -79,6 +84,40 @@ static const char schema_v1[] =
     "  IMMUTABLE AS $$ BEGIN RETURN convert_from(item, 'UTF8')::jsonb -> 'period';"
     "  EXCEPTION WHEN others THEN RETURN NULL; END $$;";
 
+/* Version 2, as journal_sqlite.c's layout: coverages, one row a
+ * registration keyed (nik, reg_seq), its history kept (the premium report
+ * counts the months of ended ones); state 1 pending, 3 ended, 4 failed
+ * ("active", 2, derived by the view from the registration op's outcome 5
+ * or 6; rows marked 2 stay so); start/end_month the programme's period,
+ * first/last_month the coverage's own months (none when last < first:
+ * greatest(last - first + 1, 0) in the statements).
+ * quota.months: the months of the programme's pending, active and ended
+ * coverages. Version 1's rows each become a coverage whose months are its
+ * period (the withdrawal month of an ended one was never kept: committed
+ * months overstate, never understate, what it spent), as SQLite's
+ * migrate_v0. */
+static const char upgrade_v2[] =
+    "CREATE TABLE coverages(nik text NOT NULL, reg_seq bigint NOT NULL,"
+    "  program text NOT NULL, state integer NOT NULL, start_month bigint NOT NULL,"
+    "  end_month bigint NOT NULL, first_month bigint NOT NULL,"
+    "  last_month bigint NOT NULL, event_id text, updated_at bigint NOT NULL,"
+    "  PRIMARY KEY(nik, reg_seq));"
+    "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+    "  first_month, last_month, event_id, updated_at)"
+    " SELECT nik, reg_seq, program, state, start_month, end_month, start_month,"
+    "  end_month, event_id, updated_at FROM coverage;"
+    "DROP VIEW coverage_now;"
+    "DROP TABLE coverage;"
+    "CREATE VIEW coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.first_month, c.last_month, c.reg_seq, c.event_id,"
+    "  c.updated_at FROM coverages c;"
+    "ALTER TABLE quota ADD COLUMN months bigint NOT NULL DEFAULT 0;"
+    "UPDATE quota SET months = coalesce((SELECT"
+    "  sum(greatest(c.last_month - c.first_month + 1, 0)) FROM coverages c"
+    "  WHERE c.program = quota.program AND c.state <> 4), 0);";
+
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
         "r.kpj, o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
@@ -93,10 +132,13 @@ static const char schema_v1[] =
         "convert_to((CASE kind WHEN 1 THEN jsonb_build_object('nik', nik, 'program',"    \
         " program, 'period', bpjs_item_period(item)) ELSE jsonb_build_object('nik',"     \
         " nik, 'program', program) END)::text, 'UTF8')"
+/* a failed registration is replayable only while its coverage is failed
+ * and no later coverage of the same worker and programme exists */
 #define FINAL_OP                                                                         \
         "status IS NOT NULL AND (status <> 7 OR (kind = 1 AND NOT EXISTS ("              \
-        "SELECT 1 FROM coverage c WHERE c.nik = ops.nik AND c.program = ops.program"     \
-        " AND c.reg_seq = ops.seq AND c.state = 4)))"
+        "SELECT 1 FROM coverages c WHERE c.nik = ops.nik AND c.reg_seq = ops.seq"        \
+        " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
+        "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
 
 static const char *const sql[Q__COUNT] = {
     /* the batch's workers, locked in NIK order until its commit: two
@@ -109,12 +151,16 @@ static const char *const sql[Q__COUNT] = {
                     " ON o.topic = p.topic AND o.partition = p.part",
     [Q_SEEN] = "SELECT e.i FROM unnest($1::text[]) WITH ORDINALITY AS e(id, i)"
                " WHERE EXISTS (SELECT 1 FROM events v WHERE v.event_id = e.id)",
-    [Q_WORKERS] = "SELECT w.i, c.program, c.start_month, c.end_month"
+    /* live coverages, and ended ones that have months (decide_coverage),
+     * in decision order */
+    [Q_WORKERS] = "SELECT w.i, c.program, c.start_month, c.end_month, c.first_month,"
+                  " c.last_month, (c.state IN (1, 2))::int"
                   " FROM unnest($1::text[]) WITH ORDINALITY AS w(nik, i)"
-                  " JOIN coverage c ON c.nik = w.nik AND c.state IN (1, 2)"
-                  " ORDER BY w.i, c.program COLLATE \"C\"",
-    [Q_QUOTAS] = "SELECT p.i, q.used FROM unnest($1::text[]) WITH ORDINALITY AS"
-                 " p(program, i) JOIN quota q ON q.program = p.program",
+                  " JOIN coverages c ON c.nik = w.nik AND (c.state IN (1, 2)"
+                  " OR (c.state = 3 AND c.last_month >= c.first_month))"
+                  " ORDER BY w.i, c.reg_seq",
+    [Q_QUOTAS] = "SELECT p.i, q.used, q.months FROM unnest($1::text[]) WITH ORDINALITY"
+                 " AS p(program, i) JOIN quota q ON q.program = p.program",
     [Q_EVENTS_INSERT] =
         "INSERT INTO events(event_id, nik, program, type, status, reason, covered_by,"
         " topic, partition, \"offset\", decided_at) SELECT * FROM unnest($1::text[],"
@@ -123,24 +169,36 @@ static const char *const sql[Q__COUNT] = {
     [Q_REGISTER] =
         "WITH op AS (INSERT INTO ops(kind, nik, program, event_id, item)"
         " VALUES(1, $1::text, $2::text, $3::text, $4::bytea) RETURNING seq)"
-        " INSERT INTO coverage(nik, program, state, start_month, end_month, reg_seq,"
-        " event_id, updated_at) SELECT $1::text, $2::text, 1, $5::bigint, $6::bigint,"
-        " seq, $3::text, $7::bigint FROM op ON CONFLICT (nik, program) DO UPDATE SET"
-        " state = 1, start_month = EXCLUDED.start_month, end_month = EXCLUDED.end_month,"
-        " reg_seq = EXCLUDED.reg_seq, event_id = EXCLUDED.event_id,"
-        " updated_at = EXCLUDED.updated_at",
+        " INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
+        " first_month, last_month, event_id, updated_at) SELECT $1::text, seq,"
+        " $2::text, 1, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $3::text,"
+        " $9::bigint FROM op",
+    /* the live coverage of the worker and programme ends at the
+     * withdrawal's month ($5), never later than it would have: the months
+     * it loses are returned, released at commit (journal_pg_consume.c) */
     [Q_DEACTIVATE] =
-        "WITH ended AS (UPDATE coverage SET state = 3, updated_at = $5::bigint"
+        "WITH cur AS (SELECT reg_seq, first_month, last_month FROM coverages"
         " WHERE nik = $1::text AND program = $2::text AND state IN (1, 2)"
-        " RETURNING reg_seq) INSERT INTO ops(kind, nik, program, event_id, item,"
-        " reg_seq) SELECT 2, $1::text, $2::text, $3::text, $4::bytea,"
-        " coalesce((SELECT reg_seq FROM ended), bpjs_no_coverage($3::text, $2::text))",
+        " ORDER BY reg_seq LIMIT 1 FOR UPDATE),"
+        " ended AS (UPDATE coverages c SET state = 3,"
+        " last_month = least(cur.last_month, $5::bigint), updated_at = $6::bigint"
+        " FROM cur WHERE c.nik = $1::text AND c.reg_seq = cur.reg_seq"
+        " RETURNING c.reg_seq, greatest(cur.last_month - cur.first_month + 1, 0)"
+        " - greatest(c.last_month - c.first_month + 1, 0) AS released),"
+        " op AS (INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
+        " SELECT 2, $1::text, $2::text, $3::text, $4::bytea,"
+        " coalesce((SELECT reg_seq FROM ended), bpjs_no_coverage($3::text, $2::text)))"
+        " SELECT released FROM ended",
     [Q_OUTBOX_INSERT] = "INSERT INTO outbox(topic, key, value, headers) SELECT t, k, v, h"
                         " FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
                         " WITH ORDINALITY AS o(t, k, v, h, i) ORDER BY i",
-    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used) SELECT * FROM unnest($1::text[],"
-                    " $2::bigint[]) ON CONFLICT (program) DO UPDATE"
-                    " SET used = quota.used + EXCLUDED.used",
+    /* in the programmes' order: two instances committing take the rows'
+     * locks alike */
+    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used, months) SELECT p, u, m FROM"
+                    " unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(p, u, m)"
+                    " ORDER BY p COLLATE \"C\" ON CONFLICT (program) DO UPDATE"
+                    " SET used = quota.used + EXCLUDED.used,"
+                    " months = quota.months + EXCLUDED.months",
     [Q_OFFSETS_SET] = "INSERT INTO offsets(topic, partition, next_offset) SELECT * FROM"
                       " unnest($1::text[], $2::int[], $3::bigint[])"
                       " ON CONFLICT (topic, partition) DO UPDATE"
@@ -174,15 +232,27 @@ static const char *const sql[Q__COUNT] = {
     [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
                      " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
                      " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
-    /* failed registrations: their coverage fails (unless it ended
-     * meanwhile) and releases its slot */
+    /* failed registrations commit nothing (journal_sqlite.c's
+     * coverage_settle): a pending coverage becomes failed and releases its
+     * slot and its months (its first/last kept, for a replay); one that
+     * ended meanwhile stays ended without months and releases those it kept
+     * (its slot it released when it ended) */
     [Q_COVERAGE_FAIL] =
-        "WITH failed AS (UPDATE coverage c SET state = 4, updated_at = $2::bigint"
-        " FROM ops o WHERE o.seq = ANY($1::bigint[]) AND c.reg_seq = o.seq"
-        " AND c.nik = o.nik AND c.program = o.program AND c.state = 1"
-        " RETURNING c.program) INSERT INTO quota(program, used)"
-        " SELECT program, -count(*) FROM failed GROUP BY program"
-        " ON CONFLICT (program) DO UPDATE SET used = quota.used + EXCLUDED.used",
+        "WITH was AS (SELECT c.nik, c.reg_seq, c.program, c.state,"
+        " greatest(c.last_month - c.first_month + 1, 0) AS months"
+        " FROM ops o JOIN coverages c ON c.nik = o.nik AND c.reg_seq = o.seq"
+        " WHERE o.seq = ANY($1::bigint[]) AND (c.state = 1"
+        " OR (c.state = 3 AND c.last_month >= c.first_month)) FOR UPDATE OF c),"
+        " settled AS (UPDATE coverages c SET state = CASE was.state WHEN 1 THEN 4"
+        " ELSE 3 END, last_month = CASE was.state WHEN 1 THEN c.last_month"
+        " ELSE c.first_month - 1 END, updated_at = $2::bigint FROM was"
+        " WHERE c.nik = was.nik AND c.reg_seq = was.reg_seq"
+        " RETURNING was.program, was.state, was.months)"
+        " INSERT INTO quota(program, used, months) SELECT program,"
+        " -count(*) FILTER (WHERE state = 1), -sum(months) FROM settled"
+        " GROUP BY program ORDER BY program COLLATE \"C\""
+        " ON CONFLICT (program) DO UPDATE SET used = quota.used + EXCLUDED.used,"
+        " months = quota.months + EXCLUDED.months",
     [Q_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox"
                        " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
     /* one row a message here: a message's position is its seq */
@@ -229,7 +299,20 @@ static const char *const sql[Q__COUNT] = {
     [Q_CTL_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
                          " WHERE last_error IS NOT NULL AND last_error NOT LIKE"
                          " 'replayed %' ORDER BY updated_at DESC, id DESC LIMIT 1",
-    [Q_CTL_QUOTAS] = "SELECT program, used FROM quota ORDER BY program COLLATE \"C\"",
+    [Q_CTL_QUOTAS] =
+        "SELECT program, used, months FROM quota ORDER BY program COLLATE \"C\"",
+    /* the premium report (journal_sqlite_ctl.c's C_REPORT): class 1 workers
+     * (active, or ended after a registered answer), 2 pending (pending, or
+     * ended before any answer); failed ones and those without months never */
+    [Q_CTL_REPORT] = "SELECT program, klass, first_month, last_month, count(*) FROM"
+                     " (SELECT c.program, CASE"
+                     "   WHEN c.state = 2 OR (c.state = 3 AND r.status IN (5, 6)) THEN 1"
+                     "   WHEN c.state IN (1, 3) AND r.status IS NULL THEN 2 END AS klass,"
+                     "  c.first_month, c.last_month"
+                     "  FROM coverage_now c LEFT JOIN ops r ON r.seq = c.reg_seq"
+                     "  WHERE c.first_month <= c.last_month) g WHERE klass IS NOT NULL"
+                     " GROUP BY program, klass, first_month, last_month"
+                     " ORDER BY program COLLATE \"C\", klass, first_month, last_month",
 };
 
 static const struct journal_backend jpg_backend;
@@ -633,7 +716,9 @@ static int schema_ensure(struct jpg *j)
         }
         if (rc == 0 && version < 1)
                 rc = simple(j, schema_v1, "schema");
-        /* upgrades from version 1 go here, each under the same lock */
+        /* the upgrades, each under the same lock and in the same transaction */
+        if (rc == 0 && version < 2)
+                rc = simple(j, upgrade_v2, "schema upgrade to version 2");
         if (rc == 0 && version < SCHEMA_VERSION) {
                 snprintf(q, sizeof(q),
                          "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
@@ -787,7 +872,8 @@ static void jpg_close(struct journal *jj)
         free(j);
 }
 
-/* ---- the operator side: status in journal_pg_ctl.c, the rest not yet ---- */
+/* ---- the operator side: status and the report in journal_pg_ctl.c, the rest
+ * not yet ---- */
 
 static int ctl_unsupported(struct journal *jj, const char *what)
 {
@@ -795,13 +881,6 @@ static int ctl_unsupported(struct journal *jj, const char *what)
         snprintf(j->errmsg, sizeof(j->errmsg),
                  "%s: the PostgreSQL journal has no operator commands yet", what);
         return -ENOTSUP;
-}
-
-static int jpg_ctl_report(struct journal *j, journal_ctl_report_fn fn,
-                          journal_ctl_quota_fn qfn, void *opaque)
-{
-        (void)fn, (void)qfn, (void)opaque;
-        return ctl_unsupported(j, "report");
 }
 
 static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,

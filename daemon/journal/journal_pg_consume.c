@@ -2,9 +2,12 @@
  * commit, one pipeline (libpq pipeline mode) each, so a batch costs two
  * round trips whatever its size: begin reads every fact with one statement
  * over arrays (unnest ... WITH ORDINALITY), commit writes the events, the
- * outbox rows, the slot changes and the positions with one statement each
- * and one a coverage change, then COMMIT. See journal_pg.c for the
- * statements. */
+ * outbox rows, the changes of slots and committed months and the positions
+ * with one statement each and one a coverage change, then COMMIT. A batch
+ * that ends coverages costs a third: the months a withdrawal releases are
+ * the journal's (what the ended coverage kept), so the slots and months
+ * are written, once per programme, after the coverage changes answered.
+ * See journal_pg.c for the statements. */
 #include "journal_pg_int.h"
 
 #include <errno.h>
@@ -112,6 +115,7 @@ int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
         for (size_t i = 0; i < f->n_programs; i++) {
                 jpg_arr_text(&progs, f->programs[i].program);
                 f->programs[i].used = 0;
+                f->programs[i].months = 0;
         }
         jpg_p_text(&pp, jpg_arr_end(&topics));
         jpg_p_text(&pp, jpg_arr_end(&parts));
@@ -148,20 +152,33 @@ int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
                 if (i >= 0 && (size_t)i < f->n_event_ids)
                         f->seen[i] = true;
         }
+        /* every coverage decide needs, however many: no cap on a history */
         for (int r = 0; rc == 0 && r < PQntuples(res[4]); r++) {
                 int64_t i = jpg_col_i64(res[4], r, 0) - 1;
                 if (i < 0 || (size_t)i >= f->n_workers)
                         continue;
-                if (decide_worker_add(&f->workers[i].live, jpg_col_text(res[4], r, 1),
-                                      jpg_col_i64(res[4], r, 2),
-                                      jpg_col_i64(res[4], r, 3)))
+                struct decide_coverage c = {
+                    .start_month = jpg_col_i64(res[4], r, 2),
+                    .end_month = jpg_col_i64(res[4], r, 3),
+                    .first_month = jpg_col_i64(res[4], r, 4),
+                    .last_month = jpg_col_i64(res[4], r, 5),
+                    .live = jpg_col_i64(res[4], r, 6) != 0,
+                };
+                snprintf(c.program, sizeof(c.program), "%s",
+                         jpg_col_text(res[4], r, 1) ? jpg_col_text(res[4], r, 1) : "");
+                if (decide_worker_put(&f->workers[i].live, &c))
                         rc = jpg_fail_text(j, -ENOMEM, "worker lookup", "out of memory");
         }
         for (int r = 0; rc == 0 && r < PQntuples(res[5]); r++) {
                 int64_t i = jpg_col_i64(res[5], r, 0) - 1;
-                if (i >= 0 && (size_t)i < f->n_programs)
+                if (i >= 0 && (size_t)i < f->n_programs) {
                         f->programs[i].used = jpg_col_i64(res[5], r, 1);
+                        f->programs[i].months = jpg_col_i64(res[5], r, 2);
+                }
         }
+        /* a failed read leaves no half-filled facts */
+        for (size_t i = 0; rc && i < f->n_workers; i++)
+                f->workers[i].live.n = 0;
         pipe_clear(res, 6);
         if (rc)
                 jpg_rollback(j);
@@ -174,30 +191,37 @@ out:
         return rc;
 }
 
-/* A slot change of the open batch, written once per programme at commit. */
-static int quota_note(struct jpg *j, const char *program, int64_t delta)
+static int64_t months_of(int64_t first, int64_t last)
+{
+        return last >= first ? last - first + 1 : 0;
+}
+
+/* A change of slots and committed months of the open batch, written once
+ * per programme at commit. */
+static int quota_note(struct jpg *j, const char *program, int64_t delta, int64_t months)
 {
         for (size_t i = 0; i < j->n_qd; i++)
                 if (strcmp(j->qd[i].program, program) == 0) {
                         j->qd[i].delta += delta;
+                        j->qd[i].months += months;
                         return 0;
                 }
         if (j->n_qd == j->cap_qd) {
                 size_t cap = j->cap_qd ? j->cap_qd * 2 : 8;
                 struct jpg_delta *q = realloc(j->qd, cap * sizeof(*q));
                 if (!q)
-                        return -ENOMEM;
+                        return jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
                 j->qd = q;
                 j->cap_qd = cap;
         }
-        j->qd[j->n_qd++] = (struct jpg_delta){program, delta};
+        j->qd[j->n_qd++] = (struct jpg_delta){program, delta, months};
         return 0;
 }
 
 /* The arrays of a commit's multi-row statements. */
 struct commit_arrays {
-        struct jpg_buf ev[11], out[4], qp, qd, ot, op, on;
-        size_t n_events, n_out, n_quota;
+        struct jpg_buf ev[11], out[4], qp, qd, qm, ot, op, on;
+        size_t n_events, n_out, n_quota, n_ended;
 };
 
 static void commit_arrays_free(struct commit_arrays *a)
@@ -208,6 +232,7 @@ static void commit_arrays_free(struct commit_arrays *a)
                 jpg_buf_free(&a->out[i]);
         jpg_buf_free(&a->qp);
         jpg_buf_free(&a->qd);
+        jpg_buf_free(&a->qm);
         jpg_buf_free(&a->ot);
         jpg_buf_free(&a->op);
         jpg_buf_free(&a->on);
@@ -215,7 +240,8 @@ static void commit_arrays_free(struct commit_arrays *a)
 
 static bool commit_arrays_oom(const struct commit_arrays *a)
 {
-        bool oom = a->qp.oom || a->qd.oom || a->ot.oom || a->op.oom || a->on.oom;
+        bool oom =
+            a->qp.oom || a->qd.oom || a->qm.oom || a->ot.oom || a->op.oom || a->on.oom;
         for (int i = 0; i < 11; i++)
                 oom |= a->ev[i].oom;
         for (int i = 0; i < 4; i++)
@@ -223,6 +249,8 @@ static bool commit_arrays_oom(const struct commit_arrays *a)
         return oom;
 }
 
+/* The events, the outbox rows and the positions; the registrations' slots
+ * and months noted (a withdrawal's are known once its change answered). */
 static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                               struct commit_arrays *a)
 {
@@ -250,17 +278,13 @@ static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                         jpg_arr_bytes(&a->out[3], x->headers, x->headers_len);
                         a->n_out++;
                 }
-                if ((r->action == DECIDE_REGISTER || r->action == DECIDE_DEACTIVATE) &&
-                    quota_note(j, r->program ? r->program : "",
-                               r->action == DECIDE_REGISTER ? 1 : -1))
-                        return jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
+                if (r->action == DECIDE_DEACTIVATE)
+                        a->n_ended++;
+                if (r->action == DECIDE_REGISTER &&
+                    quota_note(j, r->program ? r->program : "", 1,
+                               months_of(r->first_month, r->last_month)))
+                        return -ENOMEM;
         }
-        for (size_t i = 0; i < j->n_qd; i++)
-                if (j->qd[i].delta) {
-                        jpg_arr_text(&a->qp, j->qd[i].program);
-                        jpg_arr_i64(&a->qd, j->qd[i].delta);
-                        a->n_quota++;
-                }
         for (size_t i = 0; i < o->n_positions; i++) {
                 jpg_arr_text(&a->ot, o->positions[i].topic);
                 jpg_arr_i64(&a->op, o->positions[i].partition);
@@ -268,6 +292,27 @@ static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
         }
         return commit_arrays_oom(a) ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory")
                                     : 0;
+}
+
+/* The noted changes of slots and months, one row a programme that changed. */
+static int quota_arrays(struct jpg *j, struct commit_arrays *a, struct jpg_params *p)
+{
+        for (size_t i = 0; i < j->n_qd; i++)
+                if (j->qd[i].delta || j->qd[i].months) {
+                        jpg_arr_text(&a->qp, j->qd[i].program);
+                        jpg_arr_i64(&a->qd, j->qd[i].delta);
+                        jpg_arr_i64(&a->qm, j->qd[i].months);
+                        a->n_quota++;
+                }
+        if (a->n_quota) {
+                jpg_p_text(p, jpg_arr_end(&a->qp));
+                jpg_p_text(p, jpg_arr_end(&a->qd));
+                jpg_p_text(p, jpg_arr_end(&a->qm));
+        }
+        /* an array that did not fit in memory would be a NULL: no rows */
+        return a->qp.oom || a->qd.oom || a->qm.oom
+                   ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory")
+                   : 0;
 }
 
 /* Sends one record's coverage change (none for most). */
@@ -284,10 +329,53 @@ static size_t send_change(struct jpg *j, const struct journal_record *r)
         if (r->action == DECIDE_REGISTER) {
                 jpg_p_i64(&p, r->start_month);
                 jpg_p_i64(&p, r->end_month);
+                jpg_p_i64(&p, r->first_month);
         }
+        jpg_p_i64(&p, r->last_month);
         jpg_p_i64(&p, r->at_ms);
         pipe_send(j, r->action == DECIDE_REGISTER ? Q_REGISTER : Q_DEACTIVATE, &p);
         return 1;
+}
+
+/* The withdrawals' released months, from their changes' answers (res[at]
+ * is the first change's): each frees its slot and the months its coverage
+ * lost. */
+static int note_released(struct jpg *j, const struct journal_outcome *o, PGresult **res,
+                         size_t at)
+{
+        for (size_t i = 0; i < o->n_records; i++) {
+                const struct journal_record *r = &o->records[i];
+                if (r->action != DECIDE_REGISTER && r->action != DECIDE_DEACTIVATE)
+                        continue;
+                if (r->action == DECIDE_DEACTIVATE) {
+                        if (!res[at] || PQntuples(res[at]) != 1) {
+                                char why[160];
+                                snprintf(why, sizeof(why), "event %s: no coverage ended",
+                                         r->event_id ? r->event_id : "without an id");
+                                return jpg_fail_text(j, -EIO, "deactivation", why);
+                        }
+                        int rc = quota_note(j, r->program ? r->program : "", -1,
+                                            -jpg_col_i64(res[at], 0, 0));
+                        if (rc)
+                                return rc;
+                }
+                at++;
+        }
+        return 0;
+}
+
+/* The slots and months (if any changed), then COMMIT; how many statements. */
+static size_t send_quota_commit(struct jpg *j, const struct commit_arrays *a,
+                                const struct jpg_params *pq)
+{
+        size_t n = 1;
+
+        if (a->n_quota) {
+                pipe_send(j, Q_QUOTA_ADD, pq);
+                n++;
+        }
+        pipe_send_text(j, "COMMIT");
+        return n;
 }
 
 int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
@@ -305,10 +393,14 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 return -EINVAL;
         }
         rc = commit_arrays_fill(j, o, &a);
+        if (rc == 0 && a.n_ended == 0)
+                rc = quota_arrays(j, &a, &pq);
         if (rc == 0) {
                 res = calloc(o->n_records + 8, sizeof(PGresult *));
-                if (!res)
-                        rc = jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+                if (!res) {
+                        (void)jpg_fail_text(j, -ENOMEM, "commit", "out of memory");
+                        rc = -ENOMEM;
+                }
         }
         if (rc)
                 goto out;
@@ -316,10 +408,6 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 jpg_p_text(&pe, jpg_arr_end(&a.ev[i]));
         for (int i = 0; a.n_out && i < 4; i++)
                 jpg_p_text(&po, jpg_arr_end(&a.out[i]));
-        if (a.n_quota) {
-                jpg_p_text(&pq, jpg_arr_end(&a.qp));
-                jpg_p_text(&pq, jpg_arr_end(&a.qd));
-        }
         if (o->n_positions) {
                 jpg_p_text(&pp, jpg_arr_end(&a.ot));
                 jpg_p_text(&pp, jpg_arr_end(&a.op));
@@ -344,10 +432,6 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 pipe_send(j, Q_OUTBOX_INSERT, &po);
                 n++;
         }
-        if (a.n_quota) {
-                pipe_send(j, Q_QUOTA_ADD, &pq);
-                n++;
-        }
         if (o->n_positions) {
                 pipe_send(j, Q_OFFSETS_SET, &pp);
                 n++;
@@ -358,9 +442,23 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 pipe_send(j, Q_COUNTER_ADD, &pc);
                 n++;
         }
-        pipe_send_text(j, "COMMIT");
-        n++;
+        if (a.n_ended == 0)
+                n += send_quota_commit(j, &a, &pq);
         rc = pipe_finish(j, res, n, "commit");
+        /* withdrawals: what they released, then the slots, months, COMMIT */
+        if (rc == 0 && a.n_ended) {
+                rc = note_released(j, o, res, a.n_events ? 1 : 0);
+                if (rc == 0)
+                        rc = quota_arrays(j, &a, &pq);
+                pipe_clear(res, n);
+                n = 0;
+                if (rc == 0 && !enter_pipeline(j))
+                        rc = jpg_fail_res(j, NULL, "commit");
+                if (rc == 0) {
+                        n = send_quota_commit(j, &a, &pq);
+                        rc = pipe_finish(j, res, n, "commit");
+                }
+        }
         /* a failed statement aborted the rest, COMMIT included */
         if (rc == 0 && PQtransactionStatus(j->conn) != PQTRANS_IDLE)
                 rc = jpg_fail_text(j, -EIO, "commit", "the transaction did not end");
@@ -396,14 +494,17 @@ int jpg_programs_use(struct journal *jj, struct journal_program_use *u, size_t n
         for (size_t i = 0; i < n; i++) {
                 jpg_arr_text(&progs, u[i].program);
                 u[i].used = 0;
+                u[i].months = 0;
         }
         jpg_p_text(&p, jpg_arr_end(&progs));
         rc = progs.oom ? jpg_fail_text(j, -ENOMEM, "quota", "out of memory")
                        : jpg_exec(j, Q_QUOTAS, &p, "quota", &r);
         for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
                 int64_t i = jpg_col_i64(r, row, 0) - 1;
-                if (i >= 0 && (size_t)i < n)
+                if (i >= 0 && (size_t)i < n) {
                         u[i].used = jpg_col_i64(r, row, 1);
+                        u[i].months = jpg_col_i64(r, row, 2);
+                }
         }
         PQclear(r);
         jpg_buf_free(&progs);

@@ -61,6 +61,7 @@ enum jpg_stmt {
         Q_CTL_BATCH_COUNTS,
         Q_CTL_LAST_ERROR,
         Q_CTL_QUOTAS,
+        Q_CTL_REPORT,
         Q__COUNT
 };
 
@@ -77,10 +78,12 @@ struct jpg {
         char errmsg[256];
         int write_rc;
         char write_error[256];
-        /* the open consumed batch's slot changes, one upsert at commit */
+        /* the open consumed batch's changes of slots and committed months,
+         * one upsert at commit */
         struct jpg_delta {
                 const char *program;
                 int64_t delta;
+                int64_t months;
         } * qd;
         size_t n_qd, cap_qd;
 };
@@ -190,5 +193,7 @@ int jpg_disk_bytes(struct journal *j, int64_t *out);
 /* journal_pg_ctl.c's, likewise. */
 int jpg_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
                    struct journal_ctl_status *out);
+int jpg_ctl_report(struct journal *j, journal_ctl_report_fn fn, journal_ctl_quota_fn qfn,
+                   void *opaque);
 
 #endif

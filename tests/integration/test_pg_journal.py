@@ -6,6 +6,7 @@ a password is never written to a log or an error; TLS is verified."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, WaitTimeout, bin_path, run_tests  # noqa: E402
-from dataset import QUOTA_PROGRAM, daemon_config, generate, model  # noqa: E402
+from dataset import (PROGRAMS, QUOTA_PROGRAM, daemon_config, generate,  # noqa: E402
+                     model)
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results)
 from test_tls import make_pki  # noqa: E402
@@ -58,7 +60,7 @@ def test_the_pipeline_on_a_postgresql_journal():
         # registration answered, nothing left to publish or send
         def one(q):
             return pg.psql(q, "pipeline").strip()
-        assert one("SELECT value FROM meta WHERE key = 'schema_version'") == "1"
+        assert one("SELECT value FROM meta WHERE key = 'schema_version'") == "2"
         assert int(one("SELECT count(*) FROM events")) == \
             len({r["event_id"] for r in got if r["event_id"]})
         assert one("SELECT count(*) FROM outbox") == "0"
@@ -84,6 +86,29 @@ def test_the_pipeline_on_a_postgresql_journal():
         used = {q["program"]: q["used"] for q in st["quota"]}
         assert used[QUOTA_PROGRAM["id"]] == QUOTA_PROGRAM["quota"], used
         assert pg.password not in r.stdout.decode() + r.stderr.decode()
+
+        # committed months: each programme's, as its coverages' months add up
+        # (pending, active and ended; failed ones none), in status and in the
+        # premium report alike
+        months = dict(line.split("|") for line in one(
+            "SELECT program, months FROM quota ORDER BY program").splitlines())
+        summed = dict(line.split("|") for line in one(
+            "SELECT q.program, coalesce(sum(greatest(c.last_month - c.first_month + 1, 0))"
+            " FILTER (WHERE c.state <> 4), 0) FROM quota q LEFT JOIN coverages c"
+            " ON c.program = q.program GROUP BY q.program ORDER BY q.program").splitlines())
+        assert months == summed and int(months[QUOTA_PROGRAM["id"]]) > 0, (months, summed)
+        premium = {p["id"]: p["monthly_premium"] for p in PROGRAMS + [QUOTA_PROGRAM]}
+        committed = {q["program"]: q["committed"] for q in st["quota"]}
+        assert committed == {p: int(m) * premium[p] for p, m in months.items()}, committed
+        r = subprocess.run([bin_path("bpjs-syncctl"), "--config", cfg, "report", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        assert not re.search(rb"\d{16}", r.stdout + r.stderr), "a full NIK in the report"
+        rep = {p["program"]: p for p in json.loads(r.stdout)["programs"]}
+        for p, m in months.items():
+            assert (rep[p]["used"], rep[p]["committed"]) == (used[p], committed[p]), rep[p]
+        # every registration answered: the premium is the committed one
+        assert sum(p["premium_total"] for p in rep.values()) == sum(committed.values())
 
         # a restart finds its journal: nothing pushed again, nothing answered
         daemon.send_signal(signal.SIGTERM)

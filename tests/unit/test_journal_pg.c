@@ -1,9 +1,11 @@
 /* What only the PostgreSQL journal has: the connection and its password,
- * the schema's creation under a lock and its version, operator and
- * read-only opens, a connection made again. Run by tests/journal_iface_pg.py
- * against a private server: BPJS_TEST_JOURNAL (a fresh database's URL),
- * BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no daemon
- * opened). The first test must find its database fresh. */
+ * the schema's creation under a lock and its version, the upgrade of a
+ * version 1 journal, operator and read-only opens, a connection made again,
+ * the operator's reads it has so far (the premium report, status), and
+ * pruning on the coverages' history. Run by
+ * tests/journal_iface_pg.py against a private server: BPJS_TEST_JOURNAL (a fresh
+ * database's URL), BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no
+ * daemon opened). The first test must find its database fresh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,9 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "journal_tx.h"
+
+#define Y25 (2025 * 12) /* January 2025 */
 
 static const char *url, *password, *empty_url;
 
@@ -97,7 +102,7 @@ static void test_daemons_opening_a_fresh_journal_at_once(void **state)
         for (int i = 0; i < OPENERS; i++)
                 journal_close(o[i].j);
         char *v = sql_one(url, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(v, "1");
+        assert_string_equal(v, "2");
         free(v);
         v = sql_one(url, "SELECT count(*)::text FROM meta WHERE key = 'journal_id'");
         assert_string_equal(v, "1");
@@ -148,11 +153,11 @@ static void test_a_newer_schema_is_refused(void **state)
 
         free(sql_one(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
         int rc = journal_open_with(url, &o, JOURNAL_RECOVER, &j, err, sizeof(err));
-        free(sql_one(url, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
+        free(sql_one(url, "UPDATE meta SET value = '2' WHERE key = 'schema_version'"));
         assert_int_equal(rc, -EIO);
         assert_null(j);
         assert_non_null(strstr(err, "the journal's schema is version 99, newer than this "
-                                    "daemon's (1): upgrade the daemon"));
+                                    "daemon's (2): upgrade the daemon"));
         journal_close(open_ok(url, JOURNAL_RECOVER));
 }
 
@@ -216,6 +221,384 @@ static void test_a_dropped_connection_is_made_again(void **state)
         journal_close(j);
 }
 
+/* A database of the test's own on the same server, and its URL. */
+static const char *fresh_database(const char *name)
+{
+        static char out[4][256];
+        static int next;
+        char q[128];
+        char *where = out[next++ % 4];
+        const char *slash = strrchr(url, '/');
+
+        snprintf(q, sizeof(q), "CREATE DATABASE %s", name);
+        free(sql_one(url, q));
+        snprintf(where, 256, "%.*s/%s", (int)(slash - url), url, name);
+        return where;
+}
+
+/* Undoes version 2 of the schema (journal_pg.c's upgrade_v2): what is left
+ * is version 1 as schema_v1 made it. */
+static const char back_to_v1[] =
+    "DROP VIEW coverage_now; DROP TABLE coverages;"
+    "ALTER TABLE quota DROP COLUMN months;"
+    "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
+    "  state integer NOT NULL, start_month bigint NOT NULL, end_month bigint NOT NULL,"
+    "  reg_seq bigint NOT NULL, event_id text, updated_at bigint NOT NULL,"
+    "  PRIMARY KEY(nik, program));"
+    "CREATE VIEW coverage_now AS SELECT c.nik, c.program,"
+    "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
+    "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
+    "  c.start_month, c.end_month, c.reg_seq, c.event_id, c.updated_at FROM coverage c;"
+    "UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+
+/* What a version 1 journal held, one worker a row: BPP's period is
+ * 2025-01..12, KALTIM's 2025-04..2026-03. */
+#define NIK_A "6471054506900011"
+#define NIK_B "6471054506900012"
+#define NIK_C "6471054506900013"
+#define NIK_D "6471054506900014"
+static const char v1_rows[] =
+    "INSERT INTO ops(seq, kind, nik, program, event_id, item, status)"
+    " OVERRIDING SYSTEM VALUE VALUES"
+    "  (101, 1, '6471054506900011', 'BPP', 'e101', '\\x7b7d', NULL),"
+    "  (102, 1, '6471054506900012', 'BPP', 'e102', '\\x7b7d', 5),"
+    "  (103, 1, '6471054506900013', 'BPP', 'e103', '\\x7b7d', 5),"
+    "  (104, 1, '6471054506900014', 'BPP', 'e104', '\\x7b7d', 7),"
+    "  (105, 1, '6471054506900011', 'KALTIM', 'e105', '\\x7b7d', NULL);"
+    "SELECT setval(pg_get_serial_sequence('ops', 'seq'), 200);"
+    /* pending, active (registered), ended, failed; A also in KALTIM */
+    "INSERT INTO coverage(nik, program, state, start_month, end_month, reg_seq,"
+    " event_id, updated_at) VALUES"
+    "  ('6471054506900011', 'BPP', 1, 24300, 24311, 101, 'e101', 1000),"
+    "  ('6471054506900012', 'BPP', 1, 24300, 24311, 102, 'e102', 1000),"
+    "  ('6471054506900013', 'BPP', 3, 24300, 24311, 103, 'e103', 1000),"
+    "  ('6471054506900014', 'BPP', 4, 24300, 24311, 104, 'e104', 1000),"
+    "  ('6471054506900011', 'KALTIM', 1, 24303, 24314, 105, 'e105', 1000);"
+    "INSERT INTO quota(program, used) VALUES ('BPP', 2), ('KALTIM', 1);";
+_Static_assert(Y25 == 24300, "v1_rows names January 2025 by number");
+
+static void use_of(struct journal *j, const char *program, int64_t *used, int64_t *months)
+{
+        struct journal_program_use u = {program, -1, -1};
+        assert_int_equal(journal_programs_use(j, &u, 1), 0);
+        *used = u.used;
+        *months = u.months;
+}
+
+static void expect_coverage(const struct decide_coverage *c, const char *program,
+                            int64_t first, int64_t last, bool live)
+{
+        assert_string_equal(c->program, program);
+        assert_int_equal(c->first_month, first);
+        assert_int_equal(c->last_month, last);
+        assert_int_equal(c->live, live);
+}
+
+static void record(struct journal *j, const char *event_id, const char *nik,
+                   const char *program, int64_t start, int64_t first, int64_t last,
+                   enum decide_action action)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = program,
+            .type = action == DECIDE_DEACTIVATE ? 2 : 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .at_ms = 1000,
+            .action = action,
+            .start_month = start,
+            .end_month = start + 11,
+            .first_month = first,
+            .last_month = last,
+            .item = "{}",
+            .item_len = 2,
+        };
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        if (jt_commit(j))
+                fail_msg("commit: %s", journal_errmsg(j));
+}
+
+/* A journal of schema version 1 (one coverage row a worker and programme,
+ * no months) opened by this daemon: each row becomes a coverage whose
+ * months are its period, quota.months their sum but the failed one's, and
+ * the daemon decides on the history from then on. */
+static void test_a_version_1_journal_is_upgraded(void **state)
+{
+        const char *v1 = fresh_database("bpjs_v1");
+        struct decide_worker w = {0};
+        int64_t used, months;
+        (void)state;
+
+        journal_close(open_ok(v1, JOURNAL_RECOVER));
+        free(sql_one(v1, back_to_v1));
+        free(sql_one(v1, v1_rows));
+
+        struct journal *j = open_ok(v1, JOURNAL_RECOVER);
+        char *t =
+            sql_one(v1, "SELECT value || ' ' || coalesce(to_regclass('coverage')::text,"
+                        " 'gone') FROM meta WHERE key = 'schema_version'");
+        assert_string_equal(t, "2 gone");
+        free(t);
+        t = sql_one(v1,
+                    "SELECT string_agg(format('%s/%s/%s:%s-%s', reg_seq, program, state,"
+                    " first_month - 24300, last_month - 24300), ' ' ORDER BY reg_seq)"
+                    " FROM coverages");
+        assert_string_equal(t, "101/BPP/1:0-11 102/BPP/1:0-11 103/BPP/3:0-11 "
+                               "104/BPP/4:0-11 105/KALTIM/1:3-14");
+        free(t);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(used, 2);
+        assert_int_equal(months, 36); /* pending, active, ended: not the failed one */
+        use_of(j, "KALTIM", &used, &months);
+        assert_int_equal(used, 1);
+        assert_int_equal(months, 12);
+
+        /* the facts decide reads: live ones and the ended one (its months
+         * kept), in decision order; never the failed one */
+        assert_int_equal(jt_worker(j, NIK_A, &w), 0);
+        assert_int_equal(w.n, 2);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 11, true);
+        expect_coverage(&w.cov[1], "KALTIM", Y25 + 3, Y25 + 14, true);
+        assert_int_equal(jt_worker(j, NIK_C, &w), 0);
+        assert_int_equal(w.n, 1);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 11, false);
+        assert_int_equal(jt_worker(j, NIK_D, &w), 0);
+        assert_int_equal(w.n, 0);
+
+        /* the failed worker registered again beside its failed coverage (a
+         * history now), the active one withdrawn in March: 9 months back */
+        record(j, "e201", NIK_D, "BPP", Y25, Y25 + 4, Y25 + 11, DECIDE_REGISTER);
+        record(j, "e202", NIK_B, "BPP", Y25, 0, Y25 + 2, DECIDE_DEACTIVATE);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(used, 2);
+        assert_int_equal(months, 36 + 8 - 9);
+        assert_int_equal(jt_worker(j, NIK_B, &w), 0);
+        assert_int_equal(w.n, 1);
+        expect_coverage(&w.cov[0], "BPP", Y25, Y25 + 2, false);
+        t = sql_one(v1, "SELECT count(*)::text FROM coverages WHERE nik = '" NIK_D "'");
+        assert_string_equal(t, "2");
+        free(t);
+        journal_close(j);
+
+        /* opened again: nothing upgraded twice */
+        j = open_ok(v1, JOURNAL_RECOVER);
+        use_of(j, "BPP", &used, &months);
+        assert_int_equal(months, 35);
+        journal_close(j);
+        decide_worker_release(&w);
+}
+
+/* ---- the premium report ---- */
+
+static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
+                   char **body, size_t *len)
+{
+        (void)ops, (void)n, (void)opaque;
+        *body = malloc(32);
+        *len = (size_t)snprintf(*body, 32, "{\"batch_id\":\"%lld\"}", (long long)id);
+        return 0;
+}
+
+struct pick {
+        const char *nik;
+        struct journal_op op;
+        bool found;
+};
+
+static int pick_registration(const struct journal_op *op, void *opaque)
+{
+        struct pick *p = opaque;
+        if (!p->found && op->kind == JOURNAL_OP_REGISTER &&
+            strcmp(op->nik, p->nik) == 0) {
+                p->op = *op;
+                p->op.nik = p->op.program = p->op.event_id = NULL;
+                p->op.item = NULL;
+                p->op.reg_kpj = NULL;
+                p->found = true;
+        }
+        return 0;
+}
+
+/* The endpoint answers nik's registration with status, in a batch of its own. */
+static void answer(struct journal *j, const char *nik, enum result_status status)
+{
+        struct pick p = {.nik = nik};
+        struct journal_item_result res;
+        bool failed = status == RESULT_FAILED;
+        int64_t id;
+
+        assert_true(journal_ops_unbatched(j, 0, 64, pick_registration, &p) >= 0);
+        assert_true(p.found);
+        assert_int_equal(
+            journal_batch_create(j, JOURNAL_OP_REGISTER, &p.op, 1, compose, NULL, &id),
+            0);
+        res = (struct journal_item_result){
+            .seq = p.op.seq,
+            .status = status,
+            .kpj = failed ? NULL : "25000000001",
+            .reason = failed ? "NIK not found" : NULL,
+            .out = {.topic = "results", .value = "x", .value_len = 1},
+        };
+        assert_int_equal(journal_batch_finish(
+                             j, id, failed ? JOURNAL_BATCH_FAILED : JOURNAL_BATCH_DONE,
+                             failed ? "NIK not found" : NULL, &res, 1),
+                         0);
+}
+
+struct groups {
+        char text[1024];
+        size_t len;
+};
+
+static int see_group(const struct journal_ctl_report_group *g, void *opaque)
+{
+        struct groups *gs = opaque;
+        gs->len +=
+            (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
+                             "%s %s %lld..%lld x%lld\n", g->program,
+                             g->klass == JOURNAL_CTL_REPORT_WORKERS   ? "workers"
+                             : g->klass == JOURNAL_CTL_REPORT_PENDING ? "pending"
+                                                                      : "?",
+                             (long long)(g->first_month - Y25),
+                             (long long)(g->last_month - Y25), (long long)g->count);
+        return 0;
+}
+
+static int see_use(const char *program, int64_t used, int64_t months, void *opaque)
+{
+        struct groups *gs = opaque;
+        gs->len += (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
+                                    "used %s %lld, %lld months\n", program,
+                                    (long long)used, (long long)months);
+        return 0;
+}
+
+/* As on SQLite (test_journal_ctl.c): workers are coverages answered
+ * registered or already_registered, ended ones too; pending are those not
+ * answered yet, ended ones too; a failed registration counts nowhere, even
+ * when its coverage had ended first; each group by the coverages' own
+ * months; then each programme's slots and committed months (status says
+ * the same). */
+static void test_the_premium_report(void **state)
+{
+        static const char *const nik[] = {
+            "6471054506900001", "6471054506900002", "6471054506900003",
+            "6471054506900004", "6471054506900005", "6471054506900006",
+            "6471054506900007", "6471054506900008", "6471054506900009",
+        };
+        const char *where = fresh_database("bpjs_report");
+        struct groups gs = {0};
+        struct journal_ctl_status st;
+        struct journal *j, *c;
+        (void)state;
+
+        j = open_ok(where, JOURNAL_RECOVER);
+        for (int i = 0; i < 7; i++) {
+                char eid[8];
+                snprintf(eid, sizeof(eid), "b%d", i);
+                record(j, eid, nik[i], "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
+        }
+        record(j, "k7", nik[7], "KALTIM", Y25 + 3, Y25 + 3, Y25 + 14, DECIDE_REGISTER);
+        /* its own months from June, withdrawn in August: 3 of them */
+        record(j, "b8", nik[8], "BPP", Y25, Y25 + 5, Y25 + 11, DECIDE_REGISTER);
+        answer(j, nik[0], RESULT_REGISTERED);
+        answer(j, nik[1], RESULT_ALREADY_REGISTERED);
+        /* nik[2]: not answered */
+        answer(j, nik[3], RESULT_FAILED);
+        answer(j, nik[4], RESULT_REGISTERED);
+        record(j, "w4", nik[4], "BPP", Y25, 0, Y25 + 11, DECIDE_DEACTIVATE);
+        record(j, "w5", nik[5], "BPP", Y25, 0, Y25 + 11,
+               DECIDE_DEACTIVATE); /* unanswered */
+        record(j, "w6", nik[6], "BPP", Y25, 0, Y25 + 11, DECIDE_DEACTIVATE);
+        answer(j, nik[6], RESULT_FAILED);
+        answer(j, nik[7], RESULT_REGISTERED);
+        answer(j, nik[8], RESULT_REGISTERED);
+        record(j, "w8", nik[8], "BPP", Y25, 0, Y25 + 7, DECIDE_DEACTIVATE);
+        journal_close(j);
+
+        c = open_ok(where, JOURNAL_READONLY);
+        assert_int_equal(journal_ctl_report(c, see_group, see_use, &gs), 0);
+        assert_string_equal(gs.text, "BPP workers 0..11 x3\n"
+                                     "BPP workers 5..7 x1\n"
+                                     "BPP pending 0..11 x2\n"
+                                     "KALTIM workers 3..14 x1\n"
+                                     "used BPP 3, 63 months\n"
+                                     "used KALTIM 1, 12 months\n");
+        gs = (struct groups){0};
+        assert_int_equal(journal_ctl_status(c, see_use, &gs, &st), 0);
+        assert_string_equal(gs.text, "used BPP 3, 63 months\n"
+                                     "used KALTIM 1, 12 months\n");
+        journal_close(c);
+}
+
+/* ---- pruning on the history ---- */
+
+static void register_with_item(struct journal *j, const char *event_id, const char *nik)
+{
+        char item[160];
+        int len = snprintf(item, sizeof(item),
+                           "{\"nik\":\"%s\",\"program\":\"BPP\",\"period\":{\"start\":"
+                           "\"2025-01\",\"end\":\"2025-12\"},\"extra\":\"x\"}",
+                           nik);
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .at_ms = 1000,
+            .action = DECIDE_REGISTER,
+            .start_month = Y25,
+            .end_month = Y25 + 11,
+            .first_month = Y25,
+            .last_month = Y25 + 11,
+            .item = item,
+            .item_len = (size_t)len,
+        };
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        if (jt_commit(j))
+                fail_msg("commit: %s", journal_errmsg(j));
+}
+
+/* A final registration's item keeps only the NIK, the programme and the
+ * period once its batch's body goes; a failed one keeps it all while a
+ * replay could send it again: while its coverage is failed and no later
+ * coverage of the worker and programme exists. */
+static void test_pruning_follows_the_history(void **state)
+{
+        static const char *const nik[] = {"6471054506900021", "6471054506900022",
+                                          "6471054506900023"};
+        const char *where = fresh_database("bpjs_prune");
+        int64_t pruned[2] = {0, 0};
+        struct journal *j;
+        (void)state;
+
+        j = open_ok(where, JOURNAL_RECOVER);
+        register_with_item(j, "p0", nik[0]);
+        register_with_item(j, "p1", nik[1]);
+        register_with_item(j, "p2", nik[2]);
+        answer(j, nik[0], RESULT_FAILED);
+        answer(j, nik[1], RESULT_FAILED);
+        answer(j, nik[2], RESULT_REGISTERED);
+        register_with_item(j, "p3", nik[1]); /* the second: a later coverage */
+        assert_true(journal_prune(j, 4102444800000, 0, 10, 10, pruned) >= 0);
+        assert_int_equal(pruned[0], 3);
+        char *t = sql_one(where, "SELECT string_agg(right(nik, 1) || ':' ||"
+                                 " coalesce(status::text, '-') || ':' ||"
+                                 " (convert_from(item, 'UTF8')::jsonb ? 'extra')::text"
+                                 " || ':' || (convert_from(item, 'UTF8')::jsonb"
+                                 " -> 'period' ->> 'end'), ' ' ORDER BY seq)"
+                                 " FROM ops WHERE kind = 1");
+        assert_string_equal(t, "1:7:true:2025-12 2:7:false:2025-12 3:5:false:2025-12 "
+                               "2:-:true:2025-12");
+        free(t);
+        journal_close(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -226,6 +609,9 @@ int main(void)
             cmocka_unit_test(test_an_operator_open_creates_nothing),
             cmocka_unit_test(test_a_read_only_open_refuses_writes),
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
+            cmocka_unit_test(test_a_version_1_journal_is_upgraded),
+            cmocka_unit_test(test_the_premium_report),
+            cmocka_unit_test(test_pruning_follows_the_history),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
