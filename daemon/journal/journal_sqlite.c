@@ -34,8 +34,14 @@
 /* An outbox message's position: its row's seq * OUTBOX_ROW_MAX + its index
  * in the row. */
 #define OUTBOX_ROW_MAX 4096
-#define STR_(x)        #x
-#define STR(x)         STR_(x)
+/* A row holds at most this many messages, and is closed once it has this
+ * many bytes (a larger message, a dead letter of up to 1 MiB, has a row of
+ * its own) */
+#define OUTBOX_ROW_MSGS  128
+#define OUTBOX_ROW_BYTES (64 * 1024)
+_Static_assert(OUTBOX_ROW_MSGS < OUTBOX_ROW_MAX, "a row's messages fit its positions");
+#define STR_(x)          #x
+#define STR(x)           STR_(x)
 
 /* Version 0 kept one coverage row per worker and programme, without months:
  * each becomes a row of the history with the programme's period as its
@@ -886,7 +892,10 @@ int jsql_outbox_add(struct journal *j, const struct journal_out *o)
         size_t len = j->ob_len;
         int rc;
 
-        if (j->ob_n == OUTBOX_ROW_MAX && (rc = jsql_outbox_flush(j)))
+        /* rows of a few dozen KiB: fetched whole, they stay below malloc's
+         * mmap threshold and keep the publisher's memory flat */
+        if ((j->ob_n == OUTBOX_ROW_MSGS || j->ob_len >= OUTBOX_ROW_BYTES) &&
+            (rc = jsql_outbox_flush(j)))
                 return rc;
         rc = outbox_field(j, topic, strlen(topic), true);
         if (rc == 0)
