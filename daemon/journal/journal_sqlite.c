@@ -1483,7 +1483,8 @@ static int jsql_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                 int64_t seq = sqlite3_column_int64(s, 0);
                 int64_t count = sqlite3_column_int64(s, 1);
                 const unsigned char *p = sqlite3_column_blob(s, 2);
-                const unsigned char *end = p + sqlite3_column_bytes(s, 2);
+                size_t bytes = (size_t)sqlite3_column_bytes(s, 2);
+                const unsigned char *end = p ? p + bytes : NULL;
 
                 for (int64_t i = 0; r == 0 && n < limit && i < count; i++) {
                         struct journal_out o;
