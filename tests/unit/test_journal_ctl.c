@@ -37,10 +37,11 @@ static struct journal *open_journal(void)
         return j;
 }
 
+static int64_t next_offset;
+
 static void record(struct journal *j, const char *event_id, const char *nik,
                    const char *program, int64_t start, enum decide_action action)
 {
-        static int64_t next_offset;
         int64_t offset = next_offset++;
         struct journal_record r = {
             .event_id = event_id,
@@ -421,6 +422,90 @@ static void test_left_behind_later(void **state)
         cleanup();
 }
 
+/* A withdrawal of BPP's coverage of nik in month `last` (before its first:
+ * it keeps no month). */
+static void withdraw_in(struct journal *j, const char *event_id, const char *nik,
+                        int64_t last)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = nik,
+            .program = "BPP",
+            .type = 2,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .offset = next_offset++,
+            .at_ms = 1000,
+            .action = DECIDE_DEACTIVATE,
+            .last_month = last,
+            .item = "{\"nik\":\"x\"}",
+            .item_len = 11,
+        };
+        assert_int_equal(jt_begin(j), 0);
+        assert_int_equal(jt_record(j, &r), 0);
+        assert_int_equal(jt_commit(j), 0);
+}
+
+static int64_t committed_months(struct journal *j)
+{
+        struct journal_program_use u = {"BPP", -1, -1};
+        assert_int_equal(journal_programs_use(j, &u, 1), 0);
+        return u.months;
+}
+
+static int64_t slots_used(struct journal *j)
+{
+        struct journal_program_use u = {"BPP", -1, -1};
+        assert_int_equal(journal_programs_use(j, &u, 1), 0);
+        return u.used;
+}
+
+/* Replay keeps the budget: a failed registration's months went back to the
+ * programme, another worker took them, and the replay is refused while the
+ * budget has no room for them; once a withdrawal freed them, the same body
+ * goes again under the same key and its months are committed once more. */
+static void test_replay_keeps_the_budget(void **state)
+{
+        struct journal_ctl_quota quotas[] = {Q("BPP", 10)};
+        struct journal_ctl_replay_opts opts = {
+            .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
+        struct journal_ctl_replay res;
+        struct journal *j, *c;
+        int64_t id;
+        (void)state;
+
+        quotas[0].budget = 12 * 16800; /* one worker's year */
+        fresh();
+        j = open_journal();
+        record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
+        assert_int_equal(committed_months(j), 12);
+        id = batch_and_fail(j, JOURNAL_OP_REGISTER);
+        assert_int_equal(committed_months(j), 0);
+        record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        assert_int_equal(committed_months(j), 12);
+
+        c = open_ctl(true);
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_NONE);
+        assert_int_equal(res.n_ok, 0);
+        assert_string_equal(res.items[0].why, "budget exceeded (Rp201600 committed, "
+                                              "Rp201600 more, budget Rp201600)");
+        journal_ctl_replay_free(&res);
+        assert_int_equal(committed_months(j), 12);
+
+        /* the other worker withdrawn before the coverage starts: no month */
+        withdraw_in(j, "w2", NIK2, Y25 - 1);
+        assert_int_equal(committed_months(j), 0);
+        assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
+        assert_int_equal(res.action, JOURNAL_CTL_REPLAY_RESEND);
+        journal_ctl_replay_free(&res);
+        assert_int_equal(committed_months(j), 12);
+        assert_int_equal(slots_used(j), 1);
+        journal_close(c);
+        journal_close(j);
+        cleanup();
+}
+
 /* A deactivation is not sent after a later operation of the same worker:
  * it would end that newer registration at the endpoint. */
 static void test_deactivation_after_later_op(void **state)
@@ -589,8 +674,8 @@ static int compose_noting(int64_t id, const struct journal_op *ops, size_t n,
 static void record_full(struct journal *j, const char *event_id, const char *nik,
                         const char *item)
 {
-        static int64_t next_offset = 1000;
-        int64_t offset = next_offset++;
+        static int64_t next_full = 1000;
+        int64_t offset = next_full++;
         struct journal_record r = {
             .event_id = event_id,
             .nik = nik,
@@ -789,6 +874,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rules),
             cmocka_unit_test(test_left_behind_later),
+            cmocka_unit_test(test_replay_keeps_the_budget),
             cmocka_unit_test(test_deactivation_after_later_op),
             cmocka_unit_test(test_names),
             cmocka_unit_test(test_operator_open_creates_nothing),
