@@ -748,127 +748,6 @@ static void test_replay_after_pruning(void **state)
         cleanup();
 }
 
-/* ---- the premium report's facts ---- */
-
-struct pick {
-        const char *nik;
-        struct journal_op op;
-        bool found;
-};
-
-static int pick_registration(const struct journal_op *op, void *opaque)
-{
-        struct pick *p = opaque;
-        if (!p->found && op->kind == JOURNAL_OP_REGISTER &&
-            strcmp(op->nik, p->nik) == 0) {
-                p->op = *op;
-                p->op.nik = p->op.program = p->op.event_id = NULL;
-                p->op.item = NULL;
-                p->op.reg_kpj = NULL;
-                p->found = true;
-        }
-        return 0;
-}
-
-/* The endpoint answers nik's registration with status, in a batch of its own. */
-static void answer(struct journal *j, const char *nik, enum result_status status)
-{
-        struct pick p = {.nik = nik};
-        struct journal_item_result res;
-        bool failed = status == RESULT_FAILED;
-        int64_t id;
-
-        assert_true(journal_ops_unbatched(j, 0, 64, pick_registration, &p) >= 0);
-        assert_true(p.found);
-        assert_int_equal(
-            journal_batch_create(j, JOURNAL_OP_REGISTER, &p.op, 1, compose, NULL, &id),
-            0);
-        res = (struct journal_item_result){
-            .seq = p.op.seq,
-            .status = status,
-            .kpj = failed ? NULL : "25000000001",
-            .reason = failed ? "NIK not found" : NULL,
-            .out = {.topic = "results", .value = "x", .value_len = 1},
-        };
-        assert_int_equal(journal_batch_finish(
-                             j, id, failed ? JOURNAL_BATCH_FAILED : JOURNAL_BATCH_DONE,
-                             failed ? "NIK not found" : NULL, &res, 1),
-                         0);
-}
-
-struct groups {
-        char text[1024];
-        size_t len;
-};
-
-static int see_group(const struct journal_ctl_report_group *g, void *opaque)
-{
-        struct groups *gs = opaque;
-        gs->len +=
-            (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
-                             "%s %s %lld..%lld x%lld\n", g->program,
-                             g->klass == JOURNAL_CTL_REPORT_WORKERS   ? "workers"
-                             : g->klass == JOURNAL_CTL_REPORT_PENDING ? "pending"
-                                                                      : "?",
-                             (long long)(g->first_month - Y25),
-                             (long long)(g->last_month - Y25), (long long)g->count);
-        return 0;
-}
-
-static int see_use(const char *program, int64_t used, int64_t months, void *opaque)
-{
-        struct groups *gs = opaque;
-        (void)months;
-        gs->len += (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
-                                    "used %s %lld\n", program, (long long)used);
-        return 0;
-}
-
-/* Workers are coverages answered registered or already_registered, ended ones
- * too; pending are those not answered yet, ended ones too; a failed
- * registration counts nowhere, even when its coverage had ended first. */
-static void test_report_groups(void **state)
-{
-        static const char *const nik[] = {
-            "6471054506900001", "6471054506900002", "6471054506900003",
-            "6471054506900004", "6471054506900005", "6471054506900006",
-            "6471054506900007", "6471054506900008",
-        };
-        struct groups gs = {0};
-        struct journal *j, *c;
-
-        (void)state;
-        fresh();
-        j = open_journal();
-        for (int i = 0; i < 7; i++) {
-                char eid[8];
-                snprintf(eid, sizeof(eid), "b%d", i);
-                record(j, eid, nik[i], "BPP", Y25, DECIDE_REGISTER);
-        }
-        record(j, "k7", nik[7], "KALTIM", Y25 + 3, DECIDE_REGISTER);
-        answer(j, nik[0], RESULT_REGISTERED);
-        answer(j, nik[1], RESULT_ALREADY_REGISTERED);
-        /* nik[2]: not answered */
-        answer(j, nik[3], RESULT_FAILED);
-        answer(j, nik[4], RESULT_REGISTERED);
-        record(j, "w4", nik[4], "BPP", Y25, DECIDE_DEACTIVATE);
-        record(j, "w5", nik[5], "BPP", Y25, DECIDE_DEACTIVATE); /* then not answered */
-        record(j, "w6", nik[6], "BPP", Y25, DECIDE_DEACTIVATE);
-        answer(j, nik[6], RESULT_FAILED);
-        answer(j, nik[7], RESULT_REGISTERED);
-        journal_close(j);
-
-        c = open_ctl(false);
-        assert_int_equal(journal_ctl_report(c, see_group, see_use, &gs), 0);
-        assert_string_equal(gs.text, "BPP workers 0..11 x3\n"
-                                     "BPP pending 0..11 x2\n"
-                                     "KALTIM workers 3..14 x1\n"
-                                     "used BPP 3\n"
-                                     "used KALTIM 1\n");
-        journal_close(c);
-        cleanup();
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -881,7 +760,6 @@ int main(void)
             cmocka_unit_test(test_operator_open_changes_nothing),
             cmocka_unit_test(test_readonly_refuses_writes),
             cmocka_unit_test(test_replay_after_pruning),
-            cmocka_unit_test(test_report_groups),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1224,6 +1224,157 @@ static void test_committed_months_follow_the_coverages(void **state)
         decide_worker_release(&w);
 }
 
+/* ---- the premium report's facts ---- */
+
+/* The endpoint answers nik's (unbatched) registration with status, in a
+ * batch of its own. */
+static void answer_alone(struct journal *j, const char *nik, enum result_status status)
+{
+        struct op_list l = {0};
+        bool failed = status == RESULT_FAILED;
+        int64_t id = 0;
+        size_t i = 0;
+
+        ops_after(j, 0, &l);
+        while (i < l.n &&
+               (l.op[i].kind != JOURNAL_OP_REGISTER || strcmp(l.op[i].nik, nik)))
+                i++;
+        assert_true(i < l.n);
+        struct journal_op jo = {.seq = l.op[i].seq,
+                                .kind = l.op[i].kind,
+                                .nik = l.op[i].nik,
+                                .program = l.op[i].program,
+                                .event_id = l.op[i].event_id,
+                                .reg_seq = l.op[i].reg_seq};
+        assert_int_equal(journal_batch_create(j, jo.kind, &jo, 1, compose, NULL, &id), 0);
+        struct journal_item_result res = {
+            .seq = jo.seq,
+            .status = status,
+            .kpj = failed ? NULL : "25000000001",
+            .reason = failed ? "NIK not found" : NULL,
+            .out = {.topic = "results", .value = "x", .value_len = 1},
+        };
+        assert_int_equal(journal_batch_finish(
+                             j, id, failed ? JOURNAL_BATCH_FAILED : JOURNAL_BATCH_DONE,
+                             failed ? "NIK not found" : NULL, &res, 1),
+                         0);
+        free(l.op);
+}
+
+/* What the report callbacks saw of this test's two programmes, as text. */
+struct seen_report {
+        const struct names *n;
+        char text[1024];
+        size_t len;
+};
+
+static const char *prog_label(const struct names *n, const char *program)
+{
+        return strcmp(program, n->prog[0]) == 0   ? "P0"
+               : strcmp(program, n->prog[1]) == 0 ? "P1"
+                                                  : NULL;
+}
+
+static int see_group(const struct journal_ctl_report_group *g, void *opaque)
+{
+        struct seen_report *sr = opaque;
+        const char *p = prog_label(sr->n, g->program);
+
+        if (p)
+                sr->len +=
+                    (size_t)snprintf(sr->text + sr->len, sizeof(sr->text) - sr->len,
+                                     "%s %s %lld..%lld x%lld\n", p,
+                                     g->klass == JOURNAL_CTL_REPORT_WORKERS   ? "workers"
+                                     : g->klass == JOURNAL_CTL_REPORT_PENDING ? "pending"
+                                                                              : "?",
+                                     (long long)g->first_month, (long long)g->last_month,
+                                     (long long)g->count);
+        return 0;
+}
+
+static int see_use(const char *program, int64_t used, int64_t months, void *opaque)
+{
+        struct seen_report *sr = opaque;
+        const char *p = prog_label(sr->n, program);
+
+        if (p)
+                sr->len += (size_t)snprintf(
+                    sr->text + sr->len, sizeof(sr->text) - sr->len,
+                    "used %s %lld, %lld months\n", p, (long long)used, (long long)months);
+        return 0;
+}
+
+/* One record in a consumed batch of its own, at the next offset: a
+ * registration of the period 1..12 (4..15 in the second programme) with its
+ * own months from `a` to `b`, or a withdrawal whose coverage's last month
+ * becomes `b`. */
+static void one_record(struct fx *fx, const struct names *n, int64_t *offset,
+                       const char *nik, const char *program, enum decide_action action,
+                       int64_t a, int64_t b)
+{
+        char id[NAME_SIZE];
+        struct rec x;
+        bool second = strcmp(program, n->prog[1]) == 0;
+
+        id_make(fx, (unsigned)*offset, id);
+        rec_make(&x, n->topic, *offset, id, nik, program, action, second ? 4 : 1,
+                 second ? 15 : 12);
+        x.r.first_month = action == DECIDE_REGISTER ? a : 0;
+        x.r.last_month = b;
+        struct journal_position pos = {n->topic, 0, ++*offset};
+        assert_int_equal(commit_batch(fx->j, &x, 1, &pos, 1, 1), 0);
+}
+
+/* The premium report's facts: workers are coverages answered registered or
+ * already_registered, ended ones too; pending are those not answered yet,
+ * ended ones too; a failed registration counts nowhere, even when its
+ * coverage had ended first; each group by the coverages' own months; then
+ * each programme's slots and committed months, which status says too. */
+static void test_the_premium_reports_facts(void **state)
+{
+        struct fx *fx = *state;
+        struct names n = names_of(fx);
+        struct seen_report sr = {.n = &n};
+        struct journal_ctl_status st;
+        char nik[9][17];
+        int64_t offset = 0;
+
+        for (unsigned i = 0; i < 9; i++)
+                nik_make(fx, i, nik[i]);
+        for (int i = 0; i < 7; i++)
+                one_record(fx, &n, &offset, nik[i], n.prog[0], DECIDE_REGISTER, 1, 12);
+        one_record(fx, &n, &offset, nik[7], n.prog[1], DECIDE_REGISTER, 4, 15);
+        /* its own months from June, withdrawn in August: 3 of them */
+        one_record(fx, &n, &offset, nik[8], n.prog[0], DECIDE_REGISTER, 6, 12);
+        answer_alone(fx->j, nik[0], RESULT_REGISTERED);
+        answer_alone(fx->j, nik[1], RESULT_ALREADY_REGISTERED);
+        /* nik[2]: not answered */
+        answer_alone(fx->j, nik[3], RESULT_FAILED);
+        answer_alone(fx->j, nik[4], RESULT_REGISTERED);
+        /* withdrawn in the last month: they keep every month */
+        one_record(fx, &n, &offset, nik[4], n.prog[0], DECIDE_DEACTIVATE, 0, 12);
+        one_record(fx, &n, &offset, nik[5], n.prog[0], DECIDE_DEACTIVATE, 0, 12);
+        one_record(fx, &n, &offset, nik[6], n.prog[0], DECIDE_DEACTIVATE, 0, 12);
+        /* nik[5]'s registration not answered */
+        answer_alone(fx->j, nik[6], RESULT_FAILED);
+        answer_alone(fx->j, nik[7], RESULT_REGISTERED);
+        answer_alone(fx->j, nik[8], RESULT_REGISTERED);
+        one_record(fx, &n, &offset, nik[8], n.prog[0], DECIDE_DEACTIVATE, 0, 8);
+
+        assert_int_equal(journal_ctl_report(fx->j, see_group, see_use, &sr), 0);
+        assert_string_equal(sr.text, "P0 workers 1..12 x3\n"
+                                     "P0 workers 6..8 x1\n"
+                                     "P0 pending 1..12 x2\n"
+                                     "P1 workers 4..15 x1\n"
+                                     "used P0 3, 63 months\n"
+                                     "used P1 1, 12 months\n");
+        sr.len = 0;
+        sr.text[0] = '\0';
+        assert_int_equal(journal_ctl_status(fx->j, see_use, &sr, &st), 0);
+        assert_string_equal(sr.text, "used P0 3, 63 months\n"
+                                     "used P1 1, 12 months\n");
+}
+
 static void test_a_split_batch_hands_its_items_to_two_new_ones(void **state)
 {
         struct fx *fx = *state;
@@ -1495,6 +1646,8 @@ int main(void)
                 test_a_split_batch_hands_its_items_to_two_new_ones, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(test_committed_months_follow_the_coverages,
                                             fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(test_the_premium_reports_facts, fx_open,
+                                            fx_close),
             cmocka_unit_test_setup_teardown(test_a_large_batch_against_a_model, fx_open,
                                             fx_close),
         };

@@ -1,8 +1,8 @@
 /* What only the PostgreSQL journal has: the connection and its password,
  * the schema's creation under a lock and its version, the upgrade of a
  * version 1 journal, operator and read-only opens, a connection made again,
- * the operator's reads it has so far (the premium report, status), and
- * pruning on the coverages' history. Run by
+ * and pruning on the coverages' history (the premium report's facts and
+ * status are the interface suite's, run on both backends). Run by
  * tests/journal_iface_pg.py against a private server: BPJS_TEST_JOURNAL (a fresh
  * database's URL), BPJS_TEST_JOURNAL_PASSWORD, BPJS_TEST_JOURNAL_EMPTY (a database no
  * daemon opened). The first test must find its database fresh. */
@@ -390,7 +390,7 @@ static void test_a_version_1_journal_is_upgraded(void **state)
         decide_worker_release(&w);
 }
 
-/* ---- the premium report ---- */
+/* ---- registrations answered, for the tests below ---- */
 
 static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
                    char **body, size_t *len)
@@ -445,92 +445,6 @@ static void answer(struct journal *j, const char *nik, enum result_status status
                              j, id, failed ? JOURNAL_BATCH_FAILED : JOURNAL_BATCH_DONE,
                              failed ? "NIK not found" : NULL, &res, 1),
                          0);
-}
-
-struct groups {
-        char text[1024];
-        size_t len;
-};
-
-static int see_group(const struct journal_ctl_report_group *g, void *opaque)
-{
-        struct groups *gs = opaque;
-        gs->len +=
-            (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
-                             "%s %s %lld..%lld x%lld\n", g->program,
-                             g->klass == JOURNAL_CTL_REPORT_WORKERS   ? "workers"
-                             : g->klass == JOURNAL_CTL_REPORT_PENDING ? "pending"
-                                                                      : "?",
-                             (long long)(g->first_month - Y25),
-                             (long long)(g->last_month - Y25), (long long)g->count);
-        return 0;
-}
-
-static int see_use(const char *program, int64_t used, int64_t months, void *opaque)
-{
-        struct groups *gs = opaque;
-        gs->len += (size_t)snprintf(gs->text + gs->len, sizeof(gs->text) - gs->len,
-                                    "used %s %lld, %lld months\n", program,
-                                    (long long)used, (long long)months);
-        return 0;
-}
-
-/* As on SQLite (test_journal_ctl.c): workers are coverages answered
- * registered or already_registered, ended ones too; pending are those not
- * answered yet, ended ones too; a failed registration counts nowhere, even
- * when its coverage had ended first; each group by the coverages' own
- * months; then each programme's slots and committed months (status says
- * the same). */
-static void test_the_premium_report(void **state)
-{
-        static const char *const nik[] = {
-            "6471054506900001", "6471054506900002", "6471054506900003",
-            "6471054506900004", "6471054506900005", "6471054506900006",
-            "6471054506900007", "6471054506900008", "6471054506900009",
-        };
-        const char *where = fresh_database("bpjs_report");
-        struct groups gs = {0};
-        struct journal_ctl_status st;
-        struct journal *j, *c;
-        (void)state;
-
-        j = open_ok(where, JOURNAL_RECOVER);
-        for (int i = 0; i < 7; i++) {
-                char eid[8];
-                snprintf(eid, sizeof(eid), "b%d", i);
-                record(j, eid, nik[i], "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
-        }
-        record(j, "k7", nik[7], "KALTIM", Y25 + 3, Y25 + 3, Y25 + 14, DECIDE_REGISTER);
-        /* its own months from June, withdrawn in August: 3 of them */
-        record(j, "b8", nik[8], "BPP", Y25, Y25 + 5, Y25 + 11, DECIDE_REGISTER);
-        answer(j, nik[0], RESULT_REGISTERED);
-        answer(j, nik[1], RESULT_ALREADY_REGISTERED);
-        /* nik[2]: not answered */
-        answer(j, nik[3], RESULT_FAILED);
-        answer(j, nik[4], RESULT_REGISTERED);
-        record(j, "w4", nik[4], "BPP", Y25, 0, Y25 + 11, DECIDE_DEACTIVATE);
-        record(j, "w5", nik[5], "BPP", Y25, 0, Y25 + 11,
-               DECIDE_DEACTIVATE); /* unanswered */
-        record(j, "w6", nik[6], "BPP", Y25, 0, Y25 + 11, DECIDE_DEACTIVATE);
-        answer(j, nik[6], RESULT_FAILED);
-        answer(j, nik[7], RESULT_REGISTERED);
-        answer(j, nik[8], RESULT_REGISTERED);
-        record(j, "w8", nik[8], "BPP", Y25, 0, Y25 + 7, DECIDE_DEACTIVATE);
-        journal_close(j);
-
-        c = open_ok(where, JOURNAL_READONLY);
-        assert_int_equal(journal_ctl_report(c, see_group, see_use, &gs), 0);
-        assert_string_equal(gs.text, "BPP workers 0..11 x3\n"
-                                     "BPP workers 5..7 x1\n"
-                                     "BPP pending 0..11 x2\n"
-                                     "KALTIM workers 3..14 x1\n"
-                                     "used BPP 3, 63 months\n"
-                                     "used KALTIM 1, 12 months\n");
-        gs = (struct groups){0};
-        assert_int_equal(journal_ctl_status(c, see_use, &gs, &st), 0);
-        assert_string_equal(gs.text, "used BPP 3, 63 months\n"
-                                     "used KALTIM 1, 12 months\n");
-        journal_close(c);
 }
 
 /* ---- pruning on the history ---- */
@@ -610,7 +524,6 @@ int main(void)
             cmocka_unit_test(test_a_read_only_open_refuses_writes),
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
             cmocka_unit_test(test_a_version_1_journal_is_upgraded),
-            cmocka_unit_test(test_the_premium_report),
             cmocka_unit_test(test_pruning_follows_the_history),
         };
 
