@@ -446,18 +446,12 @@ static void withdraw_in(struct journal *j, const char *event_id, const char *nik
         assert_int_equal(jt_commit(j), 0);
 }
 
-static int64_t committed_months(struct journal *j)
+/* BPP's slots and committed months. */
+static struct journal_program_use bpp_use(struct journal *j)
 {
         struct journal_program_use u = {"BPP", -1, -1};
         assert_int_equal(journal_programs_use(j, &u, 1), 0);
-        return u.months;
-}
-
-static int64_t slots_used(struct journal *j)
-{
-        struct journal_program_use u = {"BPP", -1, -1};
-        assert_int_equal(journal_programs_use(j, &u, 1), 0);
-        return u.used;
+        return u;
 }
 
 /* Replay keeps the budget: a failed registration's months went back to the
@@ -478,11 +472,11 @@ static void test_replay_keeps_the_budget(void **state)
         fresh();
         j = open_journal();
         record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
-        assert_int_equal(committed_months(j), 12);
+        assert_int_equal(bpp_use(j).months, 12);
         id = batch_and_fail(j, JOURNAL_OP_REGISTER);
-        assert_int_equal(committed_months(j), 0);
+        assert_int_equal(bpp_use(j).months, 0);
         record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
-        assert_int_equal(committed_months(j), 12);
+        assert_int_equal(bpp_use(j).months, 12);
 
         c = open_ctl(true);
         assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
@@ -491,16 +485,16 @@ static void test_replay_keeps_the_budget(void **state)
         assert_string_equal(res.items[0].why, "budget exceeded (Rp201600 committed, "
                                               "Rp201600 more, budget Rp201600)");
         journal_ctl_replay_free(&res);
-        assert_int_equal(committed_months(j), 12);
+        assert_int_equal(bpp_use(j).months, 12);
 
         /* the other worker withdrawn before the coverage starts: no month */
         withdraw_in(j, "w2", NIK2, Y25 - 1);
-        assert_int_equal(committed_months(j), 0);
+        assert_int_equal(bpp_use(j).months, 0);
         assert_int_equal(journal_ctl_replay(c, id, &opts, &res), 0);
         assert_int_equal(res.action, JOURNAL_CTL_REPLAY_RESEND);
         journal_ctl_replay_free(&res);
-        assert_int_equal(committed_months(j), 12);
-        assert_int_equal(slots_used(j), 1);
+        assert_int_equal(bpp_use(j).months, 12);
+        assert_int_equal(bpp_use(j).used, 1);
         journal_close(c);
         journal_close(j);
         cleanup();

@@ -224,8 +224,9 @@ static size_t live(struct journal *j, const char *nik, struct decide_worker *w)
         return w->n;
 }
 
-/* Slots in use, read both ways (in a batch, and outside one): they agree. */
-static int64_t slots(struct journal *j, const char *program)
+/* A programme's use, read both ways (in a batch, and outside one): they
+ * agree, slots and committed months alike. */
+static struct journal_program_use use_of(struct journal *j, const char *program)
 {
         struct journal_program_use in = {program, -7, -7}, out = {program, -7, -7};
         struct journal_facts f = {.programs = &in, .n_programs = 1};
@@ -234,20 +235,18 @@ static int64_t slots(struct journal *j, const char *program)
         journal_consume_abort(j);
         assert_int_equal(journal_programs_use(j, &out, 1), 0);
         assert_int_equal(in.used, out.used);
-        return in.used;
+        assert_int_equal(in.months, out.months);
+        return in;
 }
 
-/* Committed months, read both ways: they agree. */
+static int64_t slots(struct journal *j, const char *program)
+{
+        return use_of(j, program).used;
+}
+
 static int64_t months_of(struct journal *j, const char *program)
 {
-        struct journal_program_use in = {program, -7, -7}, out = {program, -7, -7};
-        struct journal_facts f = {.programs = &in, .n_programs = 1};
-
-        assert_int_equal(journal_consume_begin(j, &f), 0);
-        journal_consume_abort(j);
-        assert_int_equal(journal_programs_use(j, &out, 1), 0);
-        assert_int_equal(in.months, out.months);
-        return in.months;
+        return use_of(j, program).months;
 }
 
 static int64_t counter(struct journal *j, const char *name)
