@@ -106,20 +106,22 @@ static const char *first_failed(const struct conf_eligibility *e, const struct e
         return NULL;
 }
 
-/* Whether months more months take the programme's committed premium over
- * its budget: (use + months) * premium > budget, the last Rupiah spendable.
- * A sum or product past 64 bits is over any budget. */
-static bool over_budget(const struct conf_program *prog, int64_t used_months,
-                        int64_t months)
+bool decide_premium(int64_t months, int64_t monthly_premium, int64_t *out)
+{
+        return !__builtin_mul_overflow(months, monthly_premium, out);
+}
+
+bool decide_budget_takes(int64_t budget, int64_t monthly_premium, int64_t committed,
+                         int64_t months)
 {
         int64_t total, premium;
 
-        if (prog->budget < 0)
-                return false;
-        if (__builtin_add_overflow(used_months, months, &total) ||
-            __builtin_mul_overflow(total, prog->monthly_premium, &premium))
+        if (budget < 0)
                 return true;
-        return premium > prog->budget;
+        if (__builtin_add_overflow(committed, months, &total) ||
+            !decide_premium(total, monthly_premium, &premium))
+                return false;
+        return premium <= budget;
 }
 
 void decide(const struct event *ev, const struct conf_program *prog,
@@ -218,7 +220,8 @@ void decide(const struct event *ev, const struct conf_program *prog,
                 d.reason = REASON_QUOTA_EXCEEDED;
                 goto out;
         }
-        if (over_budget(prog, use->months, span(start, prog->end_month))) {
+        if (!decide_budget_takes(prog->budget, prog->monthly_premium, use->months,
+                                 span(start, prog->end_month))) {
                 d.reason = REASON_BUDGET_EXCEEDED;
                 goto out;
         }

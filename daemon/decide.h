@@ -76,6 +76,16 @@ void decide_worker_release(struct decide_worker *w);
 const struct decide_coverage *decide_overlap(const struct decide_worker *w,
                                              int64_t start_month, int64_t end_month);
 
+/* The premium of `months` months at `monthly_premium`; false when it does
+ * not fit in 64 bits. */
+bool decide_premium(int64_t months, int64_t monthly_premium, int64_t *out);
+
+/* Rule 10's budget, shared with replay: whether a programme with `budget`
+ * (-1: none) and `committed` months committed takes `months` more, the last
+ * Rupiah spendable; a sum or product past 64 bits is over any budget. */
+bool decide_budget_takes(int64_t budget, int64_t monthly_premium, int64_t committed,
+                         int64_t months);
+
 /* prog is the configured programme the event names, or NULL if none is. */
 void decide(const struct event *ev, const struct conf_program *prog,
             const struct decide_worker *worker, const struct decide_use *use,

@@ -209,7 +209,7 @@ static void budgets_say(const struct conf *c, struct journal *j)
                 int64_t committed;
 
                 if (pr->budget < 0 || journal_programs_use(j, &use, 1) != 0 ||
-                    __builtin_mul_overflow(use.months, pr->monthly_premium, &committed) ||
+                    !decide_premium(use.months, pr->monthly_premium, &committed) ||
                     committed <= pr->budget)
                         continue;
                 log_warning("main",

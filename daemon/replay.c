@@ -65,25 +65,11 @@ static const struct decide_coverage *months_paid(const struct replay_item *it)
         return NULL;
 }
 
-/* Whether months more months of premium fit the programme's budget;
- * false too when the sum would not fit in 64 bits. */
-static bool budget_takes(const struct replay_quota *q, int64_t months)
-{
-        int64_t premium;
-
-        if (q->budget < 0)
-                return true;
-        if (months < 0 || q->monthly_premium < 0 ||
-            __builtin_mul_overflow(months, q->monthly_premium, &premium))
-                return false;
-        return premium <= q->budget;
-}
-
 /* months * premium, for messages; INT64_MAX when it would not fit. */
 static long long rupiah(int64_t months, int64_t premium)
 {
         int64_t r;
-        return __builtin_mul_overflow(months, premium, &r) ? INT64_MAX : r;
+        return decide_premium(months, premium, &r) ? r : INT64_MAX;
 }
 
 /* A registration whose coverage is still its own and failed. */
@@ -126,13 +112,10 @@ static void judge_registration(const struct replay_batch *b, const struct replay
         }
         if (__builtin_add_overflow(q->months, taken_months[qi], &months) ||
             __builtin_add_overflow(months, q->reserved_months, &months) ||
-            __builtin_add_overflow(months, own, &months) || !budget_takes(q, months)) {
-                int64_t before = 0;
-                (void)__builtin_add_overflow(q->months, taken_months[qi], &before);
-                (void)__builtin_add_overflow(before, q->reserved_months, &before);
+            !decide_budget_takes(q->budget, q->monthly_premium, months, own)) {
                 snprintf(v->why, sizeof(v->why),
                          "budget exceeded (Rp%lld committed, Rp%lld more, budget Rp%lld)",
-                         rupiah(before, q->monthly_premium),
+                         rupiah(months, q->monthly_premium),
                          rupiah(own, q->monthly_premium), (long long)q->budget);
                 return;
         }

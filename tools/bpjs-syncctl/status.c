@@ -59,7 +59,7 @@ static int on_quota(const char *program, int64_t used, int64_t months, void *opa
 /* The committed premium in Rupiah; false when it does not fit. */
 static bool committed_of(const struct quota_use *u, int64_t *out)
 {
-        return !__builtin_mul_overflow(u->months, u->monthly_premium, out);
+        return decide_premium(u->months, u->monthly_premium, out);
 }
 
 static void usage(FILE *f)
