@@ -52,7 +52,7 @@ const struct decide_coverage *decide_overlap(const struct decide_worker *w,
 
 /* The number of months first..last: 0 when last < first, never overflowing
  * whatever the view holds (a journal's values are not trusted blindly). */
-static int64_t span(int64_t first, int64_t last)
+int64_t decide_months(int64_t first, int64_t last)
 {
         if (last < first)
                 return 0;
@@ -162,8 +162,8 @@ void decide(const struct event *ev, const struct conf_program *prog,
                                 d.first_month = w->first_month;
                                 d.last_month =
                                     month < w->last_month ? month : w->last_month;
-                                d.months = span(w->first_month, d.last_month) -
-                                           span(w->first_month, w->last_month);
+                                d.months = decide_months(w->first_month, d.last_month) -
+                                           decide_months(w->first_month, w->last_month);
                                 break;
                         }
                 }
@@ -221,7 +221,7 @@ void decide(const struct event *ev, const struct conf_program *prog,
                 goto out;
         }
         if (!decide_budget_takes(prog->budget, prog->monthly_premium, use->months,
-                                 span(start, prog->end_month))) {
+                                 decide_months(start, prog->end_month))) {
                 d.reason = REASON_BUDGET_EXCEEDED;
                 goto out;
         }
@@ -231,7 +231,7 @@ void decide(const struct event *ev, const struct conf_program *prog,
         d.action = DECIDE_REGISTER;
         d.first_month = start;
         d.last_month = prog->end_month;
-        d.months = span(start, prog->end_month);
+        d.months = decide_months(start, prog->end_month);
 out:
         *out = d;
 }

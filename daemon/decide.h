@@ -76,6 +76,10 @@ void decide_worker_release(struct decide_worker *w);
 const struct decide_coverage *decide_overlap(const struct decide_worker *w,
                                              int64_t start_month, int64_t end_month);
 
+/* The months from first to last, both counted: 0 when last < first (a
+ * coverage that kept none), at most INT64_MAX. */
+int64_t decide_months(int64_t first, int64_t last);
+
 /* The premium of `months` months at `monthly_premium`; false when it does
  * not fit in 64 bits. */
 bool decide_premium(int64_t months, int64_t monthly_premium, int64_t *out);

@@ -82,8 +82,7 @@ static void judge_registration(const struct replay_batch *b, const struct replay
                        : NULL;
         const struct decide_coverage *paid = clash ? NULL : months_paid(it);
         const struct replay_quota *q;
-        int64_t own =
-            it->last_month >= it->first_month ? it->last_month - it->first_month + 1 : 0;
+        int64_t own = decide_months(it->first_month, it->last_month);
         size_t qi = 0;
         int64_t used, months;
 

@@ -191,11 +191,6 @@ out:
         return rc;
 }
 
-static int64_t months_of(int64_t first, int64_t last)
-{
-        return last >= first ? last - first + 1 : 0;
-}
-
 /* A change of slots and committed months of the open batch, written once
  * per programme at commit. */
 static int quota_note(struct jpg *j, const char *program, int64_t delta, int64_t months)
@@ -282,7 +277,7 @@ static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                         a->n_ended++;
                 if (r->action == DECIDE_REGISTER &&
                     quota_note(j, r->program ? r->program : "", 1,
-                               months_of(r->first_month, r->last_month)))
+                               decide_months(r->first_month, r->last_month)))
                         return -ENOMEM;
         }
         for (size_t i = 0; i < o->n_positions; i++) {

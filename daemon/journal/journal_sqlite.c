@@ -40,8 +40,8 @@
 #define OUTBOX_ROW_MSGS  128
 #define OUTBOX_ROW_BYTES (64 * 1024)
 _Static_assert(OUTBOX_ROW_MSGS < OUTBOX_ROW_MAX, "a row's messages fit its positions");
-#define STR_(x)          #x
-#define STR(x)           STR_(x)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 /* Version 0 kept one coverage row per worker and programme, without months:
  * each becomes a row of the history with the programme's period as its
@@ -984,7 +984,7 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
                 rc = run(j, S_COVERAGE_TAKE, "coverage");
                 return rc ? rc
                           : quota_note(j, r->program, 1,
-                                       jsql_months(r->first_month, r->last_month));
+                                       decide_months(r->first_month, r->last_month));
         }
         if (r->action != DECIDE_DEACTIVATE)
                 return 0;
@@ -1010,10 +1010,10 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
                 return fail(j, rc, "coverage");
         /* it ends at the withdrawal's month, never later than it would have:
          * the months after are released */
-        released = jsql_months(first, last);
+        released = decide_months(first, last);
         if (r->last_month < last)
                 last = r->last_month;
-        released -= jsql_months(first, last);
+        released -= decide_months(first, last);
         s = use(j, S_COVERAGE_END);
         bind_text(s, 1, r->nik);
         sqlite3_bind_int64(s, 2, reg_seq);
@@ -1373,9 +1373,9 @@ static int coverage_settle(struct journal *j, const struct journal_op *op,
         sqlite3_bind_int64(s, 2, op->seq);
         rc = sqlite3_step(s);
         state = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-        months = rc == SQLITE_ROW
-                     ? jsql_months(sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2))
-                     : 0;
+        months = rc == SQLITE_ROW ? decide_months(sqlite3_column_int64(s, 1),
+                                                  sqlite3_column_int64(s, 2))
+                                  : 0;
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return fail(j, rc, "coverage settle");

@@ -903,7 +903,7 @@ static int requeue_op(struct journal *j, const struct rop *o, const struct repla
         if (rc)
                 return rc;
         return jsql_quota_add(j, o->program, 1,
-                              jsql_months(f->first_month, f->last_month));
+                              decide_months(f->first_month, f->last_month));
 }
 
 static int note_reason(struct journal *j, int64_t seq, const char *why)

@@ -140,11 +140,6 @@ int jsql_quota_add(struct journal *j, const char *program, int64_t slots, int64_
  * before committing (and a rollback forgets them). */
 int jsql_outbox_add(struct journal *j, const struct journal_out *o);
 int jsql_outbox_flush(struct journal *j);
-/* The months a coverage holds: last - first + 1, or 0 when last < first. */
-static inline int64_t jsql_months(int64_t first, int64_t last)
-{
-        return last >= first ? last - first + 1 : 0;
-}
 /* A new pending batch for ops, its body from compose, the ops moved into it
  * from batch `from` (0: from no batch); -EALREADY if an op was not there. */
 int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops, size_t n,
