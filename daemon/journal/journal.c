@@ -139,6 +139,12 @@ int journal_batch_finish(struct journal *j, int64_t id, int state, const char *e
         return be(j)->batch_finish(j, id, state, error, items, n);
 }
 
+int journal_ops_settle(struct journal *j, const struct journal_item_result *items,
+                       size_t n)
+{
+        return be(j)->ops_settle(j, items, n);
+}
+
 int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                          journal_out_fn fn, void *opaque)
 {

@@ -62,6 +62,8 @@ struct journal_op {
         int64_t reg_seq;     /* the registration this op concerns (itself, or the one
                                 a deactivation ends) */
         const char *reg_kpj; /* that registration's kpj, if known */
+        int reg_status;      /* that registration's final result (enum
+                                result_status), 0 while it has none */
         int64_t batch_id;    /* 0 if not batched yet */
 };
 
@@ -238,7 +240,8 @@ void journal_consume_abort(struct journal *j);
 /* Slots in use of each programme asked, outside a batch (the gauges). */
 int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n);
 
-/* Push side; each call is its own transaction. */
+/* Push side; each call is its own transaction. An operation is unbatched
+ * while it has neither a batch nor a final result. */
 int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
                           journal_op_fn fn, void *opaque);
 int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
@@ -267,6 +270,13 @@ int journal_batch_split(struct journal *j, int64_t id, const struct journal_op *
  * and queues the results, in one transaction. */
 int journal_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                          const struct journal_item_result *items, size_t n);
+/* Records the final result of unbatched operations that need no request
+ * (a deactivation whose registration failed: the endpoint holds nothing to
+ * end) and queues their results, in one transaction. Only operations still
+ * unbatched and without a result change: -ESTALE (nothing written) if one
+ * of them was batched or answered meanwhile. */
+int journal_ops_settle(struct journal *j, const struct journal_item_result *items,
+                       size_t n);
 
 /* Publish side. Every message the outbox holds has a position: strictly
  * increasing in the order the messages were written, otherwise the

@@ -43,6 +43,8 @@ struct journal_backend {
                            void *opaque, int64_t out_ids[2]);
         int (*batch_finish)(struct journal *j, int64_t id, int state, const char *error,
                             const struct journal_item_result *items, size_t n);
+        int (*ops_settle)(struct journal *j, const struct journal_item_result *items,
+                          size_t n);
 
         int (*outbox_fetch)(struct journal *j, int64_t after, size_t limit,
                             journal_out_fn fn, void *opaque);

@@ -120,7 +120,8 @@ static const char upgrade_v2[] =
 
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
-        "r.kpj, o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+        "r.kpj, o.batch_id, r.status::bigint FROM ops o LEFT JOIN ops r"                 \
+        " ON r.seq = o.reg_seq "
 #define BATCH_COLUMNS                                                                    \
         "id, kind::bigint, state::bigint, body, attempts, next_at, last_error, "         \
         "created_at, updated_at FROM batches "
@@ -207,8 +208,9 @@ static const char *const sql[Q__COUNT] = {
                       " ON CONFLICT (name) DO UPDATE SET value = counters.value"
                       " + EXCLUDED.value",
     [Q_COUNTER_GET] = "SELECT value FROM counters WHERE name = $1::text",
-    [Q_OPS_UNBATCHED] = "SELECT " OP_COLUMNS "WHERE o.batch_id IS NULL"
-                        " AND o.seq > $1::bigint ORDER BY o.seq LIMIT $2::bigint",
+    [Q_OPS_UNBATCHED] =
+        "SELECT " OP_COLUMNS "WHERE o.batch_id IS NULL"
+        " AND o.status IS NULL AND o.seq > $1::bigint ORDER BY o.seq LIMIT $2::bigint",
     [Q_BATCH_OPS] = "SELECT " OP_COLUMNS "WHERE o.batch_id = $1::bigint ORDER BY o.seq",
     [Q_BATCH_INSERT] =
         "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
@@ -232,6 +234,12 @@ static const char *const sql[Q__COUNT] = {
     [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
                      " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
                      " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
+    /* unbatched ops settled without a request (jpg_ops_settle checks the
+     * count) */
+    [Q_OPS_SETTLE] = "UPDATE ops SET status = u.status, reason = u.reason"
+                     " FROM unnest($1::bigint[], $2::int[], $3::text[])"
+                     " AS u(seq, status, reason) WHERE ops.seq = u.seq"
+                     " AND ops.batch_id IS NULL AND ops.status IS NULL",
     /* failed registrations commit nothing (journal_sqlite.c's
      * coverage_settle): a pending coverage becomes failed and releases its
      * slot and its months (its first/last kept, for a replay); one that
@@ -259,7 +267,8 @@ static const char *const sql[Q__COUNT] = {
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq <= $1::bigint",
     [Q_OPEN_COUNT] = "SELECT count(*) FROM batches WHERE state IN (1, 2)",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
-    [Q_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+    [Q_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL"
+                  "  AND status IS NULL) +"
                   " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
                   "  WHERE b.state IN (1, 2))",
     [Q_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM " WHERE batch_id IN"
@@ -285,11 +294,11 @@ static const char *const sql[Q__COUNT] = {
     /* the operator's status (journal_pg_ctl.c); a replay's own note is not
      * an endpoint error */
     [Q_CTL_STATUS] =
-        "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL),"
+        "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL AND status IS NULL),"
         " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
         "  WHERE b.state = 4),"
         " (SELECT e.decided_at FROM ops o JOIN events e ON e.event_id = o.event_id"
-        "  WHERE o.batch_id IS NULL ORDER BY o.seq LIMIT 1),"
+        "  WHERE o.batch_id IS NULL AND o.status IS NULL ORDER BY o.seq LIMIT 1),"
         " (SELECT min(e.decided_at) FROM batches b JOIN ops o ON o.batch_id = b.id"
         "  JOIN events e ON e.event_id = o.event_id WHERE b.state IN (1, 2)),"
         " (SELECT value FROM counters WHERE name = 'consumed'),"
@@ -953,6 +962,7 @@ static const struct journal_backend jpg_backend = {
     .batch_update = jpg_batch_update,
     .batch_split = jpg_batch_split,
     .batch_finish = jpg_batch_finish,
+    .ops_settle = jpg_ops_settle,
     .outbox_fetch = jpg_outbox_fetch,
     .outbox_delete_through = jpg_outbox_delete_through,
     .outbox_count = jpg_outbox_count,

@@ -43,6 +43,7 @@ enum jpg_stmt {
         Q_BATCH_UPDATE,
         Q_BATCH_FINISH,
         Q_OP_RESULTS,
+        Q_OPS_SETTLE,
         Q_COVERAGE_FAIL,
         Q_OUTBOX_FETCH,
         Q_OUTBOX_DELETE,
@@ -177,6 +178,7 @@ int jpg_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
                     int64_t out_ids[2]);
 int jpg_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                      const struct journal_item_result *items, size_t n);
+int jpg_ops_settle(struct journal *j, const struct journal_item_result *items, size_t n);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque);
 int jpg_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);

@@ -25,6 +25,7 @@ static void read_op(const PGresult *r, int row, struct journal_op *op)
         op->reg_seq = op->kind == JOURNAL_OP_REGISTER ? op->seq : jpg_col_i64(r, row, 6);
         op->reg_kpj = jpg_col_text(r, row, 7);
         op->batch_id = jpg_col_i64(r, row, 8);
+        op->reg_status = (int)jpg_col_i64(r, row, 9);
 }
 
 static int each_op(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p,
@@ -371,6 +372,59 @@ int jpg_batch_finish(struct journal *jj, int64_t id, int state, const char *erro
         if (rc)
                 jpg_rollback(j);
         PQclear(ops);
+        finish_arrays_free(&a);
+        return rc;
+}
+
+/* Unbatched ops settled without a request: all of them still unbatched
+ * and unanswered, or nothing is written (-ESTALE). */
+int jpg_ops_settle(struct journal *jj, const struct journal_item_result *items, size_t n)
+{
+        struct jpg *j = jpg_of(jj);
+        struct finish_arrays a = {0};
+        struct jpg_params pr = {0}, po = {0};
+        int64_t changed = 0;
+        int rc;
+
+        if (!n)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct journal_out *o = &items[i].out;
+                jpg_arr_i64(&a.seq, items[i].seq);
+                jpg_arr_i64(&a.status, items[i].status);
+                jpg_arr_text(&a.reason, items[i].reason);
+                jpg_arr_text(&a.ot, o->topic);
+                jpg_arr_bytes(&a.ok, o->key, o->key_len);
+                jpg_arr_bytes(&a.ov, o->value ? o->value : "", o->value_len);
+                jpg_arr_bytes(&a.oh, o->headers, o->headers_len);
+        }
+        jpg_p_text(&pr, jpg_arr_end(&a.seq));
+        jpg_p_text(&pr, jpg_arr_end(&a.status));
+        jpg_p_text(&pr, jpg_arr_end(&a.reason));
+        jpg_p_text(&po, jpg_arr_end(&a.ot));
+        jpg_p_text(&po, jpg_arr_end(&a.ok));
+        jpg_p_text(&po, jpg_arr_end(&a.ov));
+        jpg_p_text(&po, jpg_arr_end(&a.oh));
+        if (a.seq.oom || a.status.oom || a.reason.oom || a.ot.oom || a.ok.oom ||
+            a.ov.oom || a.oh.oom) {
+                finish_arrays_free(&a);
+                return jpg_fail_text(j, -ENOMEM, "op settle", "out of memory");
+        }
+        rc = jpg_begin(j, true);
+        if (rc == 0)
+                rc = jpg_run(j, Q_OPS_SETTLE, &pr, "op settle", &changed);
+        if (rc == 0 && changed != (int64_t)n) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "op settle: %lld of %zu ops batched or answered meanwhile",
+                         (long long)((int64_t)n - changed), n);
+                rc = -ESTALE;
+        }
+        if (rc == 0)
+                rc = jpg_run(j, Q_OUTBOX_INSERT, &po, "outbox", NULL);
+        if (rc == 0)
+                rc = jpg_commit(j);
+        if (rc)
+                jpg_rollback(j);
         finish_arrays_free(&a);
         return rc;
 }

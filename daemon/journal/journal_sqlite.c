@@ -175,6 +175,7 @@ enum stmt {
         S_BATCH_UPDATE,
         S_BATCH_FINISH,
         S_OP_RESULT,
+        S_OP_SETTLE,
         S_COVERAGE_SEQ,
         S_COVERAGE_FAIL,
         S_OUTBOX_FETCH,
@@ -198,7 +199,7 @@ enum stmt {
 
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
-        "o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+        "o.batch_id, r.status FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
 #define BATCH_COLUMNS                                                                    \
         "id, kind, state, body, attempts, next_at, last_error, created_at, updated_at "  \
         "FROM batches "
@@ -263,7 +264,8 @@ static const char *const sql[S__COUNT] = {
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_OUTBOX_INSERT] = "INSERT INTO outbox(n, msgs) VALUES(?1, ?2)",
     [S_OPS_UNBATCHED] = "SELECT " OP_COLUMNS
-                        "WHERE o.batch_id IS NULL AND o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+                        "WHERE o.batch_id IS NULL AND o.status IS NULL AND o.seq > ?1"
+                        " ORDER BY o.seq LIMIT ?2",
     [S_BATCH_INSERT] =
         "INSERT INTO batches(kind, state, body, next_at, created_at, updated_at)"
         " VALUES(?1, 1, x'', ?2, ?2, ?2)",
@@ -285,6 +287,8 @@ static const char *const sql[S__COUNT] = {
     [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
     [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
+    [S_OP_SETTLE] = "UPDATE ops SET status = ?2, reason = ?3 WHERE seq = ?1"
+                    " AND batch_id IS NULL AND status IS NULL",
     [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
                        " WHERE nik = ?1 AND reg_seq = ?2",
     /* a failed registration commits nothing: a pending coverage becomes
@@ -336,7 +340,8 @@ static const char *const sql[S__COUNT] = {
     [S_PRUNE_BODIES] = "UPDATE batches SET body = x'' WHERE id IN (" PRUNE_BATCHES ")",
     [S_PRUNE_EVENTS] = "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events"
                        " WHERE decided_at < ?1 ORDER BY decided_at LIMIT ?2)",
-    [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL) +"
+    [S_BACKLOG] = "SELECT (SELECT count(*) FROM ops WHERE batch_id IS NULL"
+                  "  AND status IS NULL) +"
                   " (SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
                   "  WHERE b.state IN (1, 2))",
 };
@@ -1130,6 +1135,7 @@ static void read_op(sqlite3_stmt *s, struct journal_op *op)
             op->kind == JOURNAL_OP_REGISTER ? op->seq : sqlite3_column_int64(s, 6);
         op->reg_kpj = (const char *)sqlite3_column_text(s, 7);
         op->batch_id = sqlite3_column_int64(s, 8);
+        op->reg_status = sqlite3_column_int(s, 9);
 }
 
 static int each_op(struct journal *j, sqlite3_stmt *s, journal_op_fn fn, void *opaque)
@@ -1457,6 +1463,37 @@ static int jsql_batch_finish(struct journal *j, int64_t id, int state, const cha
         return rc;
 }
 
+/* Unbatched operations settled without a request: each must still be
+ * unbatched and unanswered, or nothing is written. */
+static int jsql_ops_settle(struct journal *j, const struct journal_item_result *items,
+                           size_t n)
+{
+        int rc = jsql_begin(j);
+
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+                sqlite3_stmt *s = use(j, S_OP_SETTLE);
+                sqlite3_bind_int64(s, 1, items[i].seq);
+                sqlite3_bind_int(s, 2, items[i].status);
+                bind_text(s, 3, items[i].reason);
+                rc = run(j, S_OP_SETTLE, "op settle");
+                if (rc == 0 && sqlite3_changes(j->db) != 1) {
+                        snprintf(j->errmsg, sizeof(j->errmsg),
+                                 "op %lld: batched or answered meanwhile",
+                                 (long long)items[i].seq);
+                        rc = -ESTALE;
+                }
+                if (rc == 0)
+                        rc = jsql_outbox_add(j, &items[i].out);
+        }
+        if (rc == 0)
+                rc = jsql_outbox_flush(j);
+        if (rc == 0)
+                rc = jsql_commit(j);
+        if (rc)
+                jsql_rollback(j);
+        return rc;
+}
+
 static int jsql_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                              journal_out_fn fn, void *opaque)
 {
@@ -1766,6 +1803,7 @@ static const struct journal_backend jsql_backend = {
     .batch_update = jsql_batch_update,
     .batch_split = jsql_batch_split,
     .batch_finish = jsql_batch_finish,
+    .ops_settle = jsql_ops_settle,
     .outbox_fetch = jsql_outbox_fetch,
     .outbox_delete_through = jsql_outbox_delete_through,
     .outbox_count = jsql_outbox_count,

@@ -69,14 +69,15 @@ enum stmt {
 
 static const char *const sql[C__COUNT] = {
     [C_BEGIN] = "BEGIN",
-    [C_COUNT_UNBATCHED] = "SELECT count(*) FROM ops WHERE batch_id IS NULL",
+    [C_COUNT_UNBATCHED] = "SELECT count(*) FROM ops WHERE batch_id IS NULL"
+                          " AND status IS NULL",
     [C_COUNT_BATCHES] = "SELECT state, count(*) FROM batches GROUP BY state",
     [C_COUNT_FAILED_ITEMS] =
         "SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
         " WHERE b.state = 4",
     [C_OLDEST_QUEUED] = "SELECT e.decided_at FROM ops o JOIN events e"
                         " ON e.event_id = o.event_id WHERE o.batch_id IS NULL"
-                        " ORDER BY o.seq LIMIT 1",
+                        " AND o.status IS NULL ORDER BY o.seq LIMIT 1",
     [C_OLDEST_OPEN] = "SELECT min(e.decided_at) FROM batches b JOIN ops o"
                       " ON o.batch_id = b.id JOIN events e ON e.event_id = o.event_id"
                       " WHERE b.state IN (1, 2)",

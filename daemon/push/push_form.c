@@ -3,7 +3,9 @@
  * most bpjs.batch_size registrations or deactivations, lingering up to
  * bpjs.batch_linger_ms for a batch to fill, and composes each batch's
  * request body, which the journal keeps with the batch before its first
- * send. */
+ * send. A deactivation whose registration failed is settled here without
+ * a request: the endpoint holds nothing to end (and the contract has no
+ * deactivation without a kpj). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "log.h"
 #include "nikset.h"
 #include "push_int.h"
+#include "result.h"
 
 static void op_copy(struct op *dst, const struct journal_op *src)
 {
@@ -75,6 +78,7 @@ int push_form_collect(const struct journal_op *op, void *opaque)
 struct form {
         struct push *p;
         struct oplist list[2]; /* registrations, deactivations */
+        struct oplist settle;  /* deactivations that need no request */
         size_t limit;
         int rc;
 };
@@ -89,6 +93,8 @@ static int form_pick(const struct journal_op *op, void *opaque)
                 return nikset_add(&f->p->seen, op->nik) ? (f->rc = -ENOMEM) : 0;
         if (nikset_add(&f->p->seen, op->nik))
                 return f->rc = -ENOMEM;
+        if (op->kind == JOURNAL_OP_DEACTIVATE && op->reg_status == RESULT_FAILED)
+                return (f->rc = oplist_add(&f->settle, op));
         if (l->n < f->limit && (f->rc = oplist_add(l, op)))
                 return f->rc;
         return f->list[0].n >= f->limit && f->list[1].n >= f->limit;
@@ -145,6 +151,69 @@ static int create_batch(struct push *p, struct oplist *l)
         return 0;
 }
 
+#define NOT_REGISTERED "not_registered"
+
+/* The deactivations of registrations that failed: final at once,
+ * "deactivated" with reason not_registered and no batch, their results
+ * queued with them in one transaction. */
+static int settle_unsent(struct push *p, const struct oplist *l)
+{
+        struct journal_item_result *res = calloc(l->n, sizeof(*res));
+        char **values = calloc(l->n, sizeof(*values));
+        int rc = 0;
+
+        if (!res || !values) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < l->n; i++) {
+                const struct op *o = &l->ops[i];
+                struct result r = {.event_id = o->event_id,
+                                   .program = o->program,
+                                   .nik = o->nik,
+                                   .status = RESULT_DEACTIVATED,
+                                   .reason = NOT_REGISTERED,
+                                   .at_ms = clock_now_ms()};
+                size_t len = 0;
+
+                values[i] = result_encode(&r, &len);
+                if (!values[i]) {
+                        rc = -ENOMEM;
+                        goto out;
+                }
+                res[i] = (struct journal_item_result){
+                    .seq = o->seq,
+                    .status = RESULT_DEACTIVATED,
+                    .reason = NOT_REGISTERED,
+                    .out = {.topic = p->conf->kafka.results_topic,
+                            .key = o->nik,
+                            .key_len = strlen(o->nik),
+                            .value = values[i],
+                            .value_len = len},
+                };
+        }
+        rc = journal_ops_settle(p->journal, res, l->n);
+        if (rc == -ESTALE) {
+                /* batched or answered by another hand meanwhile: look again */
+                log_debug("push", "settling deactivations: %s",
+                          journal_errmsg(p->journal));
+                rc = 0;
+        } else if (rc) {
+                push_journal_failed(p, "(none)", "cannot settle deactivations");
+        } else {
+                log_info("push",
+                         "%zu deactivation(s) settled without a request: the "
+                         "registration each would end had failed",
+                         l->n);
+        }
+out:
+        for (size_t i = 0; values && i < l->n; i++)
+                free(values[i]);
+        free(values);
+        free(res);
+        return rc;
+}
+
 int push_form_batches(struct push *p)
 {
         int64_t now = clock_mono_ms();
@@ -158,6 +227,10 @@ int push_form_batches(struct push *p)
                 rc = journal_ops_unbatched(p->journal, 0, 8 * size, form_pick, &f);
                 if (rc >= 0)
                         rc = f.rc;
+                bool settled = rc >= 0 && f.settle.n;
+                if (settled)
+                        rc = settle_unsent(p, &f.settle);
+                push_form_oplist_free(&f.settle);
                 if (rc < 0) {
                         push_form_oplist_free(&f.list[0]);
                         push_form_oplist_free(&f.list[1]);
@@ -183,6 +256,8 @@ int push_form_batches(struct push *p)
                 }
                 push_form_oplist_free(&f.list[0]);
                 push_form_oplist_free(&f.list[1]);
+                if (settled)
+                        p->dirty = true; /* those workers' later operations may follow */
                 if (rc || !p->dirty)
                         break;
         }

@@ -16,7 +16,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, WaitTimeout, bin_path, run_tests, wait_for  # noqa: E402
+from harness import (SOURCE_DIR, Env, WaitTimeout, bin_path, run_tests,  # noqa: E402
+                     wait_for)
+from jsonschema_lite import errors, load_schema  # noqa: E402
 from dataset import (BPP, KALTIM, PROGRAMS, QUOTA_PROGRAM, Worker,  # noqa: E402
                      daemon_config, event, generate, model)
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
@@ -380,6 +382,62 @@ def test_replay_deactivations():
         stats = endpoint.stats()
         assert stats["deactivated"] == 3 and stats["not_found"] == 0, stats
         assert stats["registered"] == 4 and stats["registered_twice"] == 0, stats
+
+
+def test_withdrawal_of_a_failed_registration_needs_no_request():
+    """A worker withdrawn while their registration was still unanswered,
+    whose registration then failed for good: the endpoint holds nothing to
+    end, so the deactivation is final at once ("deactivated", reason
+    not_registered, no batch) and no request is made for it (the contract
+    has no deactivation without a kpj: one would fail its whole batch)."""
+    ws = workers(47, 2, first=700)
+    withdrawn = "enrollment.withdrawn"
+    with Env() as env:
+        kafka, endpoint, cfg, ctl = setup(env, 100)
+        # submitted and withdrawn in one go: both decided before any answer
+        kafka.produce(EVENTS, messages([
+            event("bpp-portal:2025-05-01:000001", SUBMITTED, BPP, ws[0]),
+            event("bpp-portal:2025-05-01:000002", withdrawn, BPP, ws[0])]))
+        run_daemon(env, cfg)
+        wait_for(lambda: final_results(kafka, "failed"), 60, "the registration failed")
+        st = wait_settled(ctl, "the registration failed", failed_items=1)
+        requests_400 = endpoint.stats()["requests"].get("400", 0)
+        assert requests_400 >= 1, endpoint.stats()
+
+        # the endpoint is fixed; another worker enrols and withdraws after
+        # the answer, which takes a deactivation request as usual
+        endpoint.faults(fail_400=0)
+        kafka.produce(EVENTS, messages([
+            event("bpp-portal:2025-05-02:000001", SUBMITTED, BPP, ws[1])]))
+        wait_for(lambda: final_results(kafka, "registered"), 60, "registered")
+        kafka.produce(EVENTS, messages([
+            event("bpp-portal:2025-05-02:000002", withdrawn, BPP, ws[1])]))
+        done = wait_for(lambda: (lambda d: len(d) == 2 and d)(
+            final_results(kafka, "deactivated")), 60, "both deactivations final")
+        by_nik = {d["nik"]: d for d in done}
+        first, second = by_nik[ws[0].nik], by_nik[ws[1].nik]
+        assert first["event_id"] == "bpp-portal:2025-05-01:000002", first
+        assert first["reason"] == "not_registered" and first["batch_id"] is None, first
+        assert first["kpj"] is None and first["covered_by"] is None, first
+        assert second["reason"] is None and second["batch_id"], second
+        schema = load_schema(os.path.join(SOURCE_DIR, "docs", "schemas",
+                                          "enrollment-result.v1.schema.json"))
+        assert not errors(first, schema) and not errors(second, schema), (
+            errors(first, schema), errors(second, schema))
+
+        st = wait_settled(ctl, "all settled", failed_items=1)
+        assert st["unbatched"] == 0 and quota_of(st, BPP) == (0, 10000), st
+        stats = endpoint.stats()
+        assert stats["requests"].get("400", 0) == requests_400, stats
+        assert stats["deactivated"] == 1 and stats["not_found"] == 0, stats
+        assert endpoint.state()["active"] == [], endpoint.state()
+        # what the operator reads of the first worker: the op is final
+        w = ctl.run("worker", ws[0].nik, "--json").out
+        no_full_nik(w)
+        assert "not_registered" in w, w
+        log = env.log("daemon")
+        assert "1 deactivation(s) settled without a request" in log, log[-2000:]
+        no_full_nik(log)
 
 
 def test_cli_under_load_never_locked():

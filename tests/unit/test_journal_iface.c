@@ -259,7 +259,7 @@ static int64_t counter(struct journal *j, const char *name)
 /* Operations, copied out of the callback. */
 struct op_copy {
         int64_t seq, reg_seq, batch_id;
-        int kind;
+        int kind, reg_status;
         char nik[17], program[NAME_SIZE], event_id[NAME_SIZE], item[96], reg_kpj[32];
 };
 struct op_list {
@@ -283,6 +283,7 @@ static int take_op(const struct journal_op *op, void *opaque)
         c->reg_seq = op->reg_seq;
         c->batch_id = op->batch_id;
         c->kind = op->kind;
+        c->reg_status = op->reg_status;
         snprintf(c->nik, sizeof(c->nik), "%s", op->nik ? op->nik : "");
         snprintf(c->program, sizeof(c->program), "%s", op->program ? op->program : "");
         snprintf(c->event_id, sizeof(c->event_id), "%s",
@@ -1121,6 +1122,102 @@ static void test_an_answer_after_a_withdrawal_changes_nothing(void **state)
         decide_worker_release(&w);
 }
 
+/* A deactivation learns its registration's final result; one whose
+ * registration failed is settled without a batch (push's call): it leaves
+ * the queue and the backlog, its result is queued, and an op batched or
+ * settled already is never settled (again). */
+static void test_a_deactivation_of_a_failed_registration_is_settled(void **state)
+{
+        struct fx *fx = *state;
+        struct rec x[2];
+        char nik[2][17], id[NAME_SIZE];
+        struct op_list ops = {0}, left = {0};
+        struct out_list out = {0};
+        int64_t op_after = ops_last(fx->j), backlog = -1;
+
+        struct names n = names_of(fx);
+        for (unsigned i = 0; i < 2; i++) {
+                nik_make(fx, i, nik[i]);
+                id_make(fx, i, id);
+                rec_make(&x[i], n.topic, i, id, nik[i], n.prog[0], DECIDE_REGISTER, 1,
+                         12);
+        }
+        struct journal_position pos[] = {{n.topic, 0, 2}};
+        assert_int_equal(commit_batch(fx->j, x, 2, pos, 1, 2), 0);
+        int64_t bid = batch_of(fx->j, op_after, 2, &ops);
+
+        /* both withdrawn while their registrations are unanswered */
+        op_after = ops.op[1].seq;
+        for (unsigned i = 0; i < 2; i++) {
+                id_make(fx, 2 + i, id);
+                rec_make(&x[i], n.topic, 2 + i, id, nik[i], n.prog[0], DECIDE_DEACTIVATE,
+                         0, 0);
+        }
+        pos[0].next = 4;
+        assert_int_equal(commit_batch(fx->j, x, 2, pos, 1, 2), 0);
+        ops_after(fx->j, op_after, &left);
+        assert_int_equal(left.n, 2);
+        assert_int_equal(left.op[0].reg_status, 0); /* not answered yet */
+        assert_int_equal(left.op[1].reg_status, 0);
+
+        /* then the answers: one registered, one failed */
+        struct journal_item_result res[2] = {
+            {.seq = ops.op[0].seq,
+             .status = RESULT_REGISTERED,
+             .kpj = "25000000009",
+             .out = {.topic = "results", .value = "a", .value_len = 1}},
+            {.seq = ops.op[1].seq,
+             .status = RESULT_FAILED,
+             .reason = "name required",
+             .out = {.topic = "results", .value = "b", .value_len = 1}},
+        };
+        assert_int_equal(
+            journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, res, 2), 0);
+        ops_after(fx->j, op_after, &ops);
+        assert_int_equal(ops.n, 2);
+        assert_int_equal(ops.op[0].kind, JOURNAL_OP_DEACTIVATE);
+        assert_int_equal(ops.op[0].reg_status, RESULT_REGISTERED);
+        assert_string_equal(ops.op[0].reg_kpj, "25000000009");
+        assert_int_equal(ops.op[1].reg_status, RESULT_FAILED);
+        assert_string_equal(ops.op[1].reg_kpj, "");
+
+        /* (the backlog counts other tests' ops too, on a shared server) */
+        int64_t out_after = outbox_last(fx->j), backlog_before = -1;
+        assert_int_equal(journal_backlog(fx->j, &backlog_before), 0);
+        struct journal_item_result settle = {
+            .seq = ops.op[1].seq,
+            .status = RESULT_DEACTIVATED,
+            .reason = "not_registered",
+            .out = {.topic = "results",
+                    .key = nik[1],
+                    .key_len = 16,
+                    .value = "s",
+                    .value_len = 1},
+        };
+        assert_int_equal(journal_ops_settle(fx->j, &settle, 1), 0);
+        ops_after(fx->j, op_after, &left);
+        assert_int_equal(left.n, 1);
+        assert_int_equal(left.op[0].seq, ops.op[0].seq);
+        assert_int_equal(journal_backlog(fx->j, &backlog), 0);
+        assert_int_equal(backlog, backlog_before - 1);
+        outbox_after(fx->j, out_after, &out);
+        assert_int_equal(out.n, 1);
+        assert_string_equal(out.o[0].key, nik[1]);
+        assert_string_equal(out.o[0].value, "s");
+
+        /* settled once only; a batched op is the push's, never settled */
+        assert_int_equal(journal_ops_settle(fx->j, &settle, 1), -ESTALE);
+        int64_t bid2 = batch_of(fx->j, op_after, 1, &left);
+        assert_true(bid2 > bid);
+        settle.seq = ops.op[0].seq;
+        assert_int_equal(journal_ops_settle(fx->j, &settle, 1), -ESTALE);
+        outbox_after(fx->j, out_after, &out);
+        assert_int_equal(out.n, 1);
+        free(ops.op);
+        free(left.op);
+        free(out.o);
+}
+
 /* Committed months (the budget's measure): a registration commits its own
  * months, a withdrawal releases those after its month and keeps the
  * coverage in the worker's view while it has months left, a failed
@@ -1643,6 +1740,9 @@ int main(void)
                 test_an_answer_after_a_withdrawal_changes_nothing, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(
                 test_a_split_batch_hands_its_items_to_two_new_ones, fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(
+                test_a_deactivation_of_a_failed_registration_is_settled, fx_open,
+                fx_close),
             cmocka_unit_test_setup_teardown(test_committed_months_follow_the_coverages,
                                             fx_open, fx_close),
             cmocka_unit_test_setup_teardown(test_the_premium_reports_facts, fx_open,
