@@ -1,9 +1,9 @@
 #include "result.h"
 
-#include <cjson/cJSON.h>
 #include <string.h>
 
 #include "clock.h"
+#include "jsonw.h"
 
 static const char *const status_names[RESULT__COUNT] = {
     [RESULT_CONFIRMED] = "confirmed",
@@ -23,41 +23,46 @@ const char *result_status_name(enum result_status s)
         return status_names[s];
 }
 
-static cJSON *text_or_null(const char *s)
-{
-        return s && *s ? cJSON_CreateString(s) : cJSON_CreateNull();
-}
-
+/* The members in the order the topic has always had them (the bytes
+ * cJSON printed; tests/unit/test_jsonw.c holds the two side by side). */
 char *result_encode(const struct result *r, size_t *len)
 {
         char at[40];
-        char *out = NULL;
-        cJSON *o = cJSON_CreateObject();
+        struct jsonw w;
 
-        if (!o)
-                return NULL;
+        jsonw_init(&w, 384);
         clock_format_rfc3339(r->at_ms, at, sizeof(at));
-        cJSON_AddStringToObject(o, "schema", "enrollment-result/v1");
-        cJSON_AddItemToObject(o, "event_id", text_or_null(r->event_id));
-        cJSON_AddItemToObject(o, "program", text_or_null(r->program));
-        cJSON_AddItemToObject(o, "nik", text_or_null(r->nik));
-        cJSON_AddStringToObject(o, "status", result_status_name(r->status));
-        cJSON_AddItemToObject(o, "reason", text_or_null(r->reason));
-        if (r->detail && *r->detail)
-                cJSON_AddStringToObject(o, "detail", r->detail);
-        cJSON_AddItemToObject(o, "covered_by", text_or_null(r->covered_by));
-        cJSON_AddItemToObject(o, "kpj", text_or_null(r->kpj));
-        cJSON_AddItemToObject(o, "batch_id", text_or_null(r->batch_id));
-        cJSON_AddStringToObject(o, "at", at);
-        if (r->source_topic) {
-                cJSON *src = cJSON_AddObjectToObject(o, "source");
-                cJSON_AddStringToObject(src, "topic", r->source_topic);
-                cJSON_AddNumberToObject(src, "partition", r->source_partition);
-                cJSON_AddNumberToObject(src, "offset", (double)r->source_offset);
+        jsonw_lit(&w, "{\"schema\":\"enrollment-result/v1\",\"event_id\":");
+        jsonw_str_or_null(&w, r->event_id);
+        jsonw_lit(&w, ",\"program\":");
+        jsonw_str_or_null(&w, r->program);
+        jsonw_lit(&w, ",\"nik\":");
+        jsonw_str_or_null(&w, r->nik);
+        jsonw_lit(&w, ",\"status\":");
+        jsonw_str(&w, result_status_name(r->status));
+        jsonw_lit(&w, ",\"reason\":");
+        jsonw_str_or_null(&w, r->reason);
+        if (r->detail && *r->detail) {
+                jsonw_lit(&w, ",\"detail\":");
+                jsonw_str(&w, r->detail);
         }
-        out = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (out)
-                *len = strlen(out);
-        return out;
+        jsonw_lit(&w, ",\"covered_by\":");
+        jsonw_str_or_null(&w, r->covered_by);
+        jsonw_lit(&w, ",\"kpj\":");
+        jsonw_str_or_null(&w, r->kpj);
+        jsonw_lit(&w, ",\"batch_id\":");
+        jsonw_str_or_null(&w, r->batch_id);
+        jsonw_lit(&w, ",\"at\":");
+        jsonw_str(&w, at);
+        if (r->source_topic) {
+                jsonw_lit(&w, ",\"source\":{\"topic\":");
+                jsonw_str(&w, r->source_topic);
+                jsonw_lit(&w, ",\"partition\":");
+                jsonw_i64(&w, r->source_partition);
+                jsonw_lit(&w, ",\"offset\":");
+                jsonw_i64(&w, r->source_offset);
+                jsonw_lit(&w, "}");
+        }
+        jsonw_lit(&w, "}");
+        return jsonw_finish(&w, len);
 }

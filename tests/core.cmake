@@ -12,6 +12,8 @@ bpjs_unit_test(keyset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
 bpjs_unit_test(answer bpjs_daemon)
 bpjs_unit_test(item bpjs_daemon)
+# results and items written without cJSON trees, byte for byte as cJSON printed them
+bpjs_unit_test(jsonw bpjs_daemon)
 bpjs_unit_test(push_tls bpjs_daemon)
 bpjs_integration_test(faults)
 # a hostile or broken endpoint: stale responses, bad kpjs, huge Retry-After
