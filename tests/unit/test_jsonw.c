@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
@@ -255,12 +256,39 @@ static void test_items_have_the_bytes_they_had(void **state)
         }
 }
 
+/* A result's time, in the local zone: the same within a second, another
+ * the next second, and the earlier one again after it (one conversion is
+ * kept per second). */
+static void test_the_time_of_a_result(void **state)
+{
+        const int64_t ms[] = {
+            1736150102000, 1736150102999, 1736150103000, 1736150102500, 0,
+            951782400000 /* 29 Feb 2000 */};
+        (void)state;
+        for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+                char got[40], want[40], base[32];
+                time_t t = (time_t)(ms[i] / 1000);
+                struct tm tm;
+                localtime_r(&t, &tm);
+                long off = tm.tm_gmtoff / 60;
+                strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+                if (off == 0)
+                        snprintf(want, sizeof(want), "%sZ", base);
+                else
+                        snprintf(want, sizeof(want), "%s%c%02ld:%02ld", base,
+                                 off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+                clock_format_rfc3339(ms[i], got, sizeof(got));
+                assert_string_equal(got, want);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_strings_are_escaped_as_cjson_escapes),
             cmocka_unit_test(test_results_have_the_bytes_they_had),
             cmocka_unit_test(test_items_have_the_bytes_they_had),
+            cmocka_unit_test(test_the_time_of_a_result),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
