@@ -167,30 +167,10 @@ static int settle_unsent(struct push *p, const struct oplist *l)
                 goto out;
         }
         for (size_t i = 0; i < l->n; i++) {
-                const struct op *o = &l->ops[i];
-                struct result r = {.event_id = o->event_id,
-                                   .program = o->program,
-                                   .nik = o->nik,
-                                   .status = RESULT_DEACTIVATED,
-                                   .reason = NOT_REGISTERED,
-                                   .at_ms = clock_now_ms()};
-                size_t len = 0;
-
-                values[i] = result_encode(&r, &len);
-                if (!values[i]) {
-                        rc = -ENOMEM;
+                struct result r = {.status = RESULT_DEACTIVATED,
+                                   .reason = NOT_REGISTERED};
+                if ((rc = push_final_result(p, &l->ops[i], &r, &values[i], &res[i])))
                         goto out;
-                }
-                res[i] = (struct journal_item_result){
-                    .seq = o->seq,
-                    .status = RESULT_DEACTIVATED,
-                    .reason = NOT_REGISTERED,
-                    .out = {.topic = p->conf->kafka.results_topic,
-                            .key = o->nik,
-                            .key_len = strlen(o->nik),
-                            .value = values[i],
-                            .value_len = len},
-                };
         }
         rc = journal_ops_settle(p->journal, res, l->n);
         if (rc == -ESTALE) {

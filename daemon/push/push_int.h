@@ -19,6 +19,7 @@
 #include "journal.h"
 #include "nikset.h"
 #include "push.h"
+#include "result.h"
 
 #define NAME_SIZE 40
 #define MAX_SLOTS 64 /* bpjs.max_in_flight's upper bound: a reload may raise it */
@@ -129,6 +130,11 @@ void push_http_error_text(CURLcode cc, const char *detail, char *out, size_t n);
 /* push_outcome.c */
 /* Hands every finished request to its outcome and releases its slot. */
 void push_outcome_reap(struct push *p);
+/* The final result of op o: r's status, reason, kpj, covered_by and
+ * batch_id as given, the rest from o; its encoding in *value (to free) and
+ * the journal's item result in *res. 0 or -ENOMEM. */
+int push_final_result(const struct push *p, const struct op *o, struct result *r,
+                      char **value, struct journal_item_result *res);
 /* Puts batches back to pending whose outcome the journal could not take. */
 void push_outcome_requeue_run(struct push *p);
 

@@ -157,13 +157,8 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
         }
         for (size_t i = 0; i < ops.n; i++) {
                 const struct op *o = &ops.ops[i];
-                struct result r = {.event_id = o->event_id,
-                                   .program = o->program,
-                                   .nik = o->nik,
-                                   .batch_id = s->name,
-                                   .at_ms = clock_now_ms()};
+                struct result r = {.batch_id = s->name};
                 const char *reason = NULL;
-                size_t len = 0;
 
                 if (answers) {
                         registration_id(p, o->reg_seq, rid);
@@ -189,22 +184,8 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
                     r.status == RESULT_ALREADY_REGISTERED)
                         r.covered_by = o->program;
                 r.reason = reason;
-                values[i] = result_encode(&r, &len);
-                if (!values[i]) {
-                        rc = -ENOMEM;
+                if ((rc = push_final_result(p, o, &r, &values[i], &res[i])))
                         goto out;
-                }
-                res[i] = (struct journal_item_result){
-                    .seq = o->seq,
-                    .status = r.status,
-                    .kpj = r.kpj,
-                    .reason = reason,
-                    .out = {.topic = p->conf->kafka.results_topic,
-                            .key = o->nik,
-                            .key_len = strlen(o->nik),
-                            .value = values[i],
-                            .value_len = len},
-                };
         }
         rc = journal_batch_finish(p->journal, s->batch_id, state, error, res, ops.n);
         if (rc == 0) {
@@ -224,6 +205,32 @@ out:
         free(res);
         push_form_oplist_free(&ops);
         return rc;
+}
+
+int push_final_result(const struct push *p, const struct op *o, struct result *r,
+                      char **value, struct journal_item_result *res)
+{
+        size_t len = 0;
+
+        r->event_id = o->event_id;
+        r->program = o->program;
+        r->nik = o->nik;
+        r->at_ms = clock_now_ms();
+        *value = result_encode(r, &len);
+        if (!*value)
+                return -ENOMEM;
+        *res = (struct journal_item_result){
+            .seq = o->seq,
+            .status = r->status,
+            .kpj = r->kpj,
+            .reason = r->reason,
+            .out = {.topic = p->conf->kafka.results_topic,
+                    .key = o->nik,
+                    .key_len = strlen(o->nik),
+                    .value = *value,
+                    .value_len = len},
+        };
+        return 0;
 }
 
 #define BREAKER_FAILURES 5
