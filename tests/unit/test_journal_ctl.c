@@ -1,7 +1,15 @@
-/* The replay rules of the operator's journal (journal_ctl_replay), one row a
- * rule: two workers' registrations fail together in one batch, something
+/* The operator's journal (journal_ctl_*): the replay rules, one row a rule
+ * (two workers' registrations fail together in one batch, something
  * happens meanwhile, and the replay must resend the same body, rebuild a
- * batch of what still qualifies, or do nothing, with the exact reason. */
+ * batch of what still qualifies, or do nothing, with the exact reason),
+ * and what every other verb answers.
+ *
+ * On either backend: BPJS_TEST_JOURNAL (a PostgreSQL URL, with
+ * BPJS_TEST_JOURNAL_PASSWORD its password; tests/journal_iface_pg.py starts
+ * a private server) if set, else a SQLite file in /tmp. Each test begins
+ * on an empty journal: a new file, or the database's schema dropped and
+ * made again. What only a SQLite file has (its files) is skipped on
+ * PostgreSQL, saying so. */
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -14,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
 
 #include "clock.h"
 #include "journal.h"
@@ -24,17 +34,34 @@
 #define Y25  (2025 * 12) /* January 2025 */
 #define Y24  (2024 * 12)
 
-static char path[64];
+static char path[512];
+static const char *pg_url, *pg_password; /* set: the PostgreSQL backend */
+
+/* Skips a test about what only a SQLite file has. */
+#define SQLITE_ONLY()                                                                    \
+        do {                                                                             \
+                if (pg_url) {                                                            \
+                        fprintf(stderr, "[ skipped  ] %s: about the SQLite file only\n", \
+                                __func__);                                               \
+                        skip();                                                          \
+                }                                                                        \
+        } while (0)
 
 /* ---- building a journal as the daemon would ---- */
 
-static struct journal *open_journal(void)
+static struct journal *open_as(unsigned flags)
 {
-        char err[256];
+        struct journal_open_opts o = {pg_password};
+        char err[512];
         struct journal *j = NULL;
-        if (journal_open(path, JOURNAL_RECOVER, &j, err, sizeof(err)))
+        if (journal_open_with(path, &o, flags, &j, err, sizeof(err)))
                 fail_msg("%s", err);
         return j;
+}
+
+static struct journal *open_journal(void)
+{
+        return open_as(JOURNAL_RECOVER);
 }
 
 static int64_t next_offset;
@@ -254,18 +281,37 @@ static int see_quota(const char *program, int64_t used, int64_t months, void *op
 /* bpjs-syncctl's open: the operator's, read-only unless it writes. */
 static struct journal *open_ctl(bool write)
 {
-        char err[256];
-        struct journal *c = NULL;
-        if (journal_open(path, JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY), &c, err,
-                         sizeof(err)))
-                fail_msg("%s", err);
-        return c;
+        return open_as(JOURNAL_OPERATOR | (write ? 0 : JOURNAL_READONLY));
+}
+
+/* SQL beside the journal (PostgreSQL), on a connection of the test's own. */
+static void pg_sql(const char *q)
+{
+        const char *keys[] = {"dbname", "password", NULL};
+        const char *values[] = {pg_url, pg_password, NULL};
+        PGconn *c = PQconnectdbParams(keys, values, 1);
+        PGresult *r;
+
+        if (PQstatus(c) != CONNECTION_OK)
+                fail_msg("connect: %s", PQerrorMessage(c));
+        r = PQexec(c, q);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+                fail_msg("%s: %s", q, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
 }
 
 static void fresh(void)
 {
         int fd;
 
+        if (pg_url) {
+                /* an empty database: the next daemon's open makes the journal */
+                snprintf(path, sizeof(path), "%s", pg_url);
+                pg_sql("SET client_min_messages = warning;"
+                       " DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+                return;
+        }
         snprintf(path, sizeof(path), "/tmp/test_journal_ctl.XXXXXX");
         fd = mkstemp(path);
         assert_true(fd >= 0);
@@ -275,7 +321,9 @@ static void fresh(void)
 
 static void cleanup(void)
 {
-        char more[80];
+        char more[600];
+        if (pg_url)
+                return; /* the next fresh() empties the database */
         unlink(path);
         snprintf(more, sizeof(more), "%s-wal", path);
         unlink(more);
@@ -540,9 +588,10 @@ static void test_operator_open_creates_nothing(void **state)
         static const unsigned modes[] = {
             JOURNAL_OPERATOR, JOURNAL_OPERATOR | JOURNAL_READONLY, JOURNAL_READONLY};
         struct journal *c = NULL;
-        char err[256], more[80];
+        char err[256], more[600];
         (void)state;
 
+        SQLITE_ONLY();
         for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++) {
                 fresh();
                 err[0] = '\0';
@@ -569,6 +618,7 @@ static void test_operator_open_changes_nothing(void **state)
         FILE *f;
         (void)state;
 
+        SQLITE_ONLY();
         fresh();
         f = fopen(path, "w");
         assert_non_null(f);
@@ -598,9 +648,11 @@ static void test_readonly_refuses_writes(void **state)
                             "begin: the journal was opened read-only: no change is made");
         /* a write outside a transaction too, and the journal stays healthy */
         assert_int_equal(journal_counter_add(c, "consumed", 1), -EROFS);
+        /* SQLite names the write refused, PostgreSQL its begin */
         assert_string_equal(
             journal_errmsg(c),
-            "counter: the journal was opened read-only: no change is made");
+            pg_url ? "begin: the journal was opened read-only: no change is made"
+                   : "counter: the journal was opened read-only: no change is made");
         assert_int_equal(journal_write_health(c), 0);
         struct journal_facts none = {0};
         assert_int_equal(journal_consume_begin(c, &none), -EROFS);
@@ -690,6 +742,17 @@ static void record_full(struct journal *j, const char *event_id, const char *nik
         assert_int_equal(jt_commit(j), 0);
 }
 
+static void json_equal(const char *got, const char *want)
+{
+        cJSON *a = cJSON_Parse(got), *b = cJSON_Parse(want);
+        bool same = a && b && cJSON_Compare(a, b, true);
+
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        if (!same)
+                fail_msg("%s is not the JSON %s", got, want);
+}
+
 static int item_of(const struct journal_op *op, void *opaque)
 {
         snprintf(opaque, 512, "%.*s", (int)op->item_len, op->item);
@@ -735,15 +798,20 @@ static void test_replay_after_pruning(void **state)
 
         j = open_journal();
         assert_int_equal(journal_batch_ops(j, id, item_of, item), 1);
-        assert_string_equal(item,
-                            "{\"nik\":\"" NIK1 "\",\"program\":\"BPP\","
-                            "\"period\":{\"start\":\"2025-01\",\"end\":\"2025-12\"}}");
+        /* the same JSON (each backend writes it in its own spacing) */
+        json_equal(item, "{\"nik\":\"" NIK1 "\",\"program\":\"BPP\","
+                         "\"period\":{\"start\":\"2025-01\",\"end\":\"2025-12\"}}");
         journal_close(j);
         cleanup();
 }
 
 int main(void)
 {
+        const char *url = getenv("BPJS_TEST_JOURNAL");
+        if (url && *url) {
+                pg_url = url;
+                pg_password = getenv("BPJS_TEST_JOURNAL_PASSWORD");
+        }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rules),
             cmocka_unit_test(test_left_behind_later),
