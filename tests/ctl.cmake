@@ -1,6 +1,9 @@
 # bpjs-syncctl, the operator CLI: inspection and replay of failed batches
 # against a running daemon (issue 5).
 bpjs_integration_test(syncctl)
+# every bpjs-syncctl verb on a PostgreSQL journal (issue 16), a replay's
+# requests seen by a recording proxy
+bpjs_integration_test(pg_syncctl)
 # The operator half of the journal: its open (nothing created, read-only
 # refuses writes), the replay rules, one row a rule, and every other verb.
 bpjs_unit_test(journal_ctl bpjs_daemon)
