@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1184,6 +1186,81 @@ static void test_audit(void **state)
         cleanup();
 }
 
+/* ---- replay beside daemons (PostgreSQL) ---- */
+
+struct replay_run {
+        int64_t id;
+        struct journal_ctl_replay_opts *opts;
+        struct journal_ctl_replay res;
+        int rc;
+        atomic_bool done;
+};
+
+static void *replay_thread(void *arg)
+{
+        struct replay_run *run = arg;
+        struct journal *c = open_ctl(true);
+
+        run->rc = journal_ctl_replay(c, run->id, run->opts, &run->res);
+        atomic_store(&run->done, true);
+        journal_close(c);
+        return NULL;
+}
+
+/* A replay waits for a worker that a daemon is deciding: the advisory lock
+ * the consume side holds from its begin to its commit (one key a NIK) holds
+ * the replay before it reads a fact, and it goes on, judging what is true
+ * then, once the lock is gone. */
+static void test_replay_waits_for_a_worker_being_decided(void **state)
+{
+        struct journal_ctl_quota quotas[] = {Q("BPP", 10)};
+        struct journal_ctl_replay_opts opts = {
+            .who = "tester", .quotas = quotas, .n_quotas = 1, .compose = compose};
+        struct replay_run run = {.opts = &opts};
+        const char *keys[] = {"dbname", "password", NULL};
+        const char *values[] = {pg_url, pg_password, NULL};
+        struct journal *j;
+        pthread_t t;
+        PGconn *daemon;
+        PGresult *r;
+        (void)state;
+
+        if (!pg_url) {
+                fprintf(stderr, "[ skipped  ] %s: the advisory locks are PostgreSQL's\n",
+                        __func__);
+                skip();
+        }
+        fresh();
+        j = open_journal();
+        record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
+        record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        run.id = batch_and_fail(j, JOURNAL_OP_REGISTER);
+
+        /* a daemon between its begin and its commit for NIK2 */
+        daemon = PQconnectdbParams(keys, values, 1);
+        assert_int_equal(PQstatus(daemon), CONNECTION_OK);
+        r = PQexec(daemon, "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('" NIK2
+                           "', 0))");
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+
+        assert_int_equal(pthread_create(&t, NULL, replay_thread, &run), 0);
+        usleep(1500 * 1000);
+        assert_false(atomic_load(&run.done));
+        assert_int_equal(batch(j, run.id).state, JOURNAL_BATCH_FAILED);
+
+        r = PQexec(daemon, "COMMIT");
+        PQclear(r);
+        PQfinish(daemon);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(run.rc, 0);
+        assert_int_equal(run.res.action, JOURNAL_CTL_REPLAY_RESEND);
+        assert_int_equal(batch(j, run.id).state, JOURNAL_BATCH_PENDING);
+        journal_ctl_replay_free(&run.res);
+        journal_close(j);
+        cleanup();
+}
+
 int main(void)
 {
         const char *url = getenv("BPJS_TEST_JOURNAL");
@@ -1206,6 +1283,7 @@ int main(void)
             cmocka_unit_test(test_worker),
             cmocka_unit_test(test_rejected),
             cmocka_unit_test(test_audit),
+            cmocka_unit_test(test_replay_waits_for_a_worker_being_decided),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
