@@ -180,16 +180,11 @@ static int read_facts(struct jpg *j, const struct jctl_rop *o, struct replay_ite
 static int read_all_facts(struct jpg *j, struct jctl_replay *r,
                           const struct journal_ctl_replay_opts *o)
 {
-        struct journal_program_use *use = NULL;
-        int rc = jctl_facts_alloc(r, o);
+        struct journal_program_use *use = calloc(o->n_quotas + 1, sizeof(*use));
+        int rc = use ? jctl_facts_alloc(r, o) : -ENOMEM;
 
         for (size_t i = 0; rc == 0 && i < r->n; i++)
                 rc = read_facts(j, &r->ops[i], &r->facts[i], &r->workers[i]);
-        if (rc == 0 && o->n_quotas) {
-                use = calloc(o->n_quotas, sizeof(*use));
-                if (!use)
-                        rc = jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
-        }
         for (size_t i = 0; rc == 0 && i < o->n_quotas; i++)
                 use[i].program = r->quotas[i].program;
         /* in the open transaction: the consume side's slot counts */
@@ -199,6 +194,8 @@ static int read_all_facts(struct jpg *j, struct jctl_replay *r,
                 r->quotas[i].used = use[i].used;
                 r->quotas[i].months = use[i].months;
         }
+        if (rc == -ENOMEM)
+                jpg_fail_text(j, rc, "replay", "out of memory");
         free(use);
         return rc;
 }
