@@ -4,7 +4,8 @@
  * under an advisory lock, its version in meta), the statements (prepared
  * once at open from one table), the helpers the backend's files share, and
  * the backend's table. The consume side is journal_pg_consume.c, the push
- * and publish sides journal_pg_push.c, the operator's journal_pg_ctl.c.
+ * and publish sides journal_pg_push.c, the operator's journal_pg_ctl.c and
+ * journal_pg_ctl_replay.c.
  *
  * The schema mirrors the SQLite backend's (journal_sqlite.c): the same
  * tables, columns and states, so the two read alike; seqs and batch ids
@@ -21,8 +22,9 @@
 
 /* The schema's version: a journal of a newer one is refused. 1 kept one
  * coverage row a worker and programme (overwritten by a new registration)
- * and no committed months; 2 keeps the coverages' history and the months. */
-#define SCHEMA_VERSION 2
+ * and no committed months; 2 keeps the coverages' history and the months;
+ * 3 indexes events and ops by NIK (bpjs-syncctl worker). */
+#define SCHEMA_VERSION 3
 /* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
  * upgrades, one instance at a time ('bpjs'). The one-key form, used for
  * the workers, is another key space. */
@@ -118,6 +120,11 @@ static const char upgrade_v2[] =
     "  sum(greatest(c.last_month - c.first_month + 1, 0)) FROM coverages c"
     "  WHERE c.program = quota.program AND c.state <> 4), 0);";
 
+/* Version 3: a worker's events and operations found by the NIK, without a
+ * scan of either table (bpjs-syncctl worker on a big journal). */
+static const char upgrade_v3[] = "CREATE INDEX events_nik ON events(nik);"
+                                 "CREATE INDEX ops_nik ON ops(nik, seq);";
+
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
         "r.kpj, o.batch_id, r.status::bigint FROM ops o LEFT JOIN ops r"                 \
@@ -140,6 +147,22 @@ static const char upgrade_v2[] =
         "SELECT 1 FROM coverages c WHERE c.nik = ops.nik AND c.reg_seq = ops.seq"        \
         " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
         "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
+
+/* An op, its registration's kpj, its outcome, the coverage it starts or
+ * ends (only while that coverage is still the op's own) and its batch's
+ * state (journal_sqlite_ctl.c's ITEM_COLUMNS) */
+#define CTL_ITEM_COLUMNS                                                                 \
+        "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
+        "o.batch_id, o.status, o.kpj, o.reason, c.state, b.state "                       \
+        "FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "                               \
+        "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "           \
+        " AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "         \
+        " AND NOT EXISTS (SELECT 1 FROM coverages l WHERE l.nik = o.nik "                \
+        "  AND l.program = o.program AND l.reg_seq > c.reg_seq) "                        \
+        "LEFT JOIN batches b ON b.id = o.batch_id "
+#define CTL_EVENT_COLUMNS                                                                \
+        "event_id, nik, program, type, status, reason, covered_by, topic, partition, "   \
+        "\"offset\", decided_at FROM events "
 
 static const char *const sql[Q__COUNT] = {
     /* the batch's workers, locked in NIK order until its commit: two
@@ -322,6 +345,72 @@ static const char *const sql[Q__COUNT] = {
                      "  WHERE c.first_month <= c.last_month) g WHERE klass IS NOT NULL"
                      " GROUP BY program, klass, first_month, last_month"
                      " ORDER BY program COLLATE \"C\", klass, first_month, last_month",
+    /* the operator's verbs (journal_pg_ctl.c), as journal_sqlite_ctl.c's:
+     * absent filters are NULL; text ordered as SQLite orders it (bytes) */
+    [Q_CTL_BATCHES] =
+        "SELECT b.id, b.kind, b.state, b.attempts, b.next_at, b.last_error,"
+        " b.created_at, b.updated_at,"
+        " (SELECT count(*) FROM ops o WHERE o.batch_id = b.id),"
+        " (SELECT string_agg(d.program, ',' ORDER BY d.program COLLATE \"C\") FROM"
+        "  (SELECT DISTINCT o.program FROM ops o WHERE o.batch_id = b.id) d)"
+        " FROM batches b WHERE ($1::int IS NULL OR b.state = $1::int)"
+        " AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM ops o"
+        "  WHERE o.batch_id = b.id AND o.program = $2::text))"
+        " AND ($3::bigint IS NULL OR b.updated_at >= $3::bigint) ORDER BY b.id",
+    [Q_CTL_BATCH_ITEMS] = "SELECT " CTL_ITEM_COLUMNS "WHERE o.batch_id = $1::bigint"
+                          " ORDER BY o.seq",
+    /* a worker's rows by the NIK's indexes (events_nik, ops_nik) */
+    [Q_CTL_WORKER_EVENTS] = "SELECT " CTL_EVENT_COLUMNS "WHERE nik = $1::text"
+                            " ORDER BY decided_at, event_id COLLATE \"C\"",
+    [Q_CTL_WORKER_COVERAGES] =
+        "SELECT program, state, start_month, end_month, reg_seq, event_id,"
+        " updated_at, first_month, last_month FROM coverage_now WHERE nik = $1::text"
+        " ORDER BY reg_seq",
+    [Q_CTL_WORKER_OPS] = "SELECT " CTL_ITEM_COLUMNS "WHERE o.nik = $1::text"
+                         " ORDER BY o.seq",
+    [Q_CTL_REJECTED] = "SELECT " CTL_EVENT_COLUMNS "WHERE status = $3::int"
+                       " AND ($1::text IS NULL OR reason = $1::text)"
+                       " AND ($2::bigint IS NULL OR decided_at >= $2::bigint)"
+                       " ORDER BY decided_at, event_id COLLATE \"C\"",
+    [Q_CTL_AUDIT_ADD] = "INSERT INTO audit(at, who, action, detail)"
+                        " VALUES($1::bigint, $2::text, $3::text, $4::text)",
+    [Q_CTL_AUDIT_LIST] = "SELECT id, at, who, action, detail FROM audit"
+                         " WHERE ($1::text IS NULL OR strpos(detail, $1::text) > 0)"
+                         " AND ($2::bigint IS NULL OR at >= $2::bigint) ORDER BY id",
+    /* replay (journal_pg_ctl_replay.c): the batch row locked for the
+     * replay's transaction, then its workers (Q_LOCK_WORKERS), then the
+     * slots of the programmes it may take, in the consume side's order */
+    [Q_CTL_BATCH_LOCK] = "SELECT id FROM batches WHERE id = $1::bigint FOR UPDATE",
+    [Q_CTL_QUOTAS_LOCK] =
+        "SELECT program, used, months FROM quota WHERE program = ANY($1::text[])"
+        " ORDER BY program COLLATE \"C\" FOR UPDATE",
+    /* the latest coverage of (NIK, programme): the op's own, or a later one */
+    [Q_CTL_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month, first_month,"
+                           " last_month FROM coverage_now WHERE nik = $1::text"
+                           " AND program = $2::text ORDER BY reg_seq DESC LIMIT 1",
+    /* decide's view of the worker (journal_sqlite.c's S_WORKER) */
+    [Q_CTL_WORKER_LIVE] =
+        "SELECT program, start_month, end_month, first_month, last_month,"
+        " (state IN (1, 2))::int FROM coverages WHERE nik = $1::text"
+        " AND (state IN (1, 2) OR (state = 3 AND last_month >= first_month))"
+        " ORDER BY reg_seq",
+    [Q_CTL_LATER_OP] = "SELECT seq FROM ops WHERE nik = $1::text AND seq > $2::bigint"
+                       " ORDER BY seq LIMIT 1",
+    [Q_CTL_COVERAGE_RETAKE] =
+        "UPDATE coverages SET state = 1, updated_at = $4::bigint WHERE nik = $1::text"
+        " AND program = $2::text AND reg_seq = $3::bigint AND state = 4",
+    [Q_CTL_QUOTA_TAKE] =
+        "INSERT INTO quota(program, used, months) VALUES($1::text, $2::bigint,"
+        " $3::bigint) ON CONFLICT (program) DO UPDATE SET used = quota.used"
+        " + EXCLUDED.used, months = quota.months + EXCLUDED.months",
+    [Q_CTL_OP_RESET] = "UPDATE ops SET status = NULL, kpj = NULL, reason = NULL"
+                       " WHERE seq = $1::bigint AND batch_id = $2::bigint",
+    [Q_CTL_OP_REASON] = "UPDATE ops SET reason = $2::text WHERE seq = $1::bigint",
+    /* pending again from state $4: the failed batch (4), or the new one (1) */
+    [Q_CTL_BATCH_REQUEUE] =
+        "UPDATE batches SET state = 1, attempts = 0, next_at = $2::bigint,"
+        " last_error = $3::text, updated_at = $2::bigint WHERE id = $1::bigint"
+        " AND state = $4::int",
 };
 
 static const struct journal_backend jpg_backend;
@@ -728,6 +817,8 @@ static int schema_ensure(struct jpg *j)
         /* the upgrades, each under the same lock and in the same transaction */
         if (rc == 0 && version < 2)
                 rc = simple(j, upgrade_v2, "schema upgrade to version 2");
+        if (rc == 0 && version < 3)
+                rc = simple(j, upgrade_v3, "schema upgrade to version 3");
         if (rc == 0 && version < SCHEMA_VERSION) {
                 snprintf(q, sizeof(q),
                          "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
@@ -881,66 +972,7 @@ static void jpg_close(struct journal *jj)
         free(j);
 }
 
-/* ---- the operator side: status and the report in journal_pg_ctl.c, the rest
- * not yet ---- */
-
-static int ctl_unsupported(struct journal *jj, const char *what)
-{
-        struct jpg *j = jpg_of(jj);
-        snprintf(j->errmsg, sizeof(j->errmsg),
-                 "%s: the PostgreSQL journal has no operator commands yet", what);
-        return -ENOTSUP;
-}
-
-static int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
-                           journal_ctl_batch_fn fn, void *opaque)
-{
-        (void)f, (void)fn, (void)opaque;
-        return ctl_unsupported(j, "batches");
-}
-
-static int jpg_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
-                              journal_ctl_item_fn ifn, void *opaque)
-{
-        (void)id, (void)bfn, (void)ifn, (void)opaque;
-        return ctl_unsupported(j, "batch");
-}
-
-static int jpg_ctl_worker(struct journal *j, const char *nik,
-                          const struct journal_ctl_worker_fns *fns, void *opaque)
-{
-        (void)nik, (void)fns, (void)opaque;
-        return ctl_unsupported(j, "worker");
-}
-
-static int jpg_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
-                            journal_ctl_event_fn fn, void *opaque)
-{
-        (void)reason, (void)since_ms, (void)fn, (void)opaque;
-        return ctl_unsupported(j, "rejected");
-}
-
-static int jpg_ctl_audit_add(struct journal *j, const char *who, const char *action,
-                             const char *detail)
-{
-        (void)who, (void)action, (void)detail;
-        return ctl_unsupported(j, "audit");
-}
-
-static int jpg_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
-                              journal_ctl_audit_fn fn, void *opaque)
-{
-        (void)contains, (void)since_ms, (void)fn, (void)opaque;
-        return ctl_unsupported(j, "audit");
-}
-
-static int jpg_ctl_replay(struct journal *j, int64_t id,
-                          const struct journal_ctl_replay_opts *o,
-                          struct journal_ctl_replay *out)
-{
-        (void)id, (void)o, (void)out;
-        return ctl_unsupported(j, "replay");
-}
+/* ---- the backend's table; the operator side is journal_pg_ctl*.c ---- */
 
 static const struct journal_backend jpg_backend = {
     .name = "postgresql",

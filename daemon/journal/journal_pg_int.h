@@ -63,6 +63,25 @@ enum jpg_stmt {
         Q_CTL_LAST_ERROR,
         Q_CTL_QUOTAS,
         Q_CTL_REPORT,
+        /* the operator's other verbs and replay (journal_pg_ctl*.c) */
+        Q_CTL_BATCHES,
+        Q_CTL_BATCH_ITEMS,
+        Q_CTL_WORKER_EVENTS,
+        Q_CTL_WORKER_COVERAGES,
+        Q_CTL_WORKER_OPS,
+        Q_CTL_REJECTED,
+        Q_CTL_AUDIT_ADD,
+        Q_CTL_AUDIT_LIST,
+        Q_CTL_BATCH_LOCK,
+        Q_CTL_QUOTAS_LOCK,
+        Q_CTL_COVERAGE_ROW,
+        Q_CTL_WORKER_LIVE,
+        Q_CTL_LATER_OP,
+        Q_CTL_COVERAGE_RETAKE,
+        Q_CTL_QUOTA_TAKE,
+        Q_CTL_OP_RESET,
+        Q_CTL_OP_REASON,
+        Q_CTL_BATCH_REQUEUE,
         Q__COUNT
 };
 
@@ -197,5 +216,26 @@ int jpg_ctl_status(struct journal *j, journal_ctl_quota_fn fn, void *opaque,
                    struct journal_ctl_status *out);
 int jpg_ctl_report(struct journal *j, journal_ctl_report_fn fn, journal_ctl_quota_fn qfn,
                    void *opaque);
+int jpg_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
+                    journal_ctl_batch_fn fn, void *opaque);
+int jpg_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
+                       journal_ctl_item_fn ifn, void *opaque);
+int jpg_ctl_worker(struct journal *j, const char *nik,
+                   const struct journal_ctl_worker_fns *fns, void *opaque);
+int jpg_ctl_rejected(struct journal *j, const char *reason, int64_t since_ms,
+                     journal_ctl_event_fn fn, void *opaque);
+int jpg_ctl_audit_add(struct journal *j, const char *who, const char *action,
+                      const char *detail);
+int jpg_ctl_audit_list(struct journal *j, const char *contains, int64_t since_ms,
+                       journal_ctl_audit_fn fn, void *opaque);
+/* journal_pg_ctl.c's, for journal_pg_ctl_replay.c: an op row of
+ * Q_CTL_BATCH_ITEMS or Q_CTL_WORKER_OPS read, and a statement's rows handed
+ * to an item callback (the number of rows, or fn's negative result). */
+void jpg_ctl_read_item(const PGresult *r, int row, struct journal_ctl_item *it);
+int jpg_ctl_each_item(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p,
+                      journal_ctl_item_fn fn, void *opaque, const char *what);
+/* journal_pg_ctl_replay.c's, likewise. */
+int jpg_ctl_replay(struct journal *j, int64_t id, const struct journal_ctl_replay_opts *o,
+                   struct journal_ctl_replay *out);
 
 #endif

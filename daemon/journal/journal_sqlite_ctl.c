@@ -4,14 +4,12 @@
  * short transactions. What the daemon's half already writes (quota, batches,
  * batch ends, counters, the outbox count) is called there, never copied.
  * See journal.h, "Operator side". */
-#include "item.h"
 #include "journal.h"
+#include "journal_ctl_int.h"
 #include "journal_sqlite_int.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +17,6 @@
 
 #include "clock.h"
 #include "replay.h"
-
-#define DETAIL_SIZE 2048
 
 enum stmt {
         C_BEGIN,
@@ -160,61 +156,6 @@ void jsql_ctl_finalize(struct journal *j)
                 sqlite3_finalize(j->ctl_st[i]);
         free(j->ctl_st);
         j->ctl_st = NULL;
-}
-
-const char *journal_ctl_coverage_state_name(int state)
-{
-        static const char *const names[] = {"?", "pending", "active", "ended", "failed"};
-        return state >= 1 && state <= 4 ? names[state] : "?";
-}
-
-const char *journal_ctl_replay_action_name(int action)
-{
-        static const char *const names[] = {"skip", "none", "resend", "rebuild"};
-        return action >= 0 && action <= 3 ? names[action] : "?";
-}
-
-void journal_ctl_batch_name(const struct journal *j, int64_t id,
-                            char out[JOURNAL_CTL_NAME_SIZE])
-{
-        item_batch_name(j->id, id, out);
-}
-
-void journal_ctl_registration_id(const struct journal *j, int64_t seq,
-                                 char out[JOURNAL_CTL_NAME_SIZE])
-{
-        item_registration_id(j->id, seq, out);
-}
-
-static int parse_number(const char *s, int64_t *out)
-{
-        int64_t v = 0;
-
-        if (!*s)
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
-                        return -EINVAL;
-                v = v * 10 + (*s - '0');
-        }
-        if (v < 1)
-                return -EINVAL;
-        *out = v;
-        return 0;
-}
-
-int journal_ctl_batch_parse(const struct journal *j, const char *s, int64_t *out)
-{
-        const char *dash;
-
-        if (s[0] != 'b' || s[1] != '-')
-                return parse_number(s, out);
-        dash = strchr(s + 2, '-');
-        if (!dash || dash - (s + 2) != JOURNAL_ID_LEN || strlen(dash + 1) != 12)
-                return -EINVAL;
-        if (strncmp(s + 2, j->id, JOURNAL_ID_LEN) != 0)
-                return -EXDEV;
-        return parse_number(dash + 1, out);
 }
 
 static sqlite3_stmt *use(struct journal *j, enum stmt s)
@@ -663,99 +604,9 @@ int jsql_ctl_audit_list(struct journal *j, const char *contains, int64_t since_m
  * one transaction), replay_judge (replay.j) decides, and apply() carries the
  * judgement out. No replay rule is written here. */
 
-/* An operation of the batch being replayed, copied out of its row. */
-struct rop {
-        struct journal_op op;
-        int status;
-        char *nik, *program, *event_id, *item, *kpj;
-};
-
-struct replay_ctx {
-        struct rop *ops;
-        size_t n, cap;
-        int rc;
-        /* the facts, one per op, and one quota per configured programme */
-        struct replay_item *facts;
-        struct decide_worker *workers;
-        struct replay_quota *quotas;
-        char *last_error; /* the batch's, whole */
-};
-
-static char *dup_or_null(const char *s)
-{
-        return s ? strdup(s) : NULL;
-}
-
-static int collect_op(const struct journal_ctl_item *it, void *opaque)
-{
-        struct replay_ctx *r = opaque;
-        struct rop *o;
-
-        if (r->n == r->cap) {
-                size_t cap = r->cap ? 2 * r->cap : 16;
-                struct rop *ops = realloc(r->ops, cap * sizeof(*ops));
-                if (!ops)
-                        return r->rc = -ENOMEM;
-                r->ops = ops;
-                r->cap = cap;
-        }
-        o = &r->ops[r->n];
-        memset(o, 0, sizeof(*o));
-        o->op = it->op;
-        o->status = it->status;
-        o->nik = strdup(it->op.nik ? it->op.nik : "");
-        o->program = strdup(it->op.program ? it->op.program : "");
-        o->event_id = strdup(it->op.event_id ? it->op.event_id : "");
-        o->item = malloc(it->op.item_len + 1);
-        o->kpj = dup_or_null(it->op.reg_kpj);
-        r->n++;
-        if (!o->nik || !o->program || !o->event_id || !o->item ||
-            (it->op.reg_kpj && !o->kpj))
-                return r->rc = -ENOMEM;
-        memcpy(o->item, it->op.item, it->op.item_len);
-        o->item[it->op.item_len] = '\0';
-        o->op.nik = o->nik;
-        o->op.program = o->program;
-        o->op.event_id = o->event_id;
-        o->op.item = o->item;
-        o->op.reg_kpj = o->kpj;
-        return 0;
-}
-
-static void rops_free(struct replay_ctx *r)
-{
-        for (size_t i = 0; i < r->n; i++) {
-                free(r->ops[i].nik);
-                free(r->ops[i].program);
-                free(r->ops[i].event_id);
-                free(r->ops[i].item);
-                free(r->ops[i].kpj);
-        }
-        free(r->ops);
-        for (size_t i = 0; r->workers && i < r->n; i++)
-                decide_worker_release(&r->workers[i]);
-        free(r->workers);
-        free(r->facts);
-        free(r->quotas);
-        free(r->last_error);
-}
-
-/* How many items the body carries: fewer ops than that means some were
- * moved out by an earlier replay, and the body must not be sent again. */
-static int body_items(const void *body, size_t len, int kind)
-{
-        cJSON *root = cJSON_ParseWithLength(body, len);
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(
-            root, kind == JOURNAL_OP_DEACTIVATE ? "deactivations" : "registrations");
-        int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
-
-        cJSON_Delete(root);
-        return n;
-}
-
 /* What replay_judge needs to know of one op: its result, the coverage row of
  * its NIK and programme, the worker's live coverages and later operation. */
-static int read_facts(struct journal *j, const struct rop *o, struct replay_item *f,
+static int read_facts(struct journal *j, const struct jctl_rop *o, struct replay_item *f,
                       struct decide_worker *w)
 {
         sqlite3_stmt *s = use(j, C_COVERAGE_ROW);
@@ -791,97 +642,24 @@ static int read_facts(struct journal *j, const struct rop *o, struct replay_item
 }
 
 /* The facts of every op, and the slots of every configured programme. */
-static int read_all_facts(struct journal *j, struct replay_ctx *r,
+static int read_all_facts(struct journal *j, struct jctl_replay *r,
                           const struct journal_ctl_replay_opts *opts)
 {
-        int rc = 0;
+        int rc = jctl_facts_alloc(r, opts);
 
-        r->facts = calloc(r->n + 1, sizeof(*r->facts));
-        r->workers = calloc(r->n + 1, sizeof(*r->workers));
-        r->quotas = calloc(opts->n_quotas + 1, sizeof(*r->quotas));
-        if (!r->facts || !r->workers || !r->quotas)
-                return -ENOMEM;
         for (size_t i = 0; rc == 0 && i < r->n; i++)
                 rc = read_facts(j, &r->ops[i], &r->facts[i], &r->workers[i]);
-        for (size_t i = 0; rc == 0 && i < opts->n_quotas; i++) {
-                struct replay_quota *q = &r->quotas[i];
-
-                q->program = opts->quotas[i].program;
-                q->quota = opts->quotas[i].quota;
-                q->reserved = opts->quotas[i].reserved;
-                q->monthly_premium = opts->quotas[i].monthly_premium;
-                q->budget = opts->quotas[i].budget;
-                q->reserved_months = opts->quotas[i].reserved_months;
-                rc = jsql_quota_used(j, q->program, &q->used, &q->months);
-        }
-        return rc;
-}
-
-static int judge(const struct replay_ctx *r, const struct journal_ctl_replay_opts *opts,
-                 int state, int body_n, struct journal_ctl_replay *out)
-{
-        const struct replay_batch b = {
-            .state = state,
-            .body_items = body_n,
-            .items = r->facts,
-            .n = r->n,
-            .quotas = r->quotas,
-            .n_quotas = opts->n_quotas,
-        };
-        struct replay_judgement j = {
-            .items = calloc(r->n + 1, sizeof(*j.items)),
-            .taken = calloc(opts->n_quotas + 1, sizeof(*j.taken)),
-            .taken_months = calloc(opts->n_quotas + 1, sizeof(*j.taken_months)),
-        };
-        int rc = 0;
-
-        if (!j.items || !j.taken || !j.taken_months) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        replay_judge(&b, &j);
-        out->action = j.action;
-        if (j.action == JOURNAL_CTL_REPLAY_SKIP) {
-                snprintf(out->why, sizeof(out->why), "%s", j.why);
-                goto out;
-        }
-        out->items = calloc(r->n + 1, sizeof(*out->items)); /* + 1: never calloc(0) */
-        if (!out->items) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        out->n = r->n;
-        out->n_ok = j.n_ok;
-        for (size_t i = 0; i < r->n; i++) {
-                const struct rop *o = &r->ops[i];
-                struct journal_ctl_replay_item *it = &out->items[i];
-
-                it->seq = o->op.seq;
-                it->reg_seq = o->op.reg_seq;
-                it->kind = o->op.kind;
-                snprintf(it->nik, sizeof(it->nik), "%s", o->nik);
-                snprintf(it->program, sizeof(it->program), "%s", o->program);
-                it->ok = j.items[i].ok;
-                snprintf(it->why, sizeof(it->why), "%s", j.items[i].why);
-        }
-        /* a dry run changes nothing, so later batches of the run must know
-         * which slots this one would take */
-        for (size_t i = 0; opts->dry_run && i < opts->n_quotas; i++) {
-                opts->quotas[i].reserved += j.taken[i];
-                opts->quotas[i].reserved_months += j.taken_months[i];
-        }
-out:
-        free(j.items);
-        free(j.taken);
-        free(j.taken_months);
+        for (size_t i = 0; rc == 0 && i < opts->n_quotas; i++)
+                rc = jsql_quota_used(j, r->quotas[i].program, &r->quotas[i].used,
+                                     &r->quotas[i].months);
         return rc;
 }
 
 /* Puts a qualifying op of batch `in` back to work: no result, and for a
  * registration its coverage pending again, its slot taken and its months
  * committed. */
-static int requeue_op(struct journal *j, const struct rop *o, const struct replay_item *f,
-                      int64_t in, int64_t now)
+static int requeue_op(struct journal *j, const struct jctl_rop *o,
+                      const struct replay_item *f, int64_t in, int64_t now)
 {
         sqlite3_stmt *s = use(j, C_OP_RESET);
         int rc;
@@ -920,7 +698,7 @@ static int note_reason(struct journal *j, int64_t seq, const char *why)
 
 /* The qualifying ops move from the failed batch into a new one (the daemon
  * half's batch insert, its body from compose), with the replay's note. */
-static int new_batch(struct journal *j, const struct replay_ctx *r,
+static int new_batch(struct journal *j, const struct jctl_replay *r,
                      const struct journal_ctl_replay_item *items,
                      const struct journal_ctl_replay_opts *opts, int64_t from, int kind,
                      const char *note, int64_t now, int64_t *out)
@@ -943,63 +721,11 @@ static int new_batch(struct journal *j, const struct replay_ctx *r,
         return rc;
 }
 
-/* Appends to a bounded text; a cut text ends with "...". */
-static void append(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void append(char *buf, size_t size, const char *fmt, ...)
-{
-        size_t used = strlen(buf);
-        va_list ap;
-        int n;
-
-        if (used + 4 >= size)
-                return;
-        va_start(ap, fmt);
-        n = vsnprintf(buf + used, size - used - 3, fmt, ap);
-        va_end(ap);
-        if (n < 0 || (size_t)n >= size - used - 3)
-                snprintf(buf + size - 4, 4, "...");
-}
-
-/* The audit row: what was done, and why each item left behind was. No NIK:
- * items are named by their registration id. */
-static void describe(struct journal *j, const struct journal_ctl_replay *r, char *detail,
-                     size_t size)
-{
-        char name[JOURNAL_CTL_NAME_SIZE], other[JOURNAL_CTL_NAME_SIZE];
-        bool first = true;
-
-        journal_ctl_batch_name(j, r->id, name);
-        detail[0] = '\0';
-        if (r->action == JOURNAL_CTL_REPLAY_RESEND) {
-                append(detail, size,
-                       "%s: resent as it was (same body, same key), %zu items", name,
-                       r->n);
-        } else if (r->action == JOURNAL_CTL_REPLAY_REBUILD) {
-                journal_ctl_batch_name(j, r->new_id, other);
-                append(detail, size, "%s: %zu of %zu items moved to %s", name, r->n_ok,
-                       r->n, other);
-        } else {
-                append(detail, size, "%s: nothing replayed", name);
-        }
-        for (size_t i = 0; i < r->n; i++) {
-                if (r->items[i].ok)
-                        continue;
-                journal_ctl_registration_id(j, r->items[i].reg_seq, other);
-                append(detail, size, "%s%s (%s)", first ? "; not replayed: " : ", ",
-                       other, r->items[i].why);
-                first = false;
-        }
-        if (r->last_error[0])
-                append(detail, size, "; was: %s", r->last_error);
-}
-
-static int apply(struct journal *j, const struct replay_ctx *r,
+static int apply(struct journal *j, const struct jctl_replay *r,
                  const struct journal_ctl_replay_opts *opts,
                  struct journal_ctl_replay *out)
 {
-        char note[160], name[JOURNAL_CTL_NAME_SIZE], detail[DETAIL_SIZE];
+        char note[160], name[JOURNAL_CTL_NAME_SIZE], detail[JCTL_DETAIL_SIZE];
         int64_t now = clock_now_ms();
         sqlite3_stmt *s;
         int rc = 0;
@@ -1038,14 +764,14 @@ static int apply(struct journal *j, const struct replay_ctx *r,
         for (size_t i = 0; rc == 0 && i < r->n; i++)
                 if (!out->items[i].ok)
                         rc = note_reason(j, out->items[i].seq, out->items[i].why);
-        describe(j, out, detail, sizeof(detail));
+        jctl_describe(j, out, detail, sizeof(detail));
         if (rc == 0)
                 rc = audit_insert(j, now, opts->who, "replay", detail);
         return rc;
 }
 
 struct loaded_ctx {
-        struct replay_ctx *r;
+        struct jctl_replay *r;
         struct journal_ctl_replay *out;
         int body_n;
 };
@@ -1059,17 +785,17 @@ static int loaded_batch(const struct journal_batch *b, void *opaque)
         snprintf(lc->out->last_error, sizeof(lc->out->last_error), "%s",
                  b->last_error ? b->last_error : "");
         lc->r->last_error = b->last_error ? strdup(b->last_error) : NULL;
-        lc->body_n = body_items(b->body, b->body_len, b->kind);
+        lc->body_n = jctl_body_items(b->body, b->body_len, b->kind);
         return b->last_error && !lc->r->last_error ? -ENOMEM : 0;
 }
 
 /* Reads the batch (the daemon half's journal_batch_get) and its ops in the
  * open transaction. */
-static int load(struct journal *j, int64_t id, struct replay_ctx *r,
+static int load(struct journal *j, int64_t id, struct jctl_replay *r,
                 struct journal_ctl_replay *out, int *body_n)
 {
         struct loaded_ctx lc = {r, out, -1};
-        struct item_ctx ic = {collect_op, r};
+        struct item_ctx ic = {jctl_collect_op, r};
         sqlite3_stmt *s;
         int rc = journal_batch_get(j, id, loaded_batch, &lc);
 
@@ -1093,7 +819,7 @@ int jsql_ctl_replay(struct journal *j, int64_t id,
                     struct journal_ctl_replay *out)
 {
         struct journal_ctl_replay res = {.id = id};
-        struct replay_ctx r = {0};
+        struct jctl_replay r = {0};
         int body_n = -1;
         int rc = begin(j, !o->dry_run);
 
@@ -1103,7 +829,7 @@ int jsql_ctl_replay(struct journal *j, int64_t id,
         if (rc == 0)
                 rc = read_all_facts(j, &r, o);
         if (rc == 0)
-                rc = judge(&r, o, res.state, body_n, &res);
+                rc = jctl_judge(&r, o, res.state, body_n, &res);
         /* SKIP: the batch is not failed, nothing changes */
         if (rc == 0 && !o->dry_run && res.action != JOURNAL_CTL_REPLAY_SKIP) {
                 rc = apply(j, &r, o, &res);
@@ -1111,7 +837,7 @@ int jsql_ctl_replay(struct journal *j, int64_t id,
                         rc = commit(j);
         }
         rollback(j); /* a dry run's, a SKIP's, or after a failure */
-        rops_free(&r);
+        jctl_replay_release(&r);
         if (rc < 0) {
                 if (rc == -ESTALE)
                         snprintf(j->errmsg, sizeof(j->errmsg),

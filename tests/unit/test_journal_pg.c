@@ -102,7 +102,7 @@ static void test_daemons_opening_a_fresh_journal_at_once(void **state)
         for (int i = 0; i < OPENERS; i++)
                 journal_close(o[i].j);
         char *v = sql_one(url, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(v, "2");
+        assert_string_equal(v, "3");
         free(v);
         v = sql_one(url, "SELECT count(*)::text FROM meta WHERE key = 'journal_id'");
         assert_string_equal(v, "1");
@@ -153,11 +153,11 @@ static void test_a_newer_schema_is_refused(void **state)
 
         free(sql_one(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
         int rc = journal_open_with(url, &o, JOURNAL_RECOVER, &j, err, sizeof(err));
-        free(sql_one(url, "UPDATE meta SET value = '2' WHERE key = 'schema_version'"));
+        free(sql_one(url, "UPDATE meta SET value = '3' WHERE key = 'schema_version'"));
         assert_int_equal(rc, -EIO);
         assert_null(j);
         assert_non_null(strstr(err, "the journal's schema is version 99, newer than this "
-                                    "daemon's (2): upgrade the daemon"));
+                                    "daemon's (3): upgrade the daemon"));
         journal_close(open_ok(url, JOURNAL_RECOVER));
 }
 
@@ -236,9 +236,16 @@ static const char *fresh_database(const char *name)
         return where;
 }
 
-/* Undoes version 2 of the schema (journal_pg.c's upgrade_v2): what is left
- * is version 1 as schema_v1 made it. */
+/* Undoes version 3 of the schema (journal_pg.c's upgrade_v3): what is left
+ * is version 2. */
+static const char back_to_v2[] =
+    "DROP INDEX events_nik; DROP INDEX ops_nik;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+
+/* Undoes versions 3 and 2 of the schema (upgrade_v3, upgrade_v2): what is
+ * left is version 1 as schema_v1 made it. */
 static const char back_to_v1[] =
+    "DROP INDEX events_nik; DROP INDEX ops_nik;"
     "DROP VIEW coverage_now; DROP TABLE coverages;"
     "ALTER TABLE quota DROP COLUMN months;"
     "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
@@ -339,7 +346,7 @@ static void test_a_version_1_journal_is_upgraded(void **state)
         char *t =
             sql_one(v1, "SELECT value || ' ' || coalesce(to_regclass('coverage')::text,"
                         " 'gone') FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(t, "2 gone");
+        assert_string_equal(t, "3 gone");
         free(t);
         t = sql_one(v1,
                     "SELECT string_agg(format('%s/%s/%s:%s-%s', reg_seq, program, state,"
@@ -388,6 +395,47 @@ static void test_a_version_1_journal_is_upgraded(void **state)
         assert_int_equal(months, 35);
         journal_close(j);
         decide_worker_release(&w);
+}
+
+/* A journal of schema version 2 (no index on the NIK) opened by this
+ * daemon: version 3's indexes are made, and a worker's events and
+ * operations are found through them, not by reading either table whole. */
+static void test_a_version_2_journal_is_upgraded(void **state)
+{
+        const char *v2 = fresh_database("bpjs_v2");
+        char *t;
+        (void)state;
+
+        journal_close(open_ok(v2, JOURNAL_RECOVER));
+        free(sql_one(v2, back_to_v2));
+        t = sql_one(v2, "SELECT count(*)::text FROM pg_indexes"
+                        " WHERE indexname IN ('events_nik', 'ops_nik')");
+        assert_string_equal(t, "0");
+        free(t);
+
+        journal_close(open_ok(v2, JOURNAL_RECOVER));
+        t = sql_one(v2, "SELECT value FROM meta WHERE key = 'schema_version'");
+        assert_string_equal(t, "3");
+        free(t);
+        t = sql_one(v2, "SELECT string_agg(indexdef, '; ' ORDER BY indexname)"
+                        " FROM pg_indexes WHERE indexname IN ('events_nik', 'ops_nik')");
+        assert_string_equal(t,
+                            "CREATE INDEX events_nik ON public.events USING btree (nik); "
+                            "CREATE INDEX ops_nik ON public.ops USING btree (nik, seq)");
+        free(t);
+        /* the plans of bpjs-syncctl worker's reads, sequential scans off */
+        t = sql_one(v2,
+                    "SET enable_seqscan = off; EXPLAIN (FORMAT JSON) SELECT * FROM events"
+                    " WHERE nik = '6471054506900011'");
+        assert_non_null(strstr(t, "events_nik"));
+        free(t);
+        t = sql_one(v2,
+                    "SET enable_seqscan = off; EXPLAIN (FORMAT JSON) SELECT * FROM ops"
+                    " WHERE nik = '6471054506900011' ORDER BY seq");
+        assert_non_null(strstr(t, "ops_nik"));
+        free(t);
+        /* opened again: nothing upgraded twice */
+        journal_close(open_ok(v2, JOURNAL_RECOVER));
 }
 
 /* ---- registrations answered, for the tests below ---- */
@@ -524,6 +572,7 @@ int main(void)
             cmocka_unit_test(test_a_read_only_open_refuses_writes),
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
             cmocka_unit_test(test_a_version_1_journal_is_upgraded),
+            cmocka_unit_test(test_a_version_2_journal_is_upgraded),
             cmocka_unit_test(test_pruning_follows_the_history),
         };
 
