@@ -17,6 +17,15 @@
 #include <string.h>
 
 #define RUNS_BASE 1000 /* the base's level */
+/* a merge's output committed every so many rows, so that a merge into the
+ * base of 10M rows is not one transaction of 300 MB; the output is listed,
+ * and its inputs unlisted, by the last one. The inputs are dropped after it,
+ * each by a DROP TABLE in a transaction of its own: in WAL mode a DROP TABLE
+ * inside a longer transaction held about the dropped table's size in
+ * SQLite's memory (314 MiB peak RSS for a merge into a 10M-worker base).
+ * A merge or a drop cut short leaves an unlisted table, dropped at the next
+ * open. */
+#define RUNS_CHUNK 100000
 
 struct run {
         int64_t id;
@@ -128,6 +137,16 @@ void runs_open(sqlite3 *db, sqlite3 *rdb, const struct runs_opt *o)
         rs.rdb = rdb ? rdb : db;
         rs.o = *o;
         ex(db, runs_schema);
+        /* the output of a merge cut short */
+        s = prep(db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB "
+                     "'run_*' AND name NOT IN (SELECT tbl FROM runs)");
+        while (step(db, s) == SQLITE_ROW) {
+                char sql[96];
+                snprintf(sql, sizeof(sql), "DROP TABLE %s", sqlite3_column_text(s, 0));
+                sqlite3_reset(s);
+                ex(db, sql);
+        }
+        sqlite3_finalize(s);
         s = prep(db, "SELECT id, tbl, level, nrows, filter FROM runs");
         while (step(db, s) == SQLITE_ROW) {
                 struct run r = {0};
@@ -263,8 +282,10 @@ void runs_append(const int64_t *nik, uint8_t *const *state, size_t n)
 /* ---- merging runs ---- */
 
 /* runs [from, to) of the list (newest first) merged into one run of `level`;
- * of a NIK in several, the newest state is kept. Inside a transaction. */
-static void runs_merge(int from, int to, int level)
+ * of a NIK in several, the newest state is kept. Inside a transaction, which
+ * it commits and begins again every RUNS_CHUNK rows; the inputs' tables are
+ * left to drop, their names in drop[]. */
+static void runs_merge(int from, int to, int level, char (*drop)[32])
 {
         int k = to - from;
         sqlite3_stmt **in = xmalloc(sizeof(*in) * (size_t)k);
@@ -300,6 +321,10 @@ static void runs_merge(int from, int to, int level)
                         break;
                 runs_out_put(&w, low, sqlite3_column_blob(in[best], 1),
                              sqlite3_column_bytes(in[best], 1));
+                if (w.r.nrows % RUNS_CHUNK == 0) {
+                        ex(rs.db, "COMMIT");
+                        ex(rs.db, "BEGIN IMMEDIATE");
+                }
                 for (int i = 0; i < k; i++)
                         while (more[i] && sqlite3_column_int64(in[i], 0) == low)
                                 more[i] = step(rs.db, in[i]) == SQLITE_ROW;
@@ -308,12 +333,11 @@ static void runs_merge(int from, int to, int level)
                 sqlite3_finalize(in[i]);
         free(in);
         free(more);
-        /* the inputs dropped: their pages go to the free list, for the next
-         * runs */
+        /* the inputs unlisted (dropped after the commit: their pages go to
+         * the free list, for the next runs) */
         for (int i = from; i < to; i++) {
-                snprintf(sql, sizeof(sql), "DROP TABLE %s", rs.r[i].tbl);
+                memcpy(drop[i - from], rs.r[i].tbl, sizeof(rs.r[i].tbl));
                 runs_free(&rs.r[i]);
-                ex(rs.db, sql);
                 snprintf(sql, sizeof(sql), "DELETE FROM runs WHERE id = %lld",
                          (long long)rs.r[i].id);
                 ex(rs.db, sql);
@@ -322,6 +346,22 @@ static void runs_merge(int from, int to, int level)
         memmove(&rs.r[from], &rs.r[to], sizeof(*rs.r) * (size_t)(rs.n - to));
         rs.n -= k;
         runs_out_end(&w);
+}
+
+/* runs [from, to) merged into one of `level`, in transactions of their own */
+static void runs_merge_commit(int from, int to, int level)
+{
+        char(*drop)[32] = xmalloc(sizeof(*drop) * (size_t)(to - from));
+        char sql[64];
+
+        ex(rs.db, "BEGIN IMMEDIATE");
+        runs_merge(from, to, level, drop);
+        ex(rs.db, "COMMIT");
+        for (int i = 0; i < to - from; i++) {
+                snprintf(sql, sizeof(sql), "DROP TABLE %s", drop[i]);
+                ex(rs.db, sql);
+        }
+        free(drop);
 }
 
 void runs_compact(void)
@@ -339,10 +379,7 @@ void runs_compact(void)
                 }
                 if (from >= rs.n || rs.r[from].level == RUNS_BASE)
                         break;
-                int level = rs.r[from].level + 1;
-                ex(rs.db, "BEGIN IMMEDIATE");
-                runs_merge(from, to, level);
-                ex(rs.db, "COMMIT");
+                runs_merge_commit(from, to, rs.r[from].level + 1);
                 rs.st.compactions++;
         }
         long long above = 0, base = rs.r[rs.n - 1].nrows;
@@ -351,9 +388,7 @@ void runs_compact(void)
         if (rs.n > 1 && above * rs.o.base_ratio > base) {
                 double t0 = now_s();
                 long long w0 = io_wchar();
-                ex(rs.db, "BEGIN IMMEDIATE");
-                runs_merge(0, rs.n, RUNS_BASE);
-                ex(rs.db, "COMMIT");
+                runs_merge_commit(0, rs.n, RUNS_BASE);
                 rs.st.base_merges++;
                 rs.st.base_merge_rows += rs.r[0].nrows;
                 rs.st.base_merge_s += now_s() - t0;
