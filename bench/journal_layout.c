@@ -6,9 +6,11 @@
  *   bpjs-journal-layout [--layout today|log] [--workers W] [--events N]
  *       [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]
  *       [--page-size BYTES] [--group-commit] [--bodies stored|derived]
- *       [--coverage-once]
+ *       [--coverage-once] [--state tree|runs] [--fan-in F] [--base-ratio R]
+ *       [--filter-bits K]
  *       [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]
- *       [--fault merge-drops-a-worker|replay-skips-answers]
+ *       [--fault merge-drops-a-worker|replay-skips-answers|
+ *                compaction-keeps-the-older]
  *
  * today: the daemon's tables, indexes and statements (daemon/journal/journal_sqlite.c
  * at the time of writing), run per event and per answer as the daemon runs
@@ -28,7 +30,9 @@
  * in an in-memory delta and merged in NIK order into workers(nik INTEGER
  * PRIMARY KEY, state BLOB) every D events or M MiB; events without a valid
  * NIK go to bad_events(event_id). On restart the log after the last merged
- * seq is replayed into the delta (timed).
+ * seq is replayed into the delta (timed). With --state runs the delta is
+ * not merged in place but appended as one sorted run, runs compacted F at a
+ * time and merged into the base at base/R rows (journal_layout_runs.c).
  *
  * The program decides every event from the state it stored (a pure decide()
  * shared by both layouts) and, with --verify, also from an independent
@@ -38,6 +42,8 @@
  * WAL is checkpointed at the end of the run, inside what is measured, so
  * that both writes of a page count. NIKs never appear in its output. Links SQLite and
  * libc only. */
+#include "journal_layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -74,9 +80,7 @@ int fsync(int fd)
 
 /* ---- small helpers ---- */
 
-static _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -87,7 +91,7 @@ static void die(const char *fmt, ...)
         exit(2);
 }
 
-static double now_s(void)
+double now_s(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -120,6 +124,11 @@ static struct io io_now(void)
         }
         fclose(f);
         return io;
+}
+
+long long io_wchar(void)
+{
+        return io_now().wchar;
 }
 
 static long vm_hwm_kib(void)
@@ -169,7 +178,7 @@ static uint64_t side_rnd(void)
         return xorshift(&side_state);
 }
 
-static void *xmalloc(size_t n)
+void *xmalloc(size_t n)
 {
         void *p = malloc(n ? n : 1);
         if (!p)
@@ -289,9 +298,26 @@ static struct {
         /* today's layout as the daemon writes it since the coverage_now view
          * (issue 13): a registration's success leaves its coverage row alone */
         int coverage_once;
-} opt = {L_TODAY, 10000000, 1000000, 100000, 100, 48, 1000,
-         4096,    0,        1,       1,      -1,  0,  "/var/tmp/bpjs-layout",
-         "",      0};
+        /* the log's worker state: merged in place into one B-tree (tree) or
+         * appended as sorted runs (runs, journal_layout_runs.c) */
+        int state_runs;
+        struct runs_opt runs;
+} opt = {
+    .layout = L_TODAY,
+    .workers = 10000000,
+    .events = 1000000,
+    .delta = 100000,
+    .lookups = 100,
+    .delta_mb = 48,
+    .batch = 1000,
+    .page_size = 4096,
+    .wal = 1,
+    .bodies_stored = 1,
+    .verify = -1,
+    .dir = "/var/tmp/bpjs-layout",
+    .fault = "",
+    .runs = {.fanin = 4, .base_ratio = 10, .filter_bits = 10},
+};
 
 /* ---- the programmes and the pure decision ---- */
 
@@ -722,14 +748,14 @@ static bool same_coverage(const struct wstate *a, const struct wstate *b)
 
 /* ---- SQLite helpers ---- */
 
-static void ex(sqlite3 *db, const char *sql)
+void ex(sqlite3 *db, const char *sql)
 {
         char *err = NULL;
         if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
                 die("%s: %s", sql, err ? err : sqlite3_errmsg(db));
 }
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 {
         sqlite3_stmt *s;
         if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
@@ -738,7 +764,7 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
         return s;
 }
 
-static int step(sqlite3 *db, sqlite3_stmt *s)
+int step(sqlite3 *db, sqlite3_stmt *s)
 {
         int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -746,7 +772,7 @@ static int step(sqlite3 *db, sqlite3_stmt *s)
         return rc;
 }
 
-static void run1(sqlite3 *db, sqlite3_stmt *s)
+void run1(sqlite3 *db, sqlite3_stmt *s)
 {
         step(db, s);
         sqlite3_reset(s);
@@ -1419,10 +1445,12 @@ static long long today_history(int64_t nik)
 
 /* ======================= layout: log ======================= */
 
+static const char workers_schema[] =
+    "CREATE TABLE IF NOT EXISTS workers(nik INTEGER PRIMARY KEY, state BLOB NOT NULL)";
+
 static const char log_schema[] =
     "CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, body BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS bodies(id INTEGER PRIMARY KEY, body BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS workers(nik INTEGER PRIMARY KEY, state BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS bad_events(event_id TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;";
@@ -1622,10 +1650,14 @@ static void log_prepare(void)
 {
         lg.log_ins = prep(lg.db, "INSERT INTO log(seq, body) VALUES(?1, ?2)");
         lg.body_ins = prep(lg.db, "INSERT INTO bodies(id, body) VALUES(?1, ?2)");
-        lg.wget = prep(lg.db, "SELECT state FROM workers WHERE nik = ?1");
+        /* runs: the table `workers` is the first base, dropped by the first
+         * merge into the base */
+        if (!opt.state_runs) {
+                lg.wget = prep(lg.db, "SELECT state FROM workers WHERE nik = ?1");
+                lg.wput = prep(
+                    lg.db, "INSERT OR REPLACE INTO workers(nik, state) VALUES(?1, ?2)");
+        }
         lg.bad_get = prep(lg.db, "SELECT 1 FROM bad_events WHERE event_id = ?1");
-        lg.wput =
-            prep(lg.db, "INSERT OR REPLACE INTO workers(nik, state) VALUES(?1, ?2)");
         lg.bad_put = prep(lg.db, "INSERT OR IGNORE INTO bad_events(event_id) VALUES(?1)");
         lg.meta_set =
             prep(lg.db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)");
@@ -1637,7 +1669,9 @@ static void log_prepare(void)
                         die("%s: cannot open a reader", db_path);
                 sqlite3_busy_timeout(lg.rdb, 60000);
                 ex(lg.rdb, "PRAGMA cache_size=-4096");
-                lg.wget_r = prep(lg.rdb, "SELECT state FROM workers WHERE nik = ?1");
+                lg.wget_r = opt.state_runs ? NULL
+                                           : prep(lg.rdb, "SELECT state FROM workers "
+                                                          "WHERE nik = ?1");
                 lg.bad_get_r =
                     prep(lg.rdb, "SELECT 1 FROM bad_events WHERE event_id = ?1");
         }
@@ -1666,6 +1700,9 @@ static void log_fill(void)
         struct wstate w;
 
         ex(db, log_schema);
+        ex(db, workers_schema);
+        if (opt.state_runs)
+                runs_fill(db, opt.workers);
         s = prep(db, "INSERT INTO workers(nik, state) VALUES(?1, ?2)");
         ex(db, "BEGIN");
         for (long long k = 0; k < opt.workers; k++) {
@@ -1695,6 +1732,15 @@ static void log_worker(int64_t nik, struct wstate *w)
 
         if (d) {
                 state_decode(d->st + 1, d->st[0], w);
+                return;
+        }
+        if (opt.state_runs) {
+                uint8_t st[256];
+                int n = runs_get(nik, st);
+                if (n >= 0)
+                        state_decode(st, (size_t)n, w);
+                else
+                        memset(w, 0, sizeof(*w));
                 return;
         }
         sqlite3_bind_int64(s, 1, nik);
@@ -1816,10 +1862,22 @@ static void log_merge(void)
                         all[n++] = lg.delta.s[i];
         /* NIK order: the rows land on the table's pages in one sorted pass */
         qsort(all, n, sizeof(*all), cmp_slot);
+        if (n && !strcmp(opt.fault, "merge-drops-a-worker"))
+                memmove(&all[n / 2], &all[n / 2 + 1], (n - n / 2 - 1) * sizeof(*all)),
+                    n--;
         run1(lg.db, st_begin);
-        for (size_t i = 0; i < n; i++) {
-                if (i == n / 2 && !strcmp(opt.fault, "merge-drops-a-worker"))
-                        continue;
+        if (opt.state_runs) {
+                int64_t *niks = xmalloc(n * sizeof(*niks));
+                uint8_t **sts = xmalloc(n * sizeof(*sts));
+                for (size_t i = 0; i < n; i++) {
+                        niks[i] = all[i].nik;
+                        sts[i] = all[i].st;
+                }
+                runs_append(niks, sts, n);
+                free(niks);
+                free(sts);
+        }
+        for (size_t i = 0; !opt.state_runs && i < n; i++) {
                 sqlite3_bind_int64(lg.wput, 1, all[i].nik);
                 sqlite3_bind_blob(lg.wput, 2, all[i].st + 1, all[i].st[0], SQLITE_STATIC);
                 run1(lg.db, lg.wput);
@@ -1834,6 +1892,8 @@ static void log_merge(void)
         sqlite3_bind_int64(lg.meta_set, 2, lg.seq);
         run1(lg.db, lg.meta_set);
         run1(lg.db, st_commit);
+        if (opt.state_runs)
+                runs_compact();
         /* the merge's pages written twice in WAL mode: count the second here */
         if (opt.wal)
                 ex(lg.db, "PRAGMA wal_checkpoint(PASSIVE)");
@@ -2087,7 +2147,11 @@ static void log_open(void)
 {
         lg.db = open_db(db_path, false);
         ex(lg.db, log_schema);
+        if (!opt.state_runs)
+                ex(lg.db, workers_schema);
         log_prepare();
+        if (opt.state_runs)
+                runs_open(lg.db, lg.rdb, &opt.runs);
         st_begin = prep(lg.db, "BEGIN IMMEDIATE");
         st_commit = prep(lg.db, "COMMIT");
 }
@@ -2096,6 +2160,8 @@ static void log_close(void)
 {
         sqlite3_finalize(st_begin);
         sqlite3_finalize(st_commit);
+        if (opt.state_runs)
+                runs_close();
         log_finalize();
 }
 
@@ -2321,8 +2387,10 @@ static void usage(void)
             "  [--batch B] [--delta D] [--delta-mb M] [--journal-mode wal|rollback]\n"
             "  [--page-size BYTES] [--group-commit] [--bodies stored|derived] "
             "[--coverage-once]\n"
+            "  [--state tree|runs] [--fan-in F] [--base-ratio R] [--filter-bits K]\n"
             "  [--lookups K] [--verify|--no-verify] [--dir DIR] [--keep] [--seed S]\n"
-            "  [--fault merge-drops-a-worker|replay-skips-answers]\n");
+            "  [--fault merge-drops-a-worker|replay-skips-answers|"
+            "compaction-keeps-the-older]\n");
         exit(2);
 }
 
@@ -2380,11 +2448,22 @@ int main(int argc, char **argv)
                         opt.verify = 1;
                 } else if (!strcmp(a, "--no-verify")) {
                         opt.verify = 0;
+                } else if (!strcmp(a, "--state")) {
+                        if (!v || (strcmp(v, "tree") && strcmp(v, "runs")))
+                                die("--state: tree or runs");
+                        opt.state_runs = !strcmp(v, "runs"), i++;
+                } else if (!strcmp(a, "--fan-in")) {
+                        opt.runs.fanin = (int)num(v, 2, 64, a), i++;
+                } else if (!strcmp(a, "--base-ratio")) {
+                        opt.runs.base_ratio = (int)num(v, 1, 1000, a), i++;
+                } else if (!strcmp(a, "--filter-bits")) {
+                        opt.runs.filter_bits = (int)num(v, 1, 64, a), i++;
                 } else if (!strcmp(a, "--fault")) {
                         if (!v || (strcmp(v, "merge-drops-a-worker") &&
-                                   strcmp(v, "replay-skips-answers")))
-                                die("--fault: merge-drops-a-worker or "
-                                    "replay-skips-answers");
+                                   strcmp(v, "replay-skips-answers") &&
+                                   strcmp(v, "compaction-keeps-the-older")))
+                                die("--fault: merge-drops-a-worker, "
+                                    "replay-skips-answers or compaction-keeps-the-older");
                         opt.fault = v, i++;
                 } else if (!strcmp(a, "--keep")) {
                         opt.keep = 1;
@@ -2398,6 +2477,11 @@ int main(int argc, char **argv)
         }
         if (opt.layout == L_TODAY && (opt.group_commit || !opt.bodies_stored))
                 die("--group-commit and --bodies derived are variants of --layout log");
+        if (opt.state_runs && opt.layout != L_LOG)
+                die("--state runs is a variant of --layout log");
+        if (!strcmp(opt.fault, "compaction-keeps-the-older") && !opt.state_runs)
+                die("--fault compaction-keeps-the-older needs --state runs");
+        opt.runs.keeps_older = !strcmp(opt.fault, "compaction-keeps-the-older");
         if (opt.group_commit && !opt.wal)
                 die("--group-commit needs --journal-mode wal (a reader beside the "
                     "writer)");
@@ -2468,6 +2552,7 @@ int main(int argc, char **argv)
         long syncs = atomic_load(&n_syncs) - syncs0;
         long hwm = vm_hwm_kib();
         long long merge_wchar = lg.merge_wchar;
+        struct runs_stats rst = opt.state_runs ? runs_stats() : (struct runs_stats){0};
         free(evs);
 
         long long bad = opt.verify ? verify_state("end of run") + model.mismatches : 0;
@@ -2508,11 +2593,11 @@ int main(int argc, char **argv)
                 lg.merge_wchar = mw;
         }
 
-        printf("layout=%s variant=%s,%s,page%d%s%s W=%lld N=%lld B=%d",
+        printf("layout=%s variant=%s,%s,page%d%s%s%s W=%lld N=%lld B=%d",
                opt.layout == L_TODAY ? "today" : "log", opt.wal ? "wal" : "rollback",
                opt.layout == L_LOG ? (opt.bodies_stored ? "bodies" : "derived")
                                    : "daemon",
-               opt.page_size, gc ? ",gc" : "",
+               opt.page_size, gc ? ",gc" : "", opt.state_runs ? ",runs" : "",
                *opt.fault          ? ",fault"
                : opt.coverage_once ? ",coverage-once"
                                    : "",
@@ -2543,6 +2628,15 @@ int main(int argc, char **argv)
                        lg.merges, lg.merge_s, per_merged,
                        lg.merged_events ? rest + per_merged : -1.0, restart_ms, replayed);
         }
+        if (opt.state_runs)
+                printf(
+                    " F=%d R=%d filter_bits=%d runs=%d compactions=%lld base_merges=%lld"
+                    " base_merge_s=%.2f base_merge_mib=%.1f base_merge_rows=%lld"
+                    " filter_kib=%.0f",
+                    opt.runs.fanin, opt.runs.base_ratio, opt.runs.filter_bits, rst.runs,
+                    rst.compactions, rst.base_merges, rst.base_merge_s,
+                    (double)rst.base_merge_wchar / 1048576.0, rst.base_merge_rows,
+                    (double)rst.filter_bytes / 1024.0);
         for (int d = 0; d < D__COUNT; d++)
                 printf(" %s=%lld", dec_name[d], counts[d]);
         printf(" verify=%s\n", !opt.verify ? "off" : bad ? "FAILED" : "ok");

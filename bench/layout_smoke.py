@@ -18,6 +18,15 @@ KEYS = ["layout", "variant", "W", "N", "B", "fill_s", "events_per_s", "wchar_per
         "file_mib", "bytes_per_worker", "lookup_ms", "verify"]
 LOG_KEYS = ["D", "merges", "merge_wchar_per_merged_event", "wchar_per_event_steady",
             "restart_ms", "replayed"]
+RUNS_KEYS = ["F", "R", "runs", "compactions", "base_merges", "base_merge_mib", "filter_kib"]
+# the worker state in sorted runs: four runs of a batch each, the first three
+# compacted into one, which then holds more than the base (2,000 workers) and
+# is merged into it; the fourth run is left above the new base. So every path
+# is taken: appends, a compaction, a merge into the base, lookups through
+# several runs and their filters, and after the restart the runs and filters
+# read back.
+STATE_RUNS = ["--layout", "log", "--delta", "500", "--state", "runs", "--fan-in", "3",
+              "--base-ratio", "1"]
 RUNS = [
     ["--layout", "today"],
     ["--layout", "today", "--coverage-once"],
@@ -28,8 +37,14 @@ RUNS = [
     ["--layout", "log", "--delta", "1500", "--journal-mode", "rollback",
      "--page-size", "16384"],
     ["--layout", "log", "--delta", "1500", "--bodies", "derived"],
+    STATE_RUNS,
+    STATE_RUNS + ["--journal-mode", "rollback", "--bodies", "derived"],
+    STATE_RUNS + ["--group-commit"],
 ]
-FAULTS = ["merge-drops-a-worker", "replay-skips-answers"]
+FAULTS = [["--delta", "1500", "--fault", "merge-drops-a-worker"],
+          ["--delta", "1500", "--fault", "replay-skips-answers"],
+          STATE_RUNS[2:] + ["--fault", "merge-drops-a-worker"],
+          STATE_RUNS[2:] + ["--fault", "compaction-keeps-the-older"]]
 
 
 def run(binary, args, workdir):
@@ -47,7 +62,8 @@ def main():
         for args in RUNS:
             name = " ".join(args)
             p, lines, f = run(binary, args, workdir)
-            want = KEYS + (LOG_KEYS if "log" in args else [])
+            want = KEYS + (LOG_KEYS if "log" in args else []) + \
+                (RUNS_KEYS if "runs" in args else [])
             missing = [k for k in want if k not in f]
             if p.returncode != 0 or len(lines) != 1 or missing or f.get("verify") != "ok":
                 failures.append(f"{name}: exit {p.returncode}, {len(lines)} lines, missing "
@@ -58,17 +74,21 @@ def main():
                 failures.append(f"{name}: the mix lacks a kind of event: {lines[0]}")
             if "--delta" in args and (int(f["merges"]) < 1 or int(f["replayed"]) < 1):
                 failures.append(f"{name}: no merge or nothing replayed: {lines[0]}")
+            if "runs" in args and (int(f["compactions"]) < 1 or int(f["base_merges"]) < 1
+                                   or int(f["runs"]) < 2):
+                failures.append(f"{name}: no compaction, no merge into the base or a "
+                                f"single run at the end: {lines[0]}")
             if re.search(r"\d{16}", p.stdout + p.stderr):
                 failures.append(f"{name}: a NIK-like number in the output")
             print(f"ok: {name}: {lines[0]}")
         for fault in FAULTS:
-            p, lines, f = run(binary, ["--layout", "log", "--delta", "1500", "--fault", fault],
-                              workdir)
+            name = " ".join(fault)
+            p, lines, f = run(binary, ["--layout", "log"] + fault, workdir)
             if p.returncode != 1 or f.get("verify") != "FAILED":
-                failures.append(f"--fault {fault}: exit {p.returncode}, "
+                failures.append(f"{name}: exit {p.returncode}, "
                                 f"verify={f.get('verify')}: the check did not catch it")
             else:
-                print(f"ok: --fault {fault} caught: verify=FAILED, exit 1")
+                print(f"ok: {name} caught: verify=FAILED, exit 1")
         if os.listdir(workdir):
             failures.append(f"journals left behind without --keep: {os.listdir(workdir)}")
     for msg in failures:
