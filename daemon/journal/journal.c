@@ -75,6 +75,12 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         return be(j)->consume_commit(j, o);
 }
 
+int journal_partitions_claim(struct journal *j, const struct journal_position *parts,
+                             size_t n)
+{
+        return be(j)->partitions_claim ? be(j)->partitions_claim(j, parts, n) : 0;
+}
+
 void journal_consume_abort(struct journal *j)
 {
         be(j)->consume_abort(j);

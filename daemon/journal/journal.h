@@ -151,9 +151,11 @@ const char *journal_write_error(const struct journal *j);
  * Between the two calls the facts stay true for this journal: SQLite holds
  * its write lock from begin to commit. A backend shared by several
  * instances (PostgreSQL) locks the batch's workers in NIK order and guards
- * the slot counts at commit; where a guard finds the facts changed under
- * it, commit rolls back and returns -EAGAIN, and the caller decides the
- * batch again from a new begin. After any other failure, of either call,
+ * the slot counts and committed months at commit (the limits in
+ * journal_program_use); where a guard finds the facts changed under it,
+ * commit rolls back and returns -EAGAIN, and the caller decides the batch
+ * again from a new begin. A commit fenced off (journal_partitions_claim)
+ * returns -ESTALE. After any other failure, of either call,
  * the transaction is gone (nothing of the batch was written) and the
  * reason is in journal_errmsg(); journal_consume_abort ends a batch the
  * caller gives up on between the two calls. A begin that fails may have
@@ -181,6 +183,16 @@ struct journal_program_use {
         const char *program; /* asked */
         int64_t used;        /* filled: workers covered now (slots taken) */
         int64_t months;      /* filled: committed months (decide_use) */
+        /* asked by begin (the programme's configuration), for the guard at
+         * commit of a journal shared by several instances: a commit that
+         * would take the programme past its quota (used > quota) or its
+         * budget (months * monthly_premium > budget) is refused with
+         * -EAGAIN. quota 0: no guard (a caller that names no limits);
+         * budget -1: no budget. SQLite holds its write lock from begin to
+         * commit and needs no guard. */
+        int64_t quota;
+        int64_t monthly_premium;
+        int64_t budget;
 };
 
 /* What begin is asked and fills in; the caller owns every array. */
@@ -230,6 +242,18 @@ struct journal_outcome {
         size_t n_positions;
         int64_t consumed; /* messages taken from Kafka, redeliveries included */
 };
+
+/* The position fence (several instances on one journal). When the group
+ * assigns partitions, the consumer claims them: each one's epoch in the
+ * journal goes up by one and this journal handle remembers the new one
+ * (n 0: the handle holds none, after a revocation). From the first claim
+ * on, a commit whose positions name a partition this handle does not hold
+ * at its current epoch (another instance claimed it since) is refused:
+ * the transaction rolled back, -ESTALE, nothing of the batch written; the
+ * messages belong to the partition's new owner. SQLite (one instance)
+ * does nothing and returns 0. */
+int journal_partitions_claim(struct journal *j, const struct journal_position *parts,
+                             size_t n);
 
 int journal_consume_begin(struct journal *j, struct journal_facts *f);
 int journal_consume_commit(struct journal *j, const struct journal_outcome *o);

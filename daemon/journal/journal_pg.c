@@ -16,13 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "clock.h"
 
 /* The schema's version: a journal of a newer one is refused. 1 kept one
  * coverage row a worker and programme (overwritten by a new registration)
- * and no committed months; 2 keeps the coverages' history and the months. */
-#define SCHEMA_VERSION 2
+ * and no committed months; 2 keeps the coverages' history and the months;
+ * 3 is for several instances: the partitions' owners and epochs (the
+ * position fence) and the guards' errors. */
+#define SCHEMA_VERSION 3
 /* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
  * upgrades, one instance at a time ('bpjs'). The one-key form, used for
  * the workers, is another key space. */
@@ -118,6 +121,25 @@ static const char upgrade_v2[] =
     "  sum(greatest(c.last_month - c.first_month + 1, 0)) FROM coverages c"
     "  WHERE c.program = quota.program AND c.state <> 4), 0);";
 
+/* Version 3, several instances on one journal: owners holds each
+ * partition's epoch, bumped by the instance the group assigns it to
+ * (journal_partitions_claim); a commit checks that its partitions still
+ * have the epochs its instance claimed (bpjs_fenced, SQLSTATE P0004:
+ * -ESTALE). bpjs_over_limit (P0003: -EAGAIN) refuses a commit that would
+ * take a programme past its quota or budget. */
+static const char upgrade_v3[] =
+    "CREATE TABLE owners(topic text NOT NULL, partition integer NOT NULL,"
+    "  owner text NOT NULL, epoch bigint NOT NULL, claimed_at bigint NOT NULL,"
+    "  PRIMARY KEY(topic, partition));"
+    "CREATE FUNCTION bpjs_over_limit(program text, what text) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  'programme % would go over its %: another instance took from it since"
+    " begin', program, what USING ERRCODE = 'P0003'; END $$;"
+    "CREATE FUNCTION bpjs_fenced(topic text, part integer) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  '%[%] is claimed by another instance: this one no longer commits for it',"
+    "  topic, part USING ERRCODE = 'P0004'; END $$;";
+
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
         "r.kpj, o.batch_id FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
@@ -193,12 +215,40 @@ static const char *const sql[Q__COUNT] = {
                         " FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
                         " WITH ORDINALITY AS o(t, k, v, h, i) ORDER BY i",
     /* in the programmes' order: two instances committing take the rows'
-     * locks alike */
-    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used, months) SELECT p, u, m FROM"
-                    " unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(p, u, m)"
-                    " ORDER BY p COLLATE \"C\" ON CONFLICT (program) DO UPDATE"
-                    " SET used = quota.used + EXCLUDED.used,"
-                    " months = quota.months + EXCLUDED.months",
+     * locks alike. The guard: a programme with limits ($4 quota > 0) that
+     * this batch takes slots or months from must stay within its quota
+     * and its budget ($6, -1 none) once the rows, as other instances left
+     * them, are added to: else the whole commit fails (-EAGAIN) and the
+     * batch is decided again */
+    [Q_QUOTA_ADD] =
+        "WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+        " $4::bigint[], $5::bigint[], $6::bigint[]) AS d(p, u, m, q, mp, b)),"
+        " up AS (INSERT INTO quota(program, used, months) SELECT p, u, m FROM d"
+        " ORDER BY p COLLATE \"C\" ON CONFLICT (program) DO UPDATE"
+        " SET used = quota.used + EXCLUDED.used,"
+        " months = quota.months + EXCLUDED.months RETURNING program, used, months)"
+        " SELECT bpjs_over_limit(up.program, CASE WHEN d.u > 0 AND up.used > d.q"
+        " THEN 'quota' ELSE 'budget' END) FROM up JOIN d ON d.p = up.program"
+        " WHERE d.q > 0 AND ((d.u > 0 AND up.used > d.q) OR (d.m > 0 AND d.b >= 0"
+        " AND up.months::numeric * d.mp > d.b))",
+    /* the fence: each partition of the batch still at the epoch this
+     * instance claimed, its owner row share-locked until COMMIT so that a
+     * claim by another instance waits for this batch (and its begin then
+     * reads this batch's positions) */
+    [Q_FENCE] = "SELECT bpjs_fenced(c.t, c.p) FROM unnest($1::text[], $2::int[],"
+                " $3::bigint[]) AS c(t, p, e) LEFT JOIN (SELECT topic, partition, epoch"
+                " FROM owners WHERE (topic, partition) IN (SELECT * FROM"
+                " unnest($1::text[], $2::int[])) ORDER BY topic COLLATE \"C\","
+                " partition FOR SHARE) o ON o.topic = c.t AND o.partition = c.p"
+                " WHERE o.epoch IS DISTINCT FROM c.e",
+    /* the partitions the group assigned to this instance ($3): each one's
+     * epoch up by one, in one order (two claims never deadlock) */
+    [Q_CLAIM] = "INSERT INTO owners(topic, partition, owner, epoch, claimed_at)"
+                " SELECT t, p, $3::text, 1, $4::bigint FROM unnest($1::text[],"
+                " $2::int[]) AS c(t, p) ORDER BY t COLLATE \"C\", p"
+                " ON CONFLICT (topic, partition) DO UPDATE SET owner = EXCLUDED.owner,"
+                " epoch = owners.epoch + 1, claimed_at = EXCLUDED.claimed_at"
+                " RETURNING topic, partition, epoch",
     [Q_OFFSETS_SET] = "INSERT INTO offsets(topic, partition, next_offset) SELECT * FROM"
                       " unnest($1::text[], $2::int[], $3::bigint[])"
                       " ON CONFLICT (topic, partition) DO UPDATE"
@@ -335,6 +385,10 @@ static int errno_of(const char *state)
                 return -EROFS;
         if (strcmp(state, "P0002") == 0) /* bpjs_no_coverage */
                 return -ENOENT;
+        if (strcmp(state, "P0003") == 0) /* bpjs_over_limit: decide again */
+                return -EAGAIN;
+        if (strcmp(state, "P0004") == 0) /* bpjs_fenced */
+                return -ESTALE;
         return -EIO;
 }
 
@@ -356,8 +410,9 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
                 j->errmsg[--len] = '\0';
         if (err == -EROFS && (j->flags & JOURNAL_READONLY))
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
-        else if (j->writing && err != -ENOENT && err != -EAGAIN)
-                write_failed(j, err); /* not the facts refused, nor a retry asked */
+        else if (j->writing && err != -ENOENT && err != -EAGAIN && err != -ESTALE)
+                write_failed(j, err); /* not the facts refused, nor a retry asked,
+                                         nor a partition another instance took */
         return err;
 }
 
@@ -719,6 +774,8 @@ static int schema_ensure(struct jpg *j)
         /* the upgrades, each under the same lock and in the same transaction */
         if (rc == 0 && version < 2)
                 rc = simple(j, upgrade_v2, "schema upgrade to version 2");
+        if (rc == 0 && version < 3)
+                rc = simple(j, upgrade_v3, "schema upgrade to version 3");
         if (rc == 0 && version < SCHEMA_VERSION) {
                 snprintf(q, sizeof(q),
                          "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
@@ -810,6 +867,21 @@ static int connect_db(struct jpg *j, const char *url, const char *password, char
         return 0;
 }
 
+/* host:pid:random, so that an instance's rows name the machine and the
+ * process, and a restarted process is another instance. */
+static void instance_name(struct jpg *j)
+{
+        unsigned char raw[4] = {0};
+        char host[64] = "";
+
+        if (gethostname(host, sizeof(host) - 1))
+                snprintf(host, sizeof(host), "host");
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                raw[0] = (unsigned char)clock_now_ms();
+        snprintf(j->instance, sizeof(j->instance), "%s:%ld:%02x%02x%02x%02x", host,
+                 (long)getpid(), raw[0], raw[1], raw[2], raw[3]);
+}
+
 int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
              char *err, size_t errsize)
 {
@@ -823,6 +895,7 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 return -ENOMEM;
         j->be = &jpg_backend;
         j->flags = flags;
+        instance_name(j);
         rc = connect_db(j, url, password, err, errsize);
         if (rc)
                 goto out;
@@ -869,6 +942,7 @@ static void jpg_close(struct journal *jj)
                 PQfinish(j->conn);
         }
         free(j->qd);
+        jpg_claims_free(j);
         free(j);
 }
 
@@ -940,6 +1014,7 @@ static const struct journal_backend jpg_backend = {
     .errmsg = jpg_errmsg,
     .write_health = jpg_write_health,
     .write_error = jpg_write_error,
+    .partitions_claim = jpg_partitions_claim,
     .consume_begin = jpg_consume_begin,
     .consume_commit = jpg_consume_commit,
     .consume_abort = jpg_consume_abort,

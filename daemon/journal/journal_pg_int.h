@@ -28,6 +28,8 @@ enum jpg_stmt {
         Q_DEACTIVATE,
         Q_OUTBOX_INSERT,
         Q_QUOTA_ADD,
+        Q_FENCE,
+        Q_CLAIM,
         Q_OFFSETS_SET,
         Q_COUNTER_ADD,
         Q_COUNTER_GET,
@@ -84,8 +86,23 @@ struct jpg {
                 const char *program;
                 int64_t delta;
                 int64_t months;
+                /* the programme's limits, from begin's facts (quota 0:
+                 * no guard) */
+                int64_t quota, monthly_premium, budget;
         } * qd;
         size_t n_qd, cap_qd;
+        /* this process among the instances sharing the journal:
+         * host:pid:random, made at open */
+        char instance[96];
+        /* the partitions this handle holds (journal_partitions_claim) at
+         * their epochs; from the first claim on, commits are fenced */
+        struct jpg_claim {
+                char *topic;
+                int32_t partition;
+                int64_t epoch;
+        } * claims;
+        size_t n_claims;
+        bool fencing;
 };
 
 static inline struct jpg *jpg_of(struct journal *j)
@@ -150,6 +167,8 @@ int jpg_ensure_conn(struct jpg *j);
 
 /* journal_pg_consume.c's functions, for the table in journal_pg.c. */
 int jpg_consume_begin(struct journal *j, struct journal_facts *f);
+int jpg_partitions_claim(struct journal *j, const struct journal_position *p, size_t n);
+void jpg_claims_free(struct jpg *j);
 int jpg_consume_commit(struct journal *j, const struct journal_outcome *o);
 void jpg_consume_abort(struct journal *j);
 int jpg_programs_use(struct journal *j, struct journal_program_use *u, size_t n);

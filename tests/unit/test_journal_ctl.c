@@ -449,7 +449,7 @@ static void withdraw_in(struct journal *j, const char *event_id, const char *nik
 /* BPP's slots and committed months. */
 static struct journal_program_use bpp_use(struct journal *j)
 {
-        struct journal_program_use u = {"BPP", -1, -1};
+        struct journal_program_use u = {.program = "BPP", .used = -1, .months = -1};
         assert_int_equal(journal_programs_use(j, &u, 1), 0);
         return u;
 }

@@ -102,7 +102,7 @@ static void test_daemons_opening_a_fresh_journal_at_once(void **state)
         for (int i = 0; i < OPENERS; i++)
                 journal_close(o[i].j);
         char *v = sql_one(url, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(v, "2");
+        assert_string_equal(v, "3");
         free(v);
         v = sql_one(url, "SELECT count(*)::text FROM meta WHERE key = 'journal_id'");
         assert_string_equal(v, "1");
@@ -153,11 +153,11 @@ static void test_a_newer_schema_is_refused(void **state)
 
         free(sql_one(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
         int rc = journal_open_with(url, &o, JOURNAL_RECOVER, &j, err, sizeof(err));
-        free(sql_one(url, "UPDATE meta SET value = '2' WHERE key = 'schema_version'"));
+        free(sql_one(url, "UPDATE meta SET value = '3' WHERE key = 'schema_version'"));
         assert_int_equal(rc, -EIO);
         assert_null(j);
         assert_non_null(strstr(err, "the journal's schema is version 99, newer than this "
-                                    "daemon's (2): upgrade the daemon"));
+                                    "daemon's (3): upgrade the daemon"));
         journal_close(open_ok(url, JOURNAL_RECOVER));
 }
 
@@ -236,9 +236,10 @@ static const char *fresh_database(const char *name)
         return where;
 }
 
-/* Undoes version 2 of the schema (journal_pg.c's upgrade_v2): what is left
- * is version 1 as schema_v1 made it. */
+/* Undoes versions 3 and 2 of the schema (journal_pg.c's upgrade_v3 and
+ * upgrade_v2): what is left is version 1 as schema_v1 made it. */
 static const char back_to_v1[] =
+    "DROP TABLE owners; DROP FUNCTION bpjs_over_limit; DROP FUNCTION bpjs_fenced;"
     "DROP VIEW coverage_now; DROP TABLE coverages;"
     "ALTER TABLE quota DROP COLUMN months;"
     "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
@@ -279,7 +280,7 @@ _Static_assert(Y25 == 24300, "v1_rows names January 2025 by number");
 
 static void use_of(struct journal *j, const char *program, int64_t *used, int64_t *months)
 {
-        struct journal_program_use u = {program, -1, -1};
+        struct journal_program_use u = {.program = program, .used = -1, .months = -1};
         assert_int_equal(journal_programs_use(j, &u, 1), 0);
         *used = u.used;
         *months = u.months;
@@ -339,7 +340,7 @@ static void test_a_version_1_journal_is_upgraded(void **state)
         char *t =
             sql_one(v1, "SELECT value || ' ' || coalesce(to_regclass('coverage')::text,"
                         " 'gone') FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(t, "2 gone");
+        assert_string_equal(t, "3 gone");
         free(t);
         t = sql_one(v1,
                     "SELECT string_agg(format('%s/%s/%s:%s-%s', reg_seq, program, state,"
@@ -513,6 +514,205 @@ static void test_pruning_follows_the_history(void **state)
         journal_close(j);
 }
 
+/* ---- several instances on one journal: two handles, interleaved ---- */
+
+/* One instance's consumed batch in the making: begin has read the facts
+ * of one worker and one programme (whose limits it was told), and one
+ * message at (topic "events", partition, offset). */
+struct batch {
+        const char *nik;
+        struct journal_worker_facts w;
+        struct journal_program_use u;
+        struct journal_position pos;
+        struct journal_facts f;
+};
+
+static int batch_begin(struct journal *j, struct batch *b, const char *nik,
+                       const struct journal_program_use *limits, int32_t partition)
+{
+        decide_worker_release(&b->w.live);
+        b->nik = nik;
+        b->w = (struct journal_worker_facts){.nik = nik};
+        b->u = *limits;
+        b->pos = (struct journal_position){"events", partition, -1};
+        b->f = (struct journal_facts){.positions = &b->pos,
+                                      .n_positions = 1,
+                                      .workers = &b->w,
+                                      .n_workers = 1,
+                                      .programs = &b->u,
+                                      .n_programs = 1};
+        return journal_consume_begin(j, &b->f);
+}
+
+/* Commits the batch's one message as a registration of `months` months
+ * from January 2025 (decided on the facts begin read). */
+static int batch_register(struct journal *j, struct batch *b, const char *event_id,
+                          int64_t offset, int64_t months)
+{
+        struct journal_record r = {
+            .event_id = event_id,
+            .nik = b->nik,
+            .program = b->u.program,
+            .type = 1,
+            .status = RESULT_CONFIRMED,
+            .topic = "events",
+            .partition = b->pos.partition,
+            .offset = offset,
+            .at_ms = 1000,
+            .action = DECIDE_REGISTER,
+            .start_month = Y25,
+            .end_month = Y25 + 11,
+            .first_month = Y25,
+            .last_month = Y25 + months - 1,
+            .item = "{}",
+            .item_len = 2,
+        };
+        struct journal_position next = {"events", b->pos.partition, offset + 1};
+        struct journal_outcome o = {&r, 1, &next, 1, 1};
+        int rc = journal_consume_commit(j, &o);
+
+        decide_worker_release(&b->w.live);
+        b->w.live = (struct decide_worker){0};
+        return rc;
+}
+
+static char *one_text(const char *where, const char *q)
+{
+        char *t = sql_one(where, q);
+        assert_non_null(t);
+        return t;
+}
+
+#define NIK_Q1 "6471054506900031"
+#define NIK_Q2 "6471054506900032"
+
+/* Two instances decide two workers for the last slot of a programme at
+ * once: each read one slot free. The second commit finds the slot taken
+ * by the first and is refused (-EAGAIN, nothing of it written, not a
+ * write failure); decided again, the programme is full. */
+static void test_two_instances_never_take_a_programme_over_its_quota(void **state)
+{
+        const char *where = fresh_database("bpjs_quota2");
+        const struct journal_program_use lim = {
+            .program = "BPP", .quota = 1, .monthly_premium = 10, .budget = -1};
+        struct batch a = {0}, b = {0};
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        assert_int_equal(batch_begin(ja, &a, NIK_Q1, &lim, 0), 0);
+        assert_int_equal(batch_begin(jb, &b, NIK_Q2, &lim, 1), 0);
+        assert_int_equal(a.u.used, 0);
+        assert_int_equal(b.u.used, 0); /* both saw the slot free */
+        assert_int_equal(batch_register(ja, &a, "qa", 0, 12), 0);
+        assert_int_equal(batch_register(jb, &b, "qb", 0, 12), -EAGAIN);
+        assert_non_null(strstr(journal_errmsg(jb), "BPP would go over its quota"));
+        assert_int_equal(journal_write_health(jb), 0);
+        char *t = one_text(where, "SELECT (SELECT used || '/' || months FROM quota"
+                                  " WHERE program = 'BPP') || ' ' || (SELECT"
+                                  " string_agg(event_id, ',' ORDER BY event_id)"
+                                  " FROM events) || ' ' || (SELECT count(*) FROM"
+                                  " coverages) || ' ' || (SELECT count(*) FROM offsets)");
+        assert_string_equal(t, "1/12 qa 1 1");
+        free(t);
+        /* decided again from a fresh begin: the programme is full */
+        assert_int_equal(batch_begin(jb, &b, NIK_Q2, &lim, 1), 0);
+        assert_int_equal(b.u.used, 1);
+        journal_consume_abort(jb);
+        decide_worker_release(&a.w.live);
+        decide_worker_release(&b.w.live);
+        journal_close(ja);
+        journal_close(jb);
+}
+
+/* Likewise the budget: 120 at 10 a month is 12 months; each instance read
+ * none committed and decided 12; the second commit would make 24. */
+static void test_two_instances_never_take_a_programme_over_its_budget(void **state)
+{
+        const char *where = fresh_database("bpjs_budget2");
+        const struct journal_program_use lim = {
+            .program = "BPP", .quota = 100, .monthly_premium = 10, .budget = 120};
+        struct batch a = {0}, b = {0};
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        assert_int_equal(batch_begin(ja, &a, NIK_Q1, &lim, 0), 0);
+        assert_int_equal(batch_begin(jb, &b, NIK_Q2, &lim, 1), 0);
+        assert_int_equal(b.u.months, 0);
+        assert_int_equal(batch_register(ja, &a, "ba", 0, 12), 0);
+        assert_int_equal(batch_register(jb, &b, "bb", 0, 12), -EAGAIN);
+        assert_non_null(strstr(journal_errmsg(jb), "BPP would go over its budget"));
+        assert_int_equal(journal_write_health(jb), 0);
+        char *t = one_text(where, "SELECT (SELECT used || '/' || months FROM quota"
+                                  " WHERE program = 'BPP') || ' ' || (SELECT"
+                                  " string_agg(event_id, ',') FROM events)");
+        assert_string_equal(t, "1/12 ba");
+        free(t);
+        /* what fits is still taken: 0 more months is within the budget */
+        assert_int_equal(batch_begin(jb, &b, NIK_Q2, &lim, 1), 0);
+        assert_int_equal(b.u.months, 12);
+        assert_int_equal(batch_register(jb, &b, "bb", 0, 0), 0);
+        decide_worker_release(&a.w.live);
+        decide_worker_release(&b.w.live);
+        journal_close(ja);
+        journal_close(jb);
+}
+
+/* An instance whose partition the group gave to another (which claimed
+ * it) can no longer commit for it, even for a batch it began before the
+ * claim: -ESTALE, nothing written, not a write failure. The new owner
+ * commits; the old one, should it be given the partition again and claim
+ * it, commits again. */
+static void test_an_instance_that_lost_its_partition_cannot_commit_for_it(void **state)
+{
+        const char *where = fresh_database("bpjs_fence");
+        const struct journal_program_use lim = {.program = "BPP", .budget = -1};
+        const struct journal_position p0 = {"events", 0, -1};
+        struct batch a = {0}, b = {0};
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        assert_int_equal(journal_partitions_claim(ja, &p0, 1), 0);
+        assert_int_equal(batch_begin(ja, &a, NIK_Q1, &lim, 0), 0);
+        /* the group moves partition 0 to B while A is stalled mid-batch */
+        assert_int_equal(journal_partitions_claim(jb, &p0, 1), 0);
+        assert_int_equal(batch_register(ja, &a, "fa", 0, 12), -ESTALE);
+        assert_non_null(strstr(journal_errmsg(ja), "events[0] is claimed by another "
+                                                   "instance"));
+        assert_int_equal(journal_write_health(ja), 0);
+        /* and a batch begun after the claim, too */
+        assert_int_equal(batch_begin(ja, &a, NIK_Q1, &lim, 0), 0);
+        assert_int_equal(batch_register(ja, &a, "fa", 0, 12), -ESTALE);
+        char *t = one_text(where, "SELECT (SELECT count(*) FROM events) || ' ' ||"
+                                  " (SELECT count(*) FROM offsets) || ' ' ||"
+                                  " (SELECT count(*) FROM ops)");
+        assert_string_equal(t, "0 0 0");
+        free(t);
+        /* the new owner decides the message */
+        assert_int_equal(batch_begin(jb, &b, NIK_Q1, &lim, 0), 0);
+        assert_int_equal(batch_register(jb, &b, "fa", 0, 12), 0);
+        /* a handle that holds nothing after a revocation commits nothing */
+        assert_int_equal(journal_partitions_claim(jb, NULL, 0), 0);
+        assert_int_equal(batch_begin(jb, &b, NIK_Q2, &lim, 0), 0);
+        assert_int_equal(batch_register(jb, &b, "fb", 1, 12), -ESTALE);
+        /* given back to A and claimed: A commits again */
+        assert_int_equal(journal_partitions_claim(ja, &p0, 1), 0);
+        assert_int_equal(batch_begin(ja, &a, NIK_Q2, &lim, 0), 0);
+        assert_int_equal(a.pos.next, 1);
+        assert_int_equal(batch_register(ja, &a, "fb", 1, 12), 0);
+        t = one_text(where, "SELECT (SELECT string_agg(event_id, ',' ORDER BY event_id)"
+                            " FROM events) || ' ' || (SELECT next_offset FROM offsets)"
+                            " || ' ' || (SELECT epoch FROM owners)");
+        assert_string_equal(t, "fa,fb 2 3");
+        free(t);
+        decide_worker_release(&a.w.live);
+        decide_worker_release(&b.w.live);
+        journal_close(ja);
+        journal_close(jb);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -525,6 +725,10 @@ int main(void)
             cmocka_unit_test(test_a_dropped_connection_is_made_again),
             cmocka_unit_test(test_a_version_1_journal_is_upgraded),
             cmocka_unit_test(test_pruning_follows_the_history),
+            cmocka_unit_test(test_two_instances_never_take_a_programme_over_its_quota),
+            cmocka_unit_test(test_two_instances_never_take_a_programme_over_its_budget),
+            cmocka_unit_test(
+                test_an_instance_that_lost_its_partition_cannot_commit_for_it),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
