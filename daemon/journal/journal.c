@@ -81,6 +81,11 @@ int journal_partitions_claim(struct journal *j, const struct journal_position *p
         return be(j)->partitions_claim ? be(j)->partitions_claim(j, parts, n) : 0;
 }
 
+int journal_batches_renew(struct journal *j)
+{
+        return be(j)->batches_renew ? be(j)->batches_renew(j) : 0;
+}
+
 void journal_consume_abort(struct journal *j)
 {
         be(j)->consume_abort(j);

@@ -268,7 +268,9 @@ int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
 int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
                          size_t n, journal_compose_fn compose, void *opaque,
                          int64_t *out_id);
-/* Batches in state pending whose next attempt is due, oldest first. */
+/* Batches in state pending whose next attempt is due, oldest first; on a
+ * journal shared by several instances also those in flight whose lease
+ * ended (by the clock) unrenewed: their instance died. */
 int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
                         journal_batch_fn fn, void *opaque);
 int journal_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque);
@@ -280,6 +282,18 @@ int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
  * ended. */
 int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
                          int64_t next_at, const char *error);
+/* Several instances on one journal (PostgreSQL): marking a batch in
+ * flight is a claim that holds it for this instance under a lease, and
+ * only the holder changes or finishes it (-ESTALE for anyone else, as for
+ * a batch that ended); a batch whose lease ended is due again
+ * (journal_batches_due) and is taken over, same body, same key. The
+ * holder renews the leases of its batches in flight with
+ * journal_batches_renew, more often than the lease's length (the
+ * backend's; 30 s on PostgreSQL, none on SQLite: 0 at once). Batch
+ * creation refuses, with -EAGAIN, ops of a worker that has an earlier op
+ * unanswered, and with -EALREADY ops another instance batched first. */
+int journal_batches_renew(struct journal *j);
+#define JOURNAL_RENEW_MS 10000 /* how often journal_batches_renew is due */
 /* A batch the endpoint found too large (413) is replaced by new batches:
  * ops[0..n_first) and ops[n_first..n) each go into a new batch with a body
  * from compose, and the old one becomes JOURNAL_BATCH_SPLIT; one transaction.

@@ -126,7 +126,9 @@ static const char upgrade_v2[] =
  * (journal_partitions_claim); a commit checks that its partitions still
  * have the epochs its instance claimed (bpjs_fenced, SQLSTATE P0004:
  * -ESTALE). bpjs_over_limit (P0003: -EAGAIN) refuses a commit that would
- * take a programme past its quota or budget. */
+ * take a programme past its quota or budget. A batch in flight names the
+ * instance sending it (claimed_by) and when its lease ends (lease_until,
+ * wall-clock ms): another instance takes it over only after that. */
 static const char upgrade_v3[] =
     "CREATE TABLE owners(topic text NOT NULL, partition integer NOT NULL,"
     "  owner text NOT NULL, epoch bigint NOT NULL, claimed_at bigint NOT NULL,"
@@ -138,7 +140,10 @@ static const char upgrade_v3[] =
     "CREATE FUNCTION bpjs_fenced(topic text, part integer) RETURNS bigint"
     "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
     "  '%[%] is claimed by another instance: this one no longer commits for it',"
-    "  topic, part USING ERRCODE = 'P0004'; END $$;";
+    "  topic, part USING ERRCODE = 'P0004'; END $$;"
+    /* a batch in flight is held by one instance until its lease ends */
+    "ALTER TABLE batches ADD COLUMN claimed_by text,"
+    "  ADD COLUMN lease_until bigint;";
 
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
@@ -268,17 +273,49 @@ static const char *const sql[Q__COUNT] = {
                     " AND batch_id IS NULL",
     [Q_OPS_REBATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
                       " AND batch_id = $3::bigint",
-    [Q_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state = 1 AND next_at <= $1::bigint"
-                      " ORDER BY next_at, id LIMIT $2::bigint",
+    /* pending and due, or in flight under a lease that ended by the
+     * clock ($3: the caller's now is for next attempts) (its instance
+     * died): taken over, same body, same key */
+    [Q_BATCHES_DUE] =
+        "SELECT " BATCH_COLUMNS "WHERE (state = 1 AND next_at <= $1::bigint)"
+        " OR (state = 2 AND lease_until < $3::bigint)"
+        " ORDER BY next_at, id LIMIT $2::bigint",
     [Q_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
     [Q_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = $1::bigint",
     /* only an open batch: one that ended is never sent again */
+    /* only an open batch: one that ended is never sent again. In flight
+     * ($2 = 2) is a claim: of a pending batch, or of one in flight whose
+     * lease ended, or renewed by its holder ($7), with a lease to $8; any
+     * other change only by the holder, or of a batch nobody holds */
     [Q_BATCH_UPDATE] =
         "UPDATE batches SET state = $2::int, attempts = $3::bigint,"
-        " next_at = $4::bigint, last_error = $5::text,"
-        " updated_at = $6::bigint WHERE id = $1::bigint AND state IN (1, 2)",
+        " next_at = $4::bigint, last_error = $5::text, updated_at = $6::bigint,"
+        " claimed_by = CASE WHEN $2::int = 2 THEN $7::text END,"
+        " lease_until = CASE WHEN $2::int = 2 THEN $8::bigint END"
+        " WHERE id = $1::bigint AND (state = 1 OR (state = 2 AND (claimed_by IS NULL"
+        " OR claimed_by = $7::text OR ($2::int = 2 AND lease_until < $6::bigint))))",
+    /* the holder's answer (or nobody's batch): one another instance took
+     * over or ended is left alone (-ESTALE) */
     [Q_BATCH_FINISH] = "UPDATE batches SET state = $2::int, last_error = $3::text,"
-                       " updated_at = $4::bigint WHERE id = $1::bigint",
+                       " updated_at = $4::bigint, claimed_by = NULL, lease_until = NULL"
+                       " WHERE id = $1::bigint AND (state = 1 OR (state = 2 AND"
+                       " (claimed_by IS NULL OR claimed_by = $5::text)))",
+    [Q_LEASE_RENEW] = "UPDATE batches SET lease_until = $2::bigint WHERE state = 2"
+                      " AND claimed_by = $1::text",
+    /* the batch's workers, locked as consume locks them, then whether an
+     * earlier operation of one of them is not answered yet (queued before,
+     * or in an open batch): then the batch is not formed (-EAGAIN) */
+    [Q_OPS_ORDER] =
+        "SELECT (SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0))) FROM"
+        " (SELECT DISTINCT nik COLLATE \"C\" AS n FROM ops WHERE seq = ANY($1::bigint[])"
+        " ORDER BY 1) w), (SELECT count(*) FROM ops x JOIN ops y ON y.nik = x.nik"
+        " AND y.seq <> x.seq AND y.status IS NULL AND (y.batch_id IS NOT NULL"
+        " OR y.seq < x.seq) WHERE x.seq = ANY($1::bigint[])"
+        " AND NOT (y.batch_id IS NOT NULL AND y.batch_id = $2::bigint))",
+    /* outbox rows take their seqs in commit order: a commit that writes
+     * some holds this lock from its first statement to its end, so a
+     * reader that saw seq n saw every row below it that will ever be */
+    [Q_OUTBOX_LOCK] = "SELECT pg_advisory_xact_lock(1651534451, 2)",
     [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
                      " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
                      " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
@@ -410,7 +447,8 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
                 j->errmsg[--len] = '\0';
         if (err == -EROFS && (j->flags & JOURNAL_READONLY))
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
-        else if (j->writing && err != -ENOENT && err != -EAGAIN && err != -ESTALE)
+        else if (j->writing && err != -ENOENT && err != -EAGAIN && err != -ESTALE &&
+                 err != -EALREADY)
                 write_failed(j, err); /* not the facts refused, nor a retry asked,
                                          nor a partition another instance took */
         return err;
@@ -867,6 +905,21 @@ static int connect_db(struct jpg *j, const char *url, const char *password, char
         return 0;
 }
 
+/* The batches whose instance is gone become pending: those in flight
+ * under a lease that ended (a live instance renews its own), and those
+ * nobody holds (a journal of schema version 2). A restarted daemon is a
+ * new instance: what it sent before its restart waits out the lease. */
+static int recover(struct jpg *j)
+{
+        char q[200];
+
+        snprintf(q, sizeof(q),
+                 "UPDATE batches SET state = 1, claimed_by = NULL, lease_until = NULL"
+                 " WHERE state = 2 AND (claimed_by IS NULL OR lease_until < %lld)",
+                 (long long)clock_now_ms());
+        return simple(j, q, "recover");
+}
+
 /* host:pid:random, so that an instance's rows name the machine and the
  * process, and a restarted process is another instance. */
 static void instance_name(struct jpg *j)
@@ -915,11 +968,10 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 rc = -EIO;
                 goto out;
         }
-        /* A batch in flight when the daemon stopped is resent (same body,
-         * same key). With several instances this must become the batches
-         * whose lease expired (a later step of issue 16). */
+        /* A batch in flight when its instance stopped is resent (same
+         * body, same key) once its lease ended. */
         if (rc == 0 && (flags & JOURNAL_RECOVER))
-                rc = simple(j, "UPDATE batches SET state = 1 WHERE state = 2", "recover");
+                rc = recover(j);
         if (rc) {
                 snprintf(err, errsize, "%s: %s", url, j->errmsg);
                 goto out;
@@ -1016,6 +1068,7 @@ static const struct journal_backend jpg_backend = {
     .write_error = jpg_write_error,
     .partitions_claim = jpg_partitions_claim,
     .consume_begin = jpg_consume_begin,
+    .batches_renew = jpg_batches_renew,
     .consume_commit = jpg_consume_commit,
     .consume_abort = jpg_consume_abort,
     .programs_use = jpg_programs_use,

@@ -475,6 +475,11 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 pipe_send(j, Q_FENCE, &pf);
                 n++;
         }
+        /* the outbox's seqs in commit order (journal_pg.c) */
+        if (a.n_out) {
+                pipe_send(j, Q_OUTBOX_LOCK, NULL);
+                n++;
+        }
         if (a.n_events) {
                 pipe_send(j, Q_EVENTS_INSERT, &pe);
                 n++;

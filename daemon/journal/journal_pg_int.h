@@ -13,6 +13,11 @@
 #include "journal.h"
 #include "journal_backend.h"
 
+/* A batch in flight is this instance's for this long after its claim or
+ * its last renewal (journal_batches_renew, every third of it): then
+ * another instance may take it over. Longer than any request. */
+#define JPG_LEASE_MS 30000
+
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JPG_READONLY_TEXT "the journal was opened read-only: no change is made"
 
@@ -44,6 +49,9 @@ enum jpg_stmt {
         Q_BATCH_GET,
         Q_BATCH_UPDATE,
         Q_BATCH_FINISH,
+        Q_LEASE_RENEW,
+        Q_OPS_ORDER,
+        Q_OUTBOX_LOCK,
         Q_OP_RESULTS,
         Q_COVERAGE_FAIL,
         Q_OUTBOX_FETCH,
@@ -196,6 +204,7 @@ int jpg_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
                     int64_t out_ids[2]);
 int jpg_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                      const struct journal_item_result *items, size_t n);
+int jpg_batches_renew(struct journal *j);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque);
 int jpg_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "journal.h"
@@ -240,6 +241,7 @@ static const char *fresh_database(const char *name)
  * upgrade_v2): what is left is version 1 as schema_v1 made it. */
 static const char back_to_v1[] =
     "DROP TABLE owners; DROP FUNCTION bpjs_over_limit; DROP FUNCTION bpjs_fenced;"
+    "ALTER TABLE batches DROP COLUMN claimed_by, DROP COLUMN lease_until;"
     "DROP VIEW coverage_now; DROP TABLE coverages;"
     "ALTER TABLE quota DROP COLUMN months;"
     "CREATE TABLE coverage(nik text NOT NULL, program text NOT NULL,"
@@ -713,6 +715,186 @@ static void test_an_instance_that_lost_its_partition_cannot_commit_for_it(void *
         journal_close(jb);
 }
 
+/* ---- the push side across instances ---- */
+
+struct pick_kind {
+        const char *nik;
+        int kind;
+        int64_t seq;
+};
+
+static int pick_op(const struct journal_op *op, void *opaque)
+{
+        struct pick_kind *p = opaque;
+        if (!p->seq && op->kind == p->kind && strcmp(op->nik, p->nik) == 0)
+                p->seq = op->seq;
+        return 0;
+}
+
+/* The unbatched op of nik of that kind, or 0. */
+static int64_t unbatched(struct journal *j, const char *nik, int kind)
+{
+        struct pick_kind p = {nik, kind, 0};
+        assert_true(journal_ops_unbatched(j, 0, 64, pick_op, &p) >= 0);
+        return p.seq;
+}
+
+static int form(struct journal *j, int kind, int64_t seq, int64_t *id)
+{
+        struct journal_op op = {.seq = seq, .kind = kind};
+        return journal_batch_create(j, kind, &op, 1, compose, NULL, id);
+}
+
+static int count_batch(const struct journal_batch *b, void *opaque)
+{
+        (void)b, (void)opaque;
+        return 0;
+}
+
+/* Batches due for j now (in flight under an ended lease too). */
+static int due_count(struct journal *j)
+{
+        return journal_batches_due(j, ((int64_t)time(NULL) + 2) * 1000, 16, count_batch,
+                                   NULL);
+}
+
+static void item_ok(struct journal_item_result *r, int64_t seq)
+{
+        *r = (struct journal_item_result){
+            .seq = seq,
+            .status = RESULT_REGISTERED,
+            .kpj = "25000000001",
+            .out = {.topic = "results", .value = "x", .value_len = 1},
+        };
+}
+
+#define NIK_P1 "6471054506900041"
+
+/* A due batch goes to one instance: the second claim is refused. When the
+ * claimer dies (its lease ends unrenewed), another takes it over, the same
+ * body under the same key; the dead one's late answer is refused, the new
+ * holder's recorded. */
+static void
+test_a_batch_is_sent_by_one_instance_and_taken_over_after_its_lease(void **state)
+{
+        const char *where = fresh_database("bpjs_lease");
+        struct journal_item_result res;
+        int64_t id = 0;
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        record(ja, "l1", NIK_P1, "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
+        int64_t seq = unbatched(ja, NIK_P1, JOURNAL_OP_REGISTER);
+        assert_int_equal(form(ja, JOURNAL_OP_REGISTER, seq, &id), 0);
+        assert_int_equal(due_count(ja), 1);
+        assert_int_equal(due_count(jb), 1);
+        assert_int_equal(journal_batch_update(ja, id, JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                         0);
+        assert_int_equal(journal_batch_update(jb, id, JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                         -ESTALE);
+        assert_int_equal(due_count(jb), 0); /* held under a lease */
+        assert_int_equal(journal_batches_renew(ja), 0);
+        /* a third instance starting now leaves a live instance's batch alone */
+        struct journal *jc = open_ok(where, JOURNAL_RECOVER);
+        journal_close(jc);
+        char *t = one_text(where, "SELECT state || ' ' || (lease_until > 0)::text"
+                                  " FROM batches");
+        assert_string_equal(t, "2 true");
+        free(t);
+        /* A dies: its lease runs out */
+        free(sql_one(where, "UPDATE batches SET lease_until = 1"));
+        assert_int_equal(due_count(jb), 1);
+        assert_int_equal(journal_batch_update(jb, id, JOURNAL_BATCH_INFLIGHT, 2, 0, NULL),
+                         0);
+        item_ok(&res, seq);
+        assert_int_equal(journal_batch_finish(ja, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         -ESTALE);
+        assert_int_equal(journal_write_health(ja), 0);
+        assert_int_equal(journal_batch_finish(jb, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         0);
+        t = one_text(where, "SELECT b.state || ' ' || b.attempts || ' ' ||"
+                            " convert_from(b.body, 'UTF8') || ' ' || o.status ||"
+                            " ' ' || (SELECT count(*) FROM outbox)"
+                            " FROM batches b JOIN ops o ON o.batch_id = b.id");
+        char want[128];
+        snprintf(want, sizeof(want), "3 2 {\"batch_id\":\"%lld\"} 5 1", (long long)id);
+        assert_string_equal(t, want);
+        free(t);
+        journal_close(ja);
+        journal_close(jb);
+}
+
+/* A restarted daemon is a new instance: at its open, a batch in flight
+ * whose lease ended becomes pending; one under a live lease stays. */
+static void test_recovery_at_open_takes_only_batches_whose_lease_ended(void **state)
+{
+        const char *where = fresh_database("bpjs_recover");
+        int64_t id[2] = {0, 0};
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        record(ja, "r1", NIK_Q1, "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
+        record(ja, "r2", NIK_Q2, "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
+        for (int i = 0; i < 2; i++) {
+                int64_t seq = unbatched(ja, i ? NIK_Q2 : NIK_Q1, JOURNAL_OP_REGISTER);
+                assert_int_equal(form(ja, JOURNAL_OP_REGISTER, seq, &id[i]), 0);
+                assert_int_equal(
+                    journal_batch_update(ja, id[i], JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                    0);
+        }
+        char q[128];
+        snprintf(q, sizeof(q), "UPDATE batches SET lease_until = 1 WHERE id = %lld",
+                 (long long)id[0]);
+        free(sql_one(where, q));
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        char *t = one_text(where, "SELECT string_agg(state::text || ':' ||"
+                                  " coalesce(claimed_by, '-'), ' ' ORDER BY id)"
+                                  " FROM batches");
+        assert_non_null(strstr(t, "1:- 2:"));
+        free(t);
+        journal_close(ja);
+        journal_close(jb);
+}
+
+/* An op is batched once, and a worker's ops reach the endpoint one at a
+ * time in decision order, whichever instance forms the batches: while the
+ * registration is in a batch not answered yet, the withdrawal that follows
+ * is not batched by another instance; once answered, it is. */
+static void
+test_a_workers_ops_are_batched_once_and_in_order_across_instances(void **state)
+{
+        const char *where = fresh_database("bpjs_order");
+        struct journal_item_result res;
+        int64_t id = 0, id2 = 0;
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        record(ja, "o1", NIK_P1, "BPP", Y25, Y25, Y25 + 11, DECIDE_REGISTER);
+        int64_t reg = unbatched(jb, NIK_P1, JOURNAL_OP_REGISTER);
+        assert_int_equal(form(ja, JOURNAL_OP_REGISTER, reg, &id), 0);
+        /* B read the same op before A batched it */
+        assert_int_equal(form(jb, JOURNAL_OP_REGISTER, reg, &id2), -EALREADY);
+        record(ja, "o2", NIK_P1, "BPP", Y25, Y25, Y25 + 5, DECIDE_DEACTIVATE);
+        int64_t dea = unbatched(jb, NIK_P1, JOURNAL_OP_DEACTIVATE);
+        assert_true(dea > reg);
+        assert_int_equal(form(jb, JOURNAL_OP_DEACTIVATE, dea, &id2), -EAGAIN);
+        assert_non_null(strstr(journal_errmsg(jb), "not answered yet"));
+        assert_int_equal(journal_write_health(jb), 0);
+        char *t = one_text(where, "SELECT count(*) FROM batches");
+        assert_string_equal(t, "1");
+        free(t);
+        item_ok(&res, reg);
+        assert_int_equal(journal_batch_update(ja, id, JOURNAL_BATCH_INFLIGHT, 1, 0, NULL),
+                         0);
+        assert_int_equal(journal_batch_finish(ja, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         0);
+        assert_int_equal(form(jb, JOURNAL_OP_DEACTIVATE, dea, &id2), 0);
+        journal_close(ja);
+        journal_close(jb);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -729,6 +911,11 @@ int main(void)
             cmocka_unit_test(test_two_instances_never_take_a_programme_over_its_budget),
             cmocka_unit_test(
                 test_an_instance_that_lost_its_partition_cannot_commit_for_it),
+            cmocka_unit_test(
+                test_a_batch_is_sent_by_one_instance_and_taken_over_after_its_lease),
+            cmocka_unit_test(test_recovery_at_open_takes_only_batches_whose_lease_ended),
+            cmocka_unit_test(
+                test_a_workers_ops_are_batched_once_and_in_order_across_instances),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
