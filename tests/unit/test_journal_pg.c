@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "journal.h"
@@ -895,6 +896,86 @@ test_a_workers_ops_are_batched_once_and_in_order_across_instances(void **state)
         journal_close(jb);
 }
 
+/* ---- the outbox across instances ---- */
+
+struct committer {
+        struct journal *j;
+        int rc;
+        volatile int done;
+};
+
+static void *commit_one_result(void *arg)
+{
+        struct committer *c = arg;
+        struct journal_record r = {
+            .event_id = "x2",
+            .nik = "",
+            .status = RESULT_REJECTED,
+            .topic = "events",
+            .at_ms = 1000,
+            .out = {{.topic = "results", .value = "second", .value_len = 6}},
+            .n_out = 1,
+        };
+        struct journal_facts f = {0};
+        c->rc = journal_consume_begin(c->j, &f);
+        if (c->rc == 0) {
+                struct journal_outcome o = {&r, 1, NULL, 0, 1};
+                c->rc = journal_consume_commit(c->j, &o);
+        }
+        c->done = 1;
+        return NULL;
+}
+
+static int collect_value(int64_t pos, const struct journal_out *o, void *opaque)
+{
+        char *acc = opaque;
+        (void)pos;
+        snprintf(acc + strlen(acc), 64 - strlen(acc), "%s%.*s", *acc ? "," : "",
+                 (int)o->value_len, (const char *)o->value);
+        return 0;
+}
+
+/* Two instances writing results at once: the outbox's positions follow the
+ * commits. An instance whose outbox row took its position first but has
+ * not committed holds the next writer back until it commits, so a
+ * publisher that read past a position never misses a row below it. */
+static void test_outbox_positions_follow_the_commits_of_two_instances(void **state)
+{
+        const char *where = fresh_database("bpjs_outbox2");
+        const char *keys[] = {"dbname", "password", NULL};
+        const char *values[] = {where, password, NULL};
+        struct committer c = {0};
+        pthread_t t;
+        char got[64] = "";
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        c.j = open_ok(where, JOURNAL_RECOVER);
+        /* A, mid-commit: its outbox row written, not committed yet, as the
+         * backend writes one (the lock, then the row) */
+        PGconn *a = PQconnectdbParams(keys, values, 1);
+        assert_int_equal(PQstatus(a), CONNECTION_OK);
+        PGresult *r = PQexec(a, "BEGIN; SELECT pg_advisory_xact_lock(1651534451, 2);"
+                                " INSERT INTO outbox(topic, value) VALUES ('results',"
+                                " 'first')");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        pthread_create(&t, NULL, commit_one_result, &c);
+        usleep(700 * 1000);
+        /* B waits for A: what a publisher reads now is no row at all */
+        assert_int_equal(c.done, 0);
+        assert_int_equal(journal_outbox_fetch(ja, 0, 16, collect_value, got), 0);
+        r = PQexec(a, "COMMIT");
+        PQclear(r);
+        pthread_join(t, NULL);
+        assert_int_equal(c.rc, 0);
+        assert_int_equal(journal_outbox_fetch(ja, 0, 16, collect_value, got), 2);
+        assert_string_equal(got, "first,second");
+        PQfinish(a);
+        journal_close(c.j);
+        journal_close(ja);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -916,6 +997,7 @@ int main(void)
             cmocka_unit_test(test_recovery_at_open_takes_only_batches_whose_lease_ended),
             cmocka_unit_test(
                 test_a_workers_ops_are_batched_once_and_in_order_across_instances),
+            cmocka_unit_test(test_outbox_positions_follow_the_commits_of_two_instances),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
