@@ -129,7 +129,8 @@ void journal_close(struct journal *j);
 const char *journal_id(const struct journal *j);
 const char *journal_errmsg(const struct journal *j);
 /* Whether the journal takes writes: 0, or the negative errno (-ENOSPC for a
- * full disk, -EIO, -EBUSY, -EROFS...) of the first write that failed since
+ * full disk, -EIO, -EBUSY, -EROFS, -ENOTCONN for a database server that
+ * cannot be reached...) of the first write that failed since
  * the last one that reached the file; journal_write_error() keeps that
  * first failure's text ("commit: database or disk is full") meanwhile. */
 int journal_write_health(const struct journal *j);

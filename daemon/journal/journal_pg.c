@@ -447,8 +447,8 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
                 j->errmsg[--len] = '\0';
         if (err == -EROFS && (j->flags & JOURNAL_READONLY))
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
-        else if (j->writing && err != -ENOENT && err != -EAGAIN && err != -ESTALE &&
-                 err != -EALREADY)
+        else if (err == -ENOTCONN || (j->writing && err != -ENOENT && err != -EAGAIN &&
+                                      err != -ESTALE && err != -EALREADY))
                 write_failed(j, err); /* not the facts refused, nor a retry asked,
                                          nor a partition another instance took */
         return err;
@@ -463,7 +463,7 @@ int jpg_fail_res(struct jpg *j, const PGresult *r, const char *what)
         if (!msg)
                 msg = PQerrorMessage(j->conn);
         if (PQstatus(j->conn) == CONNECTION_BAD)
-                err = -EIO;
+                err = -ENOTCONN; /* the server went away: made again later */
         return jpg_fail_text(j, err, what,
                              msg && *msg ? msg : "no answer from the server");
 }
@@ -646,12 +646,32 @@ static int simple(struct jpg *j, const char *text, const char *what)
  * prepared again) before the next transaction. */
 int jpg_ensure_conn(struct jpg *j)
 {
+        int64_t now;
+
         if (PQstatus(j->conn) == CONNECTION_OK)
                 return 0;
-        PQreset(j->conn);
-        if (PQstatus(j->conn) != CONNECTION_OK)
-                return jpg_fail_text(j, -EIO, "reconnect", PQerrorMessage(j->conn));
+        /* a server that is down is asked again with a capped backoff, not
+         * on every call (each attempt may wait up to connect_timeout) */
         j->in_tx = false;
+        now = clock_mono_ms();
+        if (now < j->reconnect_at)
+                return jpg_fail_text(j, -ENOTCONN, "journal unreachable",
+                                     j->reconnect_error);
+        PQreset(j->conn);
+        if (PQstatus(j->conn) != CONNECTION_OK) {
+                j->reconnect_ms = j->reconnect_ms ? j->reconnect_ms * 2 : 250;
+                if (j->reconnect_ms > JPG_RECONNECT_MAX_MS)
+                        j->reconnect_ms = JPG_RECONNECT_MAX_MS;
+                j->reconnect_at = clock_mono_ms() + j->reconnect_ms;
+                /* libpq's text names the host and the port, never the
+                 * password */
+                snprintf(j->reconnect_error, sizeof(j->reconnect_error), "%s",
+                         PQerrorMessage(j->conn));
+                return jpg_fail_text(j, -ENOTCONN, "journal unreachable",
+                                     j->reconnect_error);
+        }
+        j->reconnect_ms = 0;
+        j->reconnect_at = 0;
         if ((j->flags & JOURNAL_READONLY) &&
             simple(j, "SET default_transaction_read_only = on", "read-only"))
                 return -EIO;

@@ -17,6 +17,8 @@
  * its last renewal (journal_batches_renew, every third of it): then
  * another instance may take it over. Longer than any request. */
 #define JPG_LEASE_MS 30000
+/* the longest wait between two attempts to reach a server that is down */
+#define JPG_RECONNECT_MAX_MS 5000
 
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JPG_READONLY_TEXT "the journal was opened read-only: no change is made"
@@ -111,6 +113,10 @@ struct jpg {
         } * claims;
         size_t n_claims;
         bool fencing;
+        /* a lost connection: made again from reconnect_at on, the wait
+         * doubling from 250 ms to JPG_RECONNECT_MAX_MS while it fails */
+        int64_t reconnect_at, reconnect_ms;
+        char reconnect_error[200];
 };
 
 static inline struct jpg *jpg_of(struct journal *j)

@@ -976,6 +976,56 @@ static void test_outbox_positions_follow_the_commits_of_two_instances(void **sta
         journal_close(ja);
 }
 
+/* ---- a dead database ---- */
+
+/* The server stops taking this journal's connections: every call fails at
+ * once with -ENOTCONN ("journal unreachable", no password), the write
+ * health says so, and once the server is back the connection is made
+ * again (after a short backoff) and the journal works, nothing lost. */
+static void test_an_unreachable_server_is_said_and_the_journal_comes_back(void **state)
+{
+        const char *where = fresh_database("bpjs_dead");
+        char q[160];
+        int64_t v = 0;
+        int rc = 0;
+        (void)state;
+
+        struct journal *j = open_ok(where, JOURNAL_RECOVER);
+        assert_int_equal(journal_counter_add(j, "dead-test", 1), 0);
+        free(sql_one(url, "ALTER DATABASE bpjs_dead ALLOW_CONNECTIONS false"));
+        free(sql_one(url, "SELECT count(pg_terminate_backend(pid))::text FROM"
+                          " pg_stat_activity WHERE datname = 'bpjs_dead'"));
+        /* the first call may find the connection gone, the next cannot
+         * make it again */
+        for (int i = 0; i < 3 && rc != -ENOTCONN; i++)
+                rc = journal_counter_add(j, "dead-test", 1);
+        assert_int_equal(rc, -ENOTCONN);
+        assert_int_equal(journal_counter_add(j, "dead-test", 1), -ENOTCONN);
+        assert_int_equal(journal_write_health(j), -ENOTCONN);
+        assert_non_null(strstr(journal_errmsg(j), "journal unreachable"));
+        assert_null(strstr(journal_errmsg(j), password));
+        struct journal_facts f = {0};
+        assert_int_equal(journal_consume_begin(j, &f), -ENOTCONN);
+        free(sql_one(url, "ALTER DATABASE bpjs_dead ALLOW_CONNECTIONS true"));
+        for (int i = 0; i < 100; i++) {
+                rc = journal_counter_add(j, "dead-test", 1);
+                if (rc == 0)
+                        break;
+                usleep(100 * 1000);
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(journal_write_health(j), 0);
+        assert_int_equal(journal_counter_get(j, "dead-test", &v), 0);
+        assert_int_equal(v, 2); /* the failed adds added nothing */
+        snprintf(q, sizeof(q),
+                 "SELECT value::text FROM counters WHERE name ="
+                 " 'dead-test'");
+        char *t = one_text(where, q);
+        assert_string_equal(t, "2");
+        free(t);
+        journal_close(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -998,6 +1048,8 @@ int main(void)
             cmocka_unit_test(
                 test_a_workers_ops_are_batched_once_and_in_order_across_instances),
             cmocka_unit_test(test_outbox_positions_follow_the_commits_of_two_instances),
+            cmocka_unit_test(
+                test_an_unreachable_server_is_said_and_the_journal_comes_back),
         };
 
         url = getenv("BPJS_TEST_JOURNAL");
