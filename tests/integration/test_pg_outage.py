@@ -55,6 +55,15 @@ def test_a_database_stopped_mid_run_resumes_exactly():
         dlq = kafka.consume(DLQ, expect=len(ds.invalid))
         check_outcome(ds, expect, endpoint_expect, got, endpoint, dlq)
         assert len(got) == total, (len(got), total)
+        # the journal's size per worker (docs/operations.md, "Several
+        # instances"): its tables' bytes over its coverages
+        size = pg.psql("SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM"
+                       " pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
+                       " WHERE s.nspname = 'public' AND c.relkind = 'r') || ' '"
+                       " || (SELECT count(*) FROM coverages) || ' ' ||"
+                       " (SELECT count(*) FROM events)", dbname="outage").split()
+        print(f"journal: {size[0]} bytes, {size[1]} coverages, {size[2]} events",
+              flush=True)
         log = env.log("daemon")
         assert pg.password not in log, "the journal's password in the log"
         assert not env.log_contains("daemon", r"\b\d{16}\b"), "a full NIK in the log"
