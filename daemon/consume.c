@@ -116,8 +116,8 @@ static void verify(struct consume *cs, const rd_kafka_topic_partition_list_t *pa
 
 /* Claims the accepted partitions in the journal: from now on, an instance
  * that held them before can no longer commit for them (journal.h, the
- * position fence). A claim that fails is made again later; meanwhile the
- * partitions stay paused (a commit for them would be refused). */
+ * position fence). A claim that fails is made again later; meanwhile
+ * nothing is assigned (a commit for them would be refused). */
 static void claim_accepted(struct consume *cs)
 {
         struct journal_position *p =
@@ -142,14 +142,25 @@ static void claim_accepted(struct consume *cs)
         cs->claim_at = clock_mono_ms() + CONSUME_RECLAIM_MS / 10;
 }
 
-/* Makes the accepted partitions the assignment (paused if consuming is,
- * or while they are not claimed). */
+/* Makes the accepted partitions the assignment once they are claimed
+ * (paused if consuming is); until then nothing is assigned, so nothing of
+ * them is fetched. An assignment starts from the committed offsets: what
+ * was fetched and not journaled is fetched again. */
+static void assign_claimed(struct consume *cs)
+{
+        if (cs->claim_at) {
+                rd_kafka_assign(cs->rk, NULL);
+                return;
+        }
+        rd_kafka_assign(cs->rk, cs->accepted);
+        if (cs->paused && cs->accepted->cnt)
+                rd_kafka_pause_partitions(cs->rk, cs->accepted);
+}
+
 static void assign_accepted(struct consume *cs)
 {
         claim_accepted(cs);
-        rd_kafka_assign(cs->rk, cs->accepted);
-        if ((cs->paused || cs->claim_at) && cs->accepted->cnt)
-                rd_kafka_pause_partitions(cs->rk, cs->accepted);
+        assign_claimed(cs);
 }
 
 static void parts_reset(rd_kafka_topic_partition_list_t **l)
@@ -312,41 +323,24 @@ bool consume_joined(const struct consume *cs)
 /* A batch refused by the position fence: another instance claimed its
  * partitions, so the group gave them away (we stalled past the session
  * timeout) and the rebalance is on its way. Nothing of it was journaled;
- * the messages are dropped, their partitions paused and sought back to
- * the first dropped offset (the new owner consumes them from the committed
- * offsets; should the group still give them to us later, we claim them
- * again and consume them from there). */
+ * the messages are dropped and nothing is assigned (what librdkafka
+ * fetched of them goes too) until the rebalance, or until a claim made
+ * again later succeeds (the group still gives them to us: our claim lost
+ * a race with a departed owner's), when they are fetched again from the
+ * committed offsets. */
 static int drop_fenced(struct consume *cs)
 {
-        rd_kafka_topic_partition_list_t *back = rd_kafka_topic_partition_list_new(8);
-
         log_warning("consume",
                     "%s: %zu message(s) not journaled here, their partitions are "
                     "another instance's now",
                     journal_errmsg(cs->journal), cs->n_held);
-        for (size_t i = 0; i < cs->n_held; i++) {
-                rd_kafka_message_t *m = cs->held[i];
-                const char *topic = rd_kafka_topic_name(m->rkt);
-                rd_kafka_topic_partition_t *p =
-                    rd_kafka_topic_partition_list_find(back, topic, m->partition);
-                if (!p) {
-                        p = rd_kafka_topic_partition_list_add(back, topic, m->partition);
-                        p->offset = m->offset;
-                }
-                if (m->offset < p->offset)
-                        p->offset = m->offset;
-                rd_kafka_message_destroy(m);
-        }
+        for (size_t i = 0; i < cs->n_held; i++)
+                rd_kafka_message_destroy(cs->held[i]);
         cs->n_held = 0;
-        if (back->cnt) {
-                rd_kafka_pause_partitions(cs->rk, back);
-                rd_kafka_error_t *e = rd_kafka_seek_partitions(cs->rk, back, 5000);
-                if (e)
-                        rd_kafka_error_destroy(e);
-        }
-        rd_kafka_topic_partition_list_destroy(back);
-        if (!cs->claim_at)
-                cs->claim_at = clock_mono_ms() + CONSUME_RECLAIM_MS;
+        commit_positions(cs, false); /* what was journaled before */
+        (void)journal_partitions_claim(cs->journal, NULL, 0);
+        cs->claim_at = clock_mono_ms() + CONSUME_RECLAIM_MS;
+        assign_claimed(cs);
         return 0;
 }
 
@@ -408,8 +402,10 @@ static void between_batches(struct consume *cs)
         if (cs->claim_at && now >= cs->claim_at) {
                 /* still ours after all that time: claim them again */
                 claim_accepted(cs);
-                if (!cs->claim_at && !cs->paused && cs->accepted->cnt)
-                        rd_kafka_resume_partitions(cs->rk, cs->accepted);
+                if (!cs->claim_at) {
+                        commit_positions(cs, false);
+                        assign_claimed(cs);
+                }
         }
         if (now >= cs->commit_at) {
                 commit_positions(cs, true);
@@ -465,7 +461,7 @@ void consume_pause(struct consume *cs, bool paused)
                 return;
         if (paused)
                 rd_kafka_pause_partitions(cs->rk, parts);
-        else if (!cs->claim_at) /* unclaimed partitions stay paused */
+        else
                 rd_kafka_resume_partitions(cs->rk, parts);
         rd_kafka_topic_partition_list_destroy(parts);
 }
