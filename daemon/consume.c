@@ -114,12 +114,53 @@ static void verify(struct consume *cs, const rd_kafka_topic_partition_list_t *pa
         rd_kafka_topic_partition_list_destroy(c);
 }
 
-/* Makes the accepted partitions the assignment (paused if consuming is). */
-static void assign_accepted(struct consume *cs)
+/* Claims the accepted partitions in the journal: from now on, an instance
+ * that held them before can no longer commit for them (journal.h, the
+ * position fence). A claim that fails is made again later; meanwhile
+ * nothing is assigned (a commit for them would be refused). */
+static void claim_accepted(struct consume *cs)
 {
+        struct journal_position *p =
+            calloc(cs->accepted->cnt ? (size_t)cs->accepted->cnt : 1, sizeof(*p));
+        int rc = p ? 0 : -ENOMEM;
+
+        for (int i = 0; p && i < cs->accepted->cnt; i++)
+                p[i] = (struct journal_position){cs->accepted->elems[i].topic,
+                                                 cs->accepted->elems[i].partition, -1};
+        if (rc == 0)
+                rc = journal_partitions_claim(cs->journal, p, (size_t)cs->accepted->cnt);
+        free(p);
+        if (rc == 0) {
+                cs->claim_at = 0;
+                return;
+        }
+        log_warning("consume",
+                    "cannot claim %d assigned partition(s) in the journal (%s): not "
+                    "consumed until the claim succeeds",
+                    cs->accepted->cnt,
+                    rc == -ENOMEM ? "out of memory" : journal_errmsg(cs->journal));
+        cs->claim_at = clock_mono_ms() + CONSUME_RECLAIM_MS / 10;
+}
+
+/* Makes the accepted partitions the assignment once they are claimed
+ * (paused if consuming is); until then nothing is assigned, so nothing of
+ * them is fetched. An assignment starts from the committed offsets: what
+ * was fetched and not journaled is fetched again. */
+static void assign_claimed(struct consume *cs)
+{
+        if (cs->claim_at) {
+                rd_kafka_assign(cs->rk, NULL);
+                return;
+        }
         rd_kafka_assign(cs->rk, cs->accepted);
         if (cs->paused && cs->accepted->cnt)
                 rd_kafka_pause_partitions(cs->rk, cs->accepted);
+}
+
+static void assign_accepted(struct consume *cs)
+{
+        claim_accepted(cs);
+        assign_claimed(cs);
 }
 
 static void parts_reset(rd_kafka_topic_partition_list_t **l)
@@ -179,6 +220,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * polls again), so its positions can be committed now. */
         log_notice("consume", "revoking %d partition(s)", parts->cnt);
         commit_positions(cs, false);
+        (void)journal_partitions_claim(cs->journal, NULL, 0); /* we hold none */
+        cs->claim_at = 0;
         rd_kafka_assign(cs->rk, NULL);
         parts_reset(&cs->accepted);
         parts_reset(&cs->refused);
@@ -277,12 +320,38 @@ bool consume_joined(const struct consume *cs)
         return cs->joined;
 }
 
+/* A batch refused by the position fence: another instance claimed its
+ * partitions, so the group gave them away (we stalled past the session
+ * timeout) and the rebalance is on its way. Nothing of it was journaled;
+ * the messages are dropped and nothing is assigned (what librdkafka
+ * fetched of them goes too) until the rebalance, or until a claim made
+ * again later succeeds (the group still gives them to us: our claim lost
+ * a race with a departed owner's), when they are fetched again from the
+ * committed offsets. */
+static int drop_fenced(struct consume *cs)
+{
+        log_warning("consume",
+                    "%s: %zu message(s) not journaled here, their partitions are "
+                    "another instance's now",
+                    journal_errmsg(cs->journal), cs->n_held);
+        for (size_t i = 0; i < cs->n_held; i++)
+                rd_kafka_message_destroy(cs->held[i]);
+        cs->n_held = 0;
+        commit_positions(cs, false); /* what was journaled before */
+        (void)journal_partitions_claim(cs->journal, NULL, 0);
+        cs->claim_at = clock_mono_ms() + CONSUME_RECLAIM_MS;
+        assign_claimed(cs);
+        return 0;
+}
+
 /* Journals the held messages as one consumed batch (consume_batch.c), then
  * notes their positions for the next commit and counts them. */
 static int journal_held(struct consume *cs)
 {
         int rc = consume_batch_journal(cs);
 
+        if (rc == -ESTALE)
+                return drop_fenced(cs);
         if (rc)
                 return rc;
         for (size_t i = 0; i < cs->n_held; i++) {
@@ -329,6 +398,14 @@ static void between_batches(struct consume *cs)
                 if (cs->accepted->cnt > before)
                         assign_accepted(cs);
                 cs->verify_at = now + CONSUME_VERIFY_MS;
+        }
+        if (cs->claim_at && now >= cs->claim_at) {
+                /* still ours after all that time: claim them again */
+                claim_accepted(cs);
+                if (!cs->claim_at) {
+                        commit_positions(cs, false);
+                        assign_claimed(cs);
+                }
         }
         if (now >= cs->commit_at) {
                 commit_positions(cs, true);

@@ -19,6 +19,12 @@ struct consume;
 #define CONSUME_OFFSET_META "bpjs-sync journal="
 #define CONSUME_COMMIT_MS   1000 /* journaled positions committed this often */
 #define CONSUME_VERIFY_MS   5000 /* committed offsets not read: tried again */
+/* a claim of the assignment that failed (the journal unreachable), or a
+ * commit fenced off while the group still gives us the partitions (a
+ * claim of ours that lost a race with a departed owner's), is made again
+ * this long after: longer than librdkafka's heartbeat and session, so a
+ * member that really lost its partitions has been told so by then */
+#define CONSUME_RECLAIM_MS 30000
 
 int consume_open(const struct conf *c, struct journal *j, struct consume **out, char *err,
                  size_t errsize);

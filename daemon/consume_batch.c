@@ -77,8 +77,12 @@ static int batch_ask(struct consume *cs)
         }
         f->n_programs = cs->conf->n_programs;
         for (size_t k = 0; k < f->n_programs; k++)
-                f->programs[k] =
-                    (struct journal_program_use){.program = cs->conf->programs[k].id};
+                f->programs[k] = (struct journal_program_use){
+                    .program = cs->conf->programs[k].id,
+                    .quota = cs->conf->programs[k].quota,
+                    .monthly_premium = cs->conf->programs[k].monthly_premium,
+                    .budget = cs->conf->programs[k].budget,
+                };
         f->n_positions = f->n_event_ids = f->n_workers = 0;
         keyset_clear(&cs->ids);
         keyset_clear(&cs->niks);

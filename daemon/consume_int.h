@@ -34,6 +34,9 @@ struct consume {
         /* journaled positions not committed yet, with our journal's id */
         rd_kafka_topic_partition_list_t *to_commit;
         int64_t commit_at, verify_at;
+        /* the accepted partitions are claimed in the journal (the position
+         * fence); 0, or when a claim is to be made again (clock_mono_ms) */
+        int64_t claim_at;
         char meta[64];
         struct metrics *metrics;
         /* the batch being decided (arrays of cap_batch, reused); deciding

@@ -151,6 +151,10 @@ static bool ready(void *opaque, char *why, size_t n)
                          "%d assigned partition(s) were last committed under another "
                          "journal and are not consumed (see the log)",
                          atomic_load(&health.refused));
+        else if (atomic_load(&health.journal_rc) == -ENOTCONN)
+                snprintf(why, n,
+                         "journal unreachable (its database server does not answer; "
+                         "consuming waits and nothing is lost)");
         else if (atomic_load(&health.journal_rc))
                 snprintf(why, n, "the journal refuses writes (%s)",
                          journal_cause(atomic_load(&health.journal_rc)));

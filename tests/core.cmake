@@ -7,6 +7,8 @@ bpjs_unit_test(replay bpjs_daemon)
 bpjs_integration_test(pipeline)
 # the daemon on a PostgreSQL journal, a private server of the test
 bpjs_integration_test(pg_journal)
+bpjs_integration_test(pg_outage)
+bpjs_integration_test(scale_out)
 bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(keyset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)

@@ -75,6 +75,17 @@ int journal_consume_commit(struct journal *j, const struct journal_outcome *o)
         return be(j)->consume_commit(j, o);
 }
 
+int journal_partitions_claim(struct journal *j, const struct journal_position *parts,
+                             size_t n)
+{
+        return be(j)->partitions_claim ? be(j)->partitions_claim(j, parts, n) : 0;
+}
+
+int journal_batches_renew(struct journal *j)
+{
+        return be(j)->batches_renew ? be(j)->batches_renew(j) : 0;
+}
+
 void journal_consume_abort(struct journal *j)
 {
         be(j)->consume_abort(j);

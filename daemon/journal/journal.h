@@ -131,7 +131,8 @@ void journal_close(struct journal *j);
 const char *journal_id(const struct journal *j);
 const char *journal_errmsg(const struct journal *j);
 /* Whether the journal takes writes: 0, or the negative errno (-ENOSPC for a
- * full disk, -EIO, -EBUSY, -EROFS...) of the first write that failed since
+ * full disk, -EIO, -EBUSY, -EROFS, -ENOTCONN for a database server that
+ * cannot be reached...) of the first write that failed since
  * the last one that reached the file; journal_write_error() keeps that
  * first failure's text ("commit: database or disk is full") meanwhile. */
 int journal_write_health(const struct journal *j);
@@ -153,9 +154,11 @@ const char *journal_write_error(const struct journal *j);
  * Between the two calls the facts stay true for this journal: SQLite holds
  * its write lock from begin to commit. A backend shared by several
  * instances (PostgreSQL) locks the batch's workers in NIK order and guards
- * the slot counts at commit; where a guard finds the facts changed under
- * it, commit rolls back and returns -EAGAIN, and the caller decides the
- * batch again from a new begin. After any other failure, of either call,
+ * the slot counts and committed months at commit (the limits in
+ * journal_program_use); where a guard finds the facts changed under it,
+ * commit rolls back and returns -EAGAIN, and the caller decides the batch
+ * again from a new begin. A commit fenced off (journal_partitions_claim)
+ * returns -ESTALE. After any other failure, of either call,
  * the transaction is gone (nothing of the batch was written) and the
  * reason is in journal_errmsg(); journal_consume_abort ends a batch the
  * caller gives up on between the two calls. A begin that fails may have
@@ -183,6 +186,16 @@ struct journal_program_use {
         const char *program; /* asked */
         int64_t used;        /* filled: workers covered now (slots taken) */
         int64_t months;      /* filled: committed months (decide_use) */
+        /* asked by begin (the programme's configuration), for the guard at
+         * commit of a journal shared by several instances: a commit that
+         * would take the programme past its quota (used > quota) or its
+         * budget (months * monthly_premium > budget) is refused with
+         * -EAGAIN. quota 0: no guard (a caller that names no limits);
+         * budget -1: no budget. SQLite holds its write lock from begin to
+         * commit and needs no guard. */
+        int64_t quota;
+        int64_t monthly_premium;
+        int64_t budget;
 };
 
 /* What begin is asked and fills in; the caller owns every array. */
@@ -233,6 +246,18 @@ struct journal_outcome {
         int64_t consumed; /* messages taken from Kafka, redeliveries included */
 };
 
+/* The position fence (several instances on one journal). When the group
+ * assigns partitions, the consumer claims them: each one's epoch in the
+ * journal goes up by one and this journal handle remembers the new one
+ * (n 0: the handle holds none, after a revocation). From the first claim
+ * on, a commit whose positions name a partition this handle does not hold
+ * at its current epoch (another instance claimed it since) is refused:
+ * the transaction rolled back, -ESTALE, nothing of the batch written; the
+ * messages belong to the partition's new owner. SQLite (one instance)
+ * does nothing and returns 0. */
+int journal_partitions_claim(struct journal *j, const struct journal_position *parts,
+                             size_t n);
+
 int journal_consume_begin(struct journal *j, struct journal_facts *f);
 int journal_consume_commit(struct journal *j, const struct journal_outcome *o);
 void journal_consume_abort(struct journal *j);
@@ -247,7 +272,9 @@ int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
 int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,
                          size_t n, journal_compose_fn compose, void *opaque,
                          int64_t *out_id);
-/* Batches in state pending whose next attempt is due, oldest first. */
+/* Batches in state pending whose next attempt is due, oldest first; on a
+ * journal shared by several instances also those in flight whose lease
+ * ended (by the clock) unrenewed: their instance died. */
 int journal_batches_due(struct journal *j, int64_t now_ms, size_t limit,
                         journal_batch_fn fn, void *opaque);
 int journal_batches_unfinished(struct journal *j, journal_batch_fn fn, void *opaque);
@@ -259,6 +286,18 @@ int journal_batch_get(struct journal *j, int64_t batch_id, journal_batch_fn fn,
  * ended. */
 int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attempts,
                          int64_t next_at, const char *error);
+/* Several instances on one journal (PostgreSQL): marking a batch in
+ * flight is a claim that holds it for this instance under a lease, and
+ * only the holder changes or finishes it (-ESTALE for anyone else, as for
+ * a batch that ended); a batch whose lease ended is due again
+ * (journal_batches_due) and is taken over, same body, same key. The
+ * holder renews the leases of its batches in flight with
+ * journal_batches_renew, more often than the lease's length (the
+ * backend's; 30 s on PostgreSQL, none on SQLite: 0 at once). Batch
+ * creation refuses, with -EAGAIN, ops of a worker that has an earlier op
+ * unanswered, and with -EALREADY ops another instance batched first. */
+int journal_batches_renew(struct journal *j);
+#define JOURNAL_RENEW_MS 10000 /* how often journal_batches_renew is due */
 /* A batch the endpoint found too large (413) is replaced by new batches:
  * ops[0..n_first) and ops[n_first..n) each go into a new batch with a body
  * from compose, and the old one becomes JOURNAL_BATCH_SPLIT; one transaction.

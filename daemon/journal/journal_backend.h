@@ -19,7 +19,12 @@ struct journal_backend {
         int (*write_health)(const struct journal *j);
         const char *(*write_error)(const struct journal *j);
 
+        /* NULL: the backend needs no fence (one instance) */
+        int (*partitions_claim)(struct journal *j, const struct journal_position *p,
+                                size_t n);
         int (*consume_begin)(struct journal *j, struct journal_facts *f);
+        /* NULL: nothing to renew (one instance) */
+        int (*batches_renew)(struct journal *j);
         int (*consume_commit)(struct journal *j, const struct journal_outcome *o);
         void (*consume_abort)(struct journal *j);
         int (*programs_use)(struct journal *j, struct journal_program_use *p, size_t n);

@@ -17,14 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "clock.h"
 
 /* The schema's version: a journal of a newer one is refused. 1 kept one
  * coverage row a worker and programme (overwritten by a new registration)
  * and no committed months; 2 keeps the coverages' history and the months;
- * 3 indexes events and ops by NIK (bpjs-syncctl worker). */
-#define SCHEMA_VERSION 3
+ * 3 indexes events and ops by NIK (bpjs-syncctl worker); 4 is for several
+ * instances: the partitions' owners and epochs (the position fence), the
+ * guards' errors and the batches' leases. */
+#define SCHEMA_VERSION 4
 /* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
  * upgrades, one instance at a time ('bpjs'). The one-key form, used for
  * the workers, is another key space. */
@@ -125,6 +128,30 @@ static const char upgrade_v2[] =
 static const char upgrade_v3[] = "CREATE INDEX events_nik ON events(nik);"
                                  "CREATE INDEX ops_nik ON ops(nik, seq);";
 
+/* Version 4, several instances on one journal: owners holds each
+ * partition's epoch, bumped by the instance the group assigns it to
+ * (journal_partitions_claim); a commit checks that its partitions still
+ * have the epochs its instance claimed (bpjs_fenced, SQLSTATE P0004:
+ * -ESTALE). bpjs_over_limit (P0003: -EAGAIN) refuses a commit that would
+ * take a programme past its quota or budget. A batch in flight names the
+ * instance sending it (claimed_by) and when its lease ends (lease_until,
+ * wall-clock ms): another instance takes it over only after that. */
+static const char upgrade_v4[] =
+    "CREATE TABLE owners(topic text NOT NULL, partition integer NOT NULL,"
+    "  owner text NOT NULL, epoch bigint NOT NULL, claimed_at bigint NOT NULL,"
+    "  PRIMARY KEY(topic, partition));"
+    "CREATE FUNCTION bpjs_over_limit(program text, what text) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  'programme % would go over its %: another instance took from it since"
+    " begin', program, what USING ERRCODE = 'P0003'; END $$;"
+    "CREATE FUNCTION bpjs_fenced(topic text, part integer) RETURNS bigint"
+    "  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+    "  '%[%] is claimed by another instance: this one no longer commits for it',"
+    "  topic, part USING ERRCODE = 'P0004'; END $$;"
+    /* a batch in flight is held by one instance until its lease ends */
+    "ALTER TABLE batches ADD COLUMN claimed_by text,"
+    "  ADD COLUMN lease_until bigint;";
+
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
         "r.kpj, o.batch_id, r.status::bigint FROM ops o LEFT JOIN ops r"                 \
@@ -217,12 +244,40 @@ static const char *const sql[Q__COUNT] = {
                         " FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
                         " WITH ORDINALITY AS o(t, k, v, h, i) ORDER BY i",
     /* in the programmes' order: two instances committing take the rows'
-     * locks alike */
-    [Q_QUOTA_ADD] = "INSERT INTO quota(program, used, months) SELECT p, u, m FROM"
-                    " unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(p, u, m)"
-                    " ORDER BY p COLLATE \"C\" ON CONFLICT (program) DO UPDATE"
-                    " SET used = quota.used + EXCLUDED.used,"
-                    " months = quota.months + EXCLUDED.months",
+     * locks alike. The guard: a programme with limits ($4 quota > 0) that
+     * this batch takes slots or months from must stay within its quota
+     * and its budget ($6, -1 none) once the rows, as other instances left
+     * them, are added to: else the whole commit fails (-EAGAIN) and the
+     * batch is decided again */
+    [Q_QUOTA_ADD] =
+        "WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+        " $4::bigint[], $5::bigint[], $6::bigint[]) AS d(p, u, m, q, mp, b)),"
+        " up AS (INSERT INTO quota(program, used, months) SELECT p, u, m FROM d"
+        " ORDER BY p COLLATE \"C\" ON CONFLICT (program) DO UPDATE"
+        " SET used = quota.used + EXCLUDED.used,"
+        " months = quota.months + EXCLUDED.months RETURNING program, used, months)"
+        " SELECT bpjs_over_limit(up.program, CASE WHEN d.u > 0 AND up.used > d.q"
+        " THEN 'quota' ELSE 'budget' END) FROM up JOIN d ON d.p = up.program"
+        " WHERE d.q > 0 AND ((d.u > 0 AND up.used > d.q) OR (d.m > 0 AND d.b >= 0"
+        " AND up.months::numeric * d.mp > d.b))",
+    /* the fence: each partition of the batch still at the epoch this
+     * instance claimed, its owner row share-locked until COMMIT so that a
+     * claim by another instance waits for this batch (and its begin then
+     * reads this batch's positions) */
+    [Q_FENCE] = "SELECT bpjs_fenced(c.t, c.p) FROM unnest($1::text[], $2::int[],"
+                " $3::bigint[]) AS c(t, p, e) LEFT JOIN (SELECT topic, partition, epoch"
+                " FROM owners WHERE (topic, partition) IN (SELECT * FROM"
+                " unnest($1::text[], $2::int[])) ORDER BY topic COLLATE \"C\","
+                " partition FOR SHARE) o ON o.topic = c.t AND o.partition = c.p"
+                " WHERE o.epoch IS DISTINCT FROM c.e",
+    /* the partitions the group assigned to this instance ($3): each one's
+     * epoch up by one, in one order (two claims never deadlock) */
+    [Q_CLAIM] = "INSERT INTO owners(topic, partition, owner, epoch, claimed_at)"
+                " SELECT t, p, $3::text, 1, $4::bigint FROM unnest($1::text[],"
+                " $2::int[]) AS c(t, p) ORDER BY t COLLATE \"C\", p"
+                " ON CONFLICT (topic, partition) DO UPDATE SET owner = EXCLUDED.owner,"
+                " epoch = owners.epoch + 1, claimed_at = EXCLUDED.claimed_at"
+                " RETURNING topic, partition, epoch",
     [Q_OFFSETS_SET] = "INSERT INTO offsets(topic, partition, next_offset) SELECT * FROM"
                       " unnest($1::text[], $2::int[], $3::bigint[])"
                       " ON CONFLICT (topic, partition) DO UPDATE"
@@ -243,17 +298,49 @@ static const char *const sql[Q__COUNT] = {
                     " AND batch_id IS NULL",
     [Q_OPS_REBATCH] = "UPDATE ops SET batch_id = $2::bigint WHERE seq = ANY($1::bigint[])"
                       " AND batch_id = $3::bigint",
-    [Q_BATCHES_DUE] = "SELECT " BATCH_COLUMNS "WHERE state = 1 AND next_at <= $1::bigint"
-                      " ORDER BY next_at, id LIMIT $2::bigint",
+    /* pending and due, or in flight under a lease that ended by the
+     * clock ($3: the caller's now is for next attempts) (its instance
+     * died): taken over, same body, same key */
+    [Q_BATCHES_DUE] =
+        "SELECT " BATCH_COLUMNS "WHERE (state = 1 AND next_at <= $1::bigint)"
+        " OR (state = 2 AND lease_until < $3::bigint)"
+        " ORDER BY next_at, id LIMIT $2::bigint",
     [Q_BATCHES_OPEN] = "SELECT " BATCH_COLUMNS "WHERE state IN (1, 2) ORDER BY id",
     [Q_BATCH_GET] = "SELECT " BATCH_COLUMNS "WHERE id = $1::bigint",
     /* only an open batch: one that ended is never sent again */
+    /* only an open batch: one that ended is never sent again. In flight
+     * ($2 = 2) is a claim: of a pending batch, or of one in flight whose
+     * lease ended, or renewed by its holder ($7), with a lease to $8; any
+     * other change only by the holder, or of a batch nobody holds */
     [Q_BATCH_UPDATE] =
         "UPDATE batches SET state = $2::int, attempts = $3::bigint,"
-        " next_at = $4::bigint, last_error = $5::text,"
-        " updated_at = $6::bigint WHERE id = $1::bigint AND state IN (1, 2)",
+        " next_at = $4::bigint, last_error = $5::text, updated_at = $6::bigint,"
+        " claimed_by = CASE WHEN $2::int = 2 THEN $7::text END,"
+        " lease_until = CASE WHEN $2::int = 2 THEN $8::bigint END"
+        " WHERE id = $1::bigint AND (state = 1 OR (state = 2 AND (claimed_by IS NULL"
+        " OR claimed_by = $7::text OR ($2::int = 2 AND lease_until < $6::bigint))))",
+    /* the holder's answer (or nobody's batch): one another instance took
+     * over or ended is left alone (-ESTALE) */
     [Q_BATCH_FINISH] = "UPDATE batches SET state = $2::int, last_error = $3::text,"
-                       " updated_at = $4::bigint WHERE id = $1::bigint",
+                       " updated_at = $4::bigint, claimed_by = NULL, lease_until = NULL"
+                       " WHERE id = $1::bigint AND (state = 1 OR (state = 2 AND"
+                       " (claimed_by IS NULL OR claimed_by = $5::text)))",
+    [Q_LEASE_RENEW] = "UPDATE batches SET lease_until = $2::bigint WHERE state = 2"
+                      " AND claimed_by = $1::text",
+    /* the batch's workers, locked as consume locks them, then whether an
+     * earlier operation of one of them is not answered yet (queued before,
+     * or in an open batch): then the batch is not formed (-EAGAIN) */
+    [Q_OPS_ORDER] =
+        "SELECT (SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0))) FROM"
+        " (SELECT DISTINCT nik COLLATE \"C\" AS n FROM ops WHERE seq = ANY($1::bigint[])"
+        " ORDER BY 1) w), (SELECT count(*) FROM ops x JOIN ops y ON y.nik = x.nik"
+        " AND y.seq <> x.seq AND y.status IS NULL AND (y.batch_id IS NOT NULL"
+        " OR y.seq < x.seq) WHERE x.seq = ANY($1::bigint[])"
+        " AND NOT (y.batch_id IS NOT NULL AND y.batch_id = $2::bigint))",
+    /* outbox rows take their seqs in commit order: a commit that writes
+     * some holds this lock from its first statement to its end, so a
+     * reader that saw seq n saw every row below it that will ever be */
+    [Q_OUTBOX_LOCK] = "SELECT pg_advisory_xact_lock(1651534451, 2)",
     [Q_OP_RESULTS] = "UPDATE ops SET status = u.status, kpj = u.kpj, reason = u.reason"
                      " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
                      " AS u(seq, status, kpj, reason) WHERE ops.seq = u.seq",
@@ -411,6 +498,10 @@ static const char *const sql[Q__COUNT] = {
         "UPDATE batches SET state = 1, attempts = 0, next_at = $2::bigint,"
         " last_error = $3::text, updated_at = $2::bigint WHERE id = $1::bigint"
         " AND state = $4::int",
+    /* a replayed batch ends: only the failed batch the replay locked (the
+     * push side's Q_BATCH_FINISH changes only open batches) */
+    [Q_CTL_BATCH_END] = "UPDATE batches SET state = $2::int, last_error = $3::text,"
+                        " updated_at = $4::bigint WHERE id = $1::bigint AND state = 4",
 };
 
 static const struct journal_backend jpg_backend;
@@ -433,6 +524,10 @@ static int errno_of(const char *state)
                 return -EROFS;
         if (strcmp(state, "P0002") == 0) /* bpjs_no_coverage */
                 return -ENOENT;
+        if (strcmp(state, "P0003") == 0) /* bpjs_over_limit: decide again */
+                return -EAGAIN;
+        if (strcmp(state, "P0004") == 0) /* bpjs_fenced */
+                return -ESTALE;
         return -EIO;
 }
 
@@ -454,8 +549,10 @@ int jpg_fail_text(struct jpg *j, int err, const char *what, const char *text)
                 j->errmsg[--len] = '\0';
         if (err == -EROFS && (j->flags & JOURNAL_READONLY))
                 snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s", what, JPG_READONLY_TEXT);
-        else if (j->writing && err != -ENOENT && err != -EAGAIN)
-                write_failed(j, err); /* not the facts refused, nor a retry asked */
+        else if (err == -ENOTCONN || (j->writing && err != -ENOENT && err != -EAGAIN &&
+                                      err != -ESTALE && err != -EALREADY))
+                write_failed(j, err); /* not the facts refused, nor a retry asked,
+                                         nor a partition another instance took */
         return err;
 }
 
@@ -468,7 +565,7 @@ int jpg_fail_res(struct jpg *j, const PGresult *r, const char *what)
         if (!msg)
                 msg = PQerrorMessage(j->conn);
         if (PQstatus(j->conn) == CONNECTION_BAD)
-                err = -EIO;
+                err = -ENOTCONN; /* the server went away: made again later */
         return jpg_fail_text(j, err, what,
                              msg && *msg ? msg : "no answer from the server");
 }
@@ -651,12 +748,32 @@ static int simple(struct jpg *j, const char *text, const char *what)
  * prepared again) before the next transaction. */
 int jpg_ensure_conn(struct jpg *j)
 {
+        int64_t now;
+
         if (PQstatus(j->conn) == CONNECTION_OK)
                 return 0;
-        PQreset(j->conn);
-        if (PQstatus(j->conn) != CONNECTION_OK)
-                return jpg_fail_text(j, -EIO, "reconnect", PQerrorMessage(j->conn));
+        /* a server that is down is asked again with a capped backoff, not
+         * on every call (each attempt may wait up to connect_timeout) */
         j->in_tx = false;
+        now = clock_mono_ms();
+        if (now < j->reconnect_at)
+                return jpg_fail_text(j, -ENOTCONN, "journal unreachable",
+                                     j->reconnect_error);
+        PQreset(j->conn);
+        if (PQstatus(j->conn) != CONNECTION_OK) {
+                j->reconnect_ms = j->reconnect_ms ? j->reconnect_ms * 2 : 250;
+                if (j->reconnect_ms > JPG_RECONNECT_MAX_MS)
+                        j->reconnect_ms = JPG_RECONNECT_MAX_MS;
+                j->reconnect_at = clock_mono_ms() + j->reconnect_ms;
+                /* libpq's text names the host and the port, never the
+                 * password */
+                snprintf(j->reconnect_error, sizeof(j->reconnect_error), "%s",
+                         PQerrorMessage(j->conn));
+                return jpg_fail_text(j, -ENOTCONN, "journal unreachable",
+                                     j->reconnect_error);
+        }
+        j->reconnect_ms = 0;
+        j->reconnect_at = 0;
         if ((j->flags & JOURNAL_READONLY) &&
             simple(j, "SET default_transaction_read_only = on", "read-only"))
                 return -EIO;
@@ -819,6 +936,8 @@ static int schema_ensure(struct jpg *j)
                 rc = simple(j, upgrade_v2, "schema upgrade to version 2");
         if (rc == 0 && version < 3)
                 rc = simple(j, upgrade_v3, "schema upgrade to version 3");
+        if (rc == 0 && version < 4)
+                rc = simple(j, upgrade_v4, "schema upgrade to version 4");
         if (rc == 0 && version < SCHEMA_VERSION) {
                 snprintf(q, sizeof(q),
                          "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
@@ -910,6 +1029,36 @@ static int connect_db(struct jpg *j, const char *url, const char *password, char
         return 0;
 }
 
+/* The batches whose instance is gone become pending: those in flight
+ * under a lease that ended (a live instance renews its own), and those
+ * nobody holds (a journal before schema version 4). A restarted daemon is a
+ * new instance: what it sent before its restart waits out the lease. */
+static int recover(struct jpg *j)
+{
+        char q[200];
+
+        snprintf(q, sizeof(q),
+                 "UPDATE batches SET state = 1, claimed_by = NULL, lease_until = NULL"
+                 " WHERE state = 2 AND (claimed_by IS NULL OR lease_until < %lld)",
+                 (long long)clock_now_ms());
+        return simple(j, q, "recover");
+}
+
+/* host:pid:random, so that an instance's rows name the machine and the
+ * process, and a restarted process is another instance. */
+static void instance_name(struct jpg *j)
+{
+        unsigned char raw[4] = {0};
+        char host[64] = "";
+
+        if (gethostname(host, sizeof(host) - 1))
+                snprintf(host, sizeof(host), "host");
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                raw[0] = (unsigned char)clock_now_ms();
+        snprintf(j->instance, sizeof(j->instance), "%s:%ld:%02x%02x%02x%02x", host,
+                 (long)getpid(), raw[0], raw[1], raw[2], raw[3]);
+}
+
 int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
              char *err, size_t errsize)
 {
@@ -923,6 +1072,7 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 return -ENOMEM;
         j->be = &jpg_backend;
         j->flags = flags;
+        instance_name(j);
         rc = connect_db(j, url, password, err, errsize);
         if (rc)
                 goto out;
@@ -942,11 +1092,10 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 rc = -EIO;
                 goto out;
         }
-        /* A batch in flight when the daemon stopped is resent (same body,
-         * same key). With several instances this must become the batches
-         * whose lease expired (a later step of issue 16). */
+        /* A batch in flight when its instance stopped is resent (same
+         * body, same key) once its lease ended. */
         if (rc == 0 && (flags & JOURNAL_RECOVER))
-                rc = simple(j, "UPDATE batches SET state = 1 WHERE state = 2", "recover");
+                rc = recover(j);
         if (rc) {
                 snprintf(err, errsize, "%s: %s", url, j->errmsg);
                 goto out;
@@ -969,6 +1118,7 @@ static void jpg_close(struct journal *jj)
                 PQfinish(j->conn);
         }
         free(j->qd);
+        jpg_claims_free(j);
         free(j);
 }
 
@@ -981,7 +1131,9 @@ static const struct journal_backend jpg_backend = {
     .errmsg = jpg_errmsg,
     .write_health = jpg_write_health,
     .write_error = jpg_write_error,
+    .partitions_claim = jpg_partitions_claim,
     .consume_begin = jpg_consume_begin,
+    .batches_renew = jpg_batches_renew,
     .consume_commit = jpg_consume_commit,
     .consume_abort = jpg_consume_abort,
     .programs_use = jpg_programs_use,

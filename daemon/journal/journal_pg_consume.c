@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 /* ---- pipelines: a batch's statements in one round trip ---- */
 
 static void pipe_send(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p)
@@ -86,6 +88,36 @@ static void pipe_clear(PGresult **res, size_t n)
 
 /* ---- the consume side ---- */
 
+/* The open batch's entry for a programme (made if new, without limits). */
+static struct jpg_delta *quota_entry(struct jpg *j, const char *program)
+{
+        for (size_t i = 0; i < j->n_qd; i++)
+                if (strcmp(j->qd[i].program, program) == 0)
+                        return &j->qd[i];
+        if (j->n_qd == j->cap_qd) {
+                size_t cap = j->cap_qd ? j->cap_qd * 2 : 8;
+                struct jpg_delta *q = realloc(j->qd, cap * sizeof(*q));
+                if (!q)
+                        return NULL;
+                j->qd = q;
+                j->cap_qd = cap;
+        }
+        j->qd[j->n_qd] = (struct jpg_delta){.program = program, .budget = -1};
+        return &j->qd[j->n_qd++];
+}
+
+static int quota_limits(struct jpg *j, const struct journal_program_use *u)
+{
+        struct jpg_delta *d = quota_entry(j, u->program);
+
+        if (!d)
+                return jpg_fail_text(j, -ENOMEM, "begin", "out of memory");
+        d->quota = u->quota;
+        d->monthly_premium = u->monthly_premium;
+        d->budget = u->budget;
+        return 0;
+}
+
 int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
 {
         struct jpg *j = jpg_of(jj);
@@ -117,6 +149,11 @@ int jpg_consume_begin(struct journal *jj, struct journal_facts *f)
                 f->programs[i].used = 0;
                 f->programs[i].months = 0;
         }
+        /* the limits the guard holds the commit to */
+        for (size_t i = 0; i < f->n_programs; i++)
+                if (f->programs[i].quota > 0 &&
+                    (rc = quota_limits(j, &f->programs[i])) != 0)
+                        goto out;
         jpg_p_text(&pp, jpg_arr_end(&topics));
         jpg_p_text(&pp, jpg_arr_end(&parts));
         jpg_p_text(&pi, jpg_arr_end(&ids));
@@ -195,27 +232,18 @@ out:
  * per programme at commit. */
 static int quota_note(struct jpg *j, const char *program, int64_t delta, int64_t months)
 {
-        for (size_t i = 0; i < j->n_qd; i++)
-                if (strcmp(j->qd[i].program, program) == 0) {
-                        j->qd[i].delta += delta;
-                        j->qd[i].months += months;
-                        return 0;
-                }
-        if (j->n_qd == j->cap_qd) {
-                size_t cap = j->cap_qd ? j->cap_qd * 2 : 8;
-                struct jpg_delta *q = realloc(j->qd, cap * sizeof(*q));
-                if (!q)
-                        return jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
-                j->qd = q;
-                j->cap_qd = cap;
-        }
-        j->qd[j->n_qd++] = (struct jpg_delta){program, delta, months};
+        struct jpg_delta *d = quota_entry(j, program);
+
+        if (!d)
+                return jpg_fail_text(j, -ENOMEM, "quota", "out of memory");
+        d->delta += delta;
+        d->months += months;
         return 0;
 }
 
 /* The arrays of a commit's multi-row statements. */
 struct commit_arrays {
-        struct jpg_buf ev[11], out[4], qp, qd, qm, ot, op, on;
+        struct jpg_buf ev[11], out[4], qp, qd, qm, ql[3], ot, op, on, fe;
         size_t n_events, n_out, n_quota, n_ended;
 };
 
@@ -228,6 +256,9 @@ static void commit_arrays_free(struct commit_arrays *a)
         jpg_buf_free(&a->qp);
         jpg_buf_free(&a->qd);
         jpg_buf_free(&a->qm);
+        for (int i = 0; i < 3; i++)
+                jpg_buf_free(&a->ql[i]);
+        jpg_buf_free(&a->fe);
         jpg_buf_free(&a->ot);
         jpg_buf_free(&a->op);
         jpg_buf_free(&a->on);
@@ -235,13 +266,23 @@ static void commit_arrays_free(struct commit_arrays *a)
 
 static bool commit_arrays_oom(const struct commit_arrays *a)
 {
-        bool oom =
-            a->qp.oom || a->qd.oom || a->qm.oom || a->ot.oom || a->op.oom || a->on.oom;
+        bool oom = a->qp.oom || a->qd.oom || a->qm.oom || a->ot.oom || a->op.oom ||
+                   a->on.oom || a->fe.oom;
         for (int i = 0; i < 11; i++)
                 oom |= a->ev[i].oom;
         for (int i = 0; i < 4; i++)
                 oom |= a->out[i].oom;
         return oom;
+}
+
+/* The epoch this handle claimed a partition at, -1 if it holds none. */
+static int64_t claimed_epoch(const struct jpg *j, const struct journal_position *p)
+{
+        for (size_t i = 0; i < j->n_claims; i++)
+                if (j->claims[i].partition == p->partition &&
+                    strcmp(j->claims[i].topic, p->topic) == 0)
+                        return j->claims[i].epoch;
+        return -1;
 }
 
 /* The events, the outbox rows and the positions; the registrations' slots
@@ -284,6 +325,7 @@ static int commit_arrays_fill(struct jpg *j, const struct journal_outcome *o,
                 jpg_arr_text(&a->ot, o->positions[i].topic);
                 jpg_arr_i64(&a->op, o->positions[i].partition);
                 jpg_arr_i64(&a->on, o->positions[i].next);
+                jpg_arr_i64(&a->fe, claimed_epoch(j, &o->positions[i]));
         }
         return commit_arrays_oom(a) ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory")
                                     : 0;
@@ -297,15 +339,21 @@ static int quota_arrays(struct jpg *j, struct commit_arrays *a, struct jpg_param
                         jpg_arr_text(&a->qp, j->qd[i].program);
                         jpg_arr_i64(&a->qd, j->qd[i].delta);
                         jpg_arr_i64(&a->qm, j->qd[i].months);
+                        jpg_arr_i64(&a->ql[0], j->qd[i].quota);
+                        jpg_arr_i64(&a->ql[1], j->qd[i].monthly_premium);
+                        jpg_arr_i64(&a->ql[2], j->qd[i].budget);
                         a->n_quota++;
                 }
         if (a->n_quota) {
                 jpg_p_text(p, jpg_arr_end(&a->qp));
                 jpg_p_text(p, jpg_arr_end(&a->qd));
                 jpg_p_text(p, jpg_arr_end(&a->qm));
+                for (int i = 0; i < 3; i++)
+                        jpg_p_text(p, jpg_arr_end(&a->ql[i]));
         }
         /* an array that did not fit in memory would be a NULL: no rows */
-        return a->qp.oom || a->qd.oom || a->qm.oom
+        return a->qp.oom || a->qd.oom || a->qm.oom || a->ql[0].oom || a->ql[1].oom ||
+                       a->ql[2].oom
                    ? jpg_fail_text(j, -ENOMEM, "commit", "out of memory")
                    : 0;
 }
@@ -377,7 +425,8 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
 {
         struct jpg *j = jpg_of(jj);
         struct commit_arrays a = {0};
-        struct jpg_params pe = {0}, po = {0}, pq = {0}, pp = {0}, pc = {0};
+        struct jpg_params pe = {0}, po = {0}, pq = {0}, pp = {0}, pc = {0}, pf = {0};
+        size_t first_change;
         PGresult **res = NULL;
         size_t n = 0;
         int rc;
@@ -407,6 +456,9 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 jpg_p_text(&pp, jpg_arr_end(&a.ot));
                 jpg_p_text(&pp, jpg_arr_end(&a.op));
                 jpg_p_text(&pp, jpg_arr_end(&a.on));
+                jpg_p_text(&pf, pp.v[0]);
+                jpg_p_text(&pf, pp.v[1]);
+                jpg_p_text(&pf, jpg_arr_end(&a.fe));
         }
         /* an array that did not fit in memory would be a NULL: no rows */
         if (commit_arrays_oom(&a)) {
@@ -417,10 +469,22 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
                 rc = jpg_fail_res(j, NULL, "commit");
                 goto out;
         }
+        /* the fence first: a batch for partitions another instance
+         * claimed writes nothing */
+        if (j->fencing && o->n_positions) {
+                pipe_send(j, Q_FENCE, &pf);
+                n++;
+        }
+        /* the outbox's seqs in commit order (journal_pg.c) */
+        if (a.n_out) {
+                pipe_send(j, Q_OUTBOX_LOCK, NULL);
+                n++;
+        }
         if (a.n_events) {
                 pipe_send(j, Q_EVENTS_INSERT, &pe);
                 n++;
         }
+        first_change = n;
         for (size_t i = 0; i < o->n_records; i++)
                 n += send_change(j, &o->records[i]);
         if (a.n_out) {
@@ -442,7 +506,7 @@ int jpg_consume_commit(struct journal *jj, const struct journal_outcome *o)
         rc = pipe_finish(j, res, n, "commit");
         /* withdrawals: what they released, then the slots, months, COMMIT */
         if (rc == 0 && a.n_ended) {
-                rc = note_released(j, o, res, a.n_events ? 1 : 0);
+                rc = note_released(j, o, res, first_change);
                 if (rc == 0)
                         rc = quota_arrays(j, &a, &pq);
                 pipe_clear(res, n);
@@ -468,6 +532,81 @@ out:
         j->n_qd = 0;
         free(res);
         commit_arrays_free(&a);
+        return rc;
+}
+
+/* ---- the position fence ---- */
+
+void jpg_claims_free(struct jpg *j)
+{
+        for (size_t i = 0; i < j->n_claims; i++)
+                free(j->claims[i].topic);
+        free(j->claims);
+        j->claims = NULL;
+        j->n_claims = 0;
+}
+
+int jpg_partitions_claim(struct journal *jj, const struct journal_position *p, size_t n)
+{
+        struct jpg *j = jpg_of(jj);
+        struct jpg_buf topics = {0}, parts = {0};
+        struct jpg_params q = {0};
+        struct jpg_claim *c = NULL;
+        PGresult *r = NULL;
+        int rc = 0, rows = 0;
+
+        /* what the handle held is gone, whatever the claim's outcome: a
+         * commit for it is refused until the claim succeeds */
+        jpg_claims_free(j);
+        j->fencing = true;
+        if (n == 0)
+                return 0;
+        if (j->flags & JOURNAL_READONLY)
+                return jpg_begin(j, true); /* -EROFS, said as such */
+        for (size_t i = 0; i < n; i++) {
+                jpg_arr_text(&topics, p[i].topic);
+                jpg_arr_i64(&parts, p[i].partition);
+        }
+        jpg_p_text(&q, jpg_arr_end(&topics));
+        jpg_p_text(&q, jpg_arr_end(&parts));
+        jpg_p_text(&q, j->instance);
+        jpg_p_i64(&q, clock_now_ms());
+        if (topics.oom || parts.oom) {
+                rc = jpg_fail_text(j, -ENOMEM, "claim", "out of memory");
+                goto out;
+        }
+        j->writing = true;
+        rc = jpg_exec(j, Q_CLAIM, &q, "claim", &r);
+        j->writing = false;
+        if (rc)
+                goto out;
+        j->write_rc = 0;
+        rows = PQntuples(r);
+        c = calloc(rows ? (size_t)rows : 1, sizeof(*c));
+        if (!c) {
+                rc = jpg_fail_text(j, -ENOMEM, "claim", "out of memory");
+                goto out;
+        }
+        for (int row = 0; row < rows; row++) {
+                c[row].topic =
+                    strdup(jpg_col_text(r, row, 0) ? jpg_col_text(r, row, 0) : "");
+                c[row].partition = (int32_t)jpg_col_i64(r, row, 1);
+                c[row].epoch = jpg_col_i64(r, row, 2);
+                if (!c[row].topic) {
+                        for (int k = 0; k < row; k++)
+                                free(c[k].topic);
+                        free(c);
+                        c = NULL;
+                        rc = jpg_fail_text(j, -ENOMEM, "claim", "out of memory");
+                        goto out;
+                }
+        }
+        j->claims = c;
+        j->n_claims = (size_t)rows;
+out:
+        PQclear(r);
+        jpg_buf_free(&topics);
+        jpg_buf_free(&parts);
         return rc;
 }
 

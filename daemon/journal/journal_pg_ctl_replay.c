@@ -325,7 +325,7 @@ out:
 }
 
 /* The failed batch ends: done when every item moved out, else failed with
- * its own error (the push side's Q_BATCH_FINISH). */
+ * its own error. */
 static int end_batch(struct jpg *j, int64_t id, int state, const char *error, int64_t now)
 {
         struct jpg_params p = {0};
@@ -334,7 +334,7 @@ static int end_batch(struct jpg *j, int64_t id, int state, const char *error, in
         jpg_p_i64(&p, state);
         jpg_p_text(&p, error);
         jpg_p_i64(&p, now);
-        return jpg_run(j, Q_BATCH_FINISH, &p, "batch finish", NULL);
+        return jpg_run(j, Q_CTL_BATCH_END, &p, "batch finish", NULL);
 }
 
 static int apply(struct jpg *j, const struct jctl_replay *r,

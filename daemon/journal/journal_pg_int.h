@@ -13,6 +13,13 @@
 #include "journal.h"
 #include "journal_backend.h"
 
+/* A batch in flight is this instance's for this long after its claim or
+ * its last renewal (journal_batches_renew, every third of it): then
+ * another instance may take it over. Longer than any request. */
+#define JPG_LEASE_MS 30000
+/* the longest wait between two attempts to reach a server that is down */
+#define JPG_RECONNECT_MAX_MS 5000
+
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JPG_READONLY_TEXT "the journal was opened read-only: no change is made"
 
@@ -28,6 +35,8 @@ enum jpg_stmt {
         Q_DEACTIVATE,
         Q_OUTBOX_INSERT,
         Q_QUOTA_ADD,
+        Q_FENCE,
+        Q_CLAIM,
         Q_OFFSETS_SET,
         Q_COUNTER_ADD,
         Q_COUNTER_GET,
@@ -42,6 +51,9 @@ enum jpg_stmt {
         Q_BATCH_GET,
         Q_BATCH_UPDATE,
         Q_BATCH_FINISH,
+        Q_LEASE_RENEW,
+        Q_OPS_ORDER,
+        Q_OUTBOX_LOCK,
         Q_OP_RESULTS,
         Q_OPS_SETTLE,
         Q_COVERAGE_FAIL,
@@ -82,6 +94,7 @@ enum jpg_stmt {
         Q_CTL_OP_RESET,
         Q_CTL_OP_REASON,
         Q_CTL_BATCH_REQUEUE,
+        Q_CTL_BATCH_END,
         Q__COUNT
 };
 
@@ -104,8 +117,27 @@ struct jpg {
                 const char *program;
                 int64_t delta;
                 int64_t months;
+                /* the programme's limits, from begin's facts (quota 0:
+                 * no guard) */
+                int64_t quota, monthly_premium, budget;
         } * qd;
         size_t n_qd, cap_qd;
+        /* this process among the instances sharing the journal:
+         * host:pid:random, made at open */
+        char instance[96];
+        /* the partitions this handle holds (journal_partitions_claim) at
+         * their epochs; from the first claim on, commits are fenced */
+        struct jpg_claim {
+                char *topic;
+                int32_t partition;
+                int64_t epoch;
+        } * claims;
+        size_t n_claims;
+        bool fencing;
+        /* a lost connection: made again from reconnect_at on, the wait
+         * doubling from 250 ms to JPG_RECONNECT_MAX_MS while it fails */
+        int64_t reconnect_at, reconnect_ms;
+        char reconnect_error[200];
 };
 
 static inline struct jpg *jpg_of(struct journal *j)
@@ -170,6 +202,8 @@ int jpg_ensure_conn(struct jpg *j);
 
 /* journal_pg_consume.c's functions, for the table in journal_pg.c. */
 int jpg_consume_begin(struct journal *j, struct journal_facts *f);
+int jpg_partitions_claim(struct journal *j, const struct journal_position *p, size_t n);
+void jpg_claims_free(struct jpg *j);
 int jpg_consume_commit(struct journal *j, const struct journal_outcome *o);
 void jpg_consume_abort(struct journal *j);
 int jpg_programs_use(struct journal *j, struct journal_program_use *u, size_t n);
@@ -198,6 +232,7 @@ int jpg_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
 int jpg_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                      const struct journal_item_result *items, size_t n);
 int jpg_ops_settle(struct journal *j, const struct journal_item_result *items, size_t n);
+int jpg_batches_renew(struct journal *j);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque);
 int jpg_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);

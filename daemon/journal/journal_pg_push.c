@@ -99,6 +99,7 @@ int jpg_batches_due(struct journal *jj, int64_t now_ms, size_t limit, journal_ba
         struct jpg_params p = {0};
         jpg_p_i64(&p, now_ms);
         jpg_p_i64(&p, (int64_t)limit);
+        jpg_p_i64(&p, clock_now_ms()); /* leases end by the clock */
         return each_batch(jpg_of(jj), Q_BATCHES_DUE, &p, fn, opaque);
 }
 
@@ -123,6 +124,32 @@ static const char *seqs_array(struct jpg_buf *b, const struct journal_op *ops, s
         return jpg_arr_end(b);
 }
 
+/* One operation of a worker at the endpoint at a time, in decision order,
+ * whichever instance forms the batch: with the workers locked, none of the
+ * ops may have an earlier one of its worker unanswered (-EAGAIN: formed
+ * later, once that one is answered). */
+static int order_check(struct jpg *j, const struct journal_op *ops, size_t n)
+{
+        struct jpg_params p = {0};
+        struct jpg_buf seqs = {0};
+        PGresult *r = NULL;
+        int rc;
+
+        for (size_t i = 0; i < n; i++)
+                jpg_arr_i64(&seqs, ops[i].seq);
+        jpg_p_text(&p, jpg_arr_end(&seqs));
+        jpg_p_i64(&p, 0);
+        rc = seqs.oom ? jpg_fail_text(j, -ENOMEM, "op order", "out of memory")
+                      : jpg_exec(j, Q_OPS_ORDER, &p, "op order", &r);
+        if (rc == 0 && jpg_col_i64(r, 0, 1) > 0)
+                rc = jpg_fail_text(j, -EAGAIN, "batch",
+                                   "an earlier operation of one of its workers is not "
+                                   "answered yet (another instance's batch)");
+        PQclear(r);
+        jpg_buf_free(&seqs);
+        return rc;
+}
+
 /* Inserts a batch for ops (in the open transaction) and moves them into it
  * from batch `from` (0: from no batch). */
 static int batch_insert(struct jpg *j, int kind, const struct journal_op *ops, size_t n,
@@ -137,6 +164,11 @@ static int batch_insert(struct jpg *j, int kind, const struct journal_op *ops, s
         int64_t id, changed = 0;
         int rc;
 
+        if (!from) {
+                rc = order_check(j, ops, n);
+                if (rc)
+                        return rc;
+        }
         jpg_p_i64(&p, kind);
         jpg_p_i64(&p, clock_now_ms());
         rc = jpg_exec(j, Q_BATCH_INSERT, &p, "batch", &r);
@@ -165,7 +197,9 @@ static int batch_insert(struct jpg *j, int kind, const struct journal_op *ops, s
         rc = jpg_run(j, from ? Q_OPS_REBATCH : Q_OPS_BATCH, &po, "op batch", &changed);
         jpg_buf_free(&seqs);
         if (rc == 0 && changed != (int64_t)n)
-                rc = -EALREADY; /* batched twice: a programming error */
+                /* another instance batched one of them first */
+                rc = jpg_fail_text(j, -EALREADY, "op batch",
+                                   "an operation is in another batch already");
         if (rc == 0)
                 *out_id = id;
         return rc;
@@ -193,11 +227,42 @@ int jpg_batch_create(struct journal *jj, int kind, const struct journal_op *ops,
 static int finish_state(struct jpg *j, int64_t id, int state, const char *error)
 {
         struct jpg_params p = {0};
+        int64_t changed = 0;
+        int rc;
+
         jpg_p_i64(&p, id);
         jpg_p_i64(&p, state);
         jpg_p_text(&p, error);
         jpg_p_i64(&p, clock_now_ms());
-        return jpg_run(j, Q_BATCH_FINISH, &p, "batch finish", NULL);
+        jpg_p_text(&p, j->instance);
+        rc = jpg_run(j, Q_BATCH_FINISH, &p, "batch finish", &changed);
+        if (rc == 0 && changed == 0) {
+                char why[128];
+                snprintf(why, sizeof(why),
+                         "batch %lld ended, or is another instance's (it took it over "
+                         "when this one's lease ended)",
+                         (long long)id);
+                rc = jpg_fail_text(j, -ESTALE, "batch finish", why);
+        }
+        return rc;
+}
+
+int jpg_batches_renew(struct journal *jj)
+{
+        struct jpg *j = jpg_of(jj);
+        struct jpg_params p = {0};
+        int rc;
+
+        if (j->flags & JOURNAL_READONLY)
+                return 0;
+        jpg_p_text(&p, j->instance);
+        jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
+        j->writing = true;
+        rc = jpg_run(j, Q_LEASE_RENEW, &p, "lease", NULL);
+        j->writing = false;
+        if (rc == 0)
+                j->write_rc = 0;
+        return rc;
 }
 
 int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts,
@@ -214,6 +279,8 @@ int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts
         jpg_p_i64(&p, next_at);
         jpg_p_text(&p, error);
         jpg_p_i64(&p, clock_now_ms());
+        jpg_p_text(&p, j->instance);
+        jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
         if (j->flags & JOURNAL_READONLY)
                 return jpg_begin(j, true); /* -EROFS, said as such */
         j->writing = true;
@@ -224,7 +291,8 @@ int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts
         j->write_rc = 0;
         if (changed == 0) {
                 snprintf(j->errmsg, sizeof(j->errmsg),
-                         "batch update: batch %lld is not pending or in flight",
+                         "batch update: batch %lld is not pending or in flight, or "
+                         "another instance sends it",
                          (long long)id);
                 return -ESTALE;
         }
@@ -337,7 +405,9 @@ int jpg_batch_finish(struct journal *jj, int64_t id, int state, const char *erro
         if (rc)
                 return rc;
         jpg_p_i64(&pb, id);
-        rc = jpg_exec(j, Q_BATCH_OPS, &pb, "batch ops", &ops);
+        rc = jpg_run(j, Q_OUTBOX_LOCK, NULL, "outbox lock", NULL);
+        if (rc == 0)
+                rc = jpg_exec(j, Q_BATCH_OPS, &pb, "batch ops", &ops);
         if (rc == 0)
                 rc = finish_match(j, id, ops, items, n, &a);
         if (rc == 0 && n) {
@@ -411,6 +481,9 @@ int jpg_ops_settle(struct journal *jj, const struct journal_item_result *items, 
                 return jpg_fail_text(j, -ENOMEM, "op settle", "out of memory");
         }
         rc = jpg_begin(j, true);
+        /* outbox rows in commit order (jpg_batch_finish) */
+        if (rc == 0)
+                rc = jpg_run(j, Q_OUTBOX_LOCK, NULL, "outbox lock", NULL);
         if (rc == 0)
                 rc = jpg_run(j, Q_OPS_SETTLE, &pr, "op settle", &changed);
         if (rc == 0 && changed != (int64_t)n) {

@@ -105,15 +105,18 @@ static void reconcile(struct push *p)
 {
         int64_t open, now = clock_mono_ms();
 
-        if (now < p->next_reconcile)
+        if (now < p->next_reconcile && !p->reconcile_now)
                 return;
         p->next_reconcile = now + 1000;
-        if (journal_batches_open(p->journal, &open) || open == p->open_batches)
+        if (journal_batches_open(p->journal, &open) ||
+            (open == p->open_batches && !p->reconcile_now))
                 return;
-        log_notice("push",
-                   "%lld open batches in the journal, %lld known: re-reading them "
-                   "(an operator's replay)",
-                   (long long)open, (long long)p->open_batches);
+        /* another instance's batches, on a shared journal, come and go */
+        LOG_AT(p->reconcile_now ? LOG_LVL_DEBUG : LOG_LVL_NOTICE, "push",
+               "%lld open batches in the journal, %lld known: re-reading them "
+               "(an operator's replay, or another instance's batches)",
+               (long long)open, (long long)p->open_batches);
+        p->reconcile_now = false;
         nikset_clear(&p->blocked);
         p->open_batches = 0;
         if (journal_batches_unfinished(p->journal, load_unfinished, p) < 0)
@@ -132,6 +135,15 @@ int push_run(struct push *p, int timeout_ms)
                 int slots = p->breaker_open ? (now >= p->breaker_until && !p->inflight)
                                             : p->n_slots - p->inflight;
                 reconcile(p);
+                /* the leases of our batches in flight (a shared journal) */
+                if (p->inflight && now >= p->renew_at) {
+                        if (journal_batches_renew(p->journal))
+                                log_warning("push",
+                                            "cannot renew the leases of batches "
+                                            "in flight: %s",
+                                            journal_errmsg(p->journal));
+                        p->renew_at = now + JOURNAL_RENEW_MS;
+                }
                 /* after a failed journal write, writes are tried again once a
                  * second (answers that arrive are still recorded at once) */
                 if (now >= p->journal_retry_at) {

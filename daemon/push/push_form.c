@@ -138,6 +138,14 @@ static int create_batch(struct push *p, struct oplist *l)
         rc = journal_batch_create(p->journal, l->ops[0].kind, ops, l->n,
                                   push_form_compose, &ctx, &id);
         free(ops);
+        if (rc == -EAGAIN || rc == -EALREADY) {
+                /* another instance holds an earlier op of a worker, or took
+                 * an op first: not formed; the open batches are read again
+                 * (their workers blocked) before the next try */
+                log_debug("push", "batch not formed: %s", journal_errmsg(p->journal));
+                p->reconcile_now = true;
+                return 1;
+        }
         if (rc) {
                 push_journal_failed(p, "(new)", "cannot journal a batch");
                 return rc;
@@ -231,6 +239,13 @@ int push_form_batches(struct push *p)
                                 rc = create_batch(p, &f.list[1]);
                         p->linger_start = 0;
                         p->dirty = true; /* there may be more */
+                        if (rc > 0) {
+                                /* formed again after the open batches are read */
+                                push_form_oplist_free(&f.list[0]);
+                                push_form_oplist_free(&f.list[1]);
+                                rc = 0;
+                                break;
+                        }
                 } else {
                         p->dirty = false;
                 }

@@ -231,8 +231,18 @@ static int start(const struct journal_batch *b, void *opaque)
                 curl_easy_setopt(e, CURLOPT_SSLCERT, c->bpjs.tls.client_cert);
                 curl_easy_setopt(e, CURLOPT_SSLKEY, c->bpjs.tls.client_key);
         }
-        if (journal_batch_update(p->journal, b->id, JOURNAL_BATCH_INFLIGHT, s->attempts,
-                                 b->next_at, b->last_error)) {
+        int urc = journal_batch_update(p->journal, b->id, JOURNAL_BATCH_INFLIGHT,
+                                       s->attempts, b->next_at, b->last_error);
+        if (urc == -ESTALE) {
+                /* another instance claimed it first (a shared journal) */
+                log_debug("push", "[batch %s] %s", s->name, journal_errmsg(p->journal));
+                curl_slist_free_all(s->headers);
+                s->headers = NULL;
+                free(s->body);
+                s->body = NULL;
+                return 0;
+        }
+        if (urc) {
                 /* not sent: it stays pending, and is tried again */
                 push_journal_failed(p, s->name, "cannot mark in flight");
                 curl_slist_free_all(s->headers);
@@ -281,7 +291,12 @@ int push_http_start_due(struct push *p, size_t slots)
         int rc = journal_batches_due(p->journal, clock_now_ms(), slots, copy_due, &d);
 
         for (size_t i = 0; i < d.n; i++) {
-                if (rc >= 0 && start(&d.b[i], p) < 0)
+                /* one whose lease ran out while our request is still under
+                 * way (the journal was unreachable) is ours already */
+                bool ours = false;
+                for (int k = 0; k < MAX_SLOTS && !ours; k++)
+                        ours = p->slots[k].used && p->slots[k].batch_id == d.b[i].id;
+                if (rc >= 0 && !ours && start(&d.b[i], p) < 0)
                         rc = -EIO;
                 free((char *)d.b[i].body);
                 free((char *)d.b[i].last_error);

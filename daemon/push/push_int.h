@@ -74,6 +74,10 @@ struct push {
         int64_t breaker_until; /* circuit open: no request before this */
         bool breaker_open;
         int64_t next_reconcile;
+        /* another instance holds a worker's earlier op, or batched an op
+         * first: the open batches are read again at the next step */
+        bool reconcile_now;
+        int64_t renew_at; /* leases of batches in flight renewed then */
         struct metrics *metrics;
         bool auth_alerted;
         int64_t tls_until; /* TLS refused: no request before this */

@@ -149,7 +149,7 @@ static inline int jt_worker(struct journal *j, const char *nik, struct decide_wo
 
 static inline int jt_quota_used(struct journal *j, const char *program, int64_t *out)
 {
-        struct journal_program_use u = {program, 0, 0};
+        struct journal_program_use u = {.program = program};
         int rc = journal_programs_use(j, &u, 1);
 
         *out = u.used;

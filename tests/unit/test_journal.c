@@ -730,7 +730,9 @@ static void test_a_journal_of_version_0_is_migrated(void **state)
 {
         struct journal *j;
         struct decide_worker w = {0};
-        struct journal_program_use u[2] = {{"BPP", -1, -1}, {"KALTIM", -1, -1}};
+        struct journal_program_use u[2] = {
+            {.program = "BPP", .used = -1, .months = -1},
+            {.program = "KALTIM", .used = -1, .months = -1}};
         (void)state;
 
         teardown_files();

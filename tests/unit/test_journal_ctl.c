@@ -131,11 +131,15 @@ static int compose(int64_t id, const struct journal_op *ops, size_t n, void *opa
         return 0;
 }
 
-/* Batches every unbatched op of kind into one batch, and fails it. */
-static int64_t batch_and_fail(struct journal *j, int kind)
+/* Batches every unbatched op of kind into one batch, and answers each of
+ * its items with status: registered (a kpj each, the batch done) or failed
+ * (the batch failed, as a 400 leaves it). */
+static int64_t batch_and_answer(struct journal *j, int kind, enum result_status status)
 {
         struct ops ops = {0}, pick = {0};
         struct journal_item_result res[8];
+        char kpj[8][12];
+        bool failed = status == RESULT_FAILED;
         int64_t id;
 
         assert_true(journal_ops_unbatched(j, 0, 8, take_op, &ops) >= 0);
@@ -144,17 +148,26 @@ static int64_t batch_and_fail(struct journal *j, int kind)
                         pick.op[pick.n++] = ops.op[i];
         assert_int_equal(
             journal_batch_create(j, kind, pick.op, pick.n, compose, NULL, &id), 0);
-        for (size_t i = 0; i < pick.n; i++)
+        for (size_t i = 0; i < pick.n; i++) {
+                snprintf(kpj[i], sizeof(kpj[i]), "250000000%02zu", i + 1);
                 res[i] = (struct journal_item_result){
                     .seq = pick.op[i].seq,
-                    .status = RESULT_FAILED,
-                    .reason = "endpoint answered HTTP 400",
+                    .status = status,
+                    .kpj = failed ? NULL : kpj[i],
+                    .reason = failed ? "endpoint answered HTTP 400" : NULL,
                     .out = {.topic = "results", .value = "x", .value_len = 1},
                 };
-        assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_FAILED,
-                                              "endpoint answered HTTP 400", res, pick.n),
+        }
+        assert_int_equal(journal_batch_finish(
+                             j, id, failed ? JOURNAL_BATCH_FAILED : JOURNAL_BATCH_DONE,
+                             failed ? "endpoint answered HTTP 400" : NULL, res, pick.n),
                          0);
         return id;
+}
+
+static int64_t batch_and_fail(struct journal *j, int kind)
+{
+        return batch_and_answer(j, kind, RESULT_FAILED);
 }
 
 /* ---- what happens between the failure and the replay ---- */
@@ -500,7 +513,7 @@ static void withdraw_in(struct journal *j, const char *event_id, const char *nik
 /* BPP's slots and committed months. */
 static struct journal_program_use bpp_use(struct journal *j)
 {
-        struct journal_program_use u = {"BPP", -1, -1};
+        struct journal_program_use u = {.program = "BPP", .used = -1, .months = -1};
         assert_int_equal(journal_programs_use(j, &u, 1), 0);
         return u;
 }
@@ -568,6 +581,8 @@ static void test_deactivation_after_later_op(void **state)
         j = open_journal();
         record(j, "b1", NIK1, "BPP", Y25, DECIDE_REGISTER);
         record(j, "b2", NIK2, "BPP", Y25, DECIDE_REGISTER);
+        /* registered first: one worker's operations go one at a time */
+        batch_and_answer(j, JOURNAL_OP_REGISTER, RESULT_REGISTERED);
         record(j, "w1", NIK1, "BPP", Y25, DECIDE_DEACTIVATE);
         record(j, "w2", NIK2, "BPP", Y25, DECIDE_DEACTIVATE);
         id = batch_and_fail(j, JOURNAL_OP_DEACTIVATE);

@@ -228,7 +228,8 @@ static size_t live(struct journal *j, const char *nik, struct decide_worker *w)
  * agree, slots and committed months alike. */
 static struct journal_program_use use_of(struct journal *j, const char *program)
 {
-        struct journal_program_use in = {program, -7, -7}, out = {program, -7, -7};
+        struct journal_program_use in = {.program = program, .used = -7, .months = -7},
+                                   out = {.program = program, .used = -7, .months = -7};
         struct journal_facts f = {.programs = &in, .n_programs = 1};
 
         assert_int_equal(journal_consume_begin(j, &f), 0);
@@ -379,7 +380,7 @@ static void test_begin_on_an_empty_journal_finds_nothing(void **state)
         id_make(fx, 1, id);
         pos[0] = (struct journal_position){n.topic, 0, 99};
         pos[1] = (struct journal_position){n.topic, 3, 99};
-        p = (struct journal_program_use){n.prog[0], 99, 99};
+        p = (struct journal_program_use){.program = n.prog[0], .used = 99, .months = 99};
         /* a stale view left in the worker's array is emptied */
         assert_int_equal(decide_worker_add(&w.live, "STALE", 1, 2), 0);
 
@@ -629,7 +630,9 @@ static void test_slot_counts_over_several_programmes_in_one_batch(void **state)
 
         /* all three asked in one begin */
         struct journal_program_use p[3] = {
-            {n.prog[0], -1, -1}, {n.prog[1], -1, -1}, {n.prog[2], -1, -1}};
+            {.program = n.prog[0], .used = -1, .months = -1},
+            {.program = n.prog[1], .used = -1, .months = -1},
+            {.program = n.prog[2], .used = -1, .months = -1}};
         struct journal_facts f = {.programs = p, .n_programs = 3};
         assert_int_equal(journal_consume_begin(fx->j, &f), 0);
         journal_consume_abort(fx->j);
@@ -1632,7 +1635,8 @@ static void test_a_large_batch_against_a_model(void **state)
         for (unsigned i = 0; i < BIG_WORKERS; i++)
                 wf[i] = (struct journal_worker_facts){.nik = niks[i]};
         for (unsigned p = 0; p < BIG_PROGS; p++)
-                pu[p] = (struct journal_program_use){n.prog[p], -1, -1};
+                pu[p] = (struct journal_program_use){
+                    .program = n.prog[p], .used = -1, .months = -1};
         for (int p = 0; p < BIG_PARTS; p++)
                 pos[p] = (struct journal_position){n.topic, p, -2};
         struct journal_facts f = {.positions = pos,
