@@ -285,11 +285,16 @@ void runs_append(const int64_t *nik, uint8_t *const *state, size_t n)
  * of a NIK in several, the newest state is kept. Inside a transaction, which
  * it commits and begins again every RUNS_CHUNK rows; the inputs' tables are
  * left to drop, their names in drop[]. */
+/* One input of a merge: its cursor, and whether it has a row. */
+struct runs_in {
+        sqlite3_stmt *stmt;
+        bool more;
+};
+
 static void runs_merge(int from, int to, int level, char (*drop)[32])
 {
         int k = to - from;
-        sqlite3_stmt **in = xmalloc(sizeof(*in) * (size_t)k);
-        bool *more = xmalloc(sizeof(*more) * (size_t)k);
+        struct runs_in *in = xmalloc(sizeof(*in) * (size_t)k);
         long long rows = 0;
         struct runs_out w;
         char sql[128];
@@ -300,8 +305,8 @@ static void runs_merge(int from, int to, int level, char (*drop)[32])
         for (int i = 0; i < k; i++) {
                 snprintf(sql, sizeof(sql), "SELECT nik, state FROM %s ORDER BY nik",
                          rs.r[from + i].tbl);
-                in[i] = prep(rs.db, sql);
-                more[i] = step(rs.db, in[i]) == SQLITE_ROW;
+                in[i].stmt = prep(rs.db, sql);
+                in[i].more = step(rs.db, in[i].stmt) == SQLITE_ROW;
         }
         for (;;) {
                 int best = -1;
@@ -309,9 +314,9 @@ static void runs_merge(int from, int to, int level, char (*drop)[32])
                 /* the lowest NIK; on a tie the newest input (the lowest
                  * index), or with the fault the oldest */
                 for (int i = 0; i < k; i++) {
-                        if (!more[i])
+                        if (!in[i].more)
                                 continue;
-                        int64_t v = sqlite3_column_int64(in[i], 0);
+                        int64_t v = sqlite3_column_int64(in[i].stmt, 0);
                         if (best < 0 || v < low || (v == low && rs.o.keeps_older)) {
                                 best = i;
                                 low = v;
@@ -319,20 +324,19 @@ static void runs_merge(int from, int to, int level, char (*drop)[32])
                 }
                 if (best < 0)
                         break;
-                runs_out_put(&w, low, sqlite3_column_blob(in[best], 1),
-                             sqlite3_column_bytes(in[best], 1));
+                runs_out_put(&w, low, sqlite3_column_blob(in[best].stmt, 1),
+                             sqlite3_column_bytes(in[best].stmt, 1));
                 if (w.r.nrows % RUNS_CHUNK == 0) {
                         ex(rs.db, "COMMIT");
                         ex(rs.db, "BEGIN IMMEDIATE");
                 }
                 for (int i = 0; i < k; i++)
-                        while (more[i] && sqlite3_column_int64(in[i], 0) == low)
-                                more[i] = step(rs.db, in[i]) == SQLITE_ROW;
+                        while (in[i].more && sqlite3_column_int64(in[i].stmt, 0) == low)
+                                in[i].more = step(rs.db, in[i].stmt) == SQLITE_ROW;
         }
         for (int i = 0; i < k; i++)
-                sqlite3_finalize(in[i]);
+                sqlite3_finalize(in[i].stmt);
         free(in);
-        free(more);
         /* the inputs unlisted (dropped after the commit: their pages go to
          * the free list, for the next runs) */
         for (int i = from; i < to; i++) {
