@@ -188,16 +188,7 @@ void jpg_ctl_read_item(const PGresult *r, int row, struct journal_ctl_item *it)
         struct journal_op *op = &it->op;
 
         memset(it, 0, sizeof(*it));
-        op->seq = jpg_col_i64(r, row, 0);
-        op->kind = (int)jpg_col_i64(r, row, 1);
-        op->nik = jpg_col_text(r, row, 2);
-        op->program = jpg_col_text(r, row, 3);
-        op->event_id = jpg_col_text(r, row, 4);
-        op->item = jpg_col_blob(r, row, 5);
-        op->item_len = jpg_col_len(r, row, 5);
-        op->reg_seq = op->kind == JOURNAL_OP_REGISTER ? op->seq : jpg_col_i64(r, row, 6);
-        op->reg_kpj = jpg_col_text(r, row, 7);
-        op->batch_id = jpg_col_i64(r, row, 8);
+        jpg_read_op(r, row, op);
         it->status = (int)jpg_col_i64(r, row, 9);
         it->kpj = jpg_col_text(r, row, 10);
         it->reason = jpg_col_text(r, row, 11);

@@ -231,6 +231,9 @@ int jpg_batch_split(struct journal *j, int64_t id, const struct journal_op *ops,
                     int64_t out_ids[2]);
 int jpg_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                      const struct journal_item_result *items, size_t n);
+/* An op from the first nine columns of OP_COLUMNS or CTL_ITEM_COLUMNS
+ * (journal_pg.c). */
+void jpg_read_op(const PGresult *r, int row, struct journal_op *op);
 int jpg_ops_settle(struct journal *j, const struct journal_item_result *items, size_t n);
 int jpg_batches_renew(struct journal *j);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,

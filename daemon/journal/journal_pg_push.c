@@ -13,7 +13,7 @@
 
 /* ---- reading rows ---- */
 
-static void read_op(const PGresult *r, int row, struct journal_op *op)
+void jpg_read_op(const PGresult *r, int row, struct journal_op *op)
 {
         op->seq = jpg_col_i64(r, row, 0);
         op->kind = (int)jpg_col_i64(r, row, 1);
@@ -25,7 +25,6 @@ static void read_op(const PGresult *r, int row, struct journal_op *op)
         op->reg_seq = op->kind == JOURNAL_OP_REGISTER ? op->seq : jpg_col_i64(r, row, 6);
         op->reg_kpj = jpg_col_text(r, row, 7);
         op->batch_id = jpg_col_i64(r, row, 8);
-        op->reg_status = (int)jpg_col_i64(r, row, 9);
 }
 
 static int each_op(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p,
@@ -38,7 +37,8 @@ static int each_op(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p,
         if (rc)
                 return rc;
         for (int row = 0; row < PQntuples(r); row++) {
-                read_op(r, row, &op);
+                jpg_read_op(r, row, &op);
+                op.reg_status = (int)jpg_col_i64(r, row, 9);
                 n++;
                 ret = fn(&op, opaque);
                 if (ret)
