@@ -332,7 +332,19 @@ static int loop(struct conf **c, struct journal *j, struct consume *cs, struct p
                 if (now >= retry_at) {
                         polled = true;
                         n = consume_poll(cs, CONSUME_BATCH, push_inflight(p) ? 0 : 20);
-                        if (n < 0) {
+                        if (n == -EAGAIN) {
+                                /* several instances: others kept changing the
+                                 * batch's facts (a programme's slots) while it
+                                 * was decided; the journal works, so this is
+                                 * no refused write: the held messages are
+                                 * decided again shortly */
+                                log_notice("consume",
+                                           "a consumed batch was decided again while "
+                                           "other instances changed its facts (%s); "
+                                           "trying again",
+                                           journal_errmsg(j));
+                                retry_at = now + 50;
+                        } else if (n < 0) {
                                 /* the held messages are journaled on the next try;
                                  * no offset moves meanwhile. A refused write is
                                  * said by journal_health, anything else here */
