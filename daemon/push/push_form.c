@@ -88,8 +88,12 @@ static int form_pick(const struct journal_op *op, void *opaque)
         struct form *f = opaque;
         struct oplist *l = &f->list[op->kind == JOURNAL_OP_DEACTIVATE];
 
-        /* one operation per worker at a time, in decision order */
-        if (nikset_has(&f->p->blocked, op->nik) || nikset_has(&f->p->seen, op->nik))
+        /* one operation per worker at a time, in decision order; a
+         * deactivation only once its registration has its answer, read in
+         * this same row with the kpj it must carry (another instance may be
+         * sending the registration: it is not in blocked) */
+        if (nikset_has(&f->p->blocked, op->nik) || nikset_has(&f->p->seen, op->nik) ||
+            (op->kind == JOURNAL_OP_DEACTIVATE && !op->reg_status))
                 return nikset_add(&f->p->seen, op->nik) ? (f->rc = -ENOMEM) : 0;
         if (nikset_add(&f->p->seen, op->nik))
                 return f->rc = -ENOMEM;

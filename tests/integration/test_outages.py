@@ -99,18 +99,25 @@ def test_max_attempts_gives_up_with_failed_results():
         # A registration that gives up releases its worker, so a later
         # submission for that worker may be confirmed where the model (which
         # assumes success) says duplicate: compare with what was confirmed.
-        def confirmed_and_failed():
+        # A withdrawal whose registration then gave up needs no request:
+        # "deactivated", reason not_registered, no batch.
+        def confirmed_and_final():
             rows = results(kafka)
             return ({r["event_id"] for r in rows if r["status"] == "confirmed"},
-                    [r for r in rows if r["status"] == "failed"], rows)
-        env.wait_for(lambda: len(confirmed_and_failed()[1]) >= len(pushed), timeout=180,
-                     what="failed results")
+                    [r for r in rows if r["status"] in ("failed", "deactivated")], rows)
+        env.wait_for(lambda: len(confirmed_and_final()[1]) >= len(pushed), timeout=180,
+                     what="final results")
         time.sleep(2)
-        confirmed, failed, rows = confirmed_and_failed()
-        assert sorted(r["event_id"] for r in failed) == sorted(confirmed), \
-            "every confirmed event has exactly one final result, and it is failed"
+        confirmed, final, rows = confirmed_and_final()
+        assert sorted(r["event_id"] for r in final) == sorted(confirmed), \
+            "every confirmed event has exactly one final result"
         assert confirmed >= pushed
+        failed = [r for r in final if r["status"] == "failed"]
+        settled = [r for r in final if r["status"] == "deactivated"]
+        assert failed and settled, (len(failed), len(settled))
         assert all(r["reason"].startswith("gave up after 3 attempts") for r in failed), failed[0]
+        assert all(r["reason"] == "not_registered" and r["batch_id"] is None
+                   for r in settled), settled[0]
         assert not [r for r in rows if r["status"] in ("registered", "already_registered")]
         stats = endpoint.stats()
         assert stats["batches_processed"] == 0 and stats["registered"] == 0, stats
