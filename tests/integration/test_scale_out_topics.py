@@ -346,8 +346,11 @@ def test_two_portals_topics_several_instances_order_per_worker():
         # 3. every event its first result, every confirmed one its final one,
         # as the journal decided them (at least once after the kills)
         got = collections.defaultdict(set)
-        for r in results(kafka):
+        published = results(kafka)
+        for r in published:
             got[r["event_id"]].add(r["status"])
+        print(f"{len(published)} results published, "
+              f"{sum(len(v) for v in got.values())} distinct", flush=True)
         final_of = {op["event_id"]: STATUS[op["status"]] for mine in ops.values()
                     for op in mine}
         assert set(events) == set(ids), set(ids) ^ set(events)
