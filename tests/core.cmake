@@ -9,6 +9,13 @@ bpjs_integration_test(pipeline)
 bpjs_integration_test(pg_journal)
 bpjs_integration_test(pg_outage)
 bpjs_integration_test(scale_out)
+# two portals' topics delivering one worker's events to two instances: each
+# worker's ops at the endpoint one at a time in the journal's order
+bpjs_integration_test(scale_out_topics)
+# several instances on the real Apache Kafka broker (as integration.real_kafka:
+# its jars fetched by Maven; fails, never skips, when it cannot be had)
+bpjs_integration_test(scale_out_real_kafka)
+set_tests_properties(integration.scale_out_real_kafka PROPERTIES TIMEOUT 900 LABELS real_kafka)
 bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(keyset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
