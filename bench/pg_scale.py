@@ -39,7 +39,8 @@ class DurablePostgres(Postgres):
             [os.path.join(PG_BIN, "postgres"), "-D", self.data,
              "-k", self.dir, "-h", "127.0.0.1", "-p", str(self.port),
              "-c", "max_connections=50", "-c", "track_wal_io_timing=on",
-             "-c", "track_io_timing=on"]), cwd=self.dir)
+             "-c", "track_io_timing=on",
+             "-c", "shared_preload_libraries=pg_stat_statements"]), cwd=self.dir)
         wait_for(lambda: not self.process.running
                  or "ready to accept connections" in self.process.log(),
                  timeout=timeout, what=f"{self.name} ready")
@@ -118,6 +119,12 @@ DONE = ("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM ops WHERE s
         " (SELECT count(*) FROM batches WHERE state IN (1, 2))")
 
 
+STATEMENTS = ("SELECT round(100 * total_exec_time / sum(total_exec_time) OVER ())"
+              " || '|' || calls || '|' || round(total_exec_time) || '|' || rows || '|'"
+              " || left(regexp_replace(query, '\\s+', ' ', 'g'), 110)"
+              " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8")
+
+
 def pg_counters(pg):
     row = pg.psql("SELECT d.xact_commit, d.xact_rollback, d.deadlocks, d.blks_read,"
                   " d.blks_hit, w.wal_records, w.wal_bytes, w.wal_write, w.wal_sync,"
@@ -165,6 +172,9 @@ def one_count(ds, total, n_instances, p_events, p_results, durable, kcat_lines, 
         cfg["kafka"]["group_id"] = "bench-pg"
         path = env.write_config(cfg, "pg.yaml")
 
+        if durable:
+            pg.psql("CREATE EXTENSION pg_stat_statements", DB)
+            pg.psql("SELECT pg_stat_statements_reset()", DB)
         base = server_figures(pg)
         c0 = pg_counters(pg)
         names = [f"d{i + 1}" for i in range(n_instances)]
@@ -215,6 +225,7 @@ def one_count(ds, total, n_instances, p_events, p_results, durable, kcat_lines, 
                 break
         distinct = len(first)
         ts = list(first.values())
+        statements = pg.psql(STATEMENTS, DB).strip().splitlines() if durable else []
         srv = server_figures(pg)
         c1 = pg_counters(pg)
         dfig = {nm: daemon_figures(d.pid) for nm, d in daemons.items()}
@@ -245,7 +256,7 @@ def one_count(ds, total, n_instances, p_events, p_results, durable, kcat_lines, 
                 "daemon_wchar": d_wchar, "server_wchar": srv[1] - base[1],
                 "server_write_bytes": srv[2] - base[2],
                 "consumed": consumed, "waits": waits, "lock_waits": lock_waits,
-                "samples": samples, "pg": {k: c1[k] - c0[k] for k in c0}}
+                "samples": samples, "statements": statements, "pg": {k: c1[k] - c0[k] for k in c0}}
 
 
 def run(ds, expect, total, counts, durable, kcat_lines, mib):
@@ -303,6 +314,18 @@ def run(ds, expect, total, counts, durable, kcat_lines, mib):
               f"{p['wal_bytes'] / n:,.0f} | {p['wal_sync']:,.0f} ({p['wal_sync_ms']:,.0f}) | "
               f"{r['lock_waits'] / max(r['samples'], 1):.2f} | "
               f"{top}; {seen / max(r['samples'], 1):.2f} active a sample |")
+    for r in rows:
+        if r["statements"]:
+            print()
+            print(f"{r['instances']} instance(s), the statements that took the server's time "
+                  "(pg_stat_statements):")
+            print()
+            print("| share of execution time | calls | ms | rows | statement |")
+            print("|---|---|---|---|---|")
+            for line in r["statements"]:
+                share, calls, ms, nrows, q = line.split("|", 4)
+                print(f"| {share}% | {int(calls):,} | {int(ms):,} | {int(nrows):,} | "
+                      f"`{q.replace('|', '/')}` |")
     if any(r["failed"] for r in rows):
         sys.exit("bench: " + "; ".join(f"{r['instances']} instance(s): {r['failed']}"
                                        for r in rows if r["failed"]))
