@@ -13,8 +13,9 @@ results topic with kcat against the expected count (the run fails if it
 differs); CPU and wchar from /proc, of the daemons together and of the
 server (the postmaster and its children, the reaped ones included through
 the postmaster's own counters); each instance's share of the consumed
-events from its /metrics; and what the server was waiting for, sampled from
-pg_stat_activity every half second, with pg_stat_database and pg_stat_wal.
+events from its /metrics; and what the server was doing: pg_stat_activity's
+wait events and pg_locks sampled three times every 2 s, pg_stat_database,
+pg_stat_wal, and the costliest statements from pg_stat_statements.
 """
 
 import math
