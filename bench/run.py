@@ -4,11 +4,16 @@ until every event has its final result, and one table of figures. Never a
 timed test: CI runs it on a small N as a smoke test only.
 
     bench/run.py [N] [--workers W]   (defaults 1,000,000 and 10,000,000)
+    bench/run.py N --journal postgresql [--instances 1,2,3] [--pg-fsync-off]
 
 The second part restarts the daemon on a journal of W workers made by
 bpjs-journal-fill, with new events waiting, for the restart, memory and
 pruning figures; the third, the same restart with a real Apache Kafka broker
 (the tests' KRaft broker, whose group coordinator has no fixed join delay).
+
+With --journal postgresql it is instead the bench of several instances on
+one PostgreSQL journal (issue 16, bench/pg_scale.py): for each instance
+count a fresh server, topic and endpoint, and that many daemons in one group.
 """
 
 import argparse
@@ -208,7 +213,23 @@ def main():
     ap.add_argument("n", nargs="?", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=10_000_000,
                     help="workers in the journal for the restart and memory figures")
+    ap.add_argument("--journal", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="postgresql: the bench of several instances on one PostgreSQL "
+                    "journal (bench/pg_scale.py) instead of the SQLite bench")
+    ap.add_argument("--instances", default="1,2,3",
+                    help="with --journal postgresql: the instance counts, each from nothing")
+    ap.add_argument("--pg-fsync-off", action="store_true",
+                    help="with --journal postgresql: the tests' server settings (fsync, "
+                    "synchronous_commit and full_page_writes off) instead of the defaults")
     args = ap.parse_args()
+    if args.journal == "postgresql":
+        import pg_scale
+        ds = generate(seed=2025, scale=max(1, round(args.n / 540)))
+        expect, _ = model(ds)
+        pg_scale.run(ds, expect, expected_count(ds, expect),
+                     [int(c) for c in args.instances.split(",")], not args.pg_fsync_off,
+                     kcat_lines, MIB)
+        return
     scale = max(1, round(args.n / 540))
     ds = generate(seed=2025, scale=scale)
     expect, _ = model(ds)
