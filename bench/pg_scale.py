@@ -266,7 +266,7 @@ def run(ds, expect, total, counts, durable, kcat_lines, mib):
     # a multiple of 6 partitions, so that 1, 2 and 3 instances get equal shares
     p_events = 6 * math.ceil(max(6, math.ceil(n * size * 1.3 / (4 * mib))) / 6)
     # each instance publishes the outbox: up to one copy of every result per
-    # instance (docs/operations.md, "Results may come twice"), all of which
+    # instance (docs/operations.md, "Several instances"), all of which
     # must fit in the mock's 5 MiB a partition or the oldest are dropped
     p_results = max(4, math.ceil(max(counts) * total * 500 * 1.3 / (4 * mib)))
     settings = ("the server's defaults: fsync, synchronous_commit, full_page_writes on"
