@@ -662,6 +662,88 @@ class Endpoint:
 # ---------------------------------------------------------------------------
 # Env
 
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
+               "upgrade", "proxy-connection"}
+
+
+class RecordingProxy:
+    """A plain-HTTP reverse proxy in front of the mock endpoint (loopback)
+    that keeps each request it forwards, in arrival order, as a dict:
+    method, path, key (Idempotency-Key), body, came (time.monotonic()),
+    status and answer (the endpoint's), answered (when the answer was
+    written back to the client; None when the client was gone, e.g. a
+    killed daemon). At most `limit` requests are kept. Use as a context
+    manager; `url` is what the daemon is configured with."""
+
+    def __init__(self, upstream, limit=100000):
+        import http.client
+        import http.server
+        m = re.match(r"^http://(127\.0\.0\.1):(\d+)$", upstream)
+        assert m, upstream
+        host, port = m.group(1), int(m.group(2))
+        self.requests = []
+        self.lock = threading.Lock()
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                row = {"method": self.command, "path": self.path,
+                       "key": self.headers.get("Idempotency-Key"), "body": body,
+                       "came": time.monotonic(), "status": None, "answer": None,
+                       "answered": None}
+                with rec.lock:
+                    if len(rec.requests) < limit:
+                        rec.requests.append(row)
+                up = http.client.HTTPConnection(host, port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() not in _HOP_BY_HOP}
+                    up.request(self.command, self.path, body=body or None,
+                               headers=headers)
+                    resp = up.getresponse()
+                    data = resp.read()
+                    row["status"], row["answer"] = resp.status, data
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length":
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                    row["answered"] = time.monotonic()
+                except OSError:
+                    pass  # the client is gone: it never read this answer
+                finally:
+                    up.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def rows(self):
+        with self.lock:
+            return list(self.requests)
+
+
 class Env:
     """A temporary directory and the processes of one test.
 

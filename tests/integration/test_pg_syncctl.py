@@ -8,92 +8,25 @@ Idempotency-Key with a byte-identical body, which the endpoint registers
 once. A recording proxy between the daemon and the mock endpoint keeps
 every request's key and body."""
 
-import http.client
-import http.server
 import os
 import re
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, bin_path, run_tests, wait_for  # noqa: E402
+from harness import Env, RecordingProxy, bin_path, run_tests, wait_for  # noqa: E402
 from dataset import BPP, KALTIM, QUOTA_PROGRAM, daemon_config, event  # noqa: E402
 from test_pipeline import TOPICS, EVENTS, run_daemon  # noqa: E402
 from test_syncctl import (EX_DATAERR, MASKED_NIK, OPERATOR, SUBMITTED, Ctl,  # noqa: E402
                           final_results, messages, no_full_nik, quota_of, wait_settled,
                           workers)
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
-              "upgrade", "proxy-connection"}
 
 
-class Recorder:
-    """A plain-HTTP reverse proxy on loopback in front of the mock
-    endpoint: forwards each request as it came (headers, body), answers
-    what the mock answered, and keeps (method, path, Idempotency-Key, body)
-    of each. Bounded: it serves this test's daemon only, and stops with it."""
-
-    MAX = 10000
-
-    def __init__(self, upstream):
-        m = re.match(r"^http://(127\.0\.0\.1):(\d+)$", upstream)
-        assert m, upstream
-        self.host, self.port = m.group(1), int(m.group(2))
-        self.requests = []
-        self.lock = threading.Lock()
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                with rec.lock:
-                    if len(rec.requests) < rec.MAX:
-                        rec.requests.append((self.command, self.path,
-                                             self.headers.get("Idempotency-Key"), body))
-                up = http.client.HTTPConnection(rec.host, rec.port, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() not in HOP_BY_HOP}
-                    up.request(self.command, self.path, body=body or None,
-                               headers=headers)
-                    resp = up.getresponse()
-                    data = resp.read()
-                    self.send_response(resp.status)
-                    for k, v in resp.getheaders():
-                        if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    up.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = _forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def batches(self):
-        """The batch requests so far: (Idempotency-Key, body), in order."""
-        with self.lock:
-            return [(k, b) for m, p, k, b in self.requests if m == "POST" and k]
+def batches(proxy):
+    """The batch requests so far: (Idempotency-Key, body), in order."""
+    return [(r["key"], r["body"]) for r in proxy.rows()
+            if r["method"] == "POST" and r["key"]]
 
 
 def test_every_verb_on_a_postgresql_journal():
@@ -106,7 +39,7 @@ def test_every_verb_on_a_postgresql_journal():
         pg = env.start_postgres()
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint(args=["--fail-400", "100"])
-        with Recorder(endpoint.url) as proxy:
+        with RecordingProxy(endpoint.url) as proxy:
             cfg = daemon_config(kafka.bootstrap, proxy.url, endpoint.secret_file, None,
                                 batch_size=5)
             cfg["journal"] = {"url": pg.create_database("ctl"),
@@ -133,7 +66,7 @@ def test_every_verb_on_a_postgresql_journal():
             assert ctl.lines("batches", "--program", KALTIM) == []
             assert len(ctl.lines("batches", "--since", "1h", "--program", BPP)) == n
             assert ctl.lines("batches", "--since", "2999-01-01") == []
-            sent = proxy.batches()
+            sent = batches(proxy)
             assert len(sent) >= n, sent
             first_body = {}
             for key, body in sent:
@@ -165,7 +98,7 @@ def test_every_verb_on_a_postgresql_journal():
 
             # 2. A dry run says what would happen and changes nothing.
             before = (ctl.lines("batches"), ctl.lines("audit"), ctl.status())
-            n_sent = len(proxy.batches())
+            n_sent = len(batches(proxy))
             plan = ctl.lines("replay", "--failed", "--dry-run")
             assert [(p["batch"], p["action"], p["replayed"], p["dry_run"])
                     for p in plan] == [(b["batch"], "resend", b["items"], True)
@@ -174,7 +107,7 @@ def test_every_verb_on_a_postgresql_journal():
             assert "dry run, nothing changed" in human and "resend" in human, human
             time.sleep(1.0)
             assert (ctl.lines("batches"), ctl.lines("audit"), ctl.status()) == before
-            assert len(proxy.batches()) == n_sent
+            assert len(batches(proxy)) == n_sent
 
             # 3. The endpoint is fixed; replay: each body again, under its key.
             endpoint.faults(fail_400=0)
@@ -187,7 +120,7 @@ def test_every_verb_on_a_postgresql_journal():
             assert quota_of(st, BPP) == (12, 10000), st
             wait_for(lambda: len(final_results(kafka, "registered")) == 12, 60,
                      "12 registered results")
-            resent = proxy.batches()[n_sent:]
+            resent = batches(proxy)[n_sent:]
             assert sorted(k for k, _ in resent) == sorted(first_body), resent
             for key, body in resent:
                 assert body == first_body[key], (key, body, first_body[key])

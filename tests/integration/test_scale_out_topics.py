@@ -23,19 +23,16 @@ went back:
   quota, never over."""
 
 import collections
-import http.client
-import http.server
 import json
 import os
 import random
 import re
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, bin_path, run_tests  # noqa: E402
+from harness import Env, RecordingProxy, bin_path, run_tests  # noqa: E402
 from dataset import BPP, KALTIM, QUOTA_PROGRAM, Worker, daemon_config, event  # noqa: E402
 
 TOPIC_A, TOPIC_B = "portal-a.events", "portal-b.events"
@@ -48,86 +45,19 @@ SUB, WD = "enrollment.submitted", "enrollment.withdrawn"
 STATUS = {1: "confirmed", 2: "duplicate", 3: "rejected", 4: "ignored",
           5: "registered", 6: "already_registered", 7: "failed", 8: "deactivated"}
 REGISTER, DEACTIVATE = 1, 2
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
-              "upgrade", "proxy-connection"}
 
 
-class TimedRecorder:
-    """A plain-HTTP reverse proxy in front of the mock endpoint that keeps,
-    for each request, (path, Idempotency-Key, body, when it came, HTTP
-    status, answer body, when the answer was written back to the client:
-    None when the client was gone). Times are time.monotonic()."""
-
-    def __init__(self, upstream):
-        m = re.match(r"^http://(127\.0\.0\.1):(\d+)$", upstream)
-        assert m, upstream
-        host, port = m.group(1), int(m.group(2))
-        self.requests = []
-        self.lock = threading.Lock()
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                came = time.monotonic()
-                row = {"path": self.path, "key": self.headers.get("Idempotency-Key"),
-                       "body": body, "came": came, "status": None, "answer": None,
-                       "answered": None}
-                with rec.lock:
-                    rec.requests.append(row)
-                up = http.client.HTTPConnection(host, port, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() not in HOP_BY_HOP}
-                    up.request("POST", self.path, body=body, headers=headers)
-                    resp = up.getresponse()
-                    data = resp.read()
-                    row["status"], row["answer"] = resp.status, data
-                    self.send_response(resp.status)
-                    for k, v in resp.getheaders():
-                        if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    self.wfile.flush()
-                    row["answered"] = time.monotonic()
-                except OSError:
-                    pass  # the daemon was killed: it never read this answer
-                finally:
-                    up.close()
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def items(self):
-        """Every item sent: (kind, registration seq, nik, request row)."""
-        out = []
-        with self.lock:
-            rows = list(self.requests)
-        for row in rows:
-            kind = REGISTER if row["path"] == "/v1/registrations" else DEACTIVATE
-            body = json.loads(row["body"])
-            for it in body["registrations" if kind == REGISTER else "deactivations"]:
-                seq = int(it["registration_id"].rsplit("-", 1)[1])
-                out.append((kind, seq, it["nik"], row))
-        return out
+def items_sent(proxy):
+    """Every item sent through the proxy: (kind, registration seq, nik,
+    request row)."""
+    out = []
+    for row in proxy.rows():
+        kind = REGISTER if row["path"] == "/v1/registrations" else DEACTIVATE
+        body = json.loads(row["body"])
+        for it in body["registrations" if kind == REGISTER else "deactivations"]:
+            seq = int(it["registration_id"].rsplit("-", 1)[1])
+            out.append((kind, seq, it["nik"], row))
+    return out
 
 
 def dataset(seed):
@@ -258,7 +188,7 @@ def test_two_portals_topics_several_instances_order_per_worker():
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint(args=["--slow", "40", "--slow-ms", "300",
                                             "--seed", "31"])
-        with TimedRecorder(endpoint.url) as proxy:
+        with RecordingProxy(endpoint.url) as proxy:
             cfg = daemon_config(kafka.bootstrap, proxy.url, endpoint.secret_file, None,
                                 batch_size=10)
             cfg["kafka"]["topics"] = [TOPIC_A, TOPIC_B]
@@ -297,8 +227,8 @@ def test_two_portals_topics_several_instances_order_per_worker():
                          interval=1.0)
             time.sleep(2.0)  # results being published
             ops, events = journal(pg, "topics")
-            items = proxy.items()
-            rows = list(proxy.requests)
+            items = items_sent(proxy)
+            rows = proxy.rows()
 
         # the portals' events were decided by more than one instance each
         decided_by = collections.defaultdict(set)
