@@ -96,7 +96,11 @@ def test_every_verb_on_a_postgresql_journal():
             assert ctl.lines("dead-letters", "--reason", "quota_exceeded") == []
             assert ctl.lines("audit") == []
 
-            # 2. A dry run says what would happen and changes nothing.
+            # 2. A dry run says what would happen and changes nothing. (The
+            # daemon publishes the results meanwhile: every batch has failed,
+            # so every result is queued; compare once the outbox is empty.)
+            wait_for(lambda: ctl.status()["outbox"] == 0, 60, "every result published",
+                     interval=0.2)
             before = (ctl.lines("batches"), ctl.lines("audit"), ctl.status())
             n_sent = len(batches(proxy))
             plan = ctl.lines("replay", "--failed", "--dry-run")
