@@ -233,22 +233,17 @@ static int start(const struct journal_batch *b, void *opaque)
         }
         int urc = journal_batch_update(p->journal, b->id, JOURNAL_BATCH_INFLIGHT,
                                        s->attempts, b->next_at, b->last_error);
-        if (urc == -ESTALE) {
-                /* another instance claimed it first (a shared journal) */
-                log_debug("push", "[batch %s] %s", s->name, journal_errmsg(p->journal));
+        if (urc) {
+                if (urc == -ESTALE) /* another instance claimed it first */
+                        log_debug("push", "[batch %s] %s", s->name,
+                                  journal_errmsg(p->journal));
+                else /* not sent: it stays pending, and is tried again */
+                        push_journal_failed(p, s->name, "cannot mark in flight");
                 curl_slist_free_all(s->headers);
                 s->headers = NULL;
                 free(s->body);
                 s->body = NULL;
-                return 0;
-        }
-        if (urc) {
-                /* not sent: it stays pending, and is tried again */
-                push_journal_failed(p, s->name, "cannot mark in flight");
-                curl_slist_free_all(s->headers);
-                s->headers = NULL;
-                free(s->body);
-                return -EIO;
+                return urc == -ESTALE ? 0 : -EIO;
         }
         curl_multi_add_handle(p->multi, e);
         s->used = true;
