@@ -520,6 +520,11 @@ static int errno_of(const char *state)
                 return -EAGAIN; /* serialization failure, deadlock: decide again */
         if (strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0)
                 return -EBUSY;
+        /* the server shutting down (57P01 "terminating connection due to
+         * administrator command", 57P02, 57P03) or the connection lost
+         * (class 08), even before libpq marks the connection bad */
+        if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0)
+                return -ENOTCONN;
         if (strcmp(state, "25006") == 0) /* read_only_sql_transaction */
                 return -EROFS;
         if (strcmp(state, "P0002") == 0) /* bpjs_no_coverage */
