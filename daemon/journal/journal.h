@@ -326,7 +326,9 @@ int journal_ops_settle(struct journal *j, const struct journal_item_result *item
  * says that every message up to and including position `through` was
  * delivered, `delivered` of them since the last call (added to the counter
  * "published"): they leave the outbox. One statement a call, however many
- * messages: the outbox is deleted in ranges. */
+ * messages: the outbox is deleted in ranges. On a journal shared by
+ * several instances one of them publishes at a time (PostgreSQL: the holder
+ * of the publisher's lease): fetch hands the others nothing. */
 int journal_outbox_fetch(struct journal *j, int64_t after, size_t limit,
                          journal_out_fn fn, void *opaque);
 int journal_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);

@@ -27,7 +27,7 @@
  * 3 indexes events and ops by NIK (bpjs-syncctl worker); 4 is for several
  * instances: the partitions' owners and epochs (the position fence), the
  * guards' errors and the batches' leases. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* pg_advisory_xact_lock(SCHEMA_LOCK, 1): the schema's creation and
  * upgrades, one instance at a time ('bpjs'). The one-key form, used for
  * the workers, is another key space. */
@@ -151,6 +151,15 @@ static const char upgrade_v4[] =
     /* a batch in flight is held by one instance until its lease ends */
     "ALTER TABLE batches ADD COLUMN claimed_by text,"
     "  ADD COLUMN lease_until bigint;";
+
+/* Version 5: one instance at a time publishes the outbox, in position
+ * order: the holder of the publisher's lease (holder, lease_until in
+ * wall-clock ms, one row), taken when free or ended, renewed while held and
+ * released at close (jpg_outbox_fetch). */
+static const char upgrade_v5[] =
+    "CREATE TABLE publisher(id integer PRIMARY KEY CHECK (id = 1), holder text,"
+    "  lease_until bigint);"
+    "INSERT INTO publisher(id) VALUES(1);";
 
 #define OP_COLUMNS                                                                       \
         "o.seq, o.kind::bigint, o.nik, o.program, o.event_id, o.item, o.reg_seq, "       \
@@ -371,6 +380,13 @@ static const char *const sql[Q__COUNT] = {
         " GROUP BY program ORDER BY program COLLATE \"C\""
         " ON CONFLICT (program) DO UPDATE SET used = quota.used + EXCLUDED.used,"
         " months = quota.months + EXCLUDED.months",
+    /* taken by $1 until $2 if free, its own, or ended by $3; released */
+    [Q_PUBLISHER_TAKE] =
+        "UPDATE publisher SET holder = $1::text, lease_until = $2::bigint"
+        " WHERE id = 1 AND (holder IS NULL OR holder = $1::text"
+        " OR lease_until < $3::bigint)",
+    [Q_PUBLISHER_RELEASE] = "UPDATE publisher SET holder = NULL, lease_until = NULL"
+                            " WHERE id = 1 AND holder = $1::text",
     [Q_OUTBOX_FETCH] = "SELECT seq, topic, key, value, headers FROM outbox"
                        " WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
     /* one row a message here: a message's position is its seq */
@@ -943,6 +959,8 @@ static int schema_ensure(struct jpg *j)
                 rc = simple(j, upgrade_v3, "schema upgrade to version 3");
         if (rc == 0 && version < 4)
                 rc = simple(j, upgrade_v4, "schema upgrade to version 4");
+        if (rc == 0 && version < 5)
+                rc = simple(j, upgrade_v5, "schema upgrade to version 5");
         if (rc == 0 && version < SCHEMA_VERSION) {
                 snprintf(q, sizeof(q),
                          "INSERT INTO meta(key, value) VALUES('schema_version', '%d')"
@@ -1120,6 +1138,7 @@ static void jpg_close(struct journal *jj)
                 return;
         if (j->conn) {
                 jpg_rollback(j);
+                jpg_publisher_release(j);
                 PQfinish(j->conn);
         }
         free(j->qd);

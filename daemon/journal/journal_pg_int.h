@@ -17,6 +17,10 @@
  * its last renewal (journal_batches_renew, every third of it): then
  * another instance may take it over. Longer than any request. */
 #define JPG_LEASE_MS 30000
+/* The publisher's lease (one instance publishes at a time) lasts as long,
+ * is renewed every third of it, and a handle without it asks again this
+ * often. */
+#define JPG_PUBLISHER_ASK_MS 1000
 /* the longest wait between two attempts to reach a server that is down */
 #define JPG_RECONNECT_MAX_MS 5000
 
@@ -57,6 +61,8 @@ enum jpg_stmt {
         Q_OP_RESULTS,
         Q_OPS_SETTLE,
         Q_COVERAGE_FAIL,
+        Q_PUBLISHER_TAKE,
+        Q_PUBLISHER_RELEASE,
         Q_OUTBOX_FETCH,
         Q_OUTBOX_DELETE,
         Q_OPEN_COUNT,
@@ -125,6 +131,10 @@ struct jpg {
         /* this process among the instances sharing the journal:
          * host:pid:random, made at open */
         char instance[96];
+        /* whether this handle holds the publisher's lease, and when (mono
+         * ms) it is renewed or asked for again */
+        bool publishing;
+        int64_t publisher_at;
         /* the partitions this handle holds (journal_partitions_claim) at
          * their epochs; from the first claim on, commits are fenced */
         struct jpg_claim {
@@ -238,6 +248,7 @@ int jpg_ops_settle(struct journal *j, const struct journal_item_result *items, s
 int jpg_batches_renew(struct journal *j);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque);
+void jpg_publisher_release(struct jpg *j);
 int jpg_outbox_delete_through(struct journal *j, int64_t through, int64_t delivered);
 int jpg_outbox_count(struct journal *j, int64_t *out);
 int jpg_counter_add(struct journal *j, const char *name, int64_t n);

@@ -504,6 +504,52 @@ int jpg_ops_settle(struct journal *jj, const struct journal_item_result *items, 
 
 /* ---- the publish side, counters ---- */
 
+/* Several instances publish one outbox one at a time, so that the results
+ * keep the order in which they were journaled and each goes out once: the
+ * holder of the publisher's lease. It is taken when free, held by this
+ * handle, or ended (a holder that died), renewed every third of
+ * JPG_LEASE_MS, and released at close, when another takes it over within
+ * JPG_PUBLISHER_ASK_MS. 1 if this handle holds it, 0 if not, or a negative
+ * errno. Two holders at once (a stalled one whose lease ended) publish some
+ * messages twice, never none: each deletes only what it delivered. */
+static int publisher_lease(struct jpg *j)
+{
+        int64_t now = clock_mono_ms(), wall = clock_now_ms(), taken = 0;
+        struct jpg_params p = {0};
+        int rc;
+
+        if (now < j->publisher_at)
+                return j->publishing;
+        jpg_p_text(&p, j->instance);
+        jpg_p_i64(&p, wall + JPG_LEASE_MS);
+        jpg_p_i64(&p, wall);
+        j->writing = true;
+        rc = jpg_run(j, Q_PUBLISHER_TAKE, &p, "publisher lease", &taken);
+        j->writing = false;
+        if (rc) {
+                j->publishing = false;
+                j->publisher_at = now + JPG_PUBLISHER_ASK_MS;
+                return rc;
+        }
+        j->write_rc = 0;
+        j->publishing = taken == 1;
+        j->publisher_at = now + (j->publishing ? JPG_LEASE_MS / 3 : JPG_PUBLISHER_ASK_MS);
+        return j->publishing;
+}
+
+void jpg_publisher_release(struct jpg *j)
+{
+        struct jpg_params p = {0};
+
+        if (!j->publishing)
+                return;
+        jpg_p_text(&p, j->instance);
+        j->writing = true;
+        (void)jpg_run(j, Q_PUBLISHER_RELEASE, &p, "publisher lease", NULL);
+        j->writing = false;
+        j->publishing = false;
+}
+
 int jpg_outbox_fetch(struct journal *jj, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque)
 {
@@ -513,6 +559,9 @@ int jpg_outbox_fetch(struct journal *jj, int64_t after, size_t limit, journal_ou
         PGresult *r = NULL;
         int rc, n = 0, ret = 0;
 
+        rc = publisher_lease(j);
+        if (rc <= 0)
+                return rc; /* another instance publishes */
         jpg_p_i64(&p, after);
         jpg_p_i64(&p, (int64_t)limit);
         rc = jpg_exec(j, Q_OUTBOX_FETCH, &p, "outbox", &r);

@@ -60,7 +60,7 @@ def test_the_pipeline_on_a_postgresql_journal():
         # registration answered, nothing left to publish or send
         def one(q):
             return pg.psql(q, "pipeline").strip()
-        assert one("SELECT value FROM meta WHERE key = 'schema_version'") == "4"
+        assert one("SELECT value FROM meta WHERE key = 'schema_version'") == "5"
         assert int(one("SELECT count(*) FROM events")) == \
             len({r["event_id"] for r in got if r["event_id"]})
         assert one("SELECT count(*) FROM outbox") == "0"

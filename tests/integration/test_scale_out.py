@@ -16,10 +16,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, bin_path, run_tests  # noqa: E402
-from dataset import generate, model  # noqa: E402
+from dataset import BPP, Worker, event, generate, model  # noqa: E402
 from test_pg_journal import pg_config  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
                            expected_count, results)
+from test_pipeline import unique  # noqa: E402
 from test_real_kafka import wait_results  # noqa: E402
 
 NAMES = ("d1", "d2", "d3")
@@ -80,6 +81,75 @@ def test_several_instances_killed_and_restarted_keep_the_outcome_exact():
                        " (1, 2))", dbname="scale").split()
         assert left == ["0", "0"], left
         json.dumps(stats)
+
+
+def publisher(pg, dbname):
+    """The instance holding the publisher's lease: (pid, lease_until)."""
+    row = pg.psql("SELECT coalesce(holder, '') || ' ' || coalesce(lease_until, 0)"
+                  " FROM publisher", dbname=dbname).split()
+    holder = row[0] if len(row) == 2 else ""
+    return (int(holder.split(":")[1]) if holder else None), int(row[-1])
+
+
+def test_one_instance_publishes_and_another_takes_over_when_it_dies():
+    """Three instances share one outbox: one of them, the holder of the
+    publisher's lease, publishes it, so with no instance killed every
+    result goes out exactly once, each event's first result before its
+    final one. Then the holder is killed with SIGKILL: once its lease ends
+    another instance takes it over, and the events consumed after the kill
+    get every result."""
+    ds = generate(seed=29, scale=2)
+    expect, endpoint_expect = model(ds)
+    total = expected_count(ds, expect)
+    rng = random.Random(29)
+    late = [event(f"bpp-portal:2025-01-07:{i:06d}", "enrollment.submitted", BPP,
+                  Worker(rng, "6471", 9000 + i)) for i in range(1, 31)]
+    with Env() as env:
+        pg = env.start_postgres()
+        kafka = env.start_kafka(topics=TOPICS)
+        endpoint = env.start_endpoint()
+        cfg = pg_config(env, kafka, endpoint, pg, "publisher")
+        running = {name: start(env, cfg, name) for name in NAMES}
+        # the group settled before anything is produced: no partition
+        # moves while the events are decided
+        env.wait_for(lambda: all(env.log_contains(name, r"assigned [1-9]")
+                                 for name in NAMES), 90, "all three assigned")
+        time.sleep(2.0)
+        kafka.produce(EVENTS, [(k, v, None) for k, v in ds.messages])
+        got = wait_results(kafka, total, timeout=150)
+        stats = check_outcome(ds, expect, endpoint_expect, got, endpoint,
+                              kafka.consume(DLQ))
+        assert len(got) == total, (len(got), total)
+        pid, _ = publisher(pg, "publisher")
+        holder = [name for name, proc in running.items() if proc.pid == pid]
+        assert holder, (pid, {name: proc.pid for name, proc in running.items()})
+
+        running[holder[0]].stop(sig=signal.SIGKILL)
+        killed = time.time()
+        kafka.produce(EVENTS, [(e["worker"]["nik"].encode(),
+                                json.dumps(e, separators=(",", ":")).encode(), None)
+                               for e in late])
+        want = {(e["event_id"], s) for e in late for s in ("confirmed", "registered")}
+
+        def late_results():
+            rs = [r for r in results(kafka) if (r["event_id"] or "").startswith(
+                  "bpp-portal:2025-01-07")]
+            return {(r["event_id"], r["status"]) for r in rs}
+        env.wait_for(lambda: late_results() >= want, 120,
+                     "every result of the events consumed after the holder died",
+                     interval=1.0)
+        took = time.time() - killed
+        pid2, lease_until = publisher(pg, "publisher")
+        assert pid2 and pid2 != pid, (pid, pid2)
+        assert lease_until > killed * 1000, lease_until
+        assert late_results() == want, late_results() - want
+        # the results of before: none lost by the takeover (some may come
+        # again: the dead holder's undeleted ones)
+        before = unique(results(kafka), lambda r: (r["event_id"], r["status"])
+                        if r["event_id"] else json.dumps(r["source"]))
+        assert len(before) == total + len(want), (len(before), total + len(want))
+        print(f"{total} results once each, endpoint {stats}; after the holder "
+              f"died the late results came in {took:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ static void test_daemons_opening_a_fresh_journal_at_once(void **state)
         for (int i = 0; i < OPENERS; i++)
                 journal_close(o[i].j);
         char *v = sql_one(url, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(v, "4");
+        assert_string_equal(v, "5");
         free(v);
         v = sql_one(url, "SELECT count(*)::text FROM meta WHERE key = 'journal_id'");
         assert_string_equal(v, "1");
@@ -155,11 +155,11 @@ static void test_a_newer_schema_is_refused(void **state)
 
         free(sql_one(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
         int rc = journal_open_with(url, &o, JOURNAL_RECOVER, &j, err, sizeof(err));
-        free(sql_one(url, "UPDATE meta SET value = '4' WHERE key = 'schema_version'"));
+        free(sql_one(url, "UPDATE meta SET value = '5' WHERE key = 'schema_version'"));
         assert_int_equal(rc, -EIO);
         assert_null(j);
         assert_non_null(strstr(err, "the journal's schema is version 99, newer than this "
-                                    "daemon's (4): upgrade the daemon"));
+                                    "daemon's (5): upgrade the daemon"));
         journal_close(open_ok(url, JOURNAL_RECOVER));
 }
 
@@ -238,18 +238,20 @@ static const char *fresh_database(const char *name)
         return where;
 }
 
-/* Undoes version 4 of the schema (journal_pg.c's upgrade_v4). */
-#define UNDO_V4                                                                          \
+/* Undoes versions 5 and 4 of the schema (journal_pg.c's upgrade_v5 and
+ * upgrade_v4). */
+#define UNDO_V5_V4                                                                       \
+        "DROP TABLE publisher;"                                                          \
         "DROP TABLE owners; DROP FUNCTION bpjs_over_limit; DROP FUNCTION bpjs_fenced;"   \
         "ALTER TABLE batches DROP COLUMN claimed_by, DROP COLUMN lease_until;"
-/* Undoes versions 4 and 3 (upgrade_v3): what is left is version 2. */
+/* Undoes versions 5, 4 and 3 (upgrade_v3): what is left is version 2. */
 static const char back_to_v2[] =
-    UNDO_V4 "DROP INDEX events_nik; DROP INDEX ops_nik;"
-            "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+    UNDO_V5_V4 "DROP INDEX events_nik; DROP INDEX ops_nik;"
+               "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
-/* Undoes versions 4, 3 and 2 of the schema (upgrade_v4, upgrade_v3,
- * upgrade_v2): what is left is version 1 as schema_v1 made it. */
-static const char back_to_v1[] = UNDO_V4
+/* Undoes versions 5, 4, 3 and 2 of the schema (upgrade_v5 to upgrade_v2):
+ * what is left is version 1 as schema_v1 made it. */
+static const char back_to_v1[] = UNDO_V5_V4
     "DROP INDEX events_nik; DROP INDEX ops_nik;"
     "DROP VIEW coverage_now; DROP TABLE coverages;"
     "ALTER TABLE quota DROP COLUMN months;"
@@ -351,7 +353,7 @@ static void test_a_version_1_journal_is_upgraded(void **state)
         char *t =
             sql_one(v1, "SELECT value || ' ' || coalesce(to_regclass('coverage')::text,"
                         " 'gone') FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(t, "4 gone");
+        assert_string_equal(t, "5 gone");
         free(t);
         t = sql_one(v1,
                     "SELECT string_agg(format('%s/%s/%s:%s-%s', reg_seq, program, state,"
@@ -420,7 +422,11 @@ static void test_a_version_2_journal_is_upgraded(void **state)
 
         journal_close(open_ok(v2, JOURNAL_RECOVER));
         t = sql_one(v2, "SELECT value FROM meta WHERE key = 'schema_version'");
-        assert_string_equal(t, "4");
+        assert_string_equal(t, "5");
+        free(t);
+        t = sql_one(v2, "SELECT count(*)::text || ' ' || count(holder)::text"
+                        " FROM publisher");
+        assert_string_equal(t, "1 0"); /* one row, nobody publishing */
         free(t);
         t = sql_one(v2, "SELECT string_agg(indexdef, '; ' ORDER BY indexname)"
                         " FROM pg_indexes WHERE indexname IN ('events_nik', 'ops_nik')");
@@ -1025,6 +1031,50 @@ static void test_outbox_positions_follow_the_commits_of_two_instances(void **sta
         journal_close(ja);
 }
 
+/* Two instances, one outbox: the first to fetch holds the publisher's
+ * lease and gets the messages; the other gets none while it holds it,
+ * even with the lease asked for again; closing gives the lease up, and the
+ * other takes it over at its next ask (a second later) and gets what the
+ * first did not delete. A lease that ended (its holder died) is taken over
+ * likewise. */
+static void test_one_instance_publishes_at_a_time(void **state)
+{
+        const char *where = fresh_database("bpjs_publisher");
+        struct committer c = {0};
+        char got[64] = "";
+        (void)state;
+
+        struct journal *ja = open_ok(where, JOURNAL_RECOVER);
+        struct journal *jb = open_ok(where, JOURNAL_RECOVER);
+        c.j = jb;
+        commit_one_result(&c);
+        assert_int_equal(c.rc, 0);
+        assert_int_equal(journal_outbox_fetch(ja, 0, 16, collect_value, got), 1);
+        assert_string_equal(got, "second");
+        *got = 0;
+        assert_int_equal(journal_outbox_fetch(jb, 0, 16, collect_value, got), 0);
+        usleep(1100 * 1000); /* b asks again: a still holds it */
+        assert_int_equal(journal_outbox_fetch(jb, 0, 16, collect_value, got), 0);
+        char *holder = sql_one(where, "SELECT count(*)::text FROM publisher"
+                                      " WHERE holder IS NOT NULL");
+        assert_string_equal(holder, "1");
+        free(holder);
+
+        journal_close(ja); /* gives the lease up, nothing deleted */
+        usleep(1100 * 1000);
+        assert_int_equal(journal_outbox_fetch(jb, 0, 16, collect_value, got), 1);
+        assert_string_equal(got, "second");
+
+        /* b "dies" holding it: its lease ended, a new instance takes over */
+        free(sql_one(where, "UPDATE publisher SET lease_until = 1"));
+        struct journal *jc = open_ok(where, JOURNAL_RECOVER);
+        *got = 0;
+        assert_int_equal(journal_outbox_fetch(jc, 0, 16, collect_value, got), 1);
+        assert_string_equal(got, "second");
+        journal_close(jc);
+        journal_close(jb);
+}
+
 /* ---- a dead database ---- */
 
 /* The server stops taking this journal's connections: every call fails at
@@ -1098,6 +1148,7 @@ int main(void)
             cmocka_unit_test(
                 test_a_workers_ops_are_batched_once_and_in_order_across_instances),
             cmocka_unit_test(test_outbox_positions_follow_the_commits_of_two_instances),
+            cmocka_unit_test(test_one_instance_publishes_at_a_time),
             cmocka_unit_test(
                 test_an_unreachable_server_is_said_and_the_journal_comes_back),
         };
