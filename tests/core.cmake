@@ -19,6 +19,8 @@ set_tests_properties(integration.scale_out_real_kafka PROPERTIES TIMEOUT 900 LAB
 bpjs_unit_test(nikset bpjs_daemon)
 bpjs_unit_test(keyset bpjs_daemon)
 bpjs_unit_test(push bpjs_daemon)
+# forming batches from the journal's queue, kept in memory between passes
+bpjs_unit_test(push_form bpjs_daemon)
 bpjs_unit_test(answer bpjs_daemon)
 bpjs_unit_test(item bpjs_daemon)
 # results and items written without cJSON trees, byte for byte as cJSON printed them

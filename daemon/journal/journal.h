@@ -266,7 +266,8 @@ void journal_consume_abort(struct journal *j);
 int journal_programs_use(struct journal *j, struct journal_program_use *p, size_t n);
 
 /* Push side; each call is its own transaction. An operation is unbatched
- * while it has neither a batch nor a final result. */
+ * while it has neither a batch nor a final result. ops_unbatched and
+ * batch_ops hand operations over in seq order. */
 int journal_ops_unbatched(struct journal *j, int64_t after_seq, size_t limit,
                           journal_op_fn fn, void *opaque);
 int journal_batch_create(struct journal *j, int kind, const struct journal_op *ops,

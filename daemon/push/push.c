@@ -117,6 +117,7 @@ static void reconcile(struct push *p)
                "(an operator's replay, or another instance's batches)",
                (long long)open, (long long)p->open_batches);
         p->reconcile_now = false;
+        push_form_restart(p);
         nikset_clear(&p->blocked);
         p->open_batches = 0;
         if (journal_batches_unfinished(p->journal, load_unfinished, p) < 0)
@@ -227,6 +228,7 @@ void push_close(struct push *p)
         free(p->slots);
         if (p->multi)
                 curl_multi_cleanup(p->multi);
+        push_form_oplist_free(&p->queue);
         nikset_free(&p->blocked);
         nikset_free(&p->seen);
         free(p->requeue);

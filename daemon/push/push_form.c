@@ -5,11 +5,21 @@
  * request body, which the journal keeps with the batch before its first
  * send. A deactivation whose registration failed is settled here without
  * a request: the endpoint holds nothing to end (and the contract has no
- * deactivation without a kpj). */
+ * deactivation without a kpj).
+ *
+ * The queue's head is kept in memory between passes (p->queue): a pass
+ * reads only the operations queued after the last one it holds, and the
+ * answers this instance records update its waiting deactivations. What it
+ * cannot see from here (an operator's replay, another instance's batches,
+ * answers or late commits on a shared journal) is caught by reading it
+ * again from the start: when a batch cannot be formed or the open batches
+ * change behind our back, and every PUSH_QUEUE_REREAD_MS. The journal
+ * still checks every batch it is asked to form. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "clock.h"
 #include "item.h"
@@ -18,6 +28,8 @@
 #include "nikset.h"
 #include "push_int.h"
 #include "result.h"
+
+#define PUSH_QUEUE_REREAD_MS 1000
 
 static void op_copy(struct op *dst, const struct journal_op *src)
 {
@@ -28,6 +40,7 @@ static void op_copy(struct op *dst, const struct journal_op *src)
         snprintf(dst->nik, sizeof(dst->nik), "%s", src->nik);
         snprintf(dst->program, sizeof(dst->program), "%s", src->program);
         snprintf(dst->event_id, sizeof(dst->event_id), "%s", src->event_id);
+        dst->reg_status = src->reg_status;
         dst->kpj = src->reg_kpj && *src->reg_kpj ? strdup(src->reg_kpj) : NULL;
         dst->item = malloc(src->item_len + 1);
         if (dst->item && src->reg_kpj && *src->reg_kpj && !dst->kpj) {
@@ -75,33 +88,184 @@ int push_form_collect(const struct journal_op *op, void *opaque)
         return oplist_add(opaque, op);
 }
 
-struct form {
-        struct push *p;
-        struct oplist list[2]; /* registrations, deactivations */
-        struct oplist settle;  /* deactivations that need no request */
-        size_t limit;
-        int rc;
+/* Picked operations: indices into p->queue. */
+struct pick {
+        size_t *at;
+        size_t n, cap;
 };
 
-static int form_pick(const struct journal_op *op, void *opaque)
-{
-        struct form *f = opaque;
-        struct oplist *l = &f->list[op->kind == JOURNAL_OP_DEACTIVATE];
+struct form {
+        struct push *p;
+        struct pick list[2]; /* registrations, deactivations */
+        struct pick settle;  /* deactivations that need no request */
+        size_t limit;
+};
 
-        /* one operation per worker at a time, in decision order; a
-         * deactivation only once its registration has its answer, read in
-         * this same row with the kpj it must carry (another instance may be
-         * sending the registration: it is not in blocked) */
-        if (nikset_has(&f->p->blocked, op->nik) || nikset_has(&f->p->seen, op->nik) ||
-            (op->kind == JOURNAL_OP_DEACTIVATE && !op->reg_status))
-                return nikset_add(&f->p->seen, op->nik) ? (f->rc = -ENOMEM) : 0;
-        if (nikset_add(&f->p->seen, op->nik))
-                return f->rc = -ENOMEM;
-        if (op->kind == JOURNAL_OP_DEACTIVATE && op->reg_status == RESULT_FAILED)
-                return (f->rc = oplist_add(&f->settle, op));
-        if (l->n < f->limit && (f->rc = oplist_add(l, op)))
-                return f->rc;
-        return f->list[0].n >= f->limit && f->list[1].n >= f->limit;
+static int pick_add(struct pick *k, size_t at)
+{
+        if (k->n == k->cap) {
+                size_t cap = k->cap ? k->cap * 2 : 64;
+                size_t *a = realloc(k->at, cap * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                k->at = a;
+                k->cap = cap;
+        }
+        k->at[k->n++] = at;
+        return 0;
+}
+
+static void form_free(struct form *f)
+{
+        for (int i = 0; i < 2; i++)
+                free(f->list[i].at);
+        free(f->settle.at);
+}
+
+/* Picks from the queue: one operation per worker at a time, in decision
+ * order; a deactivation only once its registration has its answer, read
+ * with the kpj it must carry (another instance may be sending the
+ * registration: it is not in blocked). */
+static int form_scan(struct form *f)
+{
+        struct push *p = f->p;
+
+        nikset_clear(&p->seen);
+        for (size_t i = 0; i < p->queue.n; i++) {
+                const struct op *op = &p->queue.ops[i];
+                struct pick *l = &f->list[op->kind == JOURNAL_OP_DEACTIVATE];
+                bool waits = op->kind == JOURNAL_OP_DEACTIVATE && !op->reg_status;
+
+                if (nikset_has(&p->blocked, op->nik) || nikset_has(&p->seen, op->nik) ||
+                    waits) {
+                        if (nikset_add(&p->seen, op->nik))
+                                return -ENOMEM;
+                        continue;
+                }
+                if (nikset_add(&p->seen, op->nik))
+                        return -ENOMEM;
+                if (op->kind == JOURNAL_OP_DEACTIVATE &&
+                    op->reg_status == RESULT_FAILED) {
+                        if (pick_add(&f->settle, i))
+                                return -ENOMEM;
+                        continue;
+                }
+                if (l->n < f->limit && pick_add(l, i))
+                        return -ENOMEM;
+                if (f->list[0].n >= f->limit && f->list[1].n >= f->limit)
+                        break;
+        }
+        return 0;
+}
+
+/* Moves the picked operations out of the queue into l (empty), which then
+ * owns them; their places are left empty (seq 0) until queue_compact. */
+static int pick_take(struct push *p, const struct pick *k, struct oplist *l)
+{
+        if (!k->n)
+                return 0;
+        l->ops = calloc(k->n, sizeof(*l->ops));
+        if (!l->ops)
+                return -ENOMEM;
+        for (size_t i = 0; i < k->n; i++) {
+                struct op *q = &p->queue.ops[k->at[i]];
+                l->ops[i] = *q;
+                memset(q, 0, sizeof(*q));
+        }
+        l->n = l->cap = k->n;
+        return 0;
+}
+
+static void queue_compact(struct push *p)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < p->queue.n; i++)
+                if (p->queue.ops[i].seq)
+                        p->queue.ops[k++] = p->queue.ops[i];
+        p->queue.n = k;
+}
+
+void push_form_restart(struct push *p)
+{
+        p->queue_stale = true;
+}
+
+/* Brings the queue up to date: from the start if stale or due, else only
+ * what was queued after the last operation it holds, up to cap. */
+static int queue_refresh(struct push *p, size_t cap)
+{
+        int64_t now = clock_mono_ms();
+        size_t before;
+        int rc;
+
+        if (p->queue_stale || now >= p->queue_reread_at) {
+                push_form_oplist_free(&p->queue);
+                p->queue_after = 0;
+                p->queue_stale = false;
+                p->queue_reread_at = now + PUSH_QUEUE_REREAD_MS;
+        }
+        if (p->queue.n >= cap)
+                return 0;
+        before = p->queue.n;
+        rc = journal_ops_unbatched(p->journal, p->queue_after, cap - p->queue.n,
+                                   push_form_collect, &p->queue);
+        if (rc < 0) {
+                p->queue_stale = true; /* it may hold part of the read */
+                return rc;
+        }
+        if (p->queue.n > before)
+                p->queue_after = p->queue.ops[p->queue.n - 1].seq;
+        return 0;
+}
+
+/* The registration at seq among a batch's ops (in seq order), or -1. */
+static ssize_t find_seq(const struct oplist *ops, int64_t seq)
+{
+        size_t lo = 0, hi = ops->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (ops->ops[mid].seq < seq)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < ops->n && ops->ops[lo].seq == seq ? (ssize_t)lo : -1;
+}
+
+static int answered(struct push *p, const struct oplist *ops,
+                    const struct journal_item_result *res)
+{
+        if (!ops->n || ops->ops[0].kind != JOURNAL_OP_REGISTER)
+                return 0; /* a batch holds one kind */
+        for (size_t i = 0; i < p->queue.n; i++) {
+                struct op *q = &p->queue.ops[i];
+                ssize_t k;
+
+                if (q->kind != JOURNAL_OP_DEACTIVATE || q->reg_status ||
+                    (k = find_seq(ops, q->reg_seq)) < 0)
+                        continue;
+                char *kpj = res[k].kpj && *res[k].kpj ? strdup(res[k].kpj) : NULL;
+                if (res[k].kpj && *res[k].kpj && !kpj) {
+                        p->queue_stale = true; /* read it again instead */
+                        return -ENOMEM;
+                }
+                free(q->kpj);
+                q->kpj = kpj;
+                q->reg_status = (int)res[k].status;
+        }
+        return 0;
+}
+
+void push_form_finished(struct push *p, const struct oplist *ops,
+                        const struct journal_item_result *res)
+{
+        for (size_t i = 0; i < ops->n; i++)
+                nikset_del(&p->blocked, ops->ops[i].nik);
+        (void)answered(p, ops, res); /* out of memory: the queue is read again */
+        p->open_batches--;
+        p->dirty = true;
 }
 
 int push_form_compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
@@ -189,6 +353,7 @@ static int settle_unsent(struct push *p, const struct oplist *l)
                 /* batched or answered by another hand meanwhile: look again */
                 log_debug("push", "settling deactivations: %s",
                           journal_errmsg(p->journal));
+                p->queue_stale = true;
                 rc = 0;
         } else if (rc) {
                 push_journal_failed(p, "(none)", "cannot settle deactivations");
@@ -199,6 +364,8 @@ static int settle_unsent(struct push *p, const struct oplist *l)
                          l->n);
         }
 out:
+        if (rc)
+                p->queue_stale = true; /* not settled: they are read again */
         for (size_t i = 0; values && i < l->n; i++)
                 free(values[i]);
         free(values);
@@ -215,17 +382,21 @@ int push_form_batches(struct push *p)
         while ((p->dirty || p->linger_start) && !p->draining &&
                p->open_batches < 2 * p->conf->bpjs.max_in_flight + 2) {
                 struct form f = {.p = p, .limit = size};
-                nikset_clear(&p->seen);
-                rc = journal_ops_unbatched(p->journal, 0, 8 * size, form_pick, &f);
-                if (rc >= 0)
-                        rc = f.rc;
-                bool settled = rc >= 0 && f.settle.n;
-                if (settled)
-                        rc = settle_unsent(p, &f.settle);
-                push_form_oplist_free(&f.settle);
+                struct oplist regs = {0}, deacts = {0}, settle = {0};
+
+                rc = queue_refresh(p, 8 * size);
+                if (rc == 0)
+                        rc = form_scan(&f);
+                /* what is taken leaves an empty place in the queue until
+                 * queue_compact at the end of the pass: the picks' indices
+                 * hold until then */
+                bool settled = rc == 0 && f.settle.n;
+                if (settled && (rc = pick_take(p, &f.settle, &settle)) == 0)
+                        rc = settle_unsent(p, &settle);
+                push_form_oplist_free(&settle);
                 if (rc < 0) {
-                        push_form_oplist_free(&f.list[0]);
-                        push_form_oplist_free(&f.list[1]);
+                        queue_compact(p);
+                        form_free(&f);
                         break;
                 }
                 bool full = f.list[0].n >= size || f.list[1].n >= size;
@@ -238,23 +409,36 @@ int push_form_batches(struct push *p)
                         p->dirty = false;
                 } else if (full ||
                            now - p->linger_start >= p->conf->bpjs.batch_linger_ms) {
-                        rc = create_batch(p, &f.list[0]);
+                        rc = pick_take(p, &f.list[0], &regs);
                         if (rc == 0)
-                                rc = create_batch(p, &f.list[1]);
+                                rc = pick_take(p, &f.list[1], &deacts);
+                        if (rc == 0)
+                                rc = create_batch(p, &regs);
+                        if (rc == 0)
+                                rc = create_batch(p, &deacts);
                         p->linger_start = 0;
                         p->dirty = true; /* there may be more */
+                        if (rc) {
+                                /* what was taken and not formed is read
+                                 * again: from the journal, where it still is */
+                                p->queue_stale = true;
+                        }
                         if (rc > 0) {
                                 /* formed again after the open batches are read */
-                                push_form_oplist_free(&f.list[0]);
-                                push_form_oplist_free(&f.list[1]);
+                                queue_compact(p);
+                                push_form_oplist_free(&regs);
+                                push_form_oplist_free(&deacts);
+                                form_free(&f);
                                 rc = 0;
                                 break;
                         }
                 } else {
                         p->dirty = false;
                 }
-                push_form_oplist_free(&f.list[0]);
-                push_form_oplist_free(&f.list[1]);
+                queue_compact(p);
+                push_form_oplist_free(&regs);
+                push_form_oplist_free(&deacts);
+                form_free(&f);
                 if (settled)
                         p->dirty = true; /* those workers' later operations may follow */
                 if (rc || !p->dirty)

@@ -33,7 +33,8 @@ struct op {
         char event_id[129];
         char *item;
         size_t item_len;
-        char *kpj; /* NULL: none; never cut short */
+        char *kpj;      /* NULL: none; never cut short */
+        int reg_status; /* a deactivation's registration's result, 0: none yet */
 };
 
 struct oplist {
@@ -67,6 +68,13 @@ struct push {
         int n_slots, inflight;
         struct nikset blocked; /* workers with an unfinished batch */
         struct nikset seen;    /* scratch, while forming */
+        /* the journal's unbatched operations, copied in seq order up to
+         * queue_after and kept between passes, so that a pass reads only
+         * what was queued since (push_form.c); read again from the start
+         * when stale and every PUSH_QUEUE_REREAD_MS */
+        struct oplist queue;
+        int64_t queue_after, queue_reread_at;
+        bool queue_stale;
         int64_t open_batches;
         bool dirty, draining;
         int64_t linger_start, auth_until;
@@ -118,6 +126,14 @@ void push_journal_failed(struct push *p, const char *name, const char *what);
 int push_form_batches(struct push *p);
 /* A journal_op_fn: copies each operation into the oplist at opaque. */
 int push_form_collect(const struct journal_op *op, void *opaque);
+/* A batch's answers (res, parallel to its ops) were recorded: its workers
+ * are free again, and the queued deactivations of its registrations may go
+ * now, with the kpj each must carry. */
+void push_form_finished(struct push *p, const struct oplist *ops,
+                        const struct journal_item_result *res);
+/* The queue is read again from the start at the next pass (an operator's
+ * replay, another instance's batches). */
+void push_form_restart(struct push *p);
 void push_form_oplist_free(struct oplist *l);
 /* A journal_compose_fn: the request body of ops, opaque a compose_ctx. */
 int push_form_compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,

@@ -193,10 +193,7 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
                         const char *outcome[] = {result_status_name(res[i].status)};
                         metrics_add(p->metrics, METRIC_REGISTRATIONS_PUSHED, outcome, 1);
                 }
-                for (size_t i = 0; i < ops.n; i++)
-                        nikset_del(&p->blocked, ops.ops[i].nik);
-                p->open_batches--;
-                p->dirty = true;
+                push_form_finished(p, &ops, res);
         }
 out:
         for (size_t i = 0; values && i < ops.n; i++)

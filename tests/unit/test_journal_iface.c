@@ -12,7 +12,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "tmpdir.h"
 
 /* ---- the fixture ---- */
 
@@ -70,21 +70,10 @@ static int fx_open(void **state)
 static int fx_close(void **state)
 {
         struct fx *fx = *state;
-        DIR *d;
-        struct dirent *e;
 
         journal_close(fx->j);
-        if (fx->dir[0] && (d = opendir(fx->dir))) {
-                /* whatever files the backend made there */
-                while ((e = readdir(d)))
-                        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                                char p[400];
-                                snprintf(p, sizeof(p), "%s/%s", fx->dir, e->d_name);
-                                unlink(p);
-                        }
-                closedir(d);
-                rmdir(fx->dir);
-        }
+        if (fx->dir[0])
+                tmpdir_remove(fx->dir); /* whatever files the backend made there */
         free(fx);
         return 0;
 }
