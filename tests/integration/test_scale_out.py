@@ -10,12 +10,15 @@ two keys, the quota programme exactly at its quota."""
 import json
 import os
 import random
+import re
 import signal
+import subprocess
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, bin_path, run_tests  # noqa: E402
+from harness import PG_BIN, PG_USER, Env, bin_path, run_tests  # noqa: E402
 from dataset import BPP, Worker, event, generate, model  # noqa: E402
 from test_pg_journal import pg_config  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
@@ -150,6 +153,86 @@ def test_one_instance_publishes_and_another_takes_over_when_it_dies():
         assert len(before) == total + len(want), (len(before), total + len(want))
         print(f"{total} results once each, endpoint {stats}; after the holder "
               f"died the late results came in {took:.1f} s", flush=True)
+
+
+class WorkerLocks:
+    """Holds the journal's lock of each of some workers (the advisory lock
+    consume takes at begin, journal_pg.c's Q_LOCK_WORKERS) in a psql session
+    of its own, until release()."""
+
+    def __init__(self, pg, dbname, niks):
+        env = dict(os.environ, PGPASSWORD=pg.password)
+        self.p = subprocess.Popen(
+            [os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-v",
+             "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(pg.port), "-U", PG_USER,
+             "-d", dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            text=True)
+        arr = ",".join(f"'{n}'" for n in niks)
+        self.p.stdin.write(f"SELECT count(pg_advisory_lock(hashtextextended(n, 0)))"
+                           f" FROM unnest(ARRAY[{arr}]) n;\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == str(len(niks))
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.communicate("SELECT pg_advisory_unlock_all();\n\\q\n", timeout=30)
+
+
+def owners(pg, dbname):
+    """Each partition of the events topic: the pid of the instance that
+    claimed it last."""
+    rows = pg.psql(f"SELECT partition || ' ' || owner FROM owners"
+                   f" WHERE topic = '{EVENTS}'", dbname=dbname).split("\n")
+    return {int(r.split()[0]): int(r.split()[1].split(":")[1]) for r in rows if r}
+
+
+def test_a_stalled_instance_commits_nothing_for_partitions_taken_from_it():
+    """An instance stuck in its journal (its workers' locks held elsewhere)
+    with fetched messages in hand, past the group's poll interval: the
+    group gives its partitions to the other, which claims them. When the
+    stuck one goes on, the journal refuses its commit for partitions that
+    are no longer its own (the log says so) and drops those messages; the
+    outcome is exact, as one daemon's."""
+    ds = generate(seed=31, scale=3)
+    expect, endpoint_expect = model(ds)
+    total = expected_count(ds, expect)
+    parts = TOPICS[EVENTS]
+    placed = [(k, v, zlib.crc32(k) % parts if k else 0) for k, v in ds.messages]
+    with Env() as env:
+        pg = env.start_postgres()
+        kafka = env.start_kafka(topics=TOPICS)
+        endpoint = env.start_endpoint()
+        cfg = pg_config(env, kafka, endpoint, pg, "stall")
+        running = {name: start(env, cfg, name) for name in NAMES[:2]}
+        pids = {running[name].pid: name for name in running}
+        env.wait_for(lambda: len(owners(pg, "stall")) == parts
+                     and set(owners(pg, "stall").values()) == set(pids), 90,
+                     "both instances holding partitions", interval=0.5)
+        mine = {p for p, pid in owners(pg, "stall").items() if pids[pid] == "d1"}
+        niks = sorted({k.decode() for k, _, p in placed
+                       if p in mine and k and re.fullmatch(rb"\d{16}", k)})
+        locks = WorkerLocks(pg, "stall", niks)
+        try:
+            kafka.produce(EVENTS, placed)
+            # d1's begin waits for the locks; past max.poll.interval.ms (7 s,
+            # dataset.daemon_config) the group takes its partitions away
+            d2 = running["d2"].pid
+            env.wait_for(lambda: set(owners(pg, "stall").values()) == {d2}, 60,
+                         "d2 claiming every partition", interval=0.5)
+        finally:
+            locks.release()
+        env.wait_for(lambda: env.log_contains("d1", r"no longer commits for it"), 30,
+                     "d1's commit refused for partitions that are d2's")
+        got = wait_results(kafka, total, timeout=150, crashes=True)
+        stats = check_outcome(ds, expect, endpoint_expect, got, endpoint,
+                              kafka.consume(DLQ), crashes=True)
+        print(f"results {len(got)} for {total}; endpoint {stats}", flush=True)
+        for name in NAMES[:2]:
+            assert running[name].running, f"{name} died"
+        left = pg.psql("SELECT (SELECT count(*) FROM ops WHERE status IS NULL)"
+                       " || ' ' || (SELECT count(*) FROM batches WHERE state IN"
+                       " (1, 2))", dbname="stall").split()
+        assert left == ["0", "0"], left
 
 
 if __name__ == "__main__":
