@@ -229,6 +229,7 @@ void push_close(struct push *p)
         if (p->multi)
                 curl_multi_cleanup(p->multi);
         push_form_oplist_free(&p->queue);
+        push_form_formed_free(p);
         nikset_free(&p->blocked);
         nikset_free(&p->seen);
         free(p->requeue);

@@ -14,7 +14,8 @@
  * answers or late commits on a shared journal) is caught by reading it
  * again from the start: when a batch cannot be formed or the open batches
  * change behind our back, and every PUSH_QUEUE_REREAD_MS. The journal
- * still checks every batch it is asked to form. */
+ * still checks every batch it is asked to form. The operations of each
+ * batch formed here are kept until its answers are recorded from them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,43 @@ int push_form_compose(int64_t id, const struct journal_op *ops, size_t n, void *
         return rc;
 }
 
+/* Keeps a batch's operations (moved out of l) for its answers. The
+ * oldest goes when push holds FORMED_MAX: a batch another instance took
+ * over and finished is never answered here. */
+static void formed_keep(struct push *p, int64_t id, struct oplist *l)
+{
+        if (!p->formed && !(p->formed = calloc(FORMED_MAX, sizeof(*p->formed))))
+                return; /* its answers read them from the journal */
+        if (p->n_formed == FORMED_MAX) {
+                push_form_oplist_free(&p->formed[0].ops);
+                memmove(p->formed, p->formed + 1, --p->n_formed * sizeof(*p->formed));
+        }
+        p->formed[p->n_formed++] = (struct formed){id, *l};
+        memset(l, 0, sizeof(*l));
+}
+
+int push_form_formed_take(struct push *p, int64_t batch_id, struct oplist *ops)
+{
+        for (size_t i = 0; i < p->n_formed; i++) {
+                if (p->formed[i].batch_id != batch_id)
+                        continue;
+                *ops = p->formed[i].ops;
+                memmove(p->formed + i, p->formed + i + 1,
+                        (--p->n_formed - i) * sizeof(*p->formed));
+                return 1;
+        }
+        return 0;
+}
+
+void push_form_formed_free(struct push *p)
+{
+        for (size_t i = 0; i < p->n_formed; i++)
+                push_form_oplist_free(&p->formed[i].ops);
+        free(p->formed);
+        p->formed = NULL;
+        p->n_formed = 0;
+}
+
 static int create_batch(struct push *p, struct oplist *l)
 {
         int64_t id;
@@ -324,6 +362,7 @@ static int create_batch(struct push *p, struct oplist *l)
         log_debug("push", "batch %lld formed with %zu %s", (long long)id, l->n,
                   l->ops[0].kind == JOURNAL_OP_DEACTIVATE ? "deactivations"
                                                           : "registrations");
+        formed_keep(p, id, l);
         return 0;
 }
 

@@ -75,6 +75,11 @@ struct push {
         struct oplist queue;
         int64_t queue_after, queue_reread_at;
         bool queue_stale;
+        /* the operations of the batches this instance formed, until their
+         * answers are recorded from them (push_form_formed_take); a batch
+         * formed elsewhere, split or replayed is read from the journal */
+        struct formed *formed;
+        size_t n_formed;
         int64_t open_batches;
         bool dirty, draining;
         int64_t linger_start, auth_until;
@@ -100,6 +105,12 @@ struct push {
         size_t n_requeue, cap_requeue;
         int64_t journal_retry_at; /* after a failed write: the next try */
 };
+
+struct formed {
+        int64_t batch_id;
+        struct oplist ops;
+};
+#define FORMED_MAX (2 * MAX_SLOTS + 2) /* the open batches push forms at most */
 
 struct requeue {
         int64_t batch_id, attempts, next_at;
@@ -134,6 +145,10 @@ void push_form_finished(struct push *p, const struct oplist *ops,
 /* The queue is read again from the start at the next pass (an operator's
  * replay, another instance's batches). */
 void push_form_restart(struct push *p);
+/* Moves the operations of batch_id, as this instance formed it, into ops
+ * (empty): 1, or 0 when it holds none (then read them from the journal). */
+int push_form_formed_take(struct push *p, int64_t batch_id, struct oplist *ops);
+void push_form_formed_free(struct push *p);
 void push_form_oplist_free(struct oplist *l);
 /* A journal_compose_fn: the request body of ops, opaque a compose_ctx. */
 int push_form_compose(int64_t id, const struct journal_op *ops, size_t n, void *opaque,

@@ -66,6 +66,7 @@ static int fx_close(void **state)
         struct fx *fx = *state;
 
         push_form_oplist_free(&fx->p.queue);
+        push_form_formed_free(&fx->p);
         nikset_free(&fx->p.blocked);
         nikset_free(&fx->p.seen);
         journal_close(fx->j);
@@ -304,6 +305,42 @@ static void test_an_operation_batched_elsewhere_is_not_sent_twice(void **state)
         batches_free(&l);
 }
 
+/* What push keeps of a batch it formed, to record its answers from, is
+ * what the journal holds of it, field for field; it is handed over once. */
+static void test_a_formed_batch_is_kept_as_the_journal_holds_it(void **state)
+{
+        struct fx *fx = *state;
+        struct batches l = {0};
+        struct oplist kept = {0}, read = {0};
+
+        decided(fx, NIK_A, DECIDE_REGISTER);
+        decided(fx, NIK_B, DECIDE_REGISTER);
+        decided(fx, NIK_C, DECIDE_REGISTER);
+        form(fx);
+        unfinished(fx, &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(push_form_formed_take(&fx->p, l.b[0].id, &kept), 1);
+        assert_true(journal_batch_ops(fx->j, l.b[0].id, push_form_collect, &read) >= 0);
+        assert_int_equal(kept.n, 3);
+        assert_int_equal(kept.n, read.n);
+        for (size_t i = 0; i < read.n; i++) {
+                const struct op *k = &kept.ops[i], *r = &read.ops[i];
+                assert_int_equal(k->seq, r->seq);
+                assert_int_equal(k->reg_seq, r->reg_seq);
+                assert_int_equal(k->kind, r->kind);
+                assert_string_equal(k->nik, r->nik);
+                assert_string_equal(k->program, r->program);
+                assert_string_equal(k->event_id, r->event_id);
+                assert_int_equal(k->item_len, r->item_len);
+                assert_memory_equal(k->item, r->item, r->item_len);
+                assert_true(k->kpj == NULL && r->kpj == NULL);
+        }
+        push_form_oplist_free(&kept);
+        push_form_oplist_free(&read);
+        assert_int_equal(push_form_formed_take(&fx->p, l.b[0].id, &kept), 0);
+        batches_free(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -315,6 +352,8 @@ int main(void)
                 fx_close),
             cmocka_unit_test_setup_teardown(
                 test_an_operation_batched_elsewhere_is_not_sent_twice, fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(
+                test_a_formed_batch_is_kept_as_the_journal_holds_it, fx_open, fx_close),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
