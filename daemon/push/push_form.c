@@ -235,11 +235,12 @@ static ssize_t find_seq(const struct oplist *ops, int64_t seq)
         return lo < ops->n && ops->ops[lo].seq == seq ? (ssize_t)lo : -1;
 }
 
-static int answered(struct push *p, const struct oplist *ops,
-                    const struct journal_item_result *res)
+/* Out of memory, the queue is read again instead. */
+static void answered(struct push *p, const struct oplist *ops,
+                     const struct journal_item_result *res)
 {
         if (!ops->n || ops->ops[0].kind != JOURNAL_OP_REGISTER)
-                return 0; /* a batch holds one kind */
+                return; /* a batch holds one kind */
         for (size_t i = 0; i < p->queue.n; i++) {
                 struct op *q = &p->queue.ops[i];
                 ssize_t k;
@@ -249,14 +250,13 @@ static int answered(struct push *p, const struct oplist *ops,
                         continue;
                 char *kpj = res[k].kpj && *res[k].kpj ? strdup(res[k].kpj) : NULL;
                 if (res[k].kpj && *res[k].kpj && !kpj) {
-                        p->queue_stale = true; /* read it again instead */
-                        return -ENOMEM;
+                        p->queue_stale = true;
+                        return;
                 }
                 free(q->kpj);
                 q->kpj = kpj;
                 q->reg_status = (int)res[k].status;
         }
-        return 0;
 }
 
 void push_form_finished(struct push *p, const struct oplist *ops,
@@ -264,7 +264,7 @@ void push_form_finished(struct push *p, const struct oplist *ops,
 {
         for (size_t i = 0; i < ops->n; i++)
                 nikset_del(&p->blocked, ops->ops[i].nik);
-        (void)answered(p, ops, res); /* out of memory: the queue is read again */
+        answered(p, ops, res);
         p->open_batches--;
         p->dirty = true;
 }
@@ -315,6 +315,13 @@ int push_form_formed_take(struct push *p, int64_t batch_id, struct oplist *ops)
                 return 1;
         }
         return 0;
+}
+
+int push_form_batch_ops(struct push *p, int64_t batch_id, struct oplist *ops)
+{
+        return push_form_formed_take(p, batch_id, ops)
+                   ? 0
+                   : journal_batch_ops(p->journal, batch_id, push_form_collect, ops);
 }
 
 void push_form_formed_free(struct push *p)
@@ -422,6 +429,7 @@ int push_form_batches(struct push *p)
                p->open_batches < 2 * p->conf->bpjs.max_in_flight + 2) {
                 struct form f = {.p = p, .limit = size};
                 struct oplist regs = {0}, deacts = {0}, settle = {0};
+                bool settled = false, later = false;
 
                 rc = queue_refresh(p, 8 * size);
                 if (rc == 0)
@@ -429,18 +437,16 @@ int push_form_batches(struct push *p)
                 /* what is taken leaves an empty place in the queue until
                  * queue_compact at the end of the pass: the picks' indices
                  * hold until then */
-                bool settled = rc == 0 && f.settle.n;
-                if (settled && (rc = pick_take(p, &f.settle, &settle)) == 0)
-                        rc = settle_unsent(p, &settle);
-                push_form_oplist_free(&settle);
-                if (rc < 0) {
-                        queue_compact(p);
-                        form_free(&f);
-                        break;
+                if (rc == 0 && f.settle.n) {
+                        settled = true;
+                        if ((rc = pick_take(p, &f.settle, &settle)) == 0)
+                                rc = settle_unsent(p, &settle);
                 }
                 bool full = f.list[0].n >= size || f.list[1].n >= size;
                 bool any = f.list[0].n || f.list[1].n;
-                if (!any) {
+                if (rc < 0) {
+                        /* nothing formed this turn */
+                } else if (!any) {
                         p->dirty = false;
                         p->linger_start = 0;
                 } else if (!full && !p->linger_start) {
@@ -457,30 +463,26 @@ int push_form_batches(struct push *p)
                                 rc = create_batch(p, &deacts);
                         p->linger_start = 0;
                         p->dirty = true; /* there may be more */
-                        if (rc) {
-                                /* what was taken and not formed is read
-                                 * again: from the journal, where it still is */
+                        /* what was taken and not formed is read again: from
+                         * the journal, where it still is */
+                        if (rc)
                                 p->queue_stale = true;
-                        }
                         if (rc > 0) {
                                 /* formed again after the open batches are read */
-                                queue_compact(p);
-                                push_form_oplist_free(&regs);
-                                push_form_oplist_free(&deacts);
-                                form_free(&f);
                                 rc = 0;
-                                break;
+                                later = true;
                         }
                 } else {
                         p->dirty = false;
                 }
                 queue_compact(p);
+                push_form_oplist_free(&settle);
                 push_form_oplist_free(&regs);
                 push_form_oplist_free(&deacts);
                 form_free(&f);
-                if (settled)
+                if (settled && rc == 0)
                         p->dirty = true; /* those workers' later operations may follow */
-                if (rc || !p->dirty)
+                if (rc || later || !p->dirty)
                         break;
         }
         return rc < 0 ? rc : 0;

@@ -148,6 +148,10 @@ void push_form_restart(struct push *p);
 /* Moves the operations of batch_id, as this instance formed it, into ops
  * (empty): 1, or 0 when it holds none (then read them from the journal). */
 int push_form_formed_take(struct push *p, int64_t batch_id, struct oplist *ops);
+/* A batch's operations, in seq order, for its answers or its split: those
+ * push kept when it formed it, else the journal's. 0 or more, or a negative
+ * errno. */
+int push_form_batch_ops(struct push *p, int64_t batch_id, struct oplist *ops);
 void push_form_formed_free(struct push *p);
 void push_form_oplist_free(struct oplist *l);
 /* A journal_compose_fn: the request body of ops, opaque a compose_ctx. */

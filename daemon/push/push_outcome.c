@@ -145,10 +145,7 @@ static int settle(struct push *p, struct slot *s, const struct answers *answers,
         struct journal_item_result *res = NULL;
         char **values = NULL;
         char rid[NAME_SIZE];
-        int rc =
-            push_form_formed_take(p, s->batch_id, &ops)
-                ? 0
-                : journal_batch_ops(p->journal, s->batch_id, push_form_collect, &ops);
+        int rc = push_form_batch_ops(p, s->batch_id, &ops);
 
         if (rc < 0)
                 goto out;
@@ -310,10 +307,7 @@ static int split(struct push *p, struct slot *s)
         struct oplist ops = {0};
         struct journal_op *jops = NULL;
         int64_t ids[2];
-        int rc =
-            push_form_formed_take(p, s->batch_id, &ops)
-                ? 0
-                : journal_batch_ops(p->journal, s->batch_id, push_form_collect, &ops);
+        int rc = push_form_batch_ops(p, s->batch_id, &ops);
 
         if (rc >= 0 && ops.n < 2)
                 rc = -E2BIG;
