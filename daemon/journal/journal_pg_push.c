@@ -247,22 +247,31 @@ static int finish_state(struct jpg *j, int64_t id, int state, const char *error)
         return rc;
 }
 
+/* One write statement outside a transaction (a lease's): its failure is
+ * a write failure, its success says the journal takes writes again. */
+static int run_write(struct jpg *j, enum jpg_stmt s, const struct jpg_params *p,
+                     const char *what, int64_t *changed)
+{
+        int rc;
+
+        j->writing = true;
+        rc = jpg_run(j, s, p, what, changed);
+        j->writing = false;
+        if (rc == 0)
+                j->write_rc = 0;
+        return rc;
+}
+
 int jpg_batches_renew(struct journal *jj)
 {
         struct jpg *j = jpg_of(jj);
         struct jpg_params p = {0};
-        int rc;
 
         if (j->flags & JOURNAL_READONLY)
                 return 0;
         jpg_p_text(&p, j->instance);
         jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
-        j->writing = true;
-        rc = jpg_run(j, Q_LEASE_RENEW, &p, "lease", NULL);
-        j->writing = false;
-        if (rc == 0)
-                j->write_rc = 0;
-        return rc;
+        return run_write(j, Q_LEASE_RENEW, &p, "lease", NULL);
 }
 
 int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts,
@@ -283,12 +292,9 @@ int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts
         jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
         if (j->flags & JOURNAL_READONLY)
                 return jpg_begin(j, true); /* -EROFS, said as such */
-        j->writing = true;
-        rc = jpg_run(j, Q_BATCH_UPDATE, &p, "batch update", &changed);
-        j->writing = false;
+        rc = run_write(j, Q_BATCH_UPDATE, &p, "batch update", &changed);
         if (rc)
                 return rc;
-        j->write_rc = 0;
         if (changed == 0) {
                 snprintf(j->errmsg, sizeof(j->errmsg),
                          "batch update: batch %lld is not pending or in flight, or "
@@ -523,15 +529,12 @@ static int publisher_lease(struct jpg *j)
         jpg_p_text(&p, j->instance);
         jpg_p_i64(&p, wall + JPG_LEASE_MS);
         jpg_p_i64(&p, wall);
-        j->writing = true;
-        rc = jpg_run(j, Q_PUBLISHER_TAKE, &p, "publisher lease", &taken);
-        j->writing = false;
+        rc = run_write(j, Q_PUBLISHER_TAKE, &p, "publisher lease", &taken);
         if (rc) {
                 j->publishing = false;
                 j->publisher_at = now + JPG_PUBLISHER_ASK_MS;
                 return rc;
         }
-        j->write_rc = 0;
         j->publishing = taken == 1;
         j->publisher_at = now + (j->publishing ? JPG_LEASE_MS / 3 : JPG_PUBLISHER_ASK_MS);
         return j->publishing;
@@ -544,9 +547,7 @@ void jpg_publisher_release(struct jpg *j)
         if (!j->publishing)
                 return;
         jpg_p_text(&p, j->instance);
-        j->writing = true;
-        (void)jpg_run(j, Q_PUBLISHER_RELEASE, &p, "publisher lease", NULL);
-        j->writing = false;
+        (void)run_write(j, Q_PUBLISHER_RELEASE, &p, "publisher lease", NULL);
         j->publishing = false;
 }
 
