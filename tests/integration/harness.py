@@ -1506,12 +1506,19 @@ class Postgres:
         """The libpq URI the daemon is given (no password in it)."""
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
 
+    def psql_command(self, dbname="postgres"):
+        """psql's command line (unaligned, tuples only, stop at the first
+        error) and environment for dbname: run it with -c, or keep a
+        session open on its standard input."""
+        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10")
+        return ([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-v",
+                 "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                 PG_USER, "-d", dbname], env)
+
     def psql(self, sql, dbname="postgres", timeout=60.0):
         """Runs SQL with psql (unaligned, tuples only); returns its output."""
-        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10")
-        r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
-                            "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                            str(self.port), "-U", PG_USER, "-d", dbname, "-c", sql],
+        cmd, env = self.psql_command(dbname)
+        r = subprocess.run(cmd + ["-c", sql],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                            timeout=timeout)
         if r.returncode != 0:

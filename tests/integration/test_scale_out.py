@@ -18,7 +18,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PG_BIN, PG_USER, Env, bin_path, run_tests  # noqa: E402
+from harness import Env, bin_path, run_tests  # noqa: E402
 from dataset import BPP, Worker, event, generate, model  # noqa: E402
 from test_pg_journal import pg_config  # noqa: E402
 from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
@@ -31,6 +31,14 @@ NAMES = ("d1", "d2", "d3")
 
 def start(env, cfg, name):
     return env.spawn(name, [bin_path("bpjs-syncd"), "--config", cfg])
+
+
+def nothing_left(pg, dbname):
+    """The journal agrees: every op answered, nothing left to send."""
+    left = pg.psql("SELECT (SELECT count(*) FROM ops WHERE status IS NULL)"
+                   " || ' ' || (SELECT count(*) FROM batches WHERE state IN"
+                   " (1, 2))", dbname=dbname).split()
+    assert left == ["0", "0"], left
 
 
 def test_several_instances_killed_and_restarted_keep_the_outcome_exact():
@@ -78,11 +86,7 @@ def test_several_instances_killed_and_restarted_keep_the_outcome_exact():
             log = env.log(name)
             assert pg.password not in log, f"{name}: the journal's password"
             assert not env.log_contains(name, r"\b\d{16}\b"), f"{name}: a full NIK"
-        # the journal agrees: every op answered, nothing left to send
-        left = pg.psql("SELECT (SELECT count(*) FROM ops WHERE status IS NULL)"
-                       " || ' ' || (SELECT count(*) FROM batches WHERE state IN"
-                       " (1, 2))", dbname="scale").split()
-        assert left == ["0", "0"], left
+        nothing_left(pg, "scale")
         json.dumps(stats)
 
 
@@ -161,12 +165,9 @@ class WorkerLocks:
     of its own, until release()."""
 
     def __init__(self, pg, dbname, niks):
-        env = dict(os.environ, PGPASSWORD=pg.password)
-        self.p = subprocess.Popen(
-            [os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-v",
-             "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(pg.port), "-U", PG_USER,
-             "-d", dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-            text=True)
+        cmd, env = pg.psql_command(dbname)
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=env, text=True)
         arr = ",".join(f"'{n}'" for n in niks)
         self.p.stdin.write(f"SELECT count(pg_advisory_lock(hashtextextended(n, 0)))"
                            f" FROM unnest(ARRAY[{arr}]) n;\n")
@@ -229,10 +230,7 @@ def test_a_stalled_instance_commits_nothing_for_partitions_taken_from_it():
         print(f"results {len(got)} for {total}; endpoint {stats}", flush=True)
         for name in NAMES[:2]:
             assert running[name].running, f"{name} died"
-        left = pg.psql("SELECT (SELECT count(*) FROM ops WHERE status IS NULL)"
-                       " || ' ' || (SELECT count(*) FROM batches WHERE state IN"
-                       " (1, 2))", dbname="stall").split()
-        assert left == ["0", "0"], left
+        nothing_left(pg, "stall")
 
 
 if __name__ == "__main__":
