@@ -106,6 +106,9 @@ static const struct conf_key conf_keys[] = {
     {"journal.password_file", K_STR, C(journal.password_file), 0, "", NOLIM, 0,
      "file holding journal.url's password; $CREDENTIALS_DIRECTORY/journal-password "
      "wins"},
+    {"journal.lease_ms", K_INT, C(journal.lease_ms), 0, "30000", 1000, 3600000, 0,
+     "PostgreSQL: how long a stopped instance's batches in flight and its "
+     "publishing wait before another instance takes them over"},
     {"journal.max_pending", K_INT, C(journal.max_pending), 0, "100000", 1, 100000000,
      KF_RELOADABLE, "unsent registrations before consuming pauses"},
     {"journal.retention_days", K_INT, C(journal.retention_days), 0, "30", 1, 3650,

@@ -107,6 +107,7 @@ struct conf {
                 char *password_file; /* "" none */
                 int64_t max_pending;
                 int64_t retention_days;
+                int64_t lease_ms; /* journal_open_opts.lease_ms */
                 /* journal.url's password (NUL-terminated, wiped on free), or
                  * NULL; where it was read from, for messages */
                 unsigned char *password;

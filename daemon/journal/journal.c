@@ -29,7 +29,7 @@ int journal_open_with(const char *where, const struct journal_open_opts *o,
                 return -EINVAL;
         }
         if (journal_is_url(where))
-                return jpg_open(where, o ? o->password : NULL, flags, out, err, errsize);
+                return jpg_open(where, o, flags, out, err, errsize);
         return jsql_open(where, flags, out, err, errsize);
 }
 
@@ -84,6 +84,11 @@ int journal_partitions_claim(struct journal *j, const struct journal_position *p
 int journal_batches_renew(struct journal *j)
 {
         return be(j)->batches_renew ? be(j)->batches_renew(j) : 0;
+}
+
+int64_t journal_renew_ms(const struct journal *j)
+{
+        return (be(j)->lease_ms ? be(j)->lease_ms(j) : JOURNAL_LEASE_MS) / 3;
 }
 
 void journal_consume_abort(struct journal *j)

@@ -121,7 +121,13 @@ enum journal_open_flags {
  * naming no password. */
 struct journal_open_opts {
         const char *password; /* PostgreSQL: the role's password, or NULL */
+        /* PostgreSQL: how long a batch in flight and the publishing stay
+         * this instance's after it last renewed them, before another
+         * instance may take them over (journal.lease_ms); 0 for
+         * JOURNAL_LEASE_MS */
+        int64_t lease_ms;
 };
+#define JOURNAL_LEASE_MS 30000
 int journal_open_with(const char *where, const struct journal_open_opts *o,
                       unsigned flags, struct journal **out, char *err, size_t errsize);
 /* journal_open_with(where, NULL, ...). */
@@ -293,12 +299,13 @@ int journal_batch_update(struct journal *j, int64_t id, int state, int64_t attem
  * a batch that ended); a batch whose lease ended is due again
  * (journal_batches_due) and is taken over, same body, same key. The
  * holder renews the leases of its batches in flight with
- * journal_batches_renew, more often than the lease's length (the
- * backend's; 30 s on PostgreSQL, none on SQLite: 0 at once). Batch
+ * journal_batches_renew every journal_renew_ms (a third of the lease
+ * journal_open_opts set; SQLite has none: renewing is 0 at once). Batch
  * creation refuses, with -EAGAIN, ops of a worker that has an earlier op
  * unanswered, and with -EALREADY ops another instance batched first. */
 int journal_batches_renew(struct journal *j);
-#define JOURNAL_RENEW_MS 10000 /* how often journal_batches_renew is due */
+/* How often journal_batches_renew is due, in ms: a third of the lease. */
+int64_t journal_renew_ms(const struct journal *j);
 /* A batch the endpoint found too large (413) is replaced by new batches:
  * ops[0..n_first) and ops[n_first..n) each go into a new batch with a body
  * from compose, and the old one becomes JOURNAL_BATCH_SPLIT; one transaction.

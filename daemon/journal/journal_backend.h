@@ -25,6 +25,8 @@ struct journal_backend {
         int (*consume_begin)(struct journal *j, struct journal_facts *f);
         /* NULL: nothing to renew (one instance) */
         int (*batches_renew)(struct journal *j);
+        /* the lease's length in ms (NULL with batches_renew) */
+        int64_t (*lease_ms)(const struct journal *j);
         int (*consume_commit)(struct journal *j, const struct journal_outcome *o);
         void (*consume_abort)(struct journal *j);
         int (*programs_use)(struct journal *j, struct journal_program_use *p, size_t n);
@@ -92,8 +94,8 @@ struct journal_backend {
  * the URL or path already chosen for them. */
 int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
               size_t errsize);
-int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
-             char *err, size_t errsize);
+int jpg_open(const char *url, const struct journal_open_opts *o, unsigned flags,
+             struct journal **out, char *err, size_t errsize);
 
 /* Whether where names a PostgreSQL journal (a postgresql:// or postgres://
  * URL). */

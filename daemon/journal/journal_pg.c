@@ -1082,9 +1082,10 @@ static void instance_name(struct jpg *j)
                  (long)getpid(), raw[0], raw[1], raw[2], raw[3]);
 }
 
-int jpg_open(const char *url, const char *password, unsigned flags, struct journal **out,
-             char *err, size_t errsize)
+int jpg_open(const char *url, const struct journal_open_opts *o, unsigned flags,
+             struct journal **out, char *err, size_t errsize)
 {
+        const char *password = o ? o->password : NULL;
         struct jpg *j;
         int rc;
 
@@ -1095,6 +1096,7 @@ int jpg_open(const char *url, const char *password, unsigned flags, struct journ
                 return -ENOMEM;
         j->be = &jpg_backend;
         j->flags = flags;
+        j->lease_ms = o && o->lease_ms > 0 ? o->lease_ms : JOURNAL_LEASE_MS;
         instance_name(j);
         rc = connect_db(j, url, password, err, errsize);
         if (rc)
@@ -1158,6 +1160,7 @@ static const struct journal_backend jpg_backend = {
     .partitions_claim = jpg_partitions_claim,
     .consume_begin = jpg_consume_begin,
     .batches_renew = jpg_batches_renew,
+    .lease_ms = jpg_lease_ms,
     .consume_commit = jpg_consume_commit,
     .consume_abort = jpg_consume_abort,
     .programs_use = jpg_programs_use,

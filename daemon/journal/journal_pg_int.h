@@ -13,13 +13,11 @@
 #include "journal.h"
 #include "journal_backend.h"
 
-/* A batch in flight is this instance's for this long after its claim or
- * its last renewal (journal_batches_renew, every third of it): then
- * another instance may take it over. Longer than any request. */
-#define JPG_LEASE_MS 30000
-/* The publisher's lease (one instance publishes at a time) lasts as long,
- * is renewed every third of it, and a handle without it asks again this
- * often. */
+/* A batch in flight is this instance's for lease_ms (journal_open_opts)
+ * after its claim or its last renewal (journal_batches_renew, every third
+ * of it): then another instance may take it over. The publisher's lease
+ * (one instance publishes at a time) lasts as long and is renewed as
+ * often; a handle without it asks again this often. */
 #define JPG_PUBLISHER_ASK_MS 1000
 /* the longest wait between two attempts to reach a server that is down */
 #define JPG_RECONNECT_MAX_MS 5000
@@ -135,6 +133,7 @@ struct jpg {
          * ms) it is renewed or asked for again */
         bool publishing;
         int64_t publisher_at;
+        int64_t lease_ms; /* the leases' length (journal_open_opts) */
         /* the partitions this handle holds (journal_partitions_claim) at
          * their epochs; from the first claim on, commits are fenced */
         struct jpg_claim {
@@ -246,6 +245,7 @@ int jpg_batch_finish(struct journal *j, int64_t id, int state, const char *error
 void jpg_read_op(const PGresult *r, int row, struct journal_op *op);
 int jpg_ops_settle(struct journal *j, const struct journal_item_result *items, size_t n);
 int jpg_batches_renew(struct journal *j);
+int64_t jpg_lease_ms(const struct journal *j);
 int jpg_outbox_fetch(struct journal *j, int64_t after, size_t limit, journal_out_fn fn,
                      void *opaque);
 void jpg_publisher_release(struct jpg *j);

@@ -270,8 +270,13 @@ int jpg_batches_renew(struct journal *jj)
         if (j->flags & JOURNAL_READONLY)
                 return 0;
         jpg_p_text(&p, j->instance);
-        jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
+        jpg_p_i64(&p, clock_now_ms() + j->lease_ms);
         return run_write(j, Q_LEASE_RENEW, &p, "lease", NULL);
+}
+
+int64_t jpg_lease_ms(const struct journal *jj)
+{
+        return jpg_cof(jj)->lease_ms;
 }
 
 int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts,
@@ -289,7 +294,7 @@ int jpg_batch_update(struct journal *jj, int64_t id, int state, int64_t attempts
         jpg_p_text(&p, error);
         jpg_p_i64(&p, clock_now_ms());
         jpg_p_text(&p, j->instance);
-        jpg_p_i64(&p, clock_now_ms() + JPG_LEASE_MS);
+        jpg_p_i64(&p, clock_now_ms() + j->lease_ms);
         if (j->flags & JOURNAL_READONLY)
                 return jpg_begin(j, true); /* -EROFS, said as such */
         rc = run_write(j, Q_BATCH_UPDATE, &p, "batch update", &changed);
@@ -514,7 +519,7 @@ int jpg_ops_settle(struct journal *jj, const struct journal_item_result *items, 
  * keep the order in which they were journaled and each goes out once: the
  * holder of the publisher's lease. It is taken when free, held by this
  * handle, or ended (a holder that died), renewed every third of
- * JPG_LEASE_MS, and released at close, when another takes it over within
+ * lease_ms, and released at close, when another takes it over within
  * JPG_PUBLISHER_ASK_MS. 1 if this handle holds it, 0 if not, or a negative
  * errno. Two holders at once (a stalled one whose lease ended) publish some
  * messages twice, never none: each deletes only what it delivered. */
@@ -527,7 +532,7 @@ static int publisher_lease(struct jpg *j)
         if (now < j->publisher_at)
                 return j->publishing;
         jpg_p_text(&p, j->instance);
-        jpg_p_i64(&p, wall + JPG_LEASE_MS);
+        jpg_p_i64(&p, wall + j->lease_ms);
         jpg_p_i64(&p, wall);
         rc = run_write(j, Q_PUBLISHER_TAKE, &p, "publisher lease", &taken);
         if (rc) {
@@ -536,7 +541,7 @@ static int publisher_lease(struct jpg *j)
                 return rc;
         }
         j->publishing = taken == 1;
-        j->publisher_at = now + (j->publishing ? JPG_LEASE_MS / 3 : JPG_PUBLISHER_ASK_MS);
+        j->publisher_at = now + (j->publishing ? j->lease_ms / 3 : JPG_PUBLISHER_ASK_MS);
         return j->publishing;
 }
 

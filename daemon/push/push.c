@@ -143,7 +143,7 @@ int push_run(struct push *p, int timeout_ms)
                                             "cannot renew the leases of batches "
                                             "in flight: %s",
                                             journal_errmsg(p->journal));
-                        p->renew_at = now + JOURNAL_RENEW_MS;
+                        p->renew_at = now + journal_renew_ms(p->journal);
                 }
                 /* after a failed journal write, writes are tried again once a
                  * second (answers that arrive are still recorded at once) */

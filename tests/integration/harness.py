@@ -155,9 +155,10 @@ class Process:
     the mocks, whose stdout is their protocol); each line still lands in the
     log file."""
 
-    def __init__(self, name, argv, popen, log_path, piped):
+    def __init__(self, name, argv, popen, log_path, piped, stop_signal=signal.SIGTERM):
         self.name = name
         self.argv = list(argv)
+        self.stop_signal = stop_signal
         self.popen = popen
         self.pid = popen.pid
         self.log_path = log_path
@@ -247,10 +248,12 @@ class Process:
             raise WaitTimeout(f"{self.name} (pid {self.pid}) still running after "
                               f"{timeout:g}s") from None
 
-    def stop(self, timeout=KILL_TIMEOUT, sig=signal.SIGTERM):
-        """Sends sig (SIGTERM), then SIGKILL to its process group if it has
-        not exited after timeout seconds; returns the exit status (negative:
+    def stop(self, timeout=KILL_TIMEOUT, sig=None):
+        """Sends sig (the process's stop_signal, SIGTERM unless spawn was
+        told otherwise), then SIGKILL to its process group if it has not
+        exited after timeout seconds; returns the exit status (negative:
         killed by a signal, as subprocess reports it)."""
+        sig = self.stop_signal if sig is None else sig
         if self.popen.poll() is None:
             try:
                 self.popen.send_signal(sig)
@@ -822,11 +825,14 @@ class Env:
 
     # Processes -----------------------------------------------------------
 
-    def spawn(self, name, argv, env=None, stdin=False, stdout_pipe=False, cwd=None):
+    def spawn(self, name, argv, env=None, stdin=False, stdout_pipe=False, cwd=None,
+              stop_signal=signal.SIGTERM):
         """Starts a process, its stdout and stderr captured to <name>.log in
         the Env's directory (log(name)). env: variables added to (or, with
         None values, removed from) this process's environment. stdin=True
-        gives it a pipe (write_line); otherwise it reads /dev/null. The
+        gives it a pipe (write_line); otherwise it reads /dev/null.
+        stop_signal: what stop() sends first, here and when the Env
+        closes. The
         process gets its own process group and dies with the test process.
         A name may be reused once its process has exited; the log is then
         appended to."""
@@ -849,7 +855,7 @@ class Env:
                 stdout=subprocess.PIPE if stdout_pipe else log,
                 stderr=log, env=full_env, cwd=cwd or self.dir,
                 start_new_session=True, preexec_fn=_child_setup)
-        proc = Process(name, argv, popen, log_path, stdout_pipe)
+        proc = Process(name, argv, popen, log_path, stdout_pipe, stop_signal)
         self._procs[name] = proc
         if name in self._order:
             self._order.remove(name)
@@ -1495,7 +1501,10 @@ class Postgres:
             [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-k", self.dir,
              "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=50"] + self._tls_args()), cwd=self.dir)
+             "-c", "max_connections=50"] + self._tls_args()), cwd=self.dir,
+            # a fast shutdown, even when the Env closes: SIGTERM would wait
+            # for every client to leave
+            stop_signal=signal.SIGINT)
         wait_for(lambda: not self.process.running
                  or "ready to accept connections" in self.process.log(),
                  timeout=timeout, what=f"{self.name} ready")
@@ -1531,8 +1540,7 @@ class Postgres:
 
     def stop(self, timeout=KILL_TIMEOUT):
         if self.process is not None:
-            # SIGINT: a fast shutdown (SIGTERM would wait for every client)
-            self.process.stop(timeout, sig=signal.SIGINT)
+            self.process.stop(timeout)  # SIGINT (start)
 
 
 def _start_postgres(self, name="postgres", timeout=60.0, tls=None):

@@ -21,10 +21,13 @@ from test_pipeline import (DLQ, EVENTS, TOPICS, check_outcome,  # noqa: E402
 from test_tls import make_pki  # noqa: E402
 
 
-def pg_config(env, kafka, endpoint, pg, dbname, password_file=None, url=None):
+def pg_config(env, kafka, endpoint, pg, dbname, password_file=None, url=None,
+              lease_ms=None):
     cfg = daemon_config(kafka.bootstrap, endpoint.url, endpoint.secret_file, None)
     cfg["journal"] = {"url": url or pg.create_database(dbname),
                       "password_file": password_file or pg.password_file}
+    if lease_ms:
+        cfg["journal"]["lease_ms"] = lease_ms
     return env.write_config(cfg, f"{dbname}.yaml")
 
 

@@ -27,6 +27,9 @@ from test_pipeline import unique  # noqa: E402
 from test_real_kafka import wait_results  # noqa: E402
 
 NAMES = ("d1", "d2", "d3")
+# the leases of a dead instance's batches and publishing (journal.lease_ms,
+# 30 s by default): shorter, so that a takeover is not waited out for long
+LEASE_MS = 5000
 
 
 def start(env, cfg, name):
@@ -54,7 +57,7 @@ def test_several_instances_killed_and_restarted_keep_the_outcome_exact():
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint(args=["--slow", "30", "--slow-ms", "300",
                                             "--seed", "23"])
-        cfg = pg_config(env, kafka, endpoint, pg, "scale")
+        cfg = pg_config(env, kafka, endpoint, pg, "scale", lease_ms=LEASE_MS)
         running = {name: start(env, cfg, name) for name in NAMES[:2]}
         env.wait_for(lambda: env.log_contains("d1", r"assigned [1-9]")
                      or env.log_contains("d2", r"assigned [1-9]"), 60,
@@ -115,7 +118,7 @@ def test_one_instance_publishes_and_another_takes_over_when_it_dies():
         pg = env.start_postgres()
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint()
-        cfg = pg_config(env, kafka, endpoint, pg, "publisher")
+        cfg = pg_config(env, kafka, endpoint, pg, "publisher", lease_ms=LEASE_MS)
         running = {name: start(env, cfg, name) for name in NAMES}
         # the group settled before anything is produced: no partition
         # moves while the events are decided
@@ -149,6 +152,8 @@ def test_one_instance_publishes_and_another_takes_over_when_it_dies():
         pid2, lease_until = publisher(pg, "publisher")
         assert pid2 and pid2 != pid, (pid, pid2)
         assert lease_until > killed * 1000, lease_until
+        # the dead holder's lease was waited out, journal.lease_ms's and no more
+        assert LEASE_MS / 1000 - 1 < took < 30, took
         assert late_results() == want, late_results() - want
         # the results of before: none lost by the takeover (some may come
         # again: the dead holder's undeleted ones)
@@ -203,7 +208,7 @@ def test_a_stalled_instance_commits_nothing_for_partitions_taken_from_it():
         pg = env.start_postgres()
         kafka = env.start_kafka(topics=TOPICS)
         endpoint = env.start_endpoint()
-        cfg = pg_config(env, kafka, endpoint, pg, "stall")
+        cfg = pg_config(env, kafka, endpoint, pg, "stall", lease_ms=LEASE_MS)
         running = {name: start(env, cfg, name) for name in NAMES[:2]}
         pids = {running[name].pid: name for name in running}
         env.wait_for(lambda: len(owners(pg, "stall")) == parts

@@ -53,7 +53,7 @@ static const char *pg_url, *pg_password; /* set: the PostgreSQL backend */
 
 static struct journal *open_as(unsigned flags)
 {
-        struct journal_open_opts o = {pg_password};
+        struct journal_open_opts o = {.password = pg_password};
         char err[512];
         struct journal *j = NULL;
         if (journal_open_with(path, &o, flags, &j, err, sizeof(err)))

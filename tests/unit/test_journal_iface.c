@@ -55,7 +55,7 @@ static int fx_open(void **state)
                 snprintf(fx->path, sizeof(fx->path), "%s/journal", fx->dir);
         }
         /* a backend's password comes beside its URL, never in it */
-        struct journal_open_opts o = {getenv("BPJS_TEST_JOURNAL_PASSWORD")};
+        struct journal_open_opts o = {.password = getenv("BPJS_TEST_JOURNAL_PASSWORD")};
         if (journal_open_with(fx->path, &o, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
                 /* a backend URL may carry a password: never print it */
                 fprintf(stderr, "journal_open %s: %s\n",

@@ -29,7 +29,7 @@ static const char *url, *password, *empty_url;
 
 static struct journal *open_ok(const char *where, unsigned flags)
 {
-        struct journal_open_opts o = {password};
+        struct journal_open_opts o = {.password = password};
         struct journal *j = NULL;
         char err[512];
 
@@ -70,7 +70,7 @@ struct opener {
 static void *open_at_once(void *arg)
 {
         struct opener *o = arg;
-        struct journal_open_opts opts = {password};
+        struct journal_open_opts opts = {.password = password};
 
         pthread_barrier_wait(&barrier);
         o->rc =
@@ -132,7 +132,7 @@ static void test_a_url_with_a_password_is_refused_without_echoing_it(void **stat
 
 static void test_a_wrong_password_is_said_without_it(void **state)
 {
-        struct journal_open_opts o = {"wrong-password-4711-xyz"};
+        struct journal_open_opts o = {.password = "wrong-password-4711-xyz"};
         struct journal *j = NULL;
         char err[512] = "";
         (void)state;
@@ -148,7 +148,7 @@ static void test_a_wrong_password_is_said_without_it(void **state)
 
 static void test_a_newer_schema_is_refused(void **state)
 {
-        struct journal_open_opts o = {password};
+        struct journal_open_opts o = {.password = password};
         struct journal *j = NULL;
         char err[512] = "";
         (void)state;
@@ -165,7 +165,7 @@ static void test_a_newer_schema_is_refused(void **state)
 
 static void test_an_operator_open_creates_nothing(void **state)
 {
-        struct journal_open_opts o = {password};
+        struct journal_open_opts o = {.password = password};
         struct journal *j = NULL;
         char err[512] = "";
         (void)state;

@@ -50,8 +50,9 @@ int ctl_config(struct ctl *c, const char *verb, bool required)
         if (conf_load(path, CONF_NO_SECRET, &c->conf, err) < 0) {
                 ctl_error(verb, "%s", err);
                 if (required && c->journal_path && !c->config_path)
-                        ctl_error(verb, "this command needs the programmes' configuration: "
-                                        "give --config FILE");
+                        ctl_error(verb,
+                                  "this command needs the programmes' configuration: "
+                                  "give --config FILE");
                 return EX_CONFIG;
         }
         return EX_OK;
@@ -96,7 +97,7 @@ int ctl_open(struct ctl *c, const char *verb, bool write)
         if (c->jc)
                 return EX_OK;
         struct journal_open_opts jo = {
-            c->journal_path ? NULL : (const char *)c->conf->journal.password};
+            .password = c->journal_path ? NULL : (const char *)c->conf->journal.password};
         rc = journal_open_with(c->journal_path         ? c->journal_path
                                : *c->conf->journal.url ? c->conf->journal.url
                                                        : c->conf->journal.path,
