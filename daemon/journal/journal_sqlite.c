@@ -175,6 +175,7 @@ enum stmt {
         S_BATCH_UPDATE,
         S_BATCH_FINISH,
         S_OP_RESULT,
+        S_BATCH_NOPS,
         S_OP_SETTLE,
         S_COVERAGE_SEQ,
         S_COVERAGE_FAIL,
@@ -286,7 +287,11 @@ static const char *const sql[S__COUNT] = {
                        " AND state IN (1, 2)",
     [S_BATCH_FINISH] = "UPDATE batches SET state = ?2, last_error = ?3, updated_at = ?4"
                        " WHERE id = ?1",
-    [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1",
+    /* an answer, only for an unanswered op of the batch answered: what
+     * settling its coverage needs comes back, so finishing reads no op */
+    [S_OP_RESULT] = "UPDATE ops SET status = ?2, kpj = ?3, reason = ?4 WHERE seq = ?1"
+                    " AND batch_id = ?5 AND status IS NULL RETURNING kind, nik, program",
+    [S_BATCH_NOPS] = "SELECT count(*) FROM ops WHERE batch_id = ?1",
     [S_OP_SETTLE] = "UPDATE ops SET status = ?2, reason = ?3 WHERE seq = ?1"
                     " AND batch_id IS NULL AND status IS NULL",
     [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
@@ -1397,36 +1402,44 @@ static int coverage_settle(struct journal *j, const struct journal_op *op,
         return rc;
 }
 
-struct finish_ctx {
-        struct journal *j;
-        const struct journal_item_result *items;
-        size_t n;
-        int rc;
-};
-
-static int finish_op(const struct journal_op *op, void *opaque)
+/* One item's answer: its op must be an unanswered one of batch id. */
+static int finish_item(struct journal *j, int64_t id, const struct journal_item_result *r)
 {
-        struct finish_ctx *f = opaque;
-        const struct journal_item_result *r = NULL;
-        sqlite3_stmt *s;
-        int rc;
+        sqlite3_stmt *s = use(j, S_OP_RESULT);
+        struct journal_op op = {.seq = r->seq};
+        char nik[NIK_LEN + 1] = "", program[EVENT_PROGRAM_MAX + 1] = "";
+        int rc, kind = 0;
 
-        for (size_t i = 0; i < f->n && !r; i++)
-                if (f->items[i].seq == op->seq)
-                        r = &f->items[i];
-        if (!r)
-                return f->rc = -ENOENT;
-        s = use(f->j, S_OP_RESULT);
-        sqlite3_bind_int64(s, 1, op->seq);
+        sqlite3_bind_int64(s, 1, r->seq);
         sqlite3_bind_int(s, 2, r->status);
         bind_text(s, 3, r->kpj);
         bind_text(s, 4, r->reason);
-        rc = run(f->j, S_OP_RESULT, "op result");
-        if (rc == 0 && op->kind == JOURNAL_OP_REGISTER)
-                rc = coverage_settle(f->j, op, r->status);
+        sqlite3_bind_int64(s, 5, id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                const char *t;
+                kind = sqlite3_column_int(s, 0);
+                t = (const char *)sqlite3_column_text(s, 1);
+                snprintf(nik, sizeof(nik), "%s", t ? t : "");
+                t = (const char *)sqlite3_column_text(s, 2);
+                snprintf(program, sizeof(program), "%s", t ? t : "");
+                rc = sqlite3_step(s); /* one row: this step ends the statement */
+        } else if (rc == SQLITE_DONE) {
+                sqlite3_reset(s);
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "batch finish: op %lld is not an unanswered op of batch %lld",
+                         (long long)r->seq, (long long)id);
+                return -EINVAL;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(j, rc, "op result");
+        op.nik = nik;
+        op.program = program;
+        rc = kind == JOURNAL_OP_REGISTER ? coverage_settle(j, &op, r->status) : 0;
         if (rc == 0)
-                rc = jsql_outbox_add(f->j, &r->out);
-        return f->rc = rc;
+                rc = jsql_outbox_add(j, &r->out);
+        return rc;
 }
 
 static int finish_state(struct journal *j, int64_t id, int state, const char *error)
@@ -1439,20 +1452,40 @@ static int finish_state(struct journal *j, int64_t id, int state, const char *er
         return run(j, S_BATCH_FINISH, "batch finish");
 }
 
+/* Every op of batch id answered, once each: n items, all of them its. */
+static int finish_complete(struct journal *j, int64_t id, size_t n)
+{
+        sqlite3_stmt *s = use(j, S_BATCH_NOPS);
+        int64_t ops;
+        int rc;
+
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s);
+        ops = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(j, rc, "batch ops");
+        if (ops != (int64_t)n) {
+                snprintf(j->errmsg, sizeof(j->errmsg),
+                         "batch finish: batch %lld has %lld ops, %zu results given",
+                         (long long)id, (long long)ops, n);
+                return -ENOENT; /* every item must have its result */
+        }
+        return 0;
+}
+
 static int jsql_batch_finish(struct journal *j, int64_t id, int state, const char *error,
                              const struct journal_item_result *items, size_t n)
 {
-        struct finish_ctx f = {j, items, n, 0};
         int rc = jsql_begin(j);
 
         if (rc)
                 return rc;
-        rc = journal_batch_ops(j, id, finish_op, &f);
-        if (rc >= 0 && f.rc)
-                rc = f.rc;
-        if (rc >= 0 && (size_t)rc != n)
-                rc = -EINVAL; /* every item must have exactly one result */
-        if (rc >= 0)
+        for (size_t i = 0; rc == 0 && i < n; i++)
+                rc = finish_item(j, id, &items[i]);
+        if (rc == 0)
+                rc = finish_complete(j, id, n);
+        if (rc == 0)
                 rc = finish_state(j, id, state, error);
         if (rc == 0)
                 rc = jsql_outbox_flush(j);

@@ -972,6 +972,21 @@ static void test_push_batches_and_their_results(void **state)
         outbox_after(fx->j, o_after, &out);
         assert_int_equal(out.n, 0);
         assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        /* as many results as items, but one item answered twice, or an
+         * answer for an op that is not the batch's: refused, nothing
+         * changes */
+        struct journal_item_result twice[3] = {res[0], res[1], res[0]};
+        struct journal_item_result stray[3] = {res[0], res[1], res[2]};
+        stray[2].seq = ops.op[2].seq + 1000000;
+        assert_true(journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, twice, 3) <
+                    0);
+        assert_true(journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, stray, 3) <
+                    0);
+        assert_int_equal(batch_read(fx->j, bid).state, JOURNAL_BATCH_PENDING);
+        outbox_after(fx->j, o_after, &out);
+        assert_int_equal(out.n, 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        assert_int_equal(live(fx->j, nik[1], &w), 1);
 
         assert_int_equal(
             journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, res, 3), 0);
