@@ -28,9 +28,9 @@
 
 /* The layout's version, in PRAGMA user_version: 0 is a new file or one made
  * before versions (then it has the table "coverage", one row a worker and
- * programme, migrated below), 2 kept one outbox row per message, 3 is this
- * layout. */
-#define SCHEMA_VERSION 3
+ * programme, migrated below), 2 kept one outbox row per message, 3 kept
+ * each op's item in its row, 4 is this layout. */
+#define SCHEMA_VERSION 4
 /* An outbox message's position: its row's seq * OUTBOX_ROW_MAX + its index
  * in the row. */
 #define OUTBOX_ROW_MAX 4096
@@ -88,6 +88,14 @@ static const char migrate_outbox[] =
                                                                          "outbox_"
                                                                          "v2;";
 
+/* Versions 0 to 3 kept each op's item in the op's row, so that every
+ * change of the op (batched, answered) rewrote the item too: the items
+ * move to a table of their own, written once. */
+static const char migrate_items[] =
+    "CREATE TABLE items(seq INTEGER PRIMARY KEY, item BLOB NOT NULL);"
+    "INSERT INTO items(seq, item) SELECT seq, item FROM ops ORDER BY seq;"
+    "ALTER TABLE ops DROP COLUMN item;";
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS offsets(topic TEXT NOT NULL, partition INTEGER NOT NULL,"
@@ -116,8 +124,11 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER "
     "NOT NULL,"
     "  nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT NOT NULL,"
-    "  item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER, status INTEGER,"
-    "  kpj TEXT, reason TEXT);"
+    "  reg_seq INTEGER, batch_id INTEGER, status INTEGER, kpj TEXT, reason TEXT);"
+    /* an op's item (what its batch's body is made from), by the op's seq:
+     * appended once, cut to its minimum by pruning, never rewritten when
+     * the op is batched or answered (ops rows are a fifth of its size) */
+    "CREATE TABLE IF NOT EXISTS items(seq INTEGER PRIMARY KEY, item BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
     "CREATE INDEX IF NOT EXISTS ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, kind "
@@ -162,6 +173,7 @@ enum stmt {
         S_COVERAGE_GET,
         S_COVERAGE_END,
         S_OP_INSERT,
+        S_ITEM_INSERT,
         S_OUTBOX_INSERT,
         S_OPS_UNBATCHED,
         S_BATCH_INSERT,
@@ -199,8 +211,9 @@ enum stmt {
 };
 
 #define OP_COLUMNS                                                                       \
-        "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
-        "o.batch_id, r.status FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "
+        "o.seq, o.kind, o.nik, o.program, o.event_id, i.item, o.reg_seq, r.kpj, "        \
+        "o.batch_id, r.status FROM ops o JOIN items i ON i.seq = o.seq "                 \
+        "LEFT JOIN ops r ON r.seq = o.reg_seq "
 #define BATCH_COLUMNS                                                                    \
         "id, kind, state, body, attempts, next_at, last_error, created_at, updated_at "  \
         "FROM batches "
@@ -215,10 +228,11 @@ enum stmt {
  * a registration, the period (?4 is JOURNAL_OP_REGISTER); the outcome and
  * the kpj are columns of their own. */
 #define MINIMAL_ITEM                                                                     \
-        "(CASE kind WHEN ?4 THEN json_object('nik', nik, 'program', program, 'period',"  \
-        " CASE WHEN json_valid(CAST(item AS TEXT))"                                      \
-        " THEN json_extract(CAST(item AS TEXT), '$.period') END)"                        \
-        " ELSE json_object('nik', nik, 'program', program) END)"
+        "(SELECT CASE o.kind WHEN ?4 THEN json_object('nik', o.nik, 'program',"          \
+        " o.program, 'period', CASE WHEN json_valid(CAST(items.item AS TEXT))"           \
+        " THEN json_extract(CAST(items.item AS TEXT), '$.period') END)"                  \
+        " ELSE json_object('nik', o.nik, 'program', o.program) END"                      \
+        " FROM ops o WHERE o.seq = items.seq)"
 /* Answered, and nothing a replay could send again: not a failed
  * deactivation, not a failed registration whose coverage is still its own
  * and failed (?3 is RESULT_FAILED). The negation of replay_may_resend
@@ -261,8 +275,9 @@ static const char *const sql[S__COUNT] = {
                        " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
     [S_COVERAGE_END] = "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
                        " WHERE nik = ?1 AND reg_seq = ?2",
-    [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, item, reg_seq)"
-                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, reg_seq)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_ITEM_INSERT] = "INSERT INTO items(seq, item) VALUES(?1, ?2)",
     [S_OUTBOX_INSERT] = "INSERT INTO outbox(n, msgs) VALUES(?1, ?2)",
     [S_OPS_UNBATCHED] = "SELECT " OP_COLUMNS
                         "WHERE o.batch_id IS NULL AND o.status IS NULL AND o.seq > ?1"
@@ -326,16 +341,19 @@ static const char *const sql[S__COUNT] = {
      * programme and the period (their outcome and kpj are columns); an op a
      * replay could still send again (a failed deactivation, or a failed
      * registration whose coverage is still its own and failed) keeps it all */
-    [S_PRUNE_ITEMS] = "UPDATE ops SET item = " MINIMAL_ITEM
-                      " WHERE batch_id IN (" PRUNE_BATCHES ") AND " FINAL_OP,
+    [S_PRUNE_ITEMS] =
+        "UPDATE items SET item = " MINIMAL_ITEM
+        " WHERE seq IN (SELECT seq FROM ops WHERE batch_id IN (" PRUNE_BATCHES
+        ") AND " FINAL_OP ")",
     /* the sweep: a span of seqs a turn, round and round the table, for what
      * the turn above cannot see (bodies emptied by an older version, a failed
      * registration replaced after its body went) */
     [S_SWEEP_ITEMS] =
-        "UPDATE ops SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
+        "UPDATE items SET item = " MINIMAL_ITEM " WHERE seq > ?1 AND seq <= ?2"
+        " AND seq IN (SELECT seq FROM ops WHERE seq > ?1 AND seq <= ?2"
         " AND " FINAL_OP " AND EXISTS (SELECT 1 FROM batches b"
         "  WHERE b.id = ops.batch_id AND b.state IN (3, 4, 5)"
-        "  AND length(b.body) = 0 AND b.updated_at < ?5)"
+        "  AND length(b.body) = 0 AND b.updated_at < ?5))"
         " AND length(item) > length(" MINIMAL_ITEM ")",
     [S_SWEEP_GET] =
         "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'items_swept_to'",
@@ -565,6 +583,8 @@ static int migrate(struct journal *j)
                 rc = exec(j, migrate_v0);
         if (rc == 0 && (v0 || version == 2))
                 rc = exec(j, migrate_outbox);
+        if (rc == 0 && (v0 || version == 2 || version == 3))
+                rc = exec(j, migrate_items);
         if (rc == 0)
                 rc = exec(j, schema);
         if (rc == 0 && version != SCHEMA_VERSION)
@@ -963,12 +983,16 @@ static int op_add(struct journal *j, int kind, const struct journal_record *r,
         bind_text(s, 2, r->nik);
         bind_text(s, 3, r->program);
         bind_text(s, 4, r->event_id);
-        bind_blob(s, 5, r->item ? r->item : "{}", r->item ? r->item_len : 2);
         if (reg_seq)
-                sqlite3_bind_int64(s, 6, reg_seq);
+                sqlite3_bind_int64(s, 5, reg_seq);
         rc = run(j, S_OP_INSERT, "op");
+        if (rc)
+                return rc;
         *seq = sqlite3_last_insert_rowid(j->db);
-        return rc;
+        s = use(j, S_ITEM_INSERT);
+        sqlite3_bind_int64(s, 1, *seq);
+        bind_blob(s, 2, r->item ? r->item : "{}", r->item ? r->item_len : 2);
+        return run(j, S_ITEM_INSERT, "op item");
 }
 
 static int coverage_change(struct journal *j, const struct journal_record *r)

@@ -51,9 +51,9 @@ enum stmt {
 /* An op, its registration's kpj, its outcome, the coverage it starts or ends
  * (only while that coverage is still the op's own) and its batch's state. */
 #define ITEM_COLUMNS                                                                     \
-        "o.seq, o.kind, o.nik, o.program, o.event_id, o.item, o.reg_seq, r.kpj, "        \
+        "o.seq, o.kind, o.nik, o.program, o.event_id, i.item, o.reg_seq, r.kpj, "        \
         "o.batch_id, o.status, o.kpj, o.reason, c.state, b.state "                       \
-        "FROM ops o LEFT JOIN ops r ON r.seq = o.reg_seq "                               \
+        "FROM ops o JOIN items i ON i.seq = o.seq LEFT JOIN ops r ON r.seq = o.reg_seq " \
         "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "           \
         "  AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "        \
         "  AND NOT EXISTS (SELECT 1 FROM coverages l WHERE l.nik = o.nik "               \

@@ -370,7 +370,8 @@ def test_final_items_keep_only_what_is_needed():
             db = sqlite3.connect(f"file:{env.path('aged.db')}?mode=ro", uri=True)
             try:
                 return [(r[0], r[1], json.loads(r[2])) for r in
-                        db.execute("SELECT nik, program, CAST(item AS TEXT) FROM ops")]
+                        db.execute("SELECT o.nik, o.program, CAST(i.item AS TEXT) FROM ops o"
+                                   " JOIN items i ON i.seq = o.seq ORDER BY o.seq")]
             finally:
                 db.close()
 

@@ -794,6 +794,55 @@ static void test_a_journal_of_version_0_is_migrated(void **state)
         decide_worker_release(&w);
 }
 
+/* Version 3 kept each op's item in its row: the upgrade moves the items to
+ * their own table under the same seqs, and a new op never takes an old
+ * one's seq. */
+static int item_and_seq(const struct journal_op *op, void *opaque)
+{
+        char *out = opaque;
+        size_t len = strlen(out);
+        snprintf(out + len, 512 - len, "%lld:%.*s;", (long long)op->seq,
+                 (int)op->item_len, op->item);
+        return 0;
+}
+
+static void test_a_journal_of_version_3_keeps_its_items(void **state)
+{
+        char got[512] = "";
+        struct journal *j;
+        (void)state;
+
+        teardown_files();
+        exec_file("CREATE TABLE ops(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER"
+                  "  NOT NULL, nik TEXT NOT NULL, program TEXT NOT NULL, event_id TEXT"
+                  "  NOT NULL, item BLOB NOT NULL, reg_seq INTEGER, batch_id INTEGER,"
+                  "  status INTEGER, kpj TEXT, reason TEXT);"
+                  "INSERT INTO ops VALUES(4, 1, '6471054506900002', 'BPP', 'e4',"
+                  "  '{\"nik\":\"a\"}', NULL, NULL, NULL, NULL, NULL),"
+                  "  (5, 1, '6471051203850001', 'BPP', 'e5', '{\"nik\":\"b\"}', NULL, 2,"
+                  "  5, '25000000005', NULL);"
+                  "PRAGMA user_version = 3;");
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, item_and_seq, got), 1);
+        assert_string_equal(got, "4:{\"nik\":\"a\"};");
+        got[0] = '\0';
+        assert_int_equal(journal_batch_ops(j, 2, item_and_seq, got), 1);
+        assert_string_equal(got, "5:{\"nik\":\"b\"};");
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e6", "6471051203850003", DECIDE_REGISTER, 0);
+        assert_int_equal(jt_commit(j), 0);
+        got[0] = '\0';
+        assert_int_equal(journal_ops_unbatched(j, 4, 10, item_and_seq, got), 1);
+        assert_string_equal(got, "6:{\"nik\":\"x\"};");
+        journal_close(j);
+        /* opened again: nothing to upgrade, nothing changed */
+        j = open_journal(JOURNAL_RECOVER);
+        got[0] = '\0';
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, item_and_seq, got), 2);
+        assert_string_equal(got, "4:{\"nik\":\"a\"};6:{\"nik\":\"x\"};");
+        journal_close(j);
+}
+
 /* A journal of a newer layout than this daemon knows is refused at open,
  * unchanged, with the reason. */
 static void test_a_newer_layout_is_refused(void **state)
@@ -838,6 +887,7 @@ int main(void)
             cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze),
             cmocka_unit_test(test_pruning_keeps_only_what_is_needed),
             cmocka_unit_test(test_a_journal_of_version_0_is_migrated),
+            cmocka_unit_test(test_a_journal_of_version_3_keeps_its_items),
             cmocka_unit_test(test_a_newer_layout_is_refused)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }
