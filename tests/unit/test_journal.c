@@ -322,6 +322,79 @@ static void test_pruning(void **state)
         journal_close(j);
 }
 
+/* A body of several pages, every one of them holding the marker. */
+static int compose_big(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
+                       char **body, size_t *len)
+{
+        enum { SIZE = 5 * 4096 };
+        (void)id;
+        (void)ops;
+        (void)n;
+        *body = malloc(SIZE);
+        for (size_t i = 0; i + 16 <= SIZE; i += 16)
+                memcpy(*body + i, (const char *)opaque, 16);
+        *len = SIZE;
+        return 0;
+}
+
+static bool file_holds(const char *file, const char *needle)
+{
+        FILE *f = fopen(file, "rb");
+        static char buf[1 << 20];
+        size_t n, len = strlen(needle);
+        bool found = false;
+
+        assert_non_null(f);
+        while (!found && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+                found = memmem(buf, n, needle, len) != NULL;
+        fclose(f);
+        return found;
+}
+
+static int outbox_last_pos(int64_t pos, const struct journal_out *o, void *opaque)
+{
+        (void)o;
+        *(int64_t *)opaque = pos;
+        return 0;
+}
+
+/* A pruned body leaves none of its bytes in the file, even after published
+ * messages were deleted (whose freed pages are not zeroed). */
+static void test_a_pruned_body_leaves_no_trace(void **state)
+{
+        struct ops ops = {0};
+        struct journal *j;
+        int64_t id, pos = -1, pruned[2];
+        char msg[3 * 4096];
+        (void)state;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(journal_ops_unbatched(j, 0, 1, take_op, &ops), 1);
+        assert_int_equal(journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1,
+                                              compose_big, "Siti Rahmawati #", &id),
+                         0);
+        memset(msg, 'm', sizeof(msg));
+        struct journal_item_result res = {
+            .seq = ops.op[0].seq,
+            .status = RESULT_REGISTERED,
+            .kpj = "25000000001",
+            .out = {.topic = "results", .value = msg, .value_len = sizeof(msg)}};
+        clock_set_fake(1000);
+        assert_int_equal(journal_batch_finish(j, id, JOURNAL_BATCH_DONE, NULL, &res, 1),
+                         0);
+        clock_set_fake(0);
+        assert_true(journal_outbox_fetch(j, -1, 100, outbox_last_pos, &pos) > 0);
+        assert_int_equal(journal_outbox_delete_through(j, pos, 1), 0);
+        assert_int_equal(journal_prune(j, 2000, 0, 4, 10, pruned), 0);
+        assert_int_equal(pruned[0], 1);
+        journal_close(j); /* the last close checkpoints the WAL into the file */
+        assert_false(file_holds(path, "Siti Rahmawati"));
+}
+
 /* One programme a month, enrolled, withdrawn and enrolled again. */
 static void cycle(struct journal *j, const char *nik, const char *program, int64_t month,
                   int64_t *offset)
@@ -883,6 +956,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_promises),
             cmocka_unit_test(test_pruning),
+            cmocka_unit_test(test_a_pruned_body_leaves_no_trace),
             cmocka_unit_test(test_long_history_still_refused),
             cmocka_unit_test_teardown(test_refused_writes_then_room_again, unfreeze),
             cmocka_unit_test(test_pruning_keeps_only_what_is_needed),
