@@ -873,9 +873,17 @@ static int64_t outbox_pos(int64_t seq, size_t i)
         return seq * OUTBOX_ROW_MAX + (int64_t)i;
 }
 
+/* v as 8 lowercase hex digits, as printf's "%08x" writes it. */
+static void hex8(char out[8], uint32_t v)
+{
+        static const char digits[] = "0123456789abcdef";
+        for (int i = 7; i >= 0; i--, v >>= 4)
+                out[i] = digits[v & 15];
+}
+
 static int outbox_field(struct journal *j, const void *p, size_t len, bool present)
 {
-        char head[9];
+        char head[8];
 
         if (len > 0xfffffffeu) {
                 snprintf(j->errmsg, sizeof(j->errmsg), "outbox: a %zu-byte field", len);
@@ -894,7 +902,7 @@ static int outbox_field(struct journal *j, const void *p, size_t len, bool prese
                 j->ob = b;
                 j->ob_cap = cap;
         }
-        snprintf(head, sizeof(head), "%08x", present ? (unsigned)len : 0xffffffffu);
+        hex8(head, present ? (uint32_t)len : 0xffffffffu);
         memcpy(j->ob + j->ob_len, head, 8);
         if (len)
                 memcpy(j->ob + j->ob_len + 8, p, len);
@@ -1427,6 +1435,19 @@ static int coverage_settle(struct journal *j, const struct journal_op *op,
         return rc;
 }
 
+/* Column i of the row as text in out (cut to its size). */
+static void column_copy(sqlite3_stmt *s, int i, char *out, size_t size)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+
+        if (n >= size)
+                n = size - 1;
+        if (n)
+                memcpy(out, t, n);
+        out[n] = '\0';
+}
+
 /* One item's answer: its op must be an unanswered one of batch id. */
 static int finish_item(struct journal *j, int64_t id, const struct journal_item_result *r)
 {
@@ -1442,12 +1463,9 @@ static int finish_item(struct journal *j, int64_t id, const struct journal_item_
         sqlite3_bind_int64(s, 5, id);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-                const char *t;
                 kind = sqlite3_column_int(s, 0);
-                t = (const char *)sqlite3_column_text(s, 1);
-                snprintf(nik, sizeof(nik), "%s", t ? t : "");
-                t = (const char *)sqlite3_column_text(s, 2);
-                snprintf(program, sizeof(program), "%s", t ? t : "");
+                column_copy(s, 1, nik, sizeof(nik));
+                column_copy(s, 2, program, sizeof(program));
                 rc = sqlite3_step(s); /* one row: this step ends the statement */
         } else if (rc == SQLITE_DONE) {
                 sqlite3_reset(s);
