@@ -322,6 +322,20 @@ static void test_pruning(void **state)
         journal_close(j);
 }
 
+/* A new journal holding one registration op, unbatched, taken into ops. */
+static struct journal *journal_of_one_op(struct ops *ops)
+{
+        struct journal *j;
+
+        teardown_files();
+        j = open_journal(JOURNAL_RECOVER);
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, ops), 1);
+        return j;
+}
+
 /* A body of several pages, every one of them holding the marker. */
 static int compose_big(int64_t id, const struct journal_op *ops, size_t n, void *opaque,
                        char **body, size_t *len)
@@ -368,12 +382,7 @@ static void test_a_pruned_body_leaves_no_trace(void **state)
         char msg[3 * 4096];
         (void)state;
 
-        teardown_files();
-        j = open_journal(JOURNAL_RECOVER);
-        assert_int_equal(jt_begin(j), 0);
-        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
-        assert_int_equal(jt_commit(j), 0);
-        assert_int_equal(journal_ops_unbatched(j, 0, 1, take_op, &ops), 1);
+        j = journal_of_one_op(&ops);
         assert_int_equal(journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1,
                                               compose_big, "Siti Rahmawati #", &id),
                          0);
@@ -511,12 +520,7 @@ static void test_refused_writes_then_room_again(void **state)
         (void)state;
 
         signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
-        teardown_files();
-        j = open_journal(JOURNAL_RECOVER);
-        assert_int_equal(jt_begin(j), 0);
-        record(j, "e1", "6471054506900002", DECIDE_REGISTER, 0);
-        assert_int_equal(jt_commit(j), 0);
-        assert_int_equal(journal_ops_unbatched(j, 0, 10, take_op, &ops), 1);
+        j = journal_of_one_op(&ops);
         assert_int_equal(
             journal_batch_create(j, JOURNAL_OP_REGISTER, ops.op, 1, compose, NULL, &id),
             0);

@@ -874,6 +874,21 @@ static bool batch_due(struct journal *j, int64_t id, int64_t now)
         return c.found;
 }
 
+/* Batch bid's answers res[0..n) are refused, and nothing changed: the
+ * batch pending, no message queued, the programme's slots as they were. */
+static void finish_refused(struct journal *j, int64_t bid,
+                           const struct journal_item_result *res, size_t n,
+                           int64_t o_after, const char *program, int64_t slots_before)
+{
+        struct out_list out = {0};
+
+        assert_true(journal_batch_finish(j, bid, JOURNAL_BATCH_DONE, NULL, res, n) < 0);
+        assert_int_equal(batch_read(j, bid).state, JOURNAL_BATCH_PENDING);
+        outbox_after(j, o_after, &out);
+        assert_int_equal(out.n, 0);
+        assert_int_equal(slots(j, program), slots_before);
+}
+
 static void test_push_batches_and_their_results(void **state)
 {
         struct fx *fx = *state;
@@ -966,26 +981,15 @@ static void test_push_batches_and_their_results(void **state)
                             .value = x[i].event_id,
                             .value_len = strlen(x[i].event_id)}};
         int64_t o_after = outbox_last(fx->j);
-        assert_true(journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, res, 2) <
-                    0);
-        assert_int_equal(batch_read(fx->j, bid).state, JOURNAL_BATCH_PENDING);
-        outbox_after(fx->j, o_after, &out);
-        assert_int_equal(out.n, 0);
-        assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        finish_refused(fx->j, bid, res, 2, o_after, n.prog[0], 3);
         /* as many results as items, but one item answered twice, or an
          * answer for an op that is not the batch's: refused, nothing
          * changes */
         struct journal_item_result twice[3] = {res[0], res[1], res[0]};
         struct journal_item_result stray[3] = {res[0], res[1], res[2]};
         stray[2].seq = ops.op[2].seq + 1000000;
-        assert_true(journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, twice, 3) <
-                    0);
-        assert_true(journal_batch_finish(fx->j, bid, JOURNAL_BATCH_DONE, NULL, stray, 3) <
-                    0);
-        assert_int_equal(batch_read(fx->j, bid).state, JOURNAL_BATCH_PENDING);
-        outbox_after(fx->j, o_after, &out);
-        assert_int_equal(out.n, 0);
-        assert_int_equal(slots(fx->j, n.prog[0]), 3);
+        finish_refused(fx->j, bid, twice, 3, o_after, n.prog[0], 3);
+        finish_refused(fx->j, bid, stray, 3, o_after, n.prog[0], 3);
         assert_int_equal(live(fx->j, nik[1], &w), 1);
 
         assert_int_equal(
