@@ -425,8 +425,8 @@ static int run(const char *path)
                 log_error("main", "signalfd: %s", strerror(errno));
                 goto out;
         }
-        struct journal_open_opts jo = {(const char *)c->journal.password,
-                                       c->journal.lease_ms};
+        struct journal_open_opts jo = {.password = (const char *)c->journal.password,
+                                       .lease_ms = c->journal.lease_ms};
         if (journal_open_with(*c->journal.url ? c->journal.url : c->journal.path, &jo,
                               JOURNAL_RECOVER, &j, err, sizeof(err)) < 0) {
                 log_error("journal", "%s", err);
