@@ -115,7 +115,8 @@ static int push_all(struct fill *f)
         }
 }
 
-static void worker(struct event *ev, const struct conf_program *p, long long i)
+static void worker(struct event *ev, char *name, size_t name_size,
+                   const struct conf_program *p, long long i)
 {
         int days = (int)(i / 9999), serial = (int)(i % 9999) + 1;
         int dd = days % 28 + 1, mm = days / 28 % 12 + 1, yy = 60 + days / 336 % 40;
@@ -129,11 +130,12 @@ static void worker(struct event *ev, const struct conf_program *p, long long i)
         /* region 6409, which the bench's events never use: no overlap */
         snprintf(ev->nik, sizeof(ev->nik), "6409%02d%02d%02d%02d%04d", (int)(i % 7) + 1,
                  dd, mm, yy, serial);
-        snprintf(ev->name, sizeof(ev->name), "Pekerja Nomor %lld", i);
+        snprintf(name, name_size, "Pekerja Nomor %lld", i);
+        ev->name = name;
         snprintf(ev->birth_date, sizeof(ev->birth_date), "19%02d-%02d-%02d", yy, mm, dd);
         ev->sex = 'M';
         snprintf(ev->phone, sizeof(ev->phone), "+628123456789");
-        snprintf(ev->occupation, sizeof(ev->occupation), "penjahit");
+        ev->occupation = "penjahit";
         ev->disability = 1;
 }
 
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
         struct conf *c = NULL;
         struct fill f = {0};
         struct event ev;
+        char name[64];
         long long n;
         int rc;
 
@@ -187,7 +190,7 @@ int main(int argc, char **argv)
         for (long long i = 0; rc == 0 && i < n; i++) {
                 struct filled *k = &kept[n_recs];
                 size_t len = 0;
-                worker(&ev, p, i);
+                worker(&ev, name, sizeof(name), p, i);
                 snprintf(k->event_id, sizeof(k->event_id), "%s", ev.event_id);
                 snprintf(k->nik, sizeof(k->nik), "%s", ev.nik);
                 rc = item_registration(&ev, p, p->start_month, &k->item, &len);

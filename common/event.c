@@ -1,6 +1,7 @@
 #include "event.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,30 @@ static int take_text(const cJSON *obj, const char *name, const char *field,
         return 0;
 }
 
-static int check_worker(const cJSON *w, struct event *ev, struct event_error *err)
+/* take_text for a free-text field, copied into the pool at its own
+ * length: 0 (*out NULL when absent), the failure, or -ENOMEM. */
+static int take_pooled(const cJSON *obj, const char *name, const char *field,
+                       enum text_rule rule, long max_chars, struct textpool *texts,
+                       const char **out, struct event_error *err)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        size_t len;
+        long chars;
+
+        if (!v || cJSON_IsNull(v))
+                return rule == REQUIRED ? fail(err, REASON_MISSING_FIELD, field) : 0;
+        if (!cJSON_IsString(v))
+                return fail(err, REASON_INVALID_FIELD, field);
+        len = strlen(v->valuestring);
+        chars = utf8_length(v->valuestring, len);
+        if (chars < 1 || chars > max_chars)
+                return fail(err, REASON_INVALID_FIELD, field);
+        *out = textpool_copy(texts, v->valuestring, len);
+        return *out ? 0 : -ENOMEM;
+}
+
+static int check_worker(const cJSON *w, struct event *ev, struct textpool *texts,
+                        struct event_error *err)
 {
         enum text_rule need = ev->type == EVENT_SUBMITTED ? REQUIRED : OPTIONAL;
         const cJSON *nik = cJSON_GetObjectItemCaseSensitive(w, "nik");
@@ -243,9 +267,11 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
                 return fail(err, REASON_INVALID_NIK, "worker.nik");
         memcpy(ev->nik, nik->valuestring, NIK_LEN + 1);
 
-        if (take_text(w, "name", "worker.name", need, EVENT_NAME_MAX, ev->name,
-                      sizeof(ev->name), err) ||
-            take_text(w, "birth_date", "worker.birth_date", need, 10, ev->birth_date,
+        int rc = take_pooled(w, "name", "worker.name", need, EVENT_NAME_MAX, texts,
+                             &ev->name, err);
+        if (rc)
+                return rc;
+        if (take_text(w, "birth_date", "worker.birth_date", need, 10, ev->birth_date,
                       sizeof(ev->birth_date), err))
                 return -1;
         dated = ev->birth_date[0] != '\0'; /* and then y, m, d are set */
@@ -257,10 +283,12 @@ static int check_worker(const cJSON *w, struct event *ev, struct event_error *er
                 return fail(err, REASON_INVALID_FIELD, "worker.sex");
         ev->sex = sex[0];
         if (take_text(w, "phone", "worker.phone", OPTIONAL, 32, ev->phone,
-                      sizeof(ev->phone), err) ||
-            take_text(w, "occupation", "worker.occupation", OPTIONAL, EVENT_TEXT_MAX,
-                      ev->occupation, sizeof(ev->occupation), err))
+                      sizeof(ev->phone), err))
                 return -1;
+        rc = take_pooled(w, "occupation", "worker.occupation", OPTIONAL, EVENT_TEXT_MAX,
+                         texts, &ev->occupation, err);
+        if (rc)
+                return rc;
         ev->disability = -1;
         if (dis && !cJSON_IsNull(dis)) {
                 if (!cJSON_IsBool(dis))
@@ -297,15 +325,14 @@ static bool has_escaped_nul(const char *buf, size_t len)
         return false;
 }
 
-int event_parse(const char *buf, size_t len, struct event *ev, struct event_error *err)
+int event_parse(const char *buf, size_t len, struct event *ev, struct textpool *texts,
+                struct event_error *err)
 {
         const cJSON *v, *w;
         cJSON *root = NULL;
         int rc = -1;
 
-        memset(ev, 0, sizeof(*ev));
-        ev->disability = -1;
-        ev->head_of_household = -1;
+        *ev = (struct event){.disability = -1, .head_of_household = -1};
         memset(err, 0, sizeof(*err));
 
         if (len > EVENT_MAX_BYTES)
@@ -390,12 +417,10 @@ int event_parse(const char *buf, size_t len, struct event *ev, struct event_erro
                 fail(err, REASON_INVALID_FIELD, "worker");
                 goto out;
         }
-        if (check_worker(w, ev, err))
-                goto out;
-        if (take_text(root, "reason", "reason", OPTIONAL, EVENT_TEXT_MAX, ev->reason,
-                      sizeof(ev->reason), err))
-                goto out;
-        rc = 0;
+        rc = check_worker(w, ev, texts, err);
+        if (rc == 0)
+                rc = take_pooled(root, "reason", "reason", OPTIONAL, EVENT_TEXT_MAX,
+                                 texts, &ev->reason, err);
 out:
         cJSON_Delete(root);
         return rc;

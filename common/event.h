@@ -8,6 +8,7 @@
 
 #include "nik.h"
 #include "reason.h"
+#include "textpool.h"
 
 #define EVENT_MAX_BYTES   (64 * 1024)
 #define EVENT_ID_MAX      128
@@ -27,14 +28,16 @@ struct event {
         char portal[EVENT_ID_MAX + 1];
         char program[EVENT_PROGRAM_MAX + 1];
         char nik[NIK_LEN + 1]; /* "" until known valid */
-        char name[EVENT_NAME_MAX * 4 + 1];
+        /* the free-text fields, in the parser's pool at their own length:
+         * NULL when absent */
+        const char *name;
         char birth_date[11];
         char sex; /* 'M', 'F', or 0 */
         char phone[33];
-        char occupation[EVENT_TEXT_MAX * 4 + 1];
+        const char *occupation;
         int disability;        /* -1 absent, 0, 1 */
         int head_of_household; /* -1 absent, 0, 1 */
-        char reason[EVENT_TEXT_MAX * 4 + 1];
+        const char *reason;
 };
 
 /* Why an event was refused: the code, and the field it concerns. */
@@ -43,10 +46,14 @@ struct event_error {
         char field[32];
 };
 
-/* Parses len bytes. Returns 0 with *ev complete, or -1 with *err set; *ev
- * then holds whatever was valid before the failure (event_id, program and
- * nik are "" unless they were valid), so a result can still name them. */
-int event_parse(const char *buf, size_t len, struct event *ev, struct event_error *err);
+/* Parses len bytes; the free-text fields (name, occupation, reason) are
+ * copied into texts, and live as long as its copies. Returns 0 with *ev
+ * complete, or -1 with *err set; *ev then holds whatever was valid before
+ * the failure (event_id, program and nik are "" unless they were valid), so
+ * a result can still name them. -ENOMEM when texts could not grow: nothing
+ * was refused, the same bytes may be parsed again. */
+int event_parse(const char *buf, size_t len, struct event *ev, struct textpool *texts,
+                struct event_error *err);
 
 const char *event_type_name(enum event_type t);
 

@@ -13,16 +13,23 @@
 #include "log.h"
 #include "nik.h"
 
-/* The dead-letter headers: name\0value\0 pairs. */
-static size_t dlq_headers(char *buf, size_t size, const struct event_error *err,
-                          const rd_kafka_message_t *m)
+/* The dead-letter headers, name\0value\0 pairs, in the batch's pool: the
+ * pool's copy, or NULL when out of memory. */
+static const char *dlq_headers(struct textpool *texts, const struct event_error *err,
+                               const rd_kafka_message_t *m, size_t *len)
 {
-        return (size_t)snprintf(buf, size,
-                                "reason%c%s%cdetail%c%s%csource_topic%c%s%c"
-                                "source_partition%c%d%csource_offset%c%lld%c",
-                                0, reason_name(err->reason), 0, 0, err->field, 0, 0,
-                                rd_kafka_topic_name(m->rkt), 0, 0, (int)m->partition, 0,
-                                0, (long long)m->offset, 0);
+        char buf[512];
+        int n = snprintf(buf, sizeof(buf),
+                         "reason%c%s%cdetail%c%s%csource_topic%c%s%c"
+                         "source_partition%c%d%csource_offset%c%lld%c",
+                         0, reason_name(err->reason), 0, 0, err->field, 0, 0,
+                         rd_kafka_topic_name(m->rkt), 0, 0, (int)m->partition, 0, 0,
+                         (long long)m->offset, 0);
+
+        /* a topic name is at most 249 bytes: it always fits */
+        assert(n > 0 && (size_t)n < sizeof(buf));
+        *len = (size_t)n;
+        return textpool_copy(texts, buf, *len);
 }
 
 /* Grows the batch's arrays to n messages (the workers' coverage arrays are
@@ -86,6 +93,7 @@ static int batch_ask(struct consume *cs)
         f->n_positions = f->n_event_ids = f->n_workers = 0;
         keyset_clear(&cs->ids);
         keyset_clear(&cs->niks);
+        textpool_clear(&cs->texts);
         for (size_t i = 0; i < cs->n_held; i++) {
                 const rd_kafka_message_t *m = cs->held[i];
                 struct held *h = &cs->msgs[i];
@@ -93,8 +101,11 @@ static int batch_ask(struct consume *cs)
                 long r;
 
                 h->perr = (struct event_error){0};
-                h->bad = event_parse(m->payload ? m->payload : "",
-                                     m->payload ? m->len : 0, &h->ev, &h->perr) != 0;
+                rc = event_parse(m->payload ? m->payload : "", m->payload ? m->len : 0,
+                                 &h->ev, &cs->texts, &h->perr);
+                if (rc < -1)
+                        return rc; /* out of memory: nothing refused */
+                h->bad = rc != 0;
                 h->prog = h->bad ? NULL : conf_program_find(cs->conf, h->ev.program);
                 h->id = h->worker = -1;
                 h->value = h->item = NULL;
@@ -237,17 +248,21 @@ static int decide_one(struct consume *cs, struct held *h, const rd_kafka_message
             .value = h->value,
             .value_len = len,
         };
-        if (d.dead_letter)
+        if (d.dead_letter) {
+                size_t headers_len;
+                const char *headers = dlq_headers(&cs->texts, &h->perr, m, &headers_len);
+                if (!headers)
+                        return -ENOMEM;
                 rec->out[rec->n_out++] = (struct journal_out){
                     .topic = cs->conf->kafka.dlq_topic,
                     .key = m->key,
                     .key_len = m->key_len,
                     .value = m->payload ? m->payload : "",
                     .value_len = m->payload ? m->len : 0,
-                    .headers = h->headers,
-                    .headers_len =
-                        dlq_headers(h->headers, sizeof(h->headers), &h->perr, m),
+                    .headers = headers,
+                    .headers_len = headers_len,
                 };
+        }
         return 0;
 }
 
@@ -371,4 +386,5 @@ void consume_batch_release(struct consume *cs)
         free(cs->recs);
         keyset_free(&cs->ids);
         keyset_free(&cs->niks);
+        textpool_free(&cs->texts);
 }

@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "keyset.h"
 #include "result.h"
+#include "textpool.h"
 
 struct consume {
         const struct conf *conf;
@@ -46,6 +47,9 @@ struct consume {
         size_t cap_batch, cap_programs;
         struct journal_record *recs;
         struct keyset ids, niks;
+        /* the held events' free-text fields and dead-letter headers,
+         * cleared with each parse of the batch */
+        struct textpool texts;
         /* decisions of the open transaction, counted once it commits: a
          * transaction that fails (a full disk) is decided again */
         unsigned decided[RESULT__COUNT][REASON__COUNT];
@@ -63,7 +67,6 @@ struct held {
         bool taken;  /* decided and recorded in this batch */
         struct decision d;
         char covered_by[EVENT_PROGRAM_MAX + 1];
-        char headers[512];
         char *value, *item;
 };
 

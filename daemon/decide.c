@@ -99,7 +99,8 @@ static const char *first_failed(const struct conf_eligibility *e, const struct e
                 return "max_age";
         if (e->n_occupations) {
                 for (size_t i = 0; i < e->n_occupations; i++)
-                        if (strcmp(ev->occupation, e->occupations[i]) == 0)
+                        if (ev->occupation &&
+                            strcmp(ev->occupation, e->occupations[i]) == 0)
                                 return NULL;
                 return "occupations";
         }

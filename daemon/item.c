@@ -1,5 +1,6 @@
 #include "item.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ int item_registration(const struct event *ev, const struct conf_program *prog,
         jsonw_lit(&w, "{\"nik\":");
         jsonw_str(&w, ev->nik);
         jsonw_lit(&w, ",\"name\":");
+        assert(ev->name); /* a submitted event has one */
         jsonw_str(&w, ev->name);
         jsonw_lit(&w, ",\"birth_date\":");
         jsonw_str(&w, ev->birth_date);
@@ -53,7 +55,7 @@ int item_registration(const struct event *ev, const struct conf_program *prog,
         jsonw_str(&w, end);
         jsonw_lit(&w, "},\"monthly_premium\":");
         jsonw_i64(&w, prog->monthly_premium);
-        if (ev->occupation[0]) {
+        if (ev->occupation) {
                 jsonw_lit(&w, ",\"occupation\":");
                 jsonw_str(&w, ev->occupation);
         }
@@ -75,7 +77,7 @@ int item_deactivation(const struct event *ev, char **out, size_t *len)
         jsonw_lit(&w, ",\"program\":");
         jsonw_str(&w, ev->program);
         jsonw_lit(&w, ",\"reason\":");
-        jsonw_str(&w, ev->reason[0] ? ev->reason : "withdrawn");
+        jsonw_str(&w, ev->reason ? ev->reason : "withdrawn");
         jsonw_lit(&w, "}");
         return finish(&w, out, len);
 }

@@ -1,6 +1,7 @@
 bpjs_unit_test(nik bpjs_common)
 bpjs_unit_test(safetext bpjs_common)
 bpjs_unit_test(event bpjs_common)
+bpjs_unit_test(textpool bpjs_common)
 bpjs_unit_test(config bpjs_common)
 bpjs_unit_test(decide bpjs_daemon)
 bpjs_unit_test(replay bpjs_daemon)

@@ -571,7 +571,7 @@ struct worker_fields {
         char sex;               /* 0: 'F'; 'X': none */
         int disability;         /* 0: true; else the value - 10 (-1, 0, 1) */
         int head_of_household;  /* likewise */
-        const char *occupation; /* NULL: penjahit */
+        const char *occupation; /* NULL: penjahit; "": none given */
 };
 
 /* One of the worker's coverages before the event. */
@@ -1481,8 +1481,10 @@ static void fill_event(struct event *ev, const struct rule_row *r)
         ev->sex = w->sex == 'X' ? 0 : w->sex ? w->sex : 'F';
         ev->disability = w->disability ? w->disability - 10 : 1;
         ev->head_of_household = w->head_of_household ? w->head_of_household - 10 : 1;
-        snprintf(ev->occupation, sizeof(ev->occupation), "%s",
-                 w->occupation ? w->occupation : "penjahit");
+        /* "" stands for an event without one */
+        ev->occupation = !w->occupation     ? "penjahit"
+                         : w->occupation[0] ? w->occupation
+                                            : NULL;
 }
 
 /* Every row is checked, and each one that fails is printed: the test

@@ -10,6 +10,9 @@
 
 #include "event.h"
 
+/* the parsed events' free text, freed once the group has run */
+static struct textpool texts;
+
 /* The spec's example, with one member replaced. */
 struct fields {
         const char *schema, *event_id, *type, *occurred_at, *program;
@@ -151,7 +154,7 @@ static void test_rules(void **state)
                     0)
                         f.name = f.birth_date = f.sex = "null";
                 size_t len = build(&f, buf, sizeof(buf));
-                int r = event_parse(buf, len, &ev, &err);
+                int r = event_parse(buf, len, &ev, &texts, &err);
                 enum reason got = r == 0 ? REASON_NONE : err.reason;
                 if (got != cases[i].want || (r && strcmp(err.field, cases[i].field) != 0))
                         fail_msg("%s: got %s(%s), want %s(%s)", cases[i].rule,
@@ -164,7 +167,7 @@ static void expect_raw(const char *rule, const char *buf, size_t len, enum reaso
 {
         struct event ev;
         struct event_error err;
-        int r = event_parse(buf, len, &ev, &err);
+        int r = event_parse(buf, len, &ev, &texts, &err);
         if (r == 0 || err.reason != want)
                 fail_msg("%s: got %s, want %s", rule,
                          r ? reason_name(err.reason) : "valid", reason_name(want));
@@ -251,7 +254,7 @@ static void test_fields_taken(void **state)
         (void)state;
 
         size_t len = build(&base, buf, sizeof(buf));
-        assert_int_equal(event_parse(buf, len, &ev, &err), 0);
+        assert_int_equal(event_parse(buf, len, &ev, &texts, &err), 0);
         assert_string_equal(ev.event_id, "bpp-portal:2025-01-06:000123");
         assert_int_equal(ev.type, EVENT_SUBMITTED);
         assert_string_equal(ev.program, "BPP-DIFABEL-2025");
@@ -262,6 +265,41 @@ static void test_fields_taken(void **state)
         assert_string_equal(ev.phone, "+6281234567890");
         assert_string_equal(ev.occupation, "penjahit");
         assert_int_equal(ev.disability, 1);
+        assert_null(ev.reason); /* absent */
+}
+
+/* The free-text fields live in the pool at their own length, each parse
+ * its own copy: an earlier event's text is not overwritten by a later
+ * one's, and an absent field is NULL, not the previous event's. */
+static void test_texts_kept_per_event(void **state)
+{
+        char buf[4096], name[64], extra[64];
+        struct event ev[50];
+        struct event_error err;
+        (void)state;
+
+        textpool_clear(&texts);
+        for (int i = 0; i < 50; i++) {
+                struct fields f = base;
+                snprintf(name, sizeof(name), "\"Pekerja %d\"", i);
+                f.name = name;
+                f.type = i % 2 ? "\"enrollment.withdrawn\"" : base.type;
+                snprintf(extra, sizeof(extra), ",\"reason\":\"pindah %d\"", i);
+                f.extra = i % 2 ? extra : "";
+                size_t len = build(&f, buf, sizeof(buf));
+                assert_int_equal(event_parse(buf, len, &ev[i], &texts, &err), 0);
+        }
+        for (int i = 0; i < 50; i++) {
+                snprintf(name, sizeof(name), "Pekerja %d", i);
+                assert_string_equal(ev[i].name, name);
+                assert_string_equal(ev[i].occupation, "penjahit");
+                if (i % 2) {
+                        snprintf(extra, sizeof(extra), "pindah %d", i);
+                        assert_string_equal(ev[i].reason, extra);
+                } else {
+                        assert_null(ev[i].reason);
+                }
+        }
 }
 
 /* worker.head_of_household: an optional boolean (the women heads of
@@ -289,7 +327,7 @@ static void test_head_of_household(void **state)
                         f.sex = sex;
                 }
                 size_t len = build(&f, buf, sizeof(buf));
-                int rc = event_parse(buf, len, &ev, &err);
+                int rc = event_parse(buf, len, &ev, &texts, &err);
                 if (hoh[i].want == 2) {
                         if (rc != -1 || err.reason != REASON_INVALID_FIELD ||
                             strcmp(err.field, "worker.head_of_household"))
@@ -332,7 +370,7 @@ static void test_id_kept_on_failure(void **state)
 
         f.sex = "\"M\"";
         size_t len = build(&f, buf, sizeof(buf));
-        assert_int_equal(event_parse(buf, len, &ev, &err), -1);
+        assert_int_equal(event_parse(buf, len, &ev, &texts, &err), -1);
         assert_string_equal(ev.event_id, "bpp-portal:2025-01-06:000123");
         assert_string_equal(ev.program, "BPP-DIFABEL-2025");
         assert_string_equal(ev.nik, "6471054506900002");
@@ -346,9 +384,12 @@ int main(void)
             cmocka_unit_test(test_json_edges_accepted),
             cmocka_unit_test(test_many_keys_is_fast),
             cmocka_unit_test(test_fields_taken),
+            cmocka_unit_test(test_texts_kept_per_event),
             cmocka_unit_test(test_head_of_household),
             cmocka_unit_test(test_local_date),
             cmocka_unit_test(test_id_kept_on_failure),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int failed = cmocka_run_group_tests(tests, NULL, NULL);
+        textpool_free(&texts);
+        return failed;
 }

@@ -185,7 +185,7 @@ static cJSON *registration_oracle(const struct event *ev, const struct conf_prog
         cJSON_AddStringToObject(period, "start", start);
         cJSON_AddStringToObject(period, "end", end);
         cJSON_AddNumberToObject(o, "monthly_premium", (double)prog->monthly_premium);
-        if (ev->occupation[0])
+        if (ev->occupation)
                 cJSON_AddStringToObject(o, "occupation", ev->occupation);
         if (ev->phone[0])
                 cJSON_AddStringToObject(o, "phone", ev->phone);
@@ -225,21 +225,21 @@ static void test_items_have_the_bytes_they_had(void **state)
         (void)state;
         memset(evs, 0, sizeof(evs));
         snprintf(evs[0].nik, sizeof(evs[0].nik), "6471054506900002");
-        snprintf(evs[0].name, sizeof(evs[0].name), "Siti \"Ani\" Rahayu");
+        evs[0].name = "Siti \"Ani\" Rahayu";
         snprintf(evs[0].birth_date, sizeof(evs[0].birth_date), "1990-06-05");
         evs[0].sex = 'F';
         snprintf(evs[0].phone, sizeof(evs[0].phone), "+628123456789");
-        snprintf(evs[0].occupation, sizeof(evs[0].occupation), "penjahit");
+        evs[0].occupation = "penjahit";
         snprintf(evs[0].program, sizeof(evs[0].program), "BPP-DIFABEL-2025");
         snprintf(evs[1].nik, sizeof(evs[1].nik), "9271051203850001");
-        snprintf(evs[1].name, sizeof(evs[1].name), "%s", all_bytes);
+        evs[1].name = all_bytes;
         snprintf(evs[1].birth_date, sizeof(evs[1].birth_date), "1985-03-12");
         evs[1].sex = 'M';
-        snprintf(evs[1].occupation, sizeof(evs[1].occupation), "%s", all_bytes);
-        snprintf(evs[1].reason, sizeof(evs[1].reason), "%s", all_bytes);
+        evs[1].occupation = all_bytes;
+        evs[1].reason = all_bytes;
         snprintf(evs[1].program, sizeof(evs[1].program), "P");
         snprintf(evs[2].nik, sizeof(evs[2].nik), "6471051203850001");
-        snprintf(evs[2].name, sizeof(evs[2].name), "x");
+        evs[2].name = "x";
         snprintf(evs[2].program, sizeof(evs[2].program), "Q");
         snprintf(evs[2].phone, sizeof(evs[2].phone), "\\\n");
 
@@ -259,7 +259,7 @@ static void test_items_have_the_bytes_they_had(void **state)
                 cJSON_AddStringToObject(o, "nik", evs[e].nik);
                 cJSON_AddStringToObject(o, "program", evs[e].program);
                 cJSON_AddStringToObject(o, "reason",
-                                        evs[e].reason[0] ? evs[e].reason : "withdrawn");
+                                        evs[e].reason ? evs[e].reason : "withdrawn");
                 assert_int_equal(item_deactivation(&evs[e], &got, &len), 0);
                 equal_to_cjson(o, got, len);
         }
