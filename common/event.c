@@ -204,47 +204,60 @@ static int fail(struct event_error *err, enum reason r, const char *field)
 
 enum text_rule { OPTIONAL, REQUIRED };
 
-/* Copies the string member `name` of obj into out (size bytes) if it holds
- * 1..max_chars characters. Returns 0, or the failure for `field`. */
+/* The string member `name` of obj, if it holds 1..max_chars characters:
+ * 0 with *text and *len (*text NULL when the member is absent or null), or
+ * the failure for `field`. */
+static int text_member(const cJSON *obj, const char *name, const char *field,
+                       enum text_rule rule, long max_chars, const char **text,
+                       size_t *len, struct event_error *err)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        long chars;
+
+        *text = NULL;
+        *len = 0;
+        if (!v || cJSON_IsNull(v))
+                return rule == REQUIRED ? fail(err, REASON_MISSING_FIELD, field) : 0;
+        if (!cJSON_IsString(v))
+                return fail(err, REASON_INVALID_FIELD, field);
+        *len = strlen(v->valuestring);
+        chars = utf8_length(v->valuestring, *len);
+        if (chars < 1 || chars > max_chars)
+                return fail(err, REASON_INVALID_FIELD, field);
+        *text = v->valuestring;
+        return 0;
+}
+
+/* Copies the member into out (size bytes); "" when absent. */
 static int take_text(const cJSON *obj, const char *name, const char *field,
                      enum text_rule rule, long max_chars, char *out, size_t size,
                      struct event_error *err)
 {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        const char *text;
         size_t len;
-        long chars;
+        int rc = text_member(obj, name, field, rule, max_chars, &text, &len, err);
 
-        if (!v || cJSON_IsNull(v))
-                return rule == REQUIRED ? fail(err, REASON_MISSING_FIELD, field) : 0;
-        if (!cJSON_IsString(v))
+        if (rc || !text)
+                return rc;
+        if (len >= size)
                 return fail(err, REASON_INVALID_FIELD, field);
-        len = strlen(v->valuestring);
-        chars = utf8_length(v->valuestring, len);
-        if (chars < 1 || chars > max_chars || len >= size)
-                return fail(err, REASON_INVALID_FIELD, field);
-        memcpy(out, v->valuestring, len + 1);
+        memcpy(out, text, len + 1);
         return 0;
 }
 
-/* take_text for a free-text field, copied into the pool at its own
- * length: 0 (*out NULL when absent), the failure, or -ENOMEM. */
+/* Copies a free-text member into the pool at its own length: 0 (*out NULL
+ * when absent), the failure, or -ENOMEM. */
 static int take_pooled(const cJSON *obj, const char *name, const char *field,
                        enum text_rule rule, long max_chars, struct textpool *texts,
                        const char **out, struct event_error *err)
 {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        const char *text;
         size_t len;
-        long chars;
+        int rc = text_member(obj, name, field, rule, max_chars, &text, &len, err);
 
-        if (!v || cJSON_IsNull(v))
-                return rule == REQUIRED ? fail(err, REASON_MISSING_FIELD, field) : 0;
-        if (!cJSON_IsString(v))
-                return fail(err, REASON_INVALID_FIELD, field);
-        len = strlen(v->valuestring);
-        chars = utf8_length(v->valuestring, len);
-        if (chars < 1 || chars > max_chars)
-                return fail(err, REASON_INVALID_FIELD, field);
-        *out = textpool_copy(texts, v->valuestring, len);
+        if (rc || !text)
+                return rc;
+        *out = textpool_copy(texts, text, len);
         return *out ? 0 : -ENOMEM;
 }
 
