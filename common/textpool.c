@@ -1,5 +1,5 @@
-/* textpool: a chain of blocks, each filled from its start; a string longer
- * than a block gets a block of its own. */
+/* textpool: a chain of blocks, each filled from its start, copies always
+ * going to the last one (cur); a long string gets a block of its own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,18 +27,16 @@ const char *textpool_copy(struct textpool *p, const char *s, size_t len)
         struct textpool_block *b = p->cur;
 
         if (!b || b->size - b->used < len + 1) {
-                /* a new block after the current one; a long string gets
-                 * one of its own size */
+                /* a new last block; a long string gets one of its own
+                 * size */
                 struct textpool_block *n =
                     block_new(len < BLOCK_SIZE / 4 ? BLOCK_SIZE : len + 1);
                 if (!n)
                         return NULL;
-                if (b) {
-                        n->next = b->next;
+                if (b)
                         b->next = n;
-                } else {
+                else
                         p->first = n;
-                }
                 b = p->cur = n;
         }
         char *out = b->data + b->used;
