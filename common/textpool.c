@@ -22,15 +22,15 @@ static struct textpool_block *block_new(size_t size)
         return b;
 }
 
-const char *textpool_copy(struct textpool *p, const char *s, size_t len)
+char *textpool_alloc(struct textpool *p, size_t size)
 {
         struct textpool_block *b = p->cur;
 
-        if (!b || b->size - b->used < len + 1) {
+        if (!b || b->size - b->used < size) {
                 /* a new last block; a long string gets one of its own
                  * size */
                 struct textpool_block *n =
-                    block_new(len < BLOCK_SIZE / 4 ? BLOCK_SIZE : len + 1);
+                    block_new(size <= BLOCK_SIZE / 4 ? BLOCK_SIZE : size);
                 if (!n)
                         return NULL;
                 if (b)
@@ -40,9 +40,18 @@ const char *textpool_copy(struct textpool *p, const char *s, size_t len)
                 b = p->cur = n;
         }
         char *out = b->data + b->used;
-        memcpy(out, s, len);
-        out[len] = '\0';
-        b->used += len + 1;
+        b->used += size;
+        return out;
+}
+
+const char *textpool_copy(struct textpool *p, const char *s, size_t len)
+{
+        char *out = textpool_alloc(p, len + 1);
+
+        if (out) {
+                memcpy(out, s, len);
+                out[len] = '\0';
+        }
         return out;
 }
 

@@ -13,6 +13,9 @@ struct textpool {
         struct textpool_block *first, *cur; /* NULL: empty */
 };
 
+/* Room for size bytes, valid until the pool is cleared or freed; NULL when
+ * out of memory. */
+char *textpool_alloc(struct textpool *p, size_t size);
 /* A copy of len bytes of s, NUL-terminated, valid until the pool is
  * cleared or freed; NULL when out of memory. */
 const char *textpool_copy(struct textpool *p, const char *s, size_t len);

@@ -13,23 +13,28 @@
 #include "log.h"
 #include "nik.h"
 
-/* The dead-letter headers, name\0value\0 pairs, in the batch's pool: the
- * pool's copy, or NULL when out of memory. */
+#define DLQ_HEADERS                                                                      \
+        "reason%c%s%cdetail%c%s%csource_topic%c%s%csource_partition%c%d%csource_offset%" \
+        "c%lld%c"
+
+/* The dead-letter headers, name\0value\0 pairs, in the batch's pool at
+ * their own length (the source topic's name is the configuration's, of any
+ * length): the pool's copy, or NULL when out of memory. */
 static const char *dlq_headers(struct textpool *texts, const struct event_error *err,
                                const rd_kafka_message_t *m, size_t *len)
 {
-        char buf[512];
-        int n = snprintf(buf, sizeof(buf),
-                         "reason%c%s%cdetail%c%s%csource_topic%c%s%c"
-                         "source_partition%c%d%csource_offset%c%lld%c",
-                         0, reason_name(err->reason), 0, 0, err->field, 0, 0,
-                         rd_kafka_topic_name(m->rkt), 0, 0, (int)m->partition, 0, 0,
-                         (long long)m->offset, 0);
+        const char *reason = reason_name(err->reason),
+                   *topic = rd_kafka_topic_name(m->rkt);
+        int n = snprintf(NULL, 0, DLQ_HEADERS, 0, reason, 0, 0, err->field, 0, 0, topic,
+                         0, 0, (int)m->partition, 0, 0, (long long)m->offset, 0);
+        char *out = n > 0 ? textpool_alloc(texts, (size_t)n + 1) : NULL;
 
-        /* a topic name is at most 249 bytes: it always fits */
-        assert(n > 0 && (size_t)n < sizeof(buf));
+        if (!out)
+                return NULL;
+        snprintf(out, (size_t)n + 1, DLQ_HEADERS, 0, reason, 0, 0, err->field, 0, 0,
+                 topic, 0, 0, (int)m->partition, 0, 0, (long long)m->offset, 0);
         *len = (size_t)n;
-        return textpool_copy(texts, buf, *len);
+        return out;
 }
 
 /* Grows the batch's arrays to n messages (the workers' coverage arrays are
