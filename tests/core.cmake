@@ -35,6 +35,10 @@ bpjs_unit_test(journal bpjs_daemon)
 # the journal interface's promises, one suite for every backend
 # (BPJS_TEST_JOURNAL names the journal to run it on)
 bpjs_unit_test(journal_iface bpjs_daemon)
+# again with the SQLite coverage log merged after every 3 changes
+add_test(NAME unit.journal_iface_merging COMMAND test_journal_iface)
+set_tests_properties(unit.journal_iface_merging PROPERTIES
+  ENVIRONMENT "BPJS_TEST_JOURNAL_MERGE_ROWS=3")
 # the same suite on PostgreSQL: a private server (initdb in a temporary
 # folder, as nobody when run as root) for the run, removed after
 add_test(NAME unit.journal_iface_pg

@@ -7,6 +7,10 @@ bpjs_integration_test(pg_syncctl)
 # The operator half of the journal: its open (nothing created, read-only
 # refuses writes), the replay rules, one row a rule, and every other verb.
 bpjs_unit_test(journal_ctl bpjs_daemon)
+# again with the SQLite coverage log merged after every 2 changes
+add_test(NAME unit.journal_ctl_merging COMMAND test_journal_ctl)
+set_tests_properties(unit.journal_ctl_merging PROPERTIES
+  ENVIRONMENT "BPJS_TEST_JOURNAL_MERGE_ROWS=2")
 # the same suite on PostgreSQL (issue 16): a private server for the run
 # (tests/journal_iface_pg.py), what only a SQLite file has skipped
 add_test(NAME unit.journal_ctl_pg

@@ -30,7 +30,7 @@ int journal_open_with(const char *where, const struct journal_open_opts *o,
         }
         if (journal_is_url(where))
                 return jpg_open(where, o, flags, out, err, errsize);
-        return jsql_open(where, flags, out, err, errsize);
+        return jsql_open(where, o, flags, out, err, errsize);
 }
 
 int journal_open(const char *where, unsigned flags, struct journal **out, char *err,

@@ -117,7 +117,7 @@ enum journal_open_flags {
  * does is refused, -EINVAL): it comes in o->password, handed to libpq
  * beside the URL and never logged or kept; NULL leaves it to libpq's own
  * sources (a password file, or none with peer or certificate
- * authentication). A SQLite path ignores o. On failure err says why,
+ * authentication). A SQLite path reads only o->merge_rows. On failure err says why,
  * naming no password. */
 struct journal_open_opts {
         const char *password; /* PostgreSQL: the role's password, or NULL */
@@ -126,6 +126,10 @@ struct journal_open_opts {
          * instance may take them over (journal.lease_ms); 0 for
          * JOURNAL_LEASE_MS */
         int64_t lease_ms;
+        /* SQLite: how many coverage changes its log holds before they are
+         * merged into the coverage table in one sorted pass; 0 for the
+         * default (tests set a few, to merge often) */
+        int64_t merge_rows;
 };
 #define JOURNAL_LEASE_MS 30000
 int journal_open_with(const char *where, const struct journal_open_opts *o,

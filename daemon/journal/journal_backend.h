@@ -92,8 +92,8 @@ struct journal_backend {
 
 /* The backends' opens (journal_sqlite.c, journal_pg.c): as journal_open_with,
  * the URL or path already chosen for them. */
-int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
-              size_t errsize);
+int jsql_open(const char *path, const struct journal_open_opts *o, unsigned flags,
+              struct journal **out, char *err, size_t errsize);
 int jpg_open(const char *url, const struct journal_open_opts *o, unsigned flags,
              struct journal **out, char *err, size_t errsize);
 

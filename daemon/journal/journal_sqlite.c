@@ -29,8 +29,9 @@
 /* The layout's version, in PRAGMA user_version: 0 is a new file or one made
  * before versions (then it has the table "coverage", one row a worker and
  * programme, migrated below), 2 kept one outbox row per message, 3 kept
- * each op's item in its row, 4 is this layout. */
-#define SCHEMA_VERSION 4
+ * each op's item in its row, 4 wrote coverage changes into coverages
+ * themselves, 5 is this layout. */
+#define SCHEMA_VERSION 5
 /* An outbox message's position: its row's seq * OUTBOX_ROW_MAX + its index
  * in the row. */
 #define OUTBOX_ROW_MAX 4096
@@ -113,11 +114,33 @@ static const char schema[] =
      * already_registered); rows an older version marked active (2) stay so.
      * start/end_month are the programme's period, first/last_month the
      * coverage's own months (none when last < first) */
+    /* coverage_log: a coverage's changes since the last merge, each as
+     * the coverage's whole row after it (journal_sqlite_cov.c); the newest
+     * image of a coverage is its state. Appended, merged into coverages in
+     * their order, deleted in one range. AUTOINCREMENT: a seq is never
+     * reused once the log is emptied, so an index of it is never fooled */
+    "CREATE TABLE IF NOT EXISTS coverage_log(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  nik TEXT NOT NULL, reg_seq INTEGER NOT NULL, program TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, start_month INTEGER NOT NULL, end_month INTEGER NOT NULL,"
+    "  first_month INTEGER NOT NULL, last_month INTEGER NOT NULL, event_id TEXT,"
+    "  updated_at INTEGER NOT NULL);"
+    /* every coverage as it stands, for the queries that read them in SQL
+     * (the report, pruning): the table's rows no image replaces, and the
+     * newest image of each coverage in the log (the log has no index: SQLite
+     * builds one for the statement) */
+    "CREATE VIEW IF NOT EXISTS coverages_cur AS SELECT nik, reg_seq, program, state,"
+    "  start_month, end_month, first_month, last_month, event_id, updated_at"
+    "  FROM coverages c WHERE NOT EXISTS (SELECT 1 FROM coverage_log l"
+    "   WHERE l.nik = c.nik AND l.reg_seq = c.reg_seq)"
+    " UNION ALL SELECT nik, reg_seq, program, state, start_month, end_month,"
+    "  first_month, last_month, event_id, updated_at FROM coverage_log l"
+    "  WHERE NOT EXISTS (SELECT 1 FROM coverage_log n WHERE n.nik = l.nik"
+    "   AND n.reg_seq = l.reg_seq AND n.seq > l.seq);"
     "CREATE VIEW IF NOT EXISTS coverage_now AS SELECT c.nik, c.program,"
     "  CASE WHEN c.state = 1 AND EXISTS (SELECT 1 FROM ops r WHERE r.seq = c.reg_seq"
     "   AND r.status IN (5, 6)) THEN 2 ELSE c.state END AS state,"
     "  c.start_month, c.end_month, c.first_month, c.last_month, c.reg_seq, c.event_id,"
-    "  c.updated_at FROM coverages c;"
+    "  c.updated_at FROM coverages_cur c;"
     /* a programme's slots in use and committed months (decide_use) */
     "CREATE TABLE IF NOT EXISTS quota(program TEXT PRIMARY KEY, used INTEGER NOT NULL,"
     "  months INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
@@ -166,12 +189,8 @@ enum stmt {
         S_OFFSET_SET,
         S_EVENT_SEEN,
         S_EVENT_INSERT,
-        S_WORKER,
         S_QUOTA_GET,
         S_QUOTA_ADD,
-        S_COVERAGE_TAKE,
-        S_COVERAGE_GET,
-        S_COVERAGE_END,
         S_OP_INSERT,
         S_ITEM_INSERT,
         S_OUTBOX_INSERT,
@@ -189,8 +208,6 @@ enum stmt {
         S_OP_RESULT,
         S_BATCH_NOPS,
         S_OP_SETTLE,
-        S_COVERAGE_SEQ,
-        S_COVERAGE_FAIL,
         S_OUTBOX_FETCH,
         S_OUTBOX_DELETE,
         S_COUNTER_ADD,
@@ -240,8 +257,8 @@ enum stmt {
  * two in step. */
 #define FINAL_OP                                                                         \
         "status IS NOT NULL AND (status <> ?3 OR (kind = ?4 AND NOT EXISTS ("            \
-        "SELECT 1 FROM coverages c WHERE c.nik = ops.nik AND c.reg_seq = ops.seq"        \
-        " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages l"                     \
+        "SELECT 1 FROM coverages_cur c WHERE c.nik = ops.nik AND c.reg_seq = ops.seq"    \
+        " AND c.state = 4 AND NOT EXISTS (SELECT 1 FROM coverages_cur l"                 \
         "  WHERE l.nik = c.nik AND l.program = c.program AND l.reg_seq > c.reg_seq))))"
 
 static const struct journal_backend jsql_backend;
@@ -259,22 +276,10 @@ static const char *const sql[S__COUNT] = {
     [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
                        " covered_by, topic, partition, offset, decided_at)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    /* live coverages, and ended ones that have months (decide_coverage) */
-    [S_WORKER] = "SELECT program, start_month, end_month, first_month, last_month,"
-                 " state IN (1, 2) FROM coverages WHERE nik = ?1 AND (state IN (1, 2)"
-                 " OR (state = 3 AND last_month >= first_month)) ORDER BY reg_seq",
     [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
     [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
                     " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
                     " months = months + ?3",
-    [S_COVERAGE_TAKE] =
-        "INSERT INTO coverages(nik, reg_seq, program, state, start_month, end_month,"
-        " first_month, last_month, event_id, updated_at)"
-        " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_COVERAGE_GET] = "SELECT reg_seq, first_month, last_month FROM coverages"
-                       " WHERE nik = ?1 AND program = ?2 AND state IN (1, 2)",
-    [S_COVERAGE_END] = "UPDATE coverages SET state = 3, last_month = ?3, updated_at = ?4"
-                       " WHERE nik = ?1 AND reg_seq = ?2",
     [S_OP_INSERT] = "INSERT INTO ops(kind, nik, program, event_id, reg_seq)"
                     " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_ITEM_INSERT] = "INSERT INTO items(seq, item) VALUES(?1, ?2)",
@@ -309,15 +314,6 @@ static const char *const sql[S__COUNT] = {
     [S_BATCH_NOPS] = "SELECT count(*) FROM ops WHERE batch_id = ?1",
     [S_OP_SETTLE] = "UPDATE ops SET status = ?2, reason = ?3 WHERE seq = ?1"
                     " AND batch_id IS NULL AND status IS NULL",
-    [S_COVERAGE_SEQ] = "SELECT state, first_month, last_month FROM coverages"
-                       " WHERE nik = ?1 AND reg_seq = ?2",
-    /* a failed registration commits nothing: a pending coverage becomes
-     * failed (its months kept for a replay; a failed one counts none), one
-     * ended meanwhile stays ended without months */
-    [S_COVERAGE_FAIL] = "UPDATE coverages SET state = CASE state WHEN 1 THEN 4"
-                        " ELSE state END, last_month = CASE state WHEN 1 THEN last_month"
-                        " ELSE first_month - 1 END, updated_at = ?3"
-                        " WHERE nik = ?1 AND reg_seq = ?2",
     [S_OUTBOX_FETCH] = "SELECT seq, n, msgs FROM outbox WHERE seq >= ?1 ORDER BY seq",
     /* the rows wholly at or before a position: a range, one statement */
     [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq < ?1 OR (seq = ?1 AND n <= ?2 + 1)",
@@ -407,7 +403,7 @@ static int run(struct journal *j, enum stmt s, const char *what)
         return stmt_run(j, j->st[s], s == S_BEGIN, what);
 }
 
-static int exec(struct journal *j, const char *text)
+int jsql_exec(struct journal *j, const char *text)
 {
         char *msg = NULL;
         int rc = sqlite3_exec(j->db, text, NULL, NULL, &msg);
@@ -523,6 +519,8 @@ static int prepare(struct journal *j, const char *path, char *err, size_t errsiz
                 rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                         &j->st[i], NULL);
         if (rc == SQLITE_OK)
+                rc = jsql_cov_prepare(j);
+        if (rc == SQLITE_OK)
                 rc = jsql_ctl_prepare(j);
         if (rc == SQLITE_OK)
                 return 0;
@@ -578,19 +576,22 @@ static int migrate(struct journal *j)
                 if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                         return fail(j, rc, "schema version");
         }
-        rc = exec(j, "BEGIN IMMEDIATE");
+        rc = jsql_exec(j, "BEGIN IMMEDIATE");
         if (rc == 0 && v0)
-                rc = exec(j, migrate_v0);
+                rc = jsql_exec(j, migrate_v0);
         if (rc == 0 && (v0 || version == 2))
-                rc = exec(j, migrate_outbox);
+                rc = jsql_exec(j, migrate_outbox);
         if (rc == 0 && (v0 || version == 2 || version == 3))
-                rc = exec(j, migrate_items);
+                rc = jsql_exec(j, migrate_items);
+        /* coverage_now reads coverages_cur from layout 5 on */
+        if (rc == 0 && version < 5)
+                rc = jsql_exec(j, "DROP VIEW IF EXISTS coverage_now");
         if (rc == 0)
-                rc = exec(j, schema);
+                rc = jsql_exec(j, schema);
         if (rc == 0 && version != SCHEMA_VERSION)
-                rc = exec(j, "PRAGMA user_version = " STR(SCHEMA_VERSION));
+                rc = jsql_exec(j, "PRAGMA user_version = " STR(SCHEMA_VERSION));
         if (rc == 0)
-                rc = exec(j, "COMMIT");
+                rc = jsql_exec(j, "COMMIT");
         if (rc)
                 (void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -599,10 +600,10 @@ static int migrate(struct journal *j)
 /* The daemon's open: WAL, the schema, the id, the statements. */
 static int open_daemon(struct journal *j, const char *path, char *err, size_t errsize)
 {
-        int rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                         " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-                         " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;"
-                         " PRAGMA secure_delete=ON;");
+        int rc = jsql_exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                              " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                              " PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=10000;"
+                              " PRAGMA secure_delete=ON;");
         if (rc == 0)
                 rc = migrate(j);
         if (rc == 0)
@@ -615,8 +616,8 @@ static int open_daemon(struct journal *j, const char *path, char *err, size_t er
         /* A batch in flight when the daemon stopped is resent (same body, same
          * key): the endpoint's idempotency makes that safe. */
         if (rc == 0 && (j->flags & JOURNAL_RECOVER)) {
-                rc = exec(j, "UPDATE batches SET state = 1"
-                             " WHERE state IN (1, 2) AND state = 2");
+                rc = jsql_exec(j, "UPDATE batches SET state = 1"
+                                  " WHERE state IN (1, 2) AND state = 2");
                 if (rc)
                         snprintf(err, errsize, "%s: %s", path, j->errmsg);
         }
@@ -629,7 +630,7 @@ static int open_operator(struct journal *j, const char *path, char *err, size_t 
         int rc = 0;
 
         if (!(j->flags & JOURNAL_READONLY))
-                rc = exec(j, "PRAGMA synchronous=FULL");
+                rc = jsql_exec(j, "PRAGMA synchronous=FULL");
         if (rc) {
                 snprintf(err, errsize, "%s: %s", path, j->errmsg);
                 return rc;
@@ -643,8 +644,8 @@ static int open_operator(struct journal *j, const char *path, char *err, size_t 
         return rc;
 }
 
-int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
-              size_t errsize)
+int jsql_open(const char *path, const struct journal_open_opts *o, unsigned flags,
+              struct journal **out, char *err, size_t errsize)
 {
         struct journal *j;
         int rc, mode;
@@ -661,6 +662,7 @@ int jsql_open(const char *path, unsigned flags, struct journal **out, char *err,
                 return -ENOMEM;
         j->be = &jsql_backend;
         j->flags = flags;
+        j->cl.merge_rows = o ? o->merge_rows : 0;
         j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
         if (!j->st) {
                 snprintf(err, errsize, "%s: out of memory", path);
@@ -705,6 +707,7 @@ static void jsql_close(struct journal *j)
         for (int i = 0; j->st && i < S__COUNT; i++)
                 sqlite3_finalize(j->st[i]);
         jsql_ctl_finalize(j);
+        jsql_cov_finalize(j);
         sqlite3_close(j->db);
         free(j->qd);
         free(j->ob);
@@ -719,12 +722,18 @@ int jsql_begin(struct journal *j)
                          JOURNAL_SQLITE_READONLY_TEXT);
                 return -EROFS;
         }
-        return run(j, S_BEGIN, "begin");
+        int rc = run(j, S_BEGIN, "begin");
+        if (rc == 0 && (rc = jsql_cov_sync(j)))
+                jsql_rollback(j);
+        return rc;
 }
 
 int jsql_commit(struct journal *j)
 {
-        return run(j, S_COMMIT, "commit");
+        int rc = run(j, S_COMMIT, "commit");
+        if (rc == 0)
+                jsql_cov_committed(j);
+        return rc;
 }
 
 /* After a failed statement or COMMIT: SQLite has itself rolled the
@@ -734,6 +743,7 @@ int jsql_commit(struct journal *j)
 void jsql_rollback(struct journal *j)
 {
         j->ob_n = j->ob_len = 0;
+        jsql_cov_rollback(j);
         if (sqlite3_get_autocommit(j->db))
                 return;
         int rc = sqlite3_step(use(j, S_ROLLBACK));
@@ -788,35 +798,34 @@ static int event_seen(struct journal *j, const char *event_id)
 
 int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *out)
 {
-        sqlite3_stmt *s = use(j, S_WORKER);
-        int rc, r = 0;
+        const struct jsql_covs *covs;
+        int rc = jsql_cov_rows(j, nik, &covs);
 
-        /* every coverage decide needs, however many: no cap on a history */
+        /* every coverage decide needs, however many: no cap on a history.
+         * Live ones, and ended ones that have months (decide_coverage) */
         out->n = 0;
-        bind_text(s, 1, nik);
-        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        for (size_t i = 0; rc == 0 && i < covs->n; i++) {
+                const struct jsql_cov *v = &covs->v[i];
+                bool live = v->state == COV_PENDING || v->state == COV_ACTIVE;
+                if (!live && !(v->state == COV_ENDED && v->last_month >= v->first_month))
+                        continue;
                 struct decide_coverage c = {
-                    .start_month = sqlite3_column_int64(s, 1),
-                    .end_month = sqlite3_column_int64(s, 2),
-                    .first_month = sqlite3_column_int64(s, 3),
-                    .last_month = sqlite3_column_int64(s, 4),
-                    .live = sqlite3_column_int(s, 5) != 0,
+                    .start_month = v->start_month,
+                    .end_month = v->end_month,
+                    .first_month = v->first_month,
+                    .last_month = v->last_month,
+                    .live = live,
                 };
-                snprintf(c.program, sizeof(c.program), "%s",
-                         (const char *)sqlite3_column_text(s, 0));
-                r = decide_worker_put(out, &c);
+                memcpy(c.program, v->program, sizeof(c.program));
+                if (decide_worker_put(out, &c)) {
+                        snprintf(j->errmsg, sizeof(j->errmsg),
+                                 "worker lookup: out of memory");
+                        rc = -ENOMEM;
+                }
         }
-        sqlite3_reset(s);
-        if (r) {
+        if (rc)
                 out->n = 0;
-                snprintf(j->errmsg, sizeof(j->errmsg), "worker lookup: out of memory");
-                return r;
-        }
-        if (rc != SQLITE_DONE) {
-                out->n = 0;
-                return fail(j, rc, "worker lookup");
-        }
-        return 0;
+        return rc;
 }
 
 int jsql_quota_used(struct journal *j, const char *program, int64_t *used,
@@ -1006,42 +1015,39 @@ static int op_add(struct journal *j, int kind, const struct journal_record *r,
 
 static int coverage_change(struct journal *j, const struct journal_record *r)
 {
-        sqlite3_stmt *s;
-        int64_t seq = 0, reg_seq = 0, first = 0, last = 0, released;
+        const struct jsql_covs *covs;
+        const struct jsql_cov *live = NULL;
+        int64_t seq = 0, last, released;
         int rc;
 
         if (r->action == DECIDE_REGISTER) {
+                struct jsql_cov c = {
+                    .start_month = r->start_month,
+                    .end_month = r->end_month,
+                    .first_month = r->first_month,
+                    .last_month = r->last_month,
+                    .updated_at = r->at_ms,
+                };
+                snprintf(c.program, sizeof(c.program), "%s", r->program);
+                snprintf(c.event_id, sizeof(c.event_id), "%s",
+                         r->event_id ? r->event_id : "");
                 rc = op_add(j, JOURNAL_OP_REGISTER, r, 0, &seq);
-                if (rc)
-                        return rc;
-                s = use(j, S_COVERAGE_TAKE);
-                bind_text(s, 1, r->nik);
-                sqlite3_bind_int64(s, 2, seq);
-                bind_text(s, 3, r->program);
-                sqlite3_bind_int64(s, 4, r->start_month);
-                sqlite3_bind_int64(s, 5, r->end_month);
-                sqlite3_bind_int64(s, 6, r->first_month);
-                sqlite3_bind_int64(s, 7, r->last_month);
-                bind_text(s, 8, r->event_id);
-                sqlite3_bind_int64(s, 9, r->at_ms);
-                rc = run(j, S_COVERAGE_TAKE, "coverage");
+                if (rc == 0)
+                        rc = jsql_cov_take(j, r->nik, seq, &c);
                 return rc ? rc
                           : quota_note(j, r->program, 1,
                                        decide_months(r->first_month, r->last_month));
         }
         if (r->action != DECIDE_DEACTIVATE)
                 return 0;
-        s = use(j, S_COVERAGE_GET);
-        bind_text(s, 1, r->nik);
-        bind_text(s, 2, r->program);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-                reg_seq = sqlite3_column_int64(s, 0);
-                first = sqlite3_column_int64(s, 1);
-                last = sqlite3_column_int64(s, 2);
-        }
-        sqlite3_reset(s);
-        if (rc == SQLITE_DONE) {
+        rc = jsql_cov_rows(j, r->nik, &covs);
+        if (rc)
+                return rc;
+        for (size_t i = 0; i < covs->n && !live; i++)
+                if ((covs->v[i].state == COV_PENDING || covs->v[i].state == COV_ACTIVE) &&
+                    strcmp(covs->v[i].program, r->program) == 0)
+                        live = &covs->v[i];
+        if (!live) {
                 /* the caller's facts were wrong: say so (never the NIK) */
                 snprintf(j->errmsg, sizeof(j->errmsg),
                          "deactivation (event %s): the worker has no live coverage in %s",
@@ -1049,23 +1055,17 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
                          r->program ? r->program : "(none)");
                 return -ENOENT;
         }
-        if (rc != SQLITE_ROW)
-                return fail(j, rc, "coverage");
         /* it ends at the withdrawal's month, never later than it would have:
          * the months after are released */
-        released = decide_months(first, last);
+        last = live->last_month;
+        released = decide_months(live->first_month, last);
         if (r->last_month < last)
                 last = r->last_month;
-        released -= decide_months(first, last);
-        s = use(j, S_COVERAGE_END);
-        bind_text(s, 1, r->nik);
-        sqlite3_bind_int64(s, 2, reg_seq);
-        sqlite3_bind_int64(s, 3, last);
-        sqlite3_bind_int64(s, 4, r->at_ms);
-        rc = run(j, S_COVERAGE_END, "coverage");
+        released -= decide_months(live->first_month, last);
+        rc = jsql_cov_change(j, r->nik, live, COV_ENDED, last, r->at_ms);
         if (rc == 0)
                 rc = quota_note(j, r->program, -1, -released);
-        return rc ? rc : op_add(j, JOURNAL_OP_DEACTIVATE, r, reg_seq, &seq);
+        return rc ? rc : op_add(j, JOURNAL_OP_DEACTIVATE, r, live->reg_seq, &seq);
 }
 
 static int record(struct journal *j, const struct journal_record *r)
@@ -1142,6 +1142,11 @@ static int jsql_consume_commit(struct journal *j, const struct journal_outcome *
         if (rc)
                 jsql_rollback(j);
         j->n_qd = 0;
+        /* the batch is journaled whatever the merge does: a merge that
+         * fails leaves the log as it was (write health says why) and is
+         * tried again after the next batch */
+        if (rc == 0 && jsql_cov_pending(j) >= (size_t)j->cl.merge_rows)
+                (void)jsql_cov_merge(j);
         return rc;
 }
 
@@ -1406,32 +1411,34 @@ static int jsql_batch_update(struct journal *j, int64_t id, int state, int64_t a
 static int coverage_settle(struct journal *j, const struct journal_op *op,
                            enum result_status status)
 {
-        sqlite3_stmt *s;
+        const struct jsql_covs *covs;
+        const struct jsql_cov *c = NULL;
         int64_t months;
-        int rc, state;
+        int rc;
 
         if (status == RESULT_REGISTERED || status == RESULT_ALREADY_REGISTERED)
                 return 0;
-        s = use(j, S_COVERAGE_SEQ);
-        bind_text(s, 1, op->nik);
-        sqlite3_bind_int64(s, 2, op->seq);
-        rc = sqlite3_step(s);
-        state = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-        months = rc == SQLITE_ROW ? decide_months(sqlite3_column_int64(s, 1),
-                                                  sqlite3_column_int64(s, 2))
-                                  : 0;
-        sqlite3_reset(s);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return fail(j, rc, "coverage settle");
-        if (state != COV_PENDING && (state != COV_ENDED || months == 0))
+        rc = jsql_cov_rows(j, op->nik, &covs);
+        if (rc)
+                return rc;
+        for (size_t i = 0; i < covs->n && !c; i++)
+                if (covs->v[i].reg_seq == op->seq)
+                        c = &covs->v[i];
+        if (!c)
+                return 0;
+        months = decide_months(c->first_month, c->last_month);
+        if (c->state != COV_PENDING && (c->state != COV_ENDED || months == 0))
                 return 0; /* failed already, or nothing left to release */
-        s = use(j, S_COVERAGE_FAIL);
-        bind_text(s, 1, op->nik);
-        sqlite3_bind_int64(s, 2, op->seq);
-        sqlite3_bind_int64(s, 3, clock_now_ms());
-        rc = run(j, S_COVERAGE_FAIL, "coverage settle");
+        /* a failed registration commits nothing: a pending coverage becomes
+         * failed (its months kept for a replay; a failed one counts none),
+         * one ended meanwhile stays ended without months */
+        rc = c->state == COV_PENDING
+                 ? jsql_cov_change(j, op->nik, c, COV_FAILED, c->last_month,
+                                   clock_now_ms())
+                 : jsql_cov_change(j, op->nik, c, COV_ENDED, c->first_month - 1,
+                                   clock_now_ms());
         if (rc == 0)
-                rc = quota_add(j, op->program, state == COV_PENDING ? -1 : 0, -months);
+                rc = quota_add(j, op->program, c->state == COV_PENDING ? -1 : 0, -months);
         return rc;
 }
 
@@ -1668,11 +1675,11 @@ static int outbox_delete(struct journal *j, int64_t through, int64_t delivered)
 static int jsql_outbox_delete_through(struct journal *j, int64_t through,
                                       int64_t delivered)
 {
-        int rc = exec(j, "PRAGMA secure_delete=FAST"), back;
+        int rc = jsql_exec(j, "PRAGMA secure_delete=FAST"), back;
 
         if (rc == 0)
                 rc = outbox_delete(j, through, delivered);
-        back = exec(j, "PRAGMA secure_delete=ON");
+        back = jsql_exec(j, "PRAGMA secure_delete=ON");
 
         return rc ? rc : back;
 }

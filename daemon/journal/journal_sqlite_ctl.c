@@ -31,13 +31,11 @@ enum stmt {
         C_BATCH_ITEMS,
         C_WORKER_OPS,
         C_WORKER_EVENTS,
-        C_WORKER_COVERAGE,
+        C_OP_STATUS,
         C_REJECTED,
         C_AUDIT_ADD,
         C_AUDIT_LIST,
-        C_COVERAGE_ROW,
         C_LATER_OP,
-        C_COVERAGE_RETAKE,
         C_OP_RESET,
         C_OP_REASON,
         C_BATCH_REQUEUE,
@@ -48,16 +46,12 @@ enum stmt {
 #define BATCH_COLUMNS                                                                    \
         "b.id, b.kind, b.state, b.attempts, b.next_at, b.last_error, b.created_at, "     \
         "b.updated_at "
-/* An op, its registration's kpj, its outcome, the coverage it starts or ends
- * (only while that coverage is still the op's own) and its batch's state. */
+/* An op, its registration's kpj and outcome, its own outcome and its
+ * batch's state (the coverage it starts or ends is read apart: item_coverage). */
 #define ITEM_COLUMNS                                                                     \
         "o.seq, o.kind, o.nik, o.program, o.event_id, i.item, o.reg_seq, r.kpj, "        \
-        "o.batch_id, o.status, o.kpj, o.reason, c.state, b.state "                       \
+        "o.batch_id, o.status, o.kpj, o.reason, r.status, b.state "                      \
         "FROM ops o JOIN items i ON i.seq = o.seq LEFT JOIN ops r ON r.seq = o.reg_seq " \
-        "LEFT JOIN coverage_now c ON c.nik = o.nik AND c.program = o.program "           \
-        "  AND c.reg_seq = (CASE WHEN o.kind = 1 THEN o.seq ELSE o.reg_seq END) "        \
-        "  AND NOT EXISTS (SELECT 1 FROM coverages l WHERE l.nik = o.nik "               \
-        "   AND l.program = o.program AND l.reg_seq > c.reg_seq) "                       \
         "LEFT JOIN batches b ON b.id = o.batch_id "
 #define EVENT_COLUMNS                                                                    \
         "event_id, nik, program, type, status, reason, covered_by, topic, partition, "   \
@@ -94,10 +88,7 @@ static const char *const sql[C__COUNT] = {
     [C_WORKER_OPS] = "SELECT " ITEM_COLUMNS "WHERE o.nik = ?1 ORDER BY o.seq",
     [C_WORKER_EVENTS] =
         "SELECT " EVENT_COLUMNS "WHERE nik = ?1 ORDER BY decided_at, event_id",
-    [C_WORKER_COVERAGE] =
-        "SELECT program, state, start_month, end_month, reg_seq, event_id,"
-        " updated_at, first_month, last_month FROM coverage_now WHERE nik = ?1"
-        " ORDER BY reg_seq",
+    [C_OP_STATUS] = "SELECT status FROM ops WHERE seq = ?1",
     [C_REJECTED] =
         "SELECT " EVENT_COLUMNS "WHERE status = ?3 AND (?1 IS NULL OR reason = ?1)"
         " AND (?2 IS NULL OR decided_at >= ?2) ORDER BY decided_at, event_id",
@@ -105,14 +96,7 @@ static const char *const sql[C__COUNT] = {
     [C_AUDIT_LIST] = "SELECT id, at, who, action, detail FROM audit"
                      " WHERE (?1 IS NULL OR instr(detail, ?1) > 0)"
                      " AND (?2 IS NULL OR at >= ?2) ORDER BY id",
-    /* the latest coverage of (NIK, programme): the op's own, or a later one */
-    [C_COVERAGE_ROW] = "SELECT state, reg_seq, start_month, end_month, first_month,"
-                       " last_month FROM coverage_now WHERE nik = ?1 AND program = ?2"
-                       " ORDER BY reg_seq DESC LIMIT 1",
     [C_LATER_OP] = "SELECT seq FROM ops WHERE seq > ?2 AND nik = ?1 ORDER BY seq LIMIT 1",
-    [C_COVERAGE_RETAKE] =
-        "UPDATE coverages SET state = 1, updated_at = ?4"
-        " WHERE nik = ?1 AND program = ?2 AND reg_seq = ?3 AND state = 4",
     [C_OP_RESET] = "UPDATE ops SET status = NULL, kpj = NULL, reason = NULL"
                    " WHERE seq = ?1 AND batch_id = ?2",
     [C_OP_REASON] = "UPDATE ops SET reason = ?2 WHERE seq = ?1",
@@ -198,7 +182,14 @@ static int run_int(struct journal *j, enum stmt s, const char *what, int64_t *ou
  * one (BEGIN IMMEDIATE, the daemon half's journal_begin). */
 static int begin(struct journal *j, bool write)
 {
-        return write ? jsql_begin(j) : run(j, C_BEGIN, "begin");
+        int rc;
+
+        if (write)
+                return jsql_begin(j);
+        rc = run(j, C_BEGIN, "begin");
+        if (rc == 0 && (rc = jsql_cov_sync(j)))
+                jsql_rollback(j);
+        return rc;
 }
 
 static int commit(struct journal *j)
@@ -368,7 +359,41 @@ int jsql_ctl_batches(struct journal *j, const struct journal_ctl_filter *f,
         return end_read(j, each(j, s, batch_row, &bc, "batches"));
 }
 
-static void read_item(sqlite3_stmt *s, struct journal_ctl_item *it)
+/* A coverage's state as the operator reads it: a pending one whose
+ * registration was answered registered or already_registered is active. */
+static int state_now(const struct jsql_cov *c, int reg_status)
+{
+        return c->state == JOURNAL_COVERAGE_PENDING &&
+                       (reg_status == RESULT_REGISTERED ||
+                        reg_status == RESULT_ALREADY_REGISTERED)
+                   ? JOURNAL_COVERAGE_ACTIVE
+                   : c->state;
+}
+
+/* The state of the coverage op starts (a registration) or ends (a
+ * deactivation) while it is still the op's own (no later registration of
+ * the worker in that programme), or 0. */
+static int item_coverage(struct journal *j, const struct journal_op *op, int reg_status,
+                         int *out)
+{
+        const struct jsql_covs *covs;
+        const struct jsql_cov *own = NULL;
+        bool later = false;
+        int rc = jsql_cov_rows(j, op->nik, &covs);
+
+        for (size_t i = 0; rc == 0 && i < covs->n; i++) {
+                if (strcmp(covs->v[i].program, op->program) != 0)
+                        continue;
+                if (covs->v[i].reg_seq == op->reg_seq)
+                        own = &covs->v[i];
+                else if (covs->v[i].reg_seq > op->reg_seq)
+                        later = true;
+        }
+        *out = rc == 0 && own && !later ? state_now(own, reg_status) : 0;
+        return rc;
+}
+
+static int read_item(struct journal *j, sqlite3_stmt *s, struct journal_ctl_item *it)
 {
         struct journal_op *op = &it->op;
 
@@ -387,22 +412,26 @@ static void read_item(sqlite3_stmt *s, struct journal_ctl_item *it)
         it->status = sqlite3_column_int(s, 9);
         it->kpj = col_text(s, 10);
         it->reason = col_text(s, 11);
-        it->coverage = sqlite3_column_int(s, 12);
         it->batch_state = sqlite3_column_int(s, 13);
+        return item_coverage(j, op,
+                             op->kind == JOURNAL_OP_REGISTER ? it->status
+                                                             : sqlite3_column_int(s, 12),
+                             &it->coverage);
 }
 
 struct item_ctx {
         journal_ctl_item_fn fn;
         void *opaque;
+        struct journal *j;
 };
 
 static int item_row(sqlite3_stmt *s, void *ctx)
 {
         struct item_ctx *ic = ctx;
         struct journal_ctl_item it;
+        int rc = read_item(ic->j, s, &it);
 
-        read_item(s, &it);
-        return ic->fn(&it, ic->opaque);
+        return rc ? rc : ic->fn(&it, ic->opaque);
 }
 
 /* The batch as the daemon half reads it (journal_batch_get), handed on. */
@@ -423,7 +452,7 @@ static int shown_batch(const struct journal_batch *jb, void *opaque)
 int jsql_ctl_batch_show(struct journal *j, int64_t id, journal_ctl_batch_fn bfn,
                         journal_ctl_item_fn ifn, void *opaque)
 {
-        struct item_ctx ic = {ifn, opaque};
+        struct item_ctx ic = {ifn, opaque, j};
         struct shown_ctx sc = {bfn, opaque, 0};
         sqlite3_stmt *s;
         int rc = begin(j, false);
@@ -471,34 +500,44 @@ static int event_row(sqlite3_stmt *s, void *ctx)
         return ec->fn(&e, ec->opaque);
 }
 
-struct coverage_ctx {
-        journal_ctl_coverage_fn fn;
-        void *opaque;
-};
-
-static int coverage_row(sqlite3_stmt *s, void *ctx)
+/* The worker's coverages as they stand, in decision order, each with its
+ * state as the operator reads it. */
+static int worker_coverages(struct journal *j, const char *nik,
+                            journal_ctl_coverage_fn fn, void *opaque)
 {
-        struct coverage_ctx *cc = ctx;
-        struct journal_ctl_coverage cov = {
-            .program = col_text(s, 0),
-            .state = sqlite3_column_int(s, 1),
-            .start_month = sqlite3_column_int64(s, 2),
-            .end_month = sqlite3_column_int64(s, 3),
-            .reg_seq = sqlite3_column_int64(s, 4),
-            .event_id = col_text(s, 5),
-            .updated_at = sqlite3_column_int64(s, 6),
-            .first_month = sqlite3_column_int64(s, 7),
-            .last_month = sqlite3_column_int64(s, 8),
-        };
-        return cc->fn(&cov, cc->opaque);
+        const struct jsql_covs *covs;
+        int rc = jsql_cov_rows(j, nik, &covs), n = 0;
+
+        for (size_t i = 0; rc == 0 && i < covs->n; i++) {
+                const struct jsql_cov *c = &covs->v[i];
+                sqlite3_stmt *s = use(j, C_OP_STATUS);
+                int64_t status;
+                sqlite3_bind_int64(s, 1, c->reg_seq);
+                rc = run_int(j, C_OP_STATUS, "coverage", &status);
+                if (rc)
+                        break;
+                struct journal_ctl_coverage cov = {
+                    .program = c->program,
+                    .state = state_now(c, (int)status),
+                    .start_month = c->start_month,
+                    .end_month = c->end_month,
+                    .reg_seq = c->reg_seq,
+                    .event_id = c->event_id[0] ? c->event_id : NULL,
+                    .updated_at = c->updated_at,
+                    .first_month = c->first_month,
+                    .last_month = c->last_month,
+                };
+                n++;
+                rc = fn(&cov, opaque);
+        }
+        return rc < 0 ? rc : n;
 }
 
 int jsql_ctl_worker(struct journal *j, const char *nik,
                     const struct journal_ctl_worker_fns *fns, void *opaque)
 {
         struct event_ctx ec = {fns->event, opaque};
-        struct coverage_ctx cc = {fns->coverage, opaque};
-        struct item_ctx ic = {fns->op, opaque};
+        struct item_ctx ic = {fns->op, opaque, j};
         int rc = begin(j, false), n = 0;
 
         if (rc)
@@ -509,8 +548,7 @@ int jsql_ctl_worker(struct journal *j, const char *nik,
                 n += rc > 0 ? rc : 0;
         }
         if (rc >= 0 && fns->coverage) {
-                bind_text(use(j, C_WORKER_COVERAGE), 1, nik);
-                rc = each(j, j->ctl_st[C_WORKER_COVERAGE], coverage_row, &cc, "coverage");
+                rc = worker_coverages(j, nik, fns->coverage, opaque);
                 n += rc > 0 ? rc : 0;
         }
         if (rc >= 0 && fns->op) {
@@ -609,8 +647,10 @@ int jsql_ctl_audit_list(struct journal *j, const char *contains, int64_t since_m
 static int read_facts(struct journal *j, const struct jctl_rop *o, struct replay_item *f,
                       struct decide_worker *w)
 {
-        sqlite3_stmt *s = use(j, C_COVERAGE_ROW);
-        int rc;
+        const struct jsql_covs *covs;
+        const struct jsql_cov *latest = NULL;
+        sqlite3_stmt *s;
+        int rc = jsql_cov_rows(j, o->nik, &covs);
 
         *f = (struct replay_item){
             .kind = o->op.kind,
@@ -618,20 +658,26 @@ static int read_facts(struct journal *j, const struct jctl_rop *o, struct replay
             .program = o->program,
             .worker = w,
         };
-        bind_text(s, 1, o->nik);
-        bind_text(s, 2, o->program);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-                f->coverage = sqlite3_column_int(s, 0);
-                f->coverage_own = sqlite3_column_int64(s, 1) == o->op.seq;
-                f->start_month = sqlite3_column_int64(s, 2);
-                f->end_month = sqlite3_column_int64(s, 3);
-                f->first_month = sqlite3_column_int64(s, 4);
-                f->last_month = sqlite3_column_int64(s, 5);
+        if (rc)
+                return rc;
+        /* the latest coverage of (NIK, programme): the op's own, or a later one */
+        for (size_t i = 0; i < covs->n; i++)
+                if (strcmp(covs->v[i].program, o->program) == 0)
+                        latest = &covs->v[i];
+        if (latest) {
+                int64_t status = 0;
+                s = use(j, C_OP_STATUS);
+                sqlite3_bind_int64(s, 1, latest->reg_seq);
+                rc = run_int(j, C_OP_STATUS, "coverage", &status);
+                if (rc)
+                        return rc;
+                f->coverage = state_now(latest, (int)status);
+                f->coverage_own = latest->reg_seq == o->op.seq;
+                f->start_month = latest->start_month;
+                f->end_month = latest->end_month;
+                f->first_month = latest->first_month;
+                f->last_month = latest->last_month;
         }
-        sqlite3_reset(s);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return fail(j, rc, "coverage");
         rc = jsql_worker_live(j, o->nik, w);
         if (rc)
                 return rc;
@@ -662,6 +708,8 @@ static int requeue_op(struct journal *j, const struct jctl_rop *o,
                       const struct replay_item *f, int64_t in, int64_t now)
 {
         sqlite3_stmt *s = use(j, C_OP_RESET);
+        const struct jsql_covs *covs;
+        const struct jsql_cov *c = NULL;
         int rc;
 
         sqlite3_bind_int64(s, 1, o->op.seq);
@@ -671,14 +719,17 @@ static int requeue_op(struct journal *j, const struct jctl_rop *o,
                 rc = -ESTALE;
         if (rc || o->op.kind != JOURNAL_OP_REGISTER)
                 return rc;
-        s = use(j, C_COVERAGE_RETAKE);
-        bind_text(s, 1, o->nik);
-        bind_text(s, 2, o->program);
-        sqlite3_bind_int64(s, 3, o->op.seq);
-        sqlite3_bind_int64(s, 4, now);
-        rc = run(j, C_COVERAGE_RETAKE, "coverage");
-        if (rc == 0 && sqlite3_changes(j->db) != 1)
+        rc = jsql_cov_rows(j, o->nik, &covs);
+        for (size_t i = 0; rc == 0 && i < covs->n && !c; i++)
+                if (covs->v[i].reg_seq == o->op.seq &&
+                    covs->v[i].state == JOURNAL_COVERAGE_FAILED &&
+                    strcmp(covs->v[i].program, o->program) == 0)
+                        c = &covs->v[i];
+        if (rc == 0 && !c)
                 rc = -ESTALE;
+        if (rc == 0)
+                rc = jsql_cov_change(j, o->nik, c, JOURNAL_COVERAGE_PENDING,
+                                     c->last_month, now);
         if (rc)
                 return rc;
         return jsql_quota_add(j, o->program, 1,
@@ -795,7 +846,7 @@ static int load(struct journal *j, int64_t id, struct jctl_replay *r,
                 struct journal_ctl_replay *out, int *body_n)
 {
         struct loaded_ctx lc = {r, out, -1};
-        struct item_ctx ic = {jctl_collect_op, r};
+        struct item_ctx ic = {jctl_collect_op, r, j};
         sqlite3_stmt *s;
         int rc = journal_batch_get(j, id, loaded_batch, &lc);
 

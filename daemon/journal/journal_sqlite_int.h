@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "journal.h"
@@ -15,6 +16,47 @@
 
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
+
+/* One coverage as it stands (journal_sqlite_cov.c): its newest image in
+ * the coverage log, else its row of the coverage table. */
+struct jsql_cov {
+        int64_t reg_seq;
+        char program[EVENT_PROGRAM_MAX + 1];
+        int state; /* enum journal_coverage_state, as stored (never "active") */
+        int64_t start_month, end_month, first_month, last_month;
+        char event_id[EVENT_ID_MAX + 1];
+        int64_t updated_at;
+        int64_t src; /* the log image it is, or 0: the table's row */
+};
+struct jsql_covs {
+        struct jsql_cov *v;
+        size_t n, cap;
+};
+
+/* Images the coverage log holds before a merge (the daemon's default). */
+#define JSQL_COV_MERGE_ROWS 50000
+
+/* A handle's index of the coverage log: per image, its NIK's hash, its seq
+ * and registration; per NIK hash, its newest image (a hash table of
+ * slots), each image linking to the one before of the same hash. Two NIKs
+ * may share a hash: an image's NIK is checked when it is read. */
+struct jsql_covlog {
+        struct cl_ent {
+                int64_t seq, reg_seq;
+                uint32_t h, prev;
+        } * ent;
+        size_t n, cap, n_committed;
+        struct cl_slot {
+                uint32_t h, head;
+        } * slot;
+        size_t n_keys, n_slots;
+        int64_t last;       /* the highest seq indexed */
+        int64_t floor;      /* the seq merged when the index was built */
+        int64_t merged;     /* meta coverage_merged as last read; -1: read it all again */
+        int64_t merge_rows; /* merge once the log holds this many images */
+        sqlite3_stmt **st;
+        struct jsql_covs rows; /* what jsql_cov_rows hands out */
+};
 
 struct journal {
         const struct journal_backend *be; /* first: journal.c dispatches on it */
@@ -38,8 +80,9 @@ struct journal {
          * one row when it commits (jsql_outbox_flush) */
         unsigned char *ob;
         size_t ob_len, ob_cap, ob_n;
-        char topic[256];    /* the topic of the message fetch hands over */
-        int64_t ob_through; /* every message up to here delivered (meta) */
+        struct jsql_covlog cl; /* the coverage log's index */
+        char topic[256];       /* the topic of the message fetch hands over */
+        int64_t ob_through;    /* every message up to here delivered (meta) */
         bool ob_through_known;
 };
 
@@ -117,6 +160,9 @@ static inline void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
                 sqlite3_bind_null(s, i);
 }
 
+/* Runs SQL text with no rows (a pragma, the schema). */
+int jsql_exec(struct journal *j, const char *text);
+
 /* Transactions (journal_sqlite.c): BEGIN IMMEDIATE (-EROFS on a read-only
  * open), COMMIT, and a ROLLBACK only if one is still open (SQLite rolls
  * back by itself after some errors; errmsg keeps the first cause). */
@@ -147,6 +193,32 @@ int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops,
                       int64_t *out_id);
 /* Ends a batch in state with error as its last error (NULL: none). */
 int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error);
+
+/* The coverage log (journal_sqlite_cov.c). Its statements, prepared at
+ * open (an SQLite code, its text in errmsg), and freed with the index. */
+int jsql_cov_prepare(struct journal *j);
+void jsql_cov_finalize(struct journal *j);
+/* At the start of every transaction (jsql_begin, the operator's reads):
+ * the index brought up to date with what others appended or merged. */
+int jsql_cov_sync(struct journal *j);
+/* After COMMIT / ROLLBACK: this transaction's images kept / forgotten. */
+void jsql_cov_committed(struct journal *j);
+void jsql_cov_rollback(struct journal *j);
+/* Every coverage of nik as it stands, in registration order (all states),
+ * in *out: valid until the next call. */
+int jsql_cov_rows(struct journal *j, const char *nik, const struct jsql_covs **out);
+/* A coverage taken: registration reg_seq of nik, pending, with c's
+ * programme, months, event id and time (c's other fields unused). */
+int jsql_cov_take(struct journal *j, const char *nik, int64_t reg_seq,
+                  const struct jsql_cov *c);
+/* A change of a coverage as jsql_cov_rows gave it: its new state, last
+ * month and time (-ESTALE if it has no row). */
+int jsql_cov_change(struct journal *j, const char *nik, const struct jsql_cov *from,
+                    int state, int64_t last_month, int64_t at);
+/* Images in the log (the index's), and their merge into the coverage
+ * table in its own transaction. */
+size_t jsql_cov_pending(const struct journal *j);
+int jsql_cov_merge(struct journal *j);
 
 /* The operator half's statements (journal_sqlite_ctl.c), prepared at open;
  * 0, or the SQLite code of the first that would not prepare, with its text

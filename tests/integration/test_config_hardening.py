@@ -243,7 +243,7 @@ def test_audit_names_the_real_user():
         for f in os.listdir(home):
             os.chown(os.path.join(home, f), NOBODY, NOBODY)
         with sqlite3.connect(journal) as db:
-            nik = db.execute("SELECT nik FROM coverages LIMIT 1").fetchone()[0]
+            nik = db.execute("SELECT nik FROM coverages_cur LIMIT 1").fetchone()[0]
 
         cases = [
             # (what, the variables, as nobody?, who the audit must name)

@@ -920,6 +920,165 @@ static void test_a_journal_of_version_3_keeps_its_items(void **state)
         journal_close(j);
 }
 
+/* The first column of the first row of q, read from the file beside the
+ * journal's own connection (WAL: it sees what was committed). */
+static int64_t file_int(const char *q)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        int64_t v = -1;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                         SQLITE_OK);
+        if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+                fail_msg("%s: %s", q, sqlite3_errmsg(db));
+        if (sqlite3_step(s) == SQLITE_ROW)
+                v = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return v;
+}
+
+static struct journal *open_merging(unsigned flags, int64_t merge_rows)
+{
+        struct journal_open_opts o = {.merge_rows = merge_rows};
+        char err[256];
+        struct journal *j = NULL;
+        if (journal_open_with(path, &o, flags, &j, err, sizeof(err)))
+                fail_msg("%s", err);
+        return j;
+}
+
+struct seen_cov {
+        int state[4];
+        size_t n;
+};
+
+static int note_cov(const struct journal_ctl_coverage *c, void *opaque)
+{
+        struct seen_cov *sc = opaque;
+        if (sc->n < 4)
+                sc->state[sc->n] = c->state;
+        sc->n++;
+        return 0;
+}
+
+/* The coverages of nik as an operator reads them (a read-only handle). */
+static struct seen_cov operator_sees(const char *nik)
+{
+        struct journal *ro = open_journal(JOURNAL_READONLY);
+        struct journal_ctl_worker_fns fns = {.coverage = note_cov};
+        struct seen_cov sc = {{0}, 0};
+
+        assert_true(journal_ctl_worker(ro, nik, &fns, &sc) >= 0);
+        journal_close(ro);
+        return sc;
+}
+
+#define W1 "6471054506900002"
+#define W2 "6471051203850001"
+#define W3 "6471051203850003"
+#define W4 "6471051203850004"
+#define W5 "6471051203850005"
+#define W6 "6471051203850006"
+#define W7 "6471051203850007"
+
+/* Coverage changes are appended to the coverage log and merged into the
+ * coverage table once the log holds enough of them: every reader (deciding,
+ * the operator, another handle, a restart) sees each coverage as its newest
+ * change left it, and a batch that fails leaves no change behind. */
+static void test_coverage_changes_logged_then_merged(void **state)
+{
+        struct journal *j, *j2;
+        struct decide_worker w = {0};
+        struct seen_cov sc;
+        (void)state;
+
+        teardown_files();
+        j = open_merging(JOURNAL_RECOVER, 4);
+
+        /* three registrations: three images in the log, none in the table */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e1", W1, DECIDE_REGISTER, 0);
+        record(j, "e2", W2, DECIDE_REGISTER, 1);
+        record(j, "e3", W3, DECIDE_REGISTER, 2);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 3);
+        assert_int_equal(file_int("SELECT count(*) FROM coverages"), 0);
+        sc = operator_sees(W1);
+        assert_int_equal(sc.n, 1);
+        assert_int_equal(sc.state[0], JOURNAL_COVERAGE_PENDING);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_now WHERE state = 1"),
+                         3);
+
+        /* a withdrawal (an image of an image) and a fourth registration: the
+         * log reaches 5 and is merged, newest image of each coverage kept */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e4", W1, DECIDE_DEACTIVATE, 3);
+        record(j, "e5", W4, DECIDE_REGISTER, 4);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM coverages"), 4);
+        assert_int_equal(file_int("SELECT state FROM coverages WHERE nik = '" W1 "'"),
+                         JOURNAL_COVERAGE_ENDED);
+        assert_int_equal(file_int("SELECT CAST(value AS INTEGER) FROM meta"
+                                  " WHERE key = 'coverage_merged'"),
+                         5);
+
+        /* a withdrawal of a merged coverage: an image of the table's row */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e6", W2, DECIDE_DEACTIVATE, 5);
+        assert_int_equal(jt_commit(j), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 1);
+        assert_int_equal(file_int("SELECT state FROM coverages WHERE nik = '" W2 "'"),
+                         JOURNAL_COVERAGE_PENDING);
+        assert_int_equal(jt_worker(j, W2, &w), 0);
+        assert_true(w.n == 0 || !w.cov[0].live);
+        sc = operator_sees(W2);
+        assert_int_equal(sc.n, 1);
+        assert_int_equal(sc.state[0], JOURNAL_COVERAGE_ENDED);
+
+        /* a batch that fails after a registration keeps none of it */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e7", W5, DECIDE_REGISTER, 6);
+        record(j, "e8", W6, DECIDE_DEACTIVATE, 7); /* W6 has no coverage */
+        assert_int_equal(jt_commit(j), -ENOENT);
+        assert_int_equal(jt_worker(j, W5, &w), 0);
+        assert_int_equal(w.n, 0);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 1);
+
+        /* another handle's change is seen at this one's next transaction;
+         * its merge (after each change) makes this one read the log again */
+        j2 = open_merging(JOURNAL_RECOVER, 1);
+        assert_int_equal(jt_begin(j2), 0);
+        record(j2, "e9", W7, DECIDE_REGISTER, 6);
+        assert_int_equal(jt_commit(j2), 0);
+        journal_close(j2);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 0);
+        assert_int_equal(jt_worker(j, W7, &w), 0);
+        assert_int_equal(w.n, 1);
+        assert_true(w.cov[0].live);
+        assert_int_equal(jt_worker(j, W2, &w), 0);
+        assert_true(w.n == 0 || !w.cov[0].live);
+        assert_int_equal(file_int("SELECT state FROM coverages WHERE nik = '" W2 "'"),
+                         JOURNAL_COVERAGE_ENDED);
+
+        /* after a restart the log left unmerged is read back */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e10", W3, DECIDE_DEACTIVATE, 7);
+        assert_int_equal(jt_commit(j), 0);
+        journal_close(j);
+        assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 1);
+        j = open_merging(JOURNAL_RECOVER, 4);
+        assert_int_equal(jt_worker(j, W3, &w), 0);
+        assert_true(w.n == 0 || !w.cov[0].live);
+        assert_int_equal(jt_worker(j, W4, &w), 0);
+        assert_int_equal(w.n, 1);
+        assert_true(w.cov[0].live);
+        decide_worker_release(&w);
+        journal_close(j);
+}
+
 /* A journal of a newer layout than this daemon knows is refused at open,
  * unchanged, with the reason. */
 static void test_a_newer_layout_is_refused(void **state)
@@ -966,6 +1125,7 @@ int main(void)
             cmocka_unit_test(test_pruning_keeps_only_what_is_needed),
             cmocka_unit_test(test_a_journal_of_version_0_is_migrated),
             cmocka_unit_test(test_a_journal_of_version_3_keeps_its_items),
-            cmocka_unit_test(test_a_newer_layout_is_refused)};
+            cmocka_unit_test(test_a_newer_layout_is_refused),
+            cmocka_unit_test(test_coverage_changes_logged_then_merged)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,7 +53,10 @@ static const char *pg_url, *pg_password; /* set: the PostgreSQL backend */
 
 static struct journal *open_as(unsigned flags)
 {
-        struct journal_open_opts o = {.password = pg_password};
+        /* unit.journal_ctl_merging: a SQLite coverage log merged often */
+        const char *merge = getenv("BPJS_TEST_JOURNAL_MERGE_ROWS");
+        struct journal_open_opts o = {.password = pg_password,
+                                      .merge_rows = merge ? atoll(merge) : 0};
         char err[512];
         struct journal *j = NULL;
         if (journal_open_with(path, &o, flags, &j, err, sizeof(err)))

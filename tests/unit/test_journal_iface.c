@@ -4,7 +4,8 @@
  *
  * One fixture opens the journal: BPJS_TEST_JOURNAL (a backend's URL or
  * path, with BPJS_TEST_JOURNAL_PASSWORD its password if it needs one) if
- * set, else a fresh file in a temporary directory, removed after.
+ * set, else a fresh file in a temporary directory, removed after
+ * (BPJS_TEST_JOURNAL_MERGE_ROWS: how often SQLite merges its coverage log).
  * A shared journal may hold other tests' rows, so every test works in names
  * of its own (topics, event ids, NIKs, programmes) and reads the outbox,
  * the operations and the counters from where they stood when it began. */
@@ -54,8 +55,13 @@ static int fx_open(void **state)
                 }
                 snprintf(fx->path, sizeof(fx->path), "%s/journal", fx->dir);
         }
-        /* a backend's password comes beside its URL, never in it */
-        struct journal_open_opts o = {.password = getenv("BPJS_TEST_JOURNAL_PASSWORD")};
+        /* a backend's password comes beside its URL, never in it; a SQLite
+         * journal merges its coverage log after BPJS_TEST_JOURNAL_MERGE_ROWS
+         * changes (unit.journal_iface_merging: a few, so that every test
+         * reads coverages across merges) */
+        const char *merge = getenv("BPJS_TEST_JOURNAL_MERGE_ROWS");
+        struct journal_open_opts o = {.password = getenv("BPJS_TEST_JOURNAL_PASSWORD"),
+                                      .merge_rows = merge ? atoll(merge) : 0};
         if (journal_open_with(fx->path, &o, JOURNAL_RECOVER, &fx->j, err, sizeof(err))) {
                 /* a backend URL may carry a password: never print it */
                 fprintf(stderr, "journal_open %s: %s\n",
