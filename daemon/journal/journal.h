@@ -126,8 +126,8 @@ struct journal_open_opts {
          * instance may take them over (journal.lease_ms); 0 for
          * JOURNAL_LEASE_MS */
         int64_t lease_ms;
-        /* SQLite: how many coverage changes its log holds before they are
-         * merged into the coverage table in one sorted pass; 0 for the
+        /* SQLite: how many rows its coverage and event logs hold before they
+         * are merged into their tables in one sorted pass; 0 for the
          * default (tests set a few, to merge often) */
         int64_t merge_rows;
 };
@@ -371,6 +371,9 @@ int journal_backlog(struct journal *j, int64_t *out);
  *     own and failed, keep their whole item (counter "pruned_items");
  *   - events decided before events_before_ms are forgotten: their ids can no
  *     longer be redelivered once Kafka's retention is shorter.
+ * A backend may do its own upkeep in the same turn (SQLite: its logs
+ * merged into their tables a minute after the last merge at the latest,
+ * and before it prunes an event still in them).
  * Coverage, quota, ops (their outcomes, and items as above), batches and
  * the audit stay. pruned[0] and pruned[1] say how many bodies and events went (also
  * added to the counters "pruned_bodies" and "pruned_events"). Returns 1 when

@@ -115,7 +115,7 @@ static const char schema[] =
      * start/end_month are the programme's period, first/last_month the
      * coverage's own months (none when last < first) */
     /* coverage_log: a coverage's changes since the last merge, each as
-     * the coverage's whole row after it (journal_sqlite_cov.c); the newest
+     * the coverage's whole row after it (journal_sqlite_logs.c); the newest
      * image of a coverage is its state. Appended, merged into coverages in
      * their order, deleted in one range. AUTOINCREMENT: a seq is never
      * reused once the log is emptied, so an index of it is never fooled */
@@ -124,6 +124,16 @@ static const char schema[] =
     "  state INTEGER NOT NULL, start_month INTEGER NOT NULL, end_month INTEGER NOT NULL,"
     "  first_month INTEGER NOT NULL, last_month INTEGER NOT NULL, event_id TEXT,"
     "  updated_at INTEGER NOT NULL);"
+    /* event_log: decided events since the last merge, as events holds
+     * them; merged into events in id order. An id is in one of the two */
+    "CREATE TABLE IF NOT EXISTS event_log(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  event_id TEXT NOT NULL, nik TEXT NOT NULL, program TEXT, type INTEGER,"
+    "  status INTEGER NOT NULL, reason TEXT, covered_by TEXT, topic TEXT,"
+    "  partition INTEGER, offset INTEGER, decided_at INTEGER NOT NULL);"
+    "CREATE VIEW IF NOT EXISTS events_cur AS SELECT event_id, nik, program, type,"
+    "  status, reason, covered_by, topic, partition, offset, decided_at FROM events"
+    " UNION ALL SELECT event_id, nik, program, type, status, reason, covered_by, topic,"
+    "  partition, offset, decided_at FROM event_log;"
     /* every coverage as it stands, for the queries that read them in SQL
      * (the report, pruning): the table's rows no image replaces, and the
      * newest image of each coverage in the log (the log has no index: SQLite
@@ -187,8 +197,6 @@ enum stmt {
         S_ROLLBACK,
         S_OFFSET_GET,
         S_OFFSET_SET,
-        S_EVENT_SEEN,
-        S_EVENT_INSERT,
         S_QUOTA_GET,
         S_QUOTA_ADD,
         S_OP_INSERT,
@@ -272,10 +280,6 @@ static const char *const sql[S__COUNT] = {
     [S_OFFSET_SET] =
         "INSERT INTO offsets(topic, partition, next_offset) VALUES(?1, ?2, ?3)"
         " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = ?3",
-    [S_EVENT_SEEN] = "SELECT 1 FROM events WHERE event_id = ?1",
-    [S_EVENT_INSERT] = "INSERT INTO events(event_id, nik, program, type, status, reason,"
-                       " covered_by, topic, partition, offset, decided_at)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_QUOTA_GET] = "SELECT used, months FROM quota WHERE program = ?1",
     [S_QUOTA_ADD] = "INSERT INTO quota(program, used, months) VALUES(?1, ?2, ?3)"
                     " ON CONFLICT(program) DO UPDATE SET used = used + ?2,"
@@ -519,7 +523,7 @@ static int prepare(struct journal *j, const char *path, char *err, size_t errsiz
                 rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                         &j->st[i], NULL);
         if (rc == SQLITE_OK)
-                rc = jsql_cov_prepare(j);
+                rc = jsql_logs_prepare(j);
         if (rc == SQLITE_OK)
                 rc = jsql_ctl_prepare(j);
         if (rc == SQLITE_OK)
@@ -662,7 +666,7 @@ int jsql_open(const char *path, const struct journal_open_opts *o, unsigned flag
                 return -ENOMEM;
         j->be = &jsql_backend;
         j->flags = flags;
-        j->cl.merge_rows = o ? o->merge_rows : 0;
+        j->lg.merge_rows = o ? o->merge_rows : 0;
         j->st = calloc(S__COUNT, sizeof(sqlite3_stmt *));
         if (!j->st) {
                 snprintf(err, errsize, "%s: out of memory", path);
@@ -707,7 +711,7 @@ static void jsql_close(struct journal *j)
         for (int i = 0; j->st && i < S__COUNT; i++)
                 sqlite3_finalize(j->st[i]);
         jsql_ctl_finalize(j);
-        jsql_cov_finalize(j);
+        jsql_logs_finalize(j);
         sqlite3_close(j->db);
         free(j->qd);
         free(j->ob);
@@ -723,7 +727,7 @@ int jsql_begin(struct journal *j)
                 return -EROFS;
         }
         int rc = run(j, S_BEGIN, "begin");
-        if (rc == 0 && (rc = jsql_cov_sync(j)))
+        if (rc == 0 && (rc = jsql_logs_sync(j)))
                 jsql_rollback(j);
         return rc;
 }
@@ -732,7 +736,7 @@ int jsql_commit(struct journal *j)
 {
         int rc = run(j, S_COMMIT, "commit");
         if (rc == 0)
-                jsql_cov_committed(j);
+                jsql_logs_committed(j);
         return rc;
 }
 
@@ -743,7 +747,7 @@ int jsql_commit(struct journal *j)
 void jsql_rollback(struct journal *j)
 {
         j->ob_n = j->ob_len = 0;
-        jsql_cov_rollback(j);
+        jsql_logs_rollback(j);
         if (sqlite3_get_autocommit(j->db))
                 return;
         int rc = sqlite3_step(use(j, S_ROLLBACK));
@@ -781,19 +785,6 @@ static int offset_set(struct journal *j, const char *topic, int32_t partition,
         sqlite3_bind_int(s, 2, partition);
         sqlite3_bind_int64(s, 3, next);
         return run(j, S_OFFSET_SET, "offset");
-}
-
-static int event_seen(struct journal *j, const char *event_id)
-{
-        sqlite3_stmt *s = use(j, S_EVENT_SEEN);
-        int rc;
-
-        bind_text(s, 1, event_id);
-        rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc == SQLITE_ROW)
-                return 1;
-        return rc == SQLITE_DONE ? 0 : fail(j, rc, "event lookup");
 }
 
 int jsql_worker_live(struct journal *j, const char *nik, struct decide_worker *out)
@@ -1070,24 +1061,8 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
 
 static int record(struct journal *j, const struct journal_record *r)
 {
-        sqlite3_stmt *s;
-        int rc = 0;
+        int rc = r->event_id ? jsql_ev_add(j, r) : 0;
 
-        if (r->event_id) {
-                s = use(j, S_EVENT_INSERT);
-                bind_text(s, 1, r->event_id);
-                bind_text(s, 2, r->nik ? r->nik : "");
-                bind_text(s, 3, r->program);
-                sqlite3_bind_int(s, 4, r->type);
-                sqlite3_bind_int(s, 5, r->status);
-                bind_text(s, 6, r->reason);
-                bind_text(s, 7, r->covered_by);
-                bind_text(s, 8, r->topic);
-                sqlite3_bind_int(s, 9, r->partition);
-                sqlite3_bind_int64(s, 10, r->offset);
-                sqlite3_bind_int64(s, 11, r->at_ms);
-                rc = run(j, S_EVENT_INSERT, "event");
-        }
         if (rc == 0)
                 rc = coverage_change(j, r);
         for (size_t i = 0; rc == 0 && i < r->n_out; i++)
@@ -1104,7 +1079,7 @@ static int jsql_consume_begin(struct journal *j, struct journal_facts *f)
                 rc = offset_next(j, f->positions[i].topic, f->positions[i].partition,
                                  &f->positions[i].next);
         for (size_t i = 0; rc == 0 && i < f->n_event_ids; i++) {
-                rc = event_seen(j, f->event_ids[i]);
+                rc = jsql_ev_seen(j, f->event_ids[i]);
                 if (rc >= 0) {
                         f->seen[i] = rc == 1;
                         rc = 0;
@@ -1145,8 +1120,8 @@ static int jsql_consume_commit(struct journal *j, const struct journal_outcome *
         /* the batch is journaled whatever the merge does: a merge that
          * fails leaves the log as it was (write health says why) and is
          * tried again after the next batch */
-        if (rc == 0 && jsql_cov_pending(j) >= (size_t)j->cl.merge_rows)
-                (void)jsql_cov_merge(j);
+        if (rc == 0 && jsql_logs_pending(j) >= (size_t)j->lg.merge_rows)
+                (void)jsql_logs_merge(j);
         return rc;
 }
 
@@ -1808,11 +1783,25 @@ static int jsql_prune(struct journal *j, int64_t bodies_before_ms,
                       int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
-        int rc = jsql_begin(j);
+        int rc = 0;
 
         pruned[0] = pruned[1] = 0;
-        if (rc == 0)
-                rc = prune_items(j, bodies_before_ms, max_bodies, &items[0]);
+        /* the logs merged a minute after the last merge at the latest, and
+         * before old events are pruned: a trickle's rows reach their tables
+         * (and pruning) too. The begin brings the logs' index up to date */
+        rc = jsql_begin(j);
+        if (rc == 0 && (rc = jsql_logs_merge_due(j, events_before_ms)) == 1) {
+                rc = jsql_commit(j); /* nothing written yet */
+                if (rc == 0)
+                        rc = jsql_logs_merge(j);
+                if (rc == 0)
+                        rc = jsql_begin(j);
+        }
+        if (rc) {
+                jsql_rollback(j);
+                return rc;
+        }
+        rc = prune_items(j, bodies_before_ms, max_bodies, &items[0]);
         if (rc == 0)
                 rc = sweep_items(j, bodies_before_ms, max_events, &items[1]);
         if (rc == 0 && items[0] + items[1])

@@ -53,9 +53,13 @@ enum stmt {
         "o.batch_id, o.status, o.kpj, o.reason, r.status, b.state "                      \
         "FROM ops o JOIN items i ON i.seq = o.seq LEFT JOIN ops r ON r.seq = o.reg_seq " \
         "LEFT JOIN batches b ON b.id = o.batch_id "
+/* When op o's event was decided: in events, or in the event log. */
+#define DECIDED_AT                                                                       \
+        "coalesce((SELECT e.decided_at FROM events e WHERE e.event_id = o.event_id),"    \
+        " (SELECT l.decided_at FROM event_log l WHERE l.event_id = o.event_id))"
 #define EVENT_COLUMNS                                                                    \
         "event_id, nik, program, type, status, reason, covered_by, topic, partition, "   \
-        "offset, decided_at FROM events "
+        "offset, decided_at FROM events_cur "
 
 static const char *const sql[C__COUNT] = {
     [C_BEGIN] = "BEGIN",
@@ -65,12 +69,10 @@ static const char *const sql[C__COUNT] = {
     [C_COUNT_FAILED_ITEMS] =
         "SELECT count(*) FROM batches b JOIN ops o ON o.batch_id = b.id"
         " WHERE b.state = 4",
-    [C_OLDEST_QUEUED] = "SELECT e.decided_at FROM ops o JOIN events e"
-                        " ON e.event_id = o.event_id WHERE o.batch_id IS NULL"
-                        " AND o.status IS NULL ORDER BY o.seq LIMIT 1",
-    [C_OLDEST_OPEN] = "SELECT min(e.decided_at) FROM batches b JOIN ops o"
-                      " ON o.batch_id = b.id JOIN events e ON e.event_id = o.event_id"
-                      " WHERE b.state IN (1, 2)",
+    [C_OLDEST_QUEUED] = "SELECT " DECIDED_AT " AS at FROM ops o WHERE o.batch_id IS NULL"
+                        " AND o.status IS NULL AND at IS NOT NULL ORDER BY o.seq LIMIT 1",
+    [C_OLDEST_OPEN] = "SELECT min(" DECIDED_AT ") FROM batches b JOIN ops o"
+                      " ON o.batch_id = b.id WHERE b.state IN (1, 2)",
     /* a replay's own note is not an endpoint error */
     [C_LAST_ERROR] = "SELECT id, last_error, updated_at FROM batches"
                      " WHERE last_error IS NOT NULL AND last_error NOT LIKE 'replayed %'"
@@ -187,7 +189,7 @@ static int begin(struct journal *j, bool write)
         if (write)
                 return jsql_begin(j);
         rc = run(j, C_BEGIN, "begin");
-        if (rc == 0 && (rc = jsql_cov_sync(j)))
+        if (rc == 0 && (rc = jsql_logs_sync(j)))
                 jsql_rollback(j);
         return rc;
 }

@@ -17,7 +17,7 @@
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
 
-/* One coverage as it stands (journal_sqlite_cov.c): its newest image in
+/* One coverage as it stands (journal_sqlite_logs.c): its newest image in
  * the coverage log, else its row of the coverage table. */
 struct jsql_cov {
         int64_t reg_seq;
@@ -33,27 +33,35 @@ struct jsql_covs {
         size_t n, cap;
 };
 
-/* Images the coverage log holds before a merge (the daemon's default). */
-#define JSQL_COV_MERGE_ROWS 50000
+/* Rows the two logs hold together before a merge (the daemon's default). */
+#define JSQL_LOGS_MERGE_ROWS 50000
+/* and at the latest this long after the last merge (pruning's turn) */
+#define JSQL_LOGS_MERGE_MS 60000
 
-/* A handle's index of the coverage log: per image, its NIK's hash, its seq
- * and registration; per NIK hash, its newest image (a hash table of
- * slots), each image linking to the one before of the same hash. Two NIKs
- * may share a hash: an image's NIK is checked when it is read. */
-struct jsql_covlog {
-        struct cl_ent {
-                int64_t seq, reg_seq;
+/* A handle's index of one log (journal_sqlite_logs.c): per row, its key's
+ * hash, its seq and (coverages) its registration; per hash, its newest row
+ * (a hash table of slots), each row linking to the one before of the same
+ * hash. Two keys may share a hash: a row's key is checked when it is read. */
+struct jsql_logidx {
+        struct lg_ent {
+                int64_t seq, key2;
                 uint32_t h, prev;
         } * ent;
         size_t n, cap, n_committed;
-        struct cl_slot {
+        struct lg_slot {
                 uint32_t h, head;
         } * slot;
         size_t n_keys, n_slots;
-        int64_t last;       /* the highest seq indexed */
-        int64_t floor;      /* the seq merged when the index was built */
-        int64_t merged;     /* meta coverage_merged as last read; -1: read it all again */
-        int64_t merge_rows; /* merge once the log holds this many images */
+        int64_t last;  /* the highest seq indexed */
+        int64_t floor; /* the seq merged through when the index was emptied */
+};
+
+/* The coverage log and the event log, as one handle knows them. */
+struct jsql_logs {
+        struct jsql_logidx cov, ev;
+        int64_t merges;     /* meta log_merges as last read; -1: read all again */
+        int64_t merge_rows; /* merge once the logs hold this many rows */
+        int64_t merged_at;  /* wall ms of this handle's last merge (or open) */
         sqlite3_stmt **st;
         struct jsql_covs rows; /* what jsql_cov_rows hands out */
 };
@@ -80,9 +88,9 @@ struct journal {
          * one row when it commits (jsql_outbox_flush) */
         unsigned char *ob;
         size_t ob_len, ob_cap, ob_n;
-        struct jsql_covlog cl; /* the coverage log's index */
-        char topic[256];       /* the topic of the message fetch hands over */
-        int64_t ob_through;    /* every message up to here delivered (meta) */
+        struct jsql_logs lg; /* the two logs' indexes */
+        char topic[256];     /* the topic of the message fetch hands over */
+        int64_t ob_through;  /* every message up to here delivered (meta) */
         bool ob_through_known;
 };
 
@@ -194,16 +202,17 @@ int jsql_batch_insert(struct journal *j, int kind, const struct journal_op *ops,
 /* Ends a batch in state with error as its last error (NULL: none). */
 int jsql_batch_end(struct journal *j, int64_t id, int state, const char *error);
 
-/* The coverage log (journal_sqlite_cov.c). Its statements, prepared at
- * open (an SQLite code, its text in errmsg), and freed with the index. */
-int jsql_cov_prepare(struct journal *j);
-void jsql_cov_finalize(struct journal *j);
+/* The coverage and event logs (journal_sqlite_logs.c). Their statements,
+ * prepared at open (an SQLite code, its text in errmsg), and freed with the
+ * indexes. */
+int jsql_logs_prepare(struct journal *j);
+void jsql_logs_finalize(struct journal *j);
 /* At the start of every transaction (jsql_begin, the operator's reads):
- * the index brought up to date with what others appended or merged. */
-int jsql_cov_sync(struct journal *j);
-/* After COMMIT / ROLLBACK: this transaction's images kept / forgotten. */
-void jsql_cov_committed(struct journal *j);
-void jsql_cov_rollback(struct journal *j);
+ * the indexes brought up to date with what others appended or merged. */
+int jsql_logs_sync(struct journal *j);
+/* After COMMIT / ROLLBACK: this transaction's rows kept / forgotten. */
+void jsql_logs_committed(struct journal *j);
+void jsql_logs_rollback(struct journal *j);
 /* Every coverage of nik as it stands, in registration order (all states),
  * in *out: valid until the next call. */
 int jsql_cov_rows(struct journal *j, const char *nik, const struct jsql_covs **out);
@@ -215,10 +224,17 @@ int jsql_cov_take(struct journal *j, const char *nik, int64_t reg_seq,
  * month and time (-ESTALE if it has no row). */
 int jsql_cov_change(struct journal *j, const char *nik, const struct jsql_cov *from,
                     int state, int64_t last_month, int64_t at);
-/* Images in the log (the index's), and their merge into the coverage
- * table in its own transaction. */
-size_t jsql_cov_pending(const struct journal *j);
-int jsql_cov_merge(struct journal *j);
+/* Whether an event id was journaled (1, 0, -errno), and a decided event
+ * journaled (-EIO if its id was already). */
+int jsql_ev_seen(struct journal *j, const char *event_id);
+int jsql_ev_add(struct journal *j, const struct journal_record *r);
+/* Rows in the logs (the indexes'), and their merge into the coverage and
+ * event tables in one transaction of its own. */
+size_t jsql_logs_pending(const struct journal *j);
+int jsql_logs_merge(struct journal *j);
+/* Whether pruning should merge first (1, 0, -errno): a minute since the
+ * last merge, or an event decided before events_before_ms in the log. */
+int jsql_logs_merge_due(struct journal *j, int64_t events_before_ms);
 
 /* The operator half's statements (journal_sqlite_ctl.c), prepared at open;
  * 0, or the SQLite code of the first that would not prepare, with its text

@@ -951,8 +951,15 @@ static struct journal *open_merging(unsigned flags, int64_t merge_rows)
 
 struct seen_cov {
         int state[4];
-        size_t n;
+        size_t n, events;
 };
+
+static int note_event(const struct journal_ctl_event *e, void *opaque)
+{
+        (void)e;
+        ((struct seen_cov *)opaque)->events++;
+        return 0;
+}
 
 static int note_cov(const struct journal_ctl_coverage *c, void *opaque)
 {
@@ -967,8 +974,8 @@ static int note_cov(const struct journal_ctl_coverage *c, void *opaque)
 static struct seen_cov operator_sees(const char *nik)
 {
         struct journal *ro = open_journal(JOURNAL_READONLY);
-        struct journal_ctl_worker_fns fns = {.coverage = note_cov};
-        struct seen_cov sc = {{0}, 0};
+        struct journal_ctl_worker_fns fns = {.coverage = note_cov, .event = note_event};
+        struct seen_cov sc = {{0}, 0, 0};
 
         assert_true(journal_ctl_worker(ro, nik, &fns, &sc) >= 0);
         journal_close(ro);
@@ -983,10 +990,11 @@ static struct seen_cov operator_sees(const char *nik)
 #define W6 "6471051203850006"
 #define W7 "6471051203850007"
 
-/* Coverage changes are appended to the coverage log and merged into the
- * coverage table once the log holds enough of them: every reader (deciding,
- * the operator, another handle, a restart) sees each coverage as its newest
- * change left it, and a batch that fails leaves no change behind. */
+/* Coverage changes and decided events are appended to their logs and
+ * merged into their tables once the logs hold enough rows (10 here): every
+ * reader (deciding, the operator, another handle, a restart) sees each
+ * coverage as its newest change left it and every event journaled, and a
+ * batch that fails leaves nothing behind. */
 static void test_coverage_changes_logged_then_merged(void **state)
 {
         struct journal *j, *j2;
@@ -995,9 +1003,10 @@ static void test_coverage_changes_logged_then_merged(void **state)
         (void)state;
 
         teardown_files();
-        j = open_merging(JOURNAL_RECOVER, 4);
+        j = open_merging(JOURNAL_RECOVER, 10);
 
-        /* three registrations: three images in the log, none in the table */
+        /* three registrations: three images and three events in the logs,
+         * none in the tables */
         assert_int_equal(jt_begin(j), 0);
         record(j, "e1", W1, DECIDE_REGISTER, 0);
         record(j, "e2", W2, DECIDE_REGISTER, 1);
@@ -1005,6 +1014,8 @@ static void test_coverage_changes_logged_then_merged(void **state)
         assert_int_equal(jt_commit(j), 0);
         assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 3);
         assert_int_equal(file_int("SELECT count(*) FROM coverages"), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM event_log"), 3);
+        assert_int_equal(file_int("SELECT count(*) FROM events"), 0);
         sc = operator_sees(W1);
         assert_int_equal(sc.n, 1);
         assert_int_equal(sc.state[0], JOURNAL_COVERAGE_PENDING);
@@ -1012,7 +1023,8 @@ static void test_coverage_changes_logged_then_merged(void **state)
                          3);
 
         /* a withdrawal (an image of an image) and a fourth registration: the
-         * log reaches 5 and is merged, newest image of each coverage kept */
+         * logs reach 10 rows and are merged, the newest image of each
+         * coverage kept */
         assert_int_equal(jt_begin(j), 0);
         record(j, "e4", W1, DECIDE_DEACTIVATE, 3);
         record(j, "e5", W4, DECIDE_REGISTER, 4);
@@ -1022,8 +1034,10 @@ static void test_coverage_changes_logged_then_merged(void **state)
         assert_int_equal(file_int("SELECT state FROM coverages WHERE nik = '" W1 "'"),
                          JOURNAL_COVERAGE_ENDED);
         assert_int_equal(file_int("SELECT CAST(value AS INTEGER) FROM meta"
-                                  " WHERE key = 'coverage_merged'"),
-                         5);
+                                  " WHERE key = 'log_merges'"),
+                         1);
+        assert_int_equal(file_int("SELECT count(*) FROM event_log"), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM events"), 5);
 
         /* a withdrawal of a merged coverage: an image of the table's row */
         assert_int_equal(jt_begin(j), 0);
@@ -1037,6 +1051,9 @@ static void test_coverage_changes_logged_then_merged(void **state)
         sc = operator_sees(W2);
         assert_int_equal(sc.n, 1);
         assert_int_equal(sc.state[0], JOURNAL_COVERAGE_ENDED);
+        assert_int_equal(sc.events, 2); /* e2 from events, e6 from the log */
+        assert_int_equal(jt_event_seen(j, "e6"), 1);
+        assert_int_equal(jt_event_seen(j, "e1"), 1);
 
         /* a batch that fails after a registration keeps none of it */
         assert_int_equal(jt_begin(j), 0);
@@ -1045,7 +1062,17 @@ static void test_coverage_changes_logged_then_merged(void **state)
         assert_int_equal(jt_commit(j), -ENOENT);
         assert_int_equal(jt_worker(j, W5, &w), 0);
         assert_int_equal(w.n, 0);
+        assert_int_equal(jt_event_seen(j, "e7"), 0);
         assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 1);
+        assert_int_equal(file_int("SELECT count(*) FROM event_log"), 1);
+
+        /* an id journaled already is refused, from the log or the table */
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e6", W3, DECIDE_NOTHING, 6);
+        assert_int_equal(jt_commit(j), -EIO);
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e1", W3, DECIDE_NOTHING, 6);
+        assert_int_equal(jt_commit(j), -EIO);
 
         /* another handle's change is seen at this one's next transaction;
          * its merge (after each change) makes this one read the log again */
@@ -1055,6 +1082,8 @@ static void test_coverage_changes_logged_then_merged(void **state)
         assert_int_equal(jt_commit(j2), 0);
         journal_close(j2);
         assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM event_log"), 0);
+        assert_int_equal(jt_event_seen(j, "e9"), 1);
         assert_int_equal(jt_worker(j, W7, &w), 0);
         assert_int_equal(w.n, 1);
         assert_true(w.cov[0].live);
@@ -1069,13 +1098,40 @@ static void test_coverage_changes_logged_then_merged(void **state)
         assert_int_equal(jt_commit(j), 0);
         journal_close(j);
         assert_int_equal(file_int("SELECT count(*) FROM coverage_log"), 1);
-        j = open_merging(JOURNAL_RECOVER, 4);
+        j = open_merging(JOURNAL_RECOVER, 10);
         assert_int_equal(jt_worker(j, W3, &w), 0);
         assert_true(w.n == 0 || !w.cov[0].live);
+        assert_int_equal(jt_event_seen(j, "e10"), 1);
         assert_int_equal(jt_worker(j, W4, &w), 0);
         assert_int_equal(w.n, 1);
         assert_true(w.cov[0].live);
         decide_worker_release(&w);
+        journal_close(j);
+}
+
+/* An event still in the event log when its retention ends is pruned like
+ * one in the table: pruning merges the logs first, even as the first call
+ * after an open. */
+static void test_an_old_event_in_the_log_is_pruned(void **state)
+{
+        struct journal *j;
+        int64_t pruned[2];
+        (void)state;
+
+        teardown_files();
+        j = open_merging(JOURNAL_RECOVER, 1000);
+        assert_int_equal(jt_begin(j), 0);
+        record(j, "e1", W1, DECIDE_REGISTER, 0); /* decided at 1 */
+        assert_int_equal(jt_commit(j), 0);
+        journal_close(j);
+        assert_int_equal(file_int("SELECT count(*) FROM event_log"), 1);
+        j = open_merging(JOURNAL_RECOVER, 1000);
+        assert_int_equal(journal_prune(j, 0, 100, 4, 10, pruned), 0);
+        assert_int_equal(pruned[1], 1);
+        assert_int_equal(jt_event_seen(j, "e1"), 0);
+        assert_int_equal(file_int("SELECT count(*) FROM events_cur"), 0);
+        /* the coverage went into its table with the merge, and stays */
+        assert_int_equal(file_int("SELECT count(*) FROM coverages"), 1);
         journal_close(j);
 }
 
@@ -1126,6 +1182,7 @@ int main(void)
             cmocka_unit_test(test_a_journal_of_version_0_is_migrated),
             cmocka_unit_test(test_a_journal_of_version_3_keeps_its_items),
             cmocka_unit_test(test_a_newer_layout_is_refused),
-            cmocka_unit_test(test_coverage_changes_logged_then_merged)};
+            cmocka_unit_test(test_coverage_changes_logged_then_merged),
+            cmocka_unit_test(test_an_old_event_in_the_log_is_pruned)};
         return cmocka_run_group_tests(tests, setup, teardown);
 }
