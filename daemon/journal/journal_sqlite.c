@@ -1417,19 +1417,6 @@ static int coverage_settle(struct journal *j, const struct journal_op *op,
         return rc;
 }
 
-/* Column i of the row as text in out (cut to its size). */
-static void column_copy(sqlite3_stmt *s, int i, char *out, size_t size)
-{
-        const unsigned char *t = sqlite3_column_text(s, i);
-        size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
-
-        if (n >= size)
-                n = size - 1;
-        if (n)
-                memcpy(out, t, n);
-        out[n] = '\0';
-}
-
 /* One item's answer: its op must be an unanswered one of batch id. */
 static int finish_item(struct journal *j, int64_t id, const struct journal_item_result *r)
 {

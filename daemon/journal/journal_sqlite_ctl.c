@@ -57,9 +57,7 @@ enum stmt {
 #define DECIDED_AT                                                                       \
         "coalesce((SELECT e.decided_at FROM events e WHERE e.event_id = o.event_id),"    \
         " (SELECT l.decided_at FROM event_log l WHERE l.event_id = o.event_id))"
-#define EVENT_COLUMNS                                                                    \
-        "event_id, nik, program, type, status, reason, covered_by, topic, partition, "   \
-        "offset, decided_at FROM events_cur "
+#define EVENT_COLUMNS JSQL_EVENT_COLUMNS " FROM events_cur "
 
 static const char *const sql[C__COUNT] = {
     [C_BEGIN] = "BEGIN",

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "journal.h"
 #include "journal_backend.h"
@@ -32,6 +33,11 @@ struct jsql_covs {
         struct jsql_cov *v;
         size_t n, cap;
 };
+
+/* An event's columns, as events and event_log both hold them. */
+#define JSQL_EVENT_COLUMNS                                                               \
+        "event_id, nik, program, type, status, reason, covered_by, topic, partition,"    \
+        " offset, decided_at"
 
 /* Rows the two logs hold together before a merge (the daemon's default). */
 #define JSQL_LOGS_MERGE_ROWS 50000
@@ -150,6 +156,19 @@ static inline int stmt_run(struct journal *j, sqlite3_stmt *s, bool begin,
         }
         write_failed(j, err);
         return err;
+}
+
+/* Column i of the row as text in out (cut to its size). */
+static inline void column_copy(sqlite3_stmt *s, int i, char *out, size_t size)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+
+        if (n >= size)
+                n = size - 1;
+        if (n)
+                memcpy(out, t, n);
+        out[n] = '\0';
 }
 
 static inline void bind_text(sqlite3_stmt *s, int i, const char *v)

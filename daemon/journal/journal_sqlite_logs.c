@@ -56,9 +56,7 @@ enum lg_stmt {
 #define COV_COLUMNS                                                                      \
         "nik, reg_seq, program, state, start_month, end_month, first_month,"             \
         " last_month, event_id, updated_at"
-#define EV_COLUMNS                                                                       \
-        "event_id, nik, program, type, status, reason, covered_by, topic, partition,"    \
-        " offset, decided_at"
+#define EV_COLUMNS JSQL_EVENT_COLUMNS
 
 static const char *const sql[LG__COUNT] = {
     [LG_MERGES] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'log_merges'",
@@ -128,7 +126,7 @@ int jsql_logs_prepare(struct journal *j)
         lg->merge_rows = lg->merge_rows > 0 ? lg->merge_rows : JSQL_LOGS_MERGE_ROWS;
         lg->merges = -1;
         lg->merged_at = clock_now_ms();
-        lg->st = calloc(LG__COUNT, sizeof(*lg->st));
+        lg->st = calloc(LG__COUNT, sizeof(sqlite3_stmt *));
         if (!lg->st)
                 return SQLITE_NOMEM;
         for (int i = 0; i < LG__COUNT; i++) {
@@ -306,28 +304,16 @@ int jsql_logs_sync(struct journal *j)
         return rc;
 }
 
-static void copy_text(sqlite3_stmt *s, int i, char *out, size_t size)
-{
-        const unsigned char *t = sqlite3_column_text(s, i);
-        size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
-
-        if (n >= size)
-                n = size - 1;
-        if (n)
-                memcpy(out, t, n);
-        out[n] = '\0';
-}
-
 /* Columns from `at` on: program, state, months, event_id, updated_at. */
 static void cov_read(sqlite3_stmt *s, int at, struct jsql_cov *c)
 {
-        copy_text(s, at, c->program, sizeof(c->program));
+        column_copy(s, at, c->program, sizeof(c->program));
         c->state = sqlite3_column_int(s, at + 1);
         c->start_month = sqlite3_column_int64(s, at + 2);
         c->end_month = sqlite3_column_int64(s, at + 3);
         c->first_month = sqlite3_column_int64(s, at + 4);
         c->last_month = sqlite3_column_int64(s, at + 5);
-        copy_text(s, at + 6, c->event_id, sizeof(c->event_id));
+        column_copy(s, at + 6, c->event_id, sizeof(c->event_id));
         c->updated_at = sqlite3_column_int64(s, at + 7);
 }
 
@@ -533,22 +519,14 @@ int jsql_ev_seen(struct journal *j, const char *event_id)
 int jsql_ev_add(struct journal *j, const struct journal_record *r)
 {
         sqlite3_stmt *s;
-        int rc = ev_logged(j, r->event_id);
-
         /* the promise events' key kept: one row an id (a redelivery is
          * recognised before it gets here; two of one batch are a caller's
-         * fault); one journaled before this log was merged is the same */
-        if (rc == 0) {
-                s = use(j, LG_EV_BASE);
-                bind_text(s, 1, r->event_id);
-                rc = sqlite3_step(s);
-                sqlite3_reset(s);
-                rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(j, rc, "event");
-        }
+         * fault), whether the first is in the log or the table */
+        int rc = jsql_ev_seen(j, r->event_id);
+
         if (rc == 1) {
                 snprintf(j->errmsg, sizeof(j->errmsg),
-                         "event: %s is journaled already (UNIQUE constraint)",
-                         r->event_id);
+                         "event: an id journaled already (UNIQUE constraint)");
                 return -EIO;
         }
         if (rc)
