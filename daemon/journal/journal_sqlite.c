@@ -130,10 +130,8 @@ static const char schema[] =
     "  event_id TEXT NOT NULL, nik TEXT NOT NULL, program TEXT, type INTEGER,"
     "  status INTEGER NOT NULL, reason TEXT, covered_by TEXT, topic TEXT,"
     "  partition INTEGER, offset INTEGER, decided_at INTEGER NOT NULL);"
-    "CREATE VIEW IF NOT EXISTS events_cur AS SELECT event_id, nik, program, type,"
-    "  status, reason, covered_by, topic, partition, offset, decided_at FROM events"
-    " UNION ALL SELECT event_id, nik, program, type, status, reason, covered_by, topic,"
-    "  partition, offset, decided_at FROM event_log;"
+    "CREATE VIEW IF NOT EXISTS events_cur AS SELECT " JSQL_EVENT_COLUMNS " FROM events"
+    " UNION ALL SELECT " JSQL_EVENT_COLUMNS " FROM event_log;"
     /* every coverage as it stands, for the queries that read them in SQL
      * (the report, pruning): the table's rows no image replaces, and the
      * newest image of each coverage in the log (the log has no index: SQLite
@@ -1012,19 +1010,9 @@ static int coverage_change(struct journal *j, const struct journal_record *r)
         int rc;
 
         if (r->action == DECIDE_REGISTER) {
-                struct jsql_cov c = {
-                    .start_month = r->start_month,
-                    .end_month = r->end_month,
-                    .first_month = r->first_month,
-                    .last_month = r->last_month,
-                    .updated_at = r->at_ms,
-                };
-                snprintf(c.program, sizeof(c.program), "%s", r->program);
-                snprintf(c.event_id, sizeof(c.event_id), "%s",
-                         r->event_id ? r->event_id : "");
                 rc = op_add(j, JOURNAL_OP_REGISTER, r, 0, &seq);
                 if (rc == 0)
-                        rc = jsql_cov_take(j, r->nik, seq, &c);
+                        rc = jsql_cov_take(j, r, seq);
                 return rc ? rc
                           : quota_note(j, r->program, 1,
                                        decide_months(r->first_month, r->last_month));
@@ -1407,13 +1395,12 @@ static int coverage_settle(struct journal *j, const struct journal_op *op,
         /* a failed registration commits nothing: a pending coverage becomes
          * failed (its months kept for a replay; a failed one counts none),
          * one ended meanwhile stays ended without months */
-        rc = c->state == COV_PENDING
-                 ? jsql_cov_change(j, op->nik, c, COV_FAILED, c->last_month,
-                                   clock_now_ms())
-                 : jsql_cov_change(j, op->nik, c, COV_ENDED, c->first_month - 1,
-                                   clock_now_ms());
+        bool pending = c->state == COV_PENDING;
+        rc =
+            jsql_cov_change(j, op->nik, c, pending ? COV_FAILED : COV_ENDED,
+                            pending ? c->last_month : c->first_month - 1, clock_now_ms());
         if (rc == 0)
-                rc = quota_add(j, op->program, c->state == COV_PENDING ? -1 : 0, -months);
+                rc = quota_add(j, op->program, pending ? -1 : 0, -months);
         return rc;
 }
 
@@ -1770,13 +1757,12 @@ static int jsql_prune(struct journal *j, int64_t bodies_before_ms,
                       int64_t pruned[2])
 {
         int64_t items[2] = {0, 0};
-        int rc = 0;
-
-        pruned[0] = pruned[1] = 0;
         /* the logs merged a minute after the last merge at the latest, and
          * before old events are pruned: a trickle's rows reach their tables
          * (and pruning) too. The begin brings the logs' index up to date */
-        rc = jsql_begin(j);
+        int rc = jsql_begin(j);
+
+        pruned[0] = pruned[1] = 0;
         if (rc == 0 && (rc = jsql_logs_merge_due(j, events_before_ms)) == 1) {
                 rc = jsql_commit(j); /* nothing written yet */
                 if (rc == 0)

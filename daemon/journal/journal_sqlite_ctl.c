@@ -53,10 +53,8 @@ enum stmt {
         "o.batch_id, o.status, o.kpj, o.reason, r.status, b.state "                      \
         "FROM ops o JOIN items i ON i.seq = o.seq LEFT JOIN ops r ON r.seq = o.reg_seq " \
         "LEFT JOIN batches b ON b.id = o.batch_id "
-/* When op o's event was decided: in events, or in the event log. */
-#define DECIDED_AT                                                                       \
-        "coalesce((SELECT e.decided_at FROM events e WHERE e.event_id = o.event_id),"    \
-        " (SELECT l.decided_at FROM event_log l WHERE l.event_id = o.event_id))"
+/* When op o's event was decided (in events or the event log). */
+#define DECIDED_AT    "(SELECT e.decided_at FROM events_cur e WHERE e.event_id = o.event_id)"
 #define EVENT_COLUMNS JSQL_EVENT_COLUMNS " FROM events_cur "
 
 static const char *const sql[C__COUNT] = {

@@ -235,10 +235,9 @@ void jsql_logs_rollback(struct journal *j);
 /* Every coverage of nik as it stands, in registration order (all states),
  * in *out: valid until the next call. */
 int jsql_cov_rows(struct journal *j, const char *nik, const struct jsql_covs **out);
-/* A coverage taken: registration reg_seq of nik, pending, with c's
- * programme, months, event id and time (c's other fields unused). */
-int jsql_cov_take(struct journal *j, const char *nik, int64_t reg_seq,
-                  const struct jsql_cov *c);
+/* The coverage registration reg_seq takes, pending: record r's worker,
+ * programme, period, months, event id and time. */
+int jsql_cov_take(struct journal *j, const struct journal_record *r, int64_t reg_seq);
 /* A change of a coverage as jsql_cov_rows gave it: its new state, last
  * month and time (-ESTALE if it has no row). */
 int jsql_cov_change(struct journal *j, const char *nik, const struct jsql_cov *from,

@@ -56,7 +56,6 @@ enum lg_stmt {
 #define COV_COLUMNS                                                                      \
         "nik, reg_seq, program, state, start_month, end_month, first_month,"             \
         " last_month, event_id, updated_at"
-#define EV_COLUMNS JSQL_EVENT_COLUMNS
 
 static const char *const sql[LG__COUNT] = {
     [LG_MERGES] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'log_merges'",
@@ -82,7 +81,7 @@ static const char *const sql[LG__COUNT] = {
                   "  WHERE ?6 = 0 AND nik = ?1 AND reg_seq = ?2",
     [LG_EV_ID] = "SELECT event_id FROM event_log WHERE seq = ?1",
     [LG_EV_BASE] = "SELECT 1 FROM events WHERE event_id = ?1",
-    [LG_EV_INSERT] = "INSERT INTO event_log(" EV_COLUMNS ")"
+    [LG_EV_INSERT] = "INSERT INTO event_log(" JSQL_EVENT_COLUMNS ")"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     /* the newest image of each coverage through ?1, in the table's order */
     [LG_COV_MERGE] = "INSERT OR REPLACE INTO coverages(" COV_COLUMNS ")"
@@ -93,8 +92,9 @@ static const char *const sql[LG__COUNT] = {
     [LG_COV_DELETE] = "DELETE FROM coverage_log WHERE seq <= ?1",
     /* an id is logged once (jsql_ev_add refuses a second): a plain insert,
      * so that a broken promise fails the merge instead of hiding */
-    [LG_EV_MERGE] = "INSERT INTO events(" EV_COLUMNS ") SELECT " EV_COLUMNS
-                    " FROM event_log WHERE seq <= ?1 ORDER BY event_id",
+    [LG_EV_MERGE] =
+        "INSERT INTO events(" JSQL_EVENT_COLUMNS ") SELECT " JSQL_EVENT_COLUMNS
+        " FROM event_log WHERE seq <= ?1 ORDER BY event_id",
     [LG_EV_DELETE] = "DELETE FROM event_log WHERE seq <= ?1",
     [LG_MERGES_ADD] =
         "INSERT INTO meta(key, value) VALUES('log_merges', 1)"
@@ -429,24 +429,23 @@ int jsql_cov_rows(struct journal *j, const char *nik, const struct jsql_covs **o
         return rc;
 }
 
-int jsql_cov_take(struct journal *j, const char *nik, int64_t reg_seq,
-                  const struct jsql_cov *c)
+int jsql_cov_take(struct journal *j, const struct journal_record *r, int64_t reg_seq)
 {
         sqlite3_stmt *s = use(j, LG_TAKE);
         int rc;
 
-        bind_text(s, 1, nik);
+        bind_text(s, 1, r->nik);
         sqlite3_bind_int64(s, 2, reg_seq);
-        bind_text(s, 3, c->program);
-        sqlite3_bind_int64(s, 4, c->start_month);
-        sqlite3_bind_int64(s, 5, c->end_month);
-        sqlite3_bind_int64(s, 6, c->first_month);
-        sqlite3_bind_int64(s, 7, c->last_month);
-        bind_text(s, 8, c->event_id[0] ? c->event_id : NULL);
-        sqlite3_bind_int64(s, 9, c->updated_at);
+        bind_text(s, 3, r->program);
+        sqlite3_bind_int64(s, 4, r->start_month);
+        sqlite3_bind_int64(s, 5, r->end_month);
+        sqlite3_bind_int64(s, 6, r->first_month);
+        sqlite3_bind_int64(s, 7, r->last_month);
+        bind_text(s, 8, r->event_id);
+        sqlite3_bind_int64(s, 9, r->at_ms);
         rc = stmt_run(j, s, false, "coverage");
         return rc ? rc
-                  : index_add(j, &j->lg.cov, key_hash(nik),
+                  : index_add(j, &j->lg.cov, key_hash(r->nik),
                               sqlite3_last_insert_rowid(j->db), reg_seq);
 }
 
