@@ -262,6 +262,9 @@ def main():
                             batch_linger_ms=50, max_in_flight=4)
         cfg["log"]["level"] = "warning"
         cfg["journal"]["max_pending"] = 10_000_000
+        if os.environ.get("BENCH_KAFKA_PROPS"):
+            cfg["kafka"]["properties"] = dict(kv.split("=", 1) for kv in
+                                              os.environ["BENCH_KAFKA_PROPS"].split(","))
         path = env.write_config(cfg)
         # BENCH_PERF=FILE profiles the daemon with perf (CPU and RSS figures
         # are then perf's own, not the daemon's)

@@ -249,10 +249,16 @@ int consume_open(const struct conf *c, struct journal *j, struct consume **out, 
             {"auto.offset.reset", "earliest"},
             {"enable.partition.eof", "false"},
             {"client.id", "bpjs-syncd"},
-            /* memory (issue 9): librdkafka prefetches up to 64 MiB by default;
-             * a few MiB keep a 1,000-event journal transaction fed */
-            {"queued.max.messages.kbytes", "4096"},
-            {"queued.min.messages", "20000"},
+            /* the prefetch. librdkafka 2.0 (Debian 12's) stops fetching
+             * once either cap is reached and looks again only after up to a
+             * second, whatever the application consumed meanwhile (2.2's
+             * fetch.queue.backoff.ms makes that pause shorter): a cap that
+             * holds less than a second of what the daemon decides starves it.
+             * 4 MiB held 0.7 s and halved the rate (docs/performance.md,
+             * "The prefetch"); 10 MiB hold about a second at the flood's rate,
+             * instead of librdkafka's 64 MiB (memory, issue 9) */
+            {"queued.max.messages.kbytes", "10240"},
+            {"queued.min.messages", "100000"},
             {"fetch.max.bytes", "4194304"},
             /* latency: a fetch that finds nothing waits at most this long;
              * librdkafka's 500 ms made a quiet daemon's p50 265 ms where the
