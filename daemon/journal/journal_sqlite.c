@@ -160,7 +160,14 @@ static const char schema[] =
      * appended once, cut to its minimum by pruning, never rewritten when
      * the op is batched or answered (ops rows are a fifth of its size) */
     "CREATE TABLE IF NOT EXISTS items(seq INTEGER PRIMARY KEY, item BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS ops_unbatched ON ops(seq) WHERE batch_id IS NULL;"
+    /* the queue: operations with neither a batch nor a final result, which
+     * forming, the backlog and the operator's counts read. The two columns
+     * of its condition are in it too, so that a count reads the index
+     * alone: ops_unbatched, its predecessor (batch_id IS NULL, seq only),
+     * made the backlog gauge read every queued row, 5% of a flood */
+    "DROP INDEX IF EXISTS ops_unbatched;"
+    "CREATE INDEX IF NOT EXISTS ops_queued ON ops(seq, batch_id, status)"
+    "  WHERE batch_id IS NULL AND status IS NULL;"
     "CREATE INDEX IF NOT EXISTS ops_batch ON ops(batch_id) WHERE batch_id IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, kind "
     "INTEGER NOT NULL,"
