@@ -1075,6 +1075,8 @@ static int jsql_consume_begin(struct journal *j, struct journal_facts *f)
                                  &f->positions[i].next);
         for (size_t i = 0; rc == 0 && i < f->n_event_ids; i++) {
                 rc = jsql_ev_seen(j, f->event_ids[i]);
+                if (rc == 0)
+                        jsql_ev_absent(j, f->event_ids[i]);
                 if (rc >= 0) {
                         f->seen[i] = rc == 1;
                         rc = 0;

@@ -62,9 +62,23 @@ struct jsql_logidx {
         int64_t floor; /* the seq merged through when the index was emptied */
 };
 
+/* Event ids the open transaction found in neither the event log nor
+ * events (jsql_ev_absent): nothing but the transaction itself writes to
+ * either until it ends (a merge has a transaction of its own), so writing
+ * one of them asks the log's index only. Emptied when a transaction
+ * begins, commits or rolls back. */
+struct jsql_absent {
+        uint32_t *slot; /* 0: empty, else 1 + the id's number */
+        uint32_t n_slots, n, cap;
+        uint32_t *off; /* each id's start in buf */
+        char *buf;
+        size_t len, buf_cap;
+};
+
 /* The coverage log and the event log, as one handle knows them. */
 struct jsql_logs {
         struct jsql_logidx cov, ev;
+        struct jsql_absent absent;
         int64_t merges;     /* meta log_merges as last read; -1: read all again */
         int64_t merge_rows; /* merge once the logs hold this many rows */
         int64_t merged_at;  /* wall ms of this handle's last merge (or open) */
@@ -245,6 +259,7 @@ int jsql_cov_change(struct journal *j, const char *nik, const struct jsql_cov *f
 /* Whether an event id was journaled (1, 0, -errno), and a decided event
  * journaled (-EIO if its id was already). */
 int jsql_ev_seen(struct journal *j, const char *event_id);
+void jsql_ev_absent(struct journal *j, const char *event_id);
 int jsql_ev_add(struct journal *j, const struct journal_record *r);
 /* Rows in the logs (the indexes'), and their merge into the coverage and
  * event tables in one transaction of its own. */

@@ -147,6 +147,21 @@ static void index_free(struct jsql_logidx *x)
         free(x->slot);
 }
 
+static void absent_clear(struct jsql_absent *a)
+{
+        if (a->n)
+                memset(a->slot, 0, a->n_slots * sizeof(*a->slot));
+        a->n = 0;
+        a->len = 0;
+}
+
+static void absent_free(struct jsql_absent *a)
+{
+        free(a->slot);
+        free(a->off);
+        free(a->buf);
+}
+
 void jsql_logs_finalize(struct journal *j)
 {
         for (int i = 0; j->lg.st && i < LG__COUNT; i++)
@@ -154,6 +169,7 @@ void jsql_logs_finalize(struct journal *j)
         free(j->lg.st);
         index_free(&j->lg.cov);
         index_free(&j->lg.ev);
+        absent_free(&j->lg.absent);
         free(j->lg.rows.v);
         memset(&j->lg, 0, sizeof(j->lg));
 }
@@ -251,12 +267,14 @@ void jsql_logs_rollback(struct journal *j)
 {
         index_rollback(&j->lg.cov);
         index_rollback(&j->lg.ev);
+        absent_clear(&j->lg.absent);
 }
 
 void jsql_logs_committed(struct journal *j)
 {
         j->lg.cov.n_committed = j->lg.cov.n;
         j->lg.ev.n_committed = j->lg.ev.n;
+        absent_clear(&j->lg.absent);
 }
 
 /* Rows of one log after the index's last: (seq, key[, key2]). */
@@ -289,6 +307,7 @@ int jsql_logs_sync(struct journal *j)
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return fail(j, rc, "journal log");
+        absent_clear(&lg->absent);
         if (merges != lg->merges) {
                 /* a merge (or a first sync): the logs are read again whole */
                 index_clear(&lg->cov);
@@ -515,13 +534,89 @@ int jsql_ev_seen(struct journal *j, const char *event_id)
         return rc == SQLITE_DONE ? 0 : fail(j, rc, "event lookup");
 }
 
+/* The number of event_id in the transaction's absent ids, or -1. */
+static int64_t absent_find(const struct jsql_absent *a, const char *event_id, uint32_t h)
+{
+        if (a->n == 0)
+                return -1;
+        for (uint32_t i = h & (a->n_slots - 1);; i = (i + 1) & (a->n_slots - 1)) {
+                uint32_t k = a->slot[i];
+                if (k == 0)
+                        return -1;
+                if (strcmp(a->buf + a->off[k - 1], event_id) == 0)
+                        return k - 1;
+        }
+}
+
+static int absent_grow(struct jsql_absent *a, size_t more)
+{
+        if (a->n + 1 > a->cap) {
+                uint32_t cap = a->cap ? a->cap * 2 : 1024;
+                uint32_t *off = realloc(a->off, cap * sizeof(*off));
+                if (!off)
+                        return -ENOMEM;
+                a->off = off;
+                a->cap = cap;
+        }
+        if (a->len + more > a->buf_cap) {
+                size_t cap = a->buf_cap ? a->buf_cap * 2 : 64 * 1024;
+                while (cap < a->len + more)
+                        cap *= 2;
+                char *buf = realloc(a->buf, cap);
+                if (!buf)
+                        return -ENOMEM;
+                a->buf = buf;
+                a->buf_cap = cap;
+        }
+        if ((a->n + 1) * 2 > a->n_slots) {
+                /* at most half full; the ids hashed again into twice the slots */
+                uint32_t n_slots = a->n_slots ? a->n_slots * 2 : 2048;
+                uint32_t *slot = calloc(n_slots, sizeof(*slot));
+                if (!slot)
+                        return -ENOMEM;
+                for (uint32_t k = 0; k < a->n; k++) {
+                        uint32_t i = key_hash(a->buf + a->off[k]) & (n_slots - 1);
+                        while (slot[i])
+                                i = (i + 1) & (n_slots - 1);
+                        slot[i] = k + 1;
+                }
+                free(a->slot);
+                a->slot = slot;
+                a->n_slots = n_slots;
+        }
+        return 0;
+}
+
+/* event_id, just found in neither the log nor the table by this
+ * transaction, noted for jsql_ev_add. Out of memory, it is not noted and
+ * writing it asks the table again: slower, never wrong. */
+void jsql_ev_absent(struct journal *j, const char *event_id)
+{
+        struct jsql_absent *a = &j->lg.absent;
+        uint32_t h = key_hash(event_id);
+        size_t len = strlen(event_id) + 1;
+
+        if (absent_find(a, event_id, h) >= 0 || absent_grow(a, len))
+                return;
+        memcpy(a->buf + a->len, event_id, len);
+        a->off[a->n] = (uint32_t)a->len;
+        a->len += len;
+        uint32_t i = h & (a->n_slots - 1);
+        while (a->slot[i])
+                i = (i + 1) & (a->n_slots - 1);
+        a->slot[i] = ++a->n;
+}
+
 int jsql_ev_add(struct journal *j, const struct journal_record *r)
 {
         sqlite3_stmt *s;
         /* the promise events' key kept: one row an id (a redelivery is
          * recognised before it gets here; two of one batch are a caller's
-         * fault), whether the first is in the log or the table */
-        int rc = jsql_ev_seen(j, r->event_id);
+         * fault), whether the first is in the log or the table. An id this
+         * transaction found in neither can since be in the log only. */
+        int rc = absent_find(&j->lg.absent, r->event_id, key_hash(r->event_id)) >= 0
+                     ? ev_logged(j, r->event_id)
+                     : jsql_ev_seen(j, r->event_id);
 
         if (rc == 1) {
                 snprintf(j->errmsg, sizeof(j->errmsg),

@@ -763,6 +763,63 @@ static void test_one_event_is_never_journaled_twice(void **state)
         decide_worker_release(&w);
 }
 
+static void test_an_id_read_as_new_is_written_once_in_its_batch(void **state)
+{
+        struct fx *fx = *state;
+        struct rec x[2];
+        char nik[2][17], id[NAME_SIZE];
+        struct decide_worker w = {0};
+
+        struct names n = names_of(fx);
+        nik_make(fx, 0, nik[0]);
+        nik_make(fx, 1, nik[1]);
+        id_make(fx, 0, id);
+        rec_make(&x[0], n.topic, 0, id, nik[0], n.prog[0], DECIDE_REGISTER, 10, 20);
+        rec_make(&x[1], n.topic, 1, id, nik[1], n.prog[0], DECIDE_REGISTER, 10, 20);
+        struct journal_record r[2] = {x[0].r, x[1].r};
+        struct journal_position pos[] = {{n.topic, 0, 2}};
+
+        /* the batch's facts read the id as new, then it is written twice:
+         * refused, whole batch */
+        const char *ids[] = {id};
+        bool s[] = {true};
+        struct journal_facts f = {.event_ids = ids, .seen = s, .n_event_ids = 1};
+        assert_int_equal(journal_consume_begin(fx->j, &f), 0);
+        assert_false(s[0]);
+        struct journal_outcome twice = {r, 2, pos, 1, 2};
+        assert_true(journal_consume_commit(fx->j, &twice) < 0);
+        assert_false(seen(fx->j, id));
+        assert_int_equal(live(fx->j, nik[0], &w), 0);
+        assert_int_equal(live(fx->j, nik[1], &w), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 0);
+
+        /* once: journaled */
+        s[0] = true;
+        assert_int_equal(journal_consume_begin(fx->j, &f), 0);
+        assert_false(s[0]);
+        struct journal_outcome once = {r, 1, pos, 1, 1};
+        pos[0].next = 1;
+        assert_int_equal(journal_consume_commit(fx->j, &once), 0);
+        assert_true(seen(fx->j, id));
+        assert_int_equal(live(fx->j, nik[0], &w), 1);
+
+        /* a later batch whose facts read other ids only: the id is asked
+         * for again where it is, and refused */
+        char other[NAME_SIZE];
+        id_make(fx, 1, other);
+        ids[0] = other;
+        s[0] = true;
+        assert_int_equal(journal_consume_begin(fx->j, &f), 0);
+        assert_false(s[0]);
+        struct journal_outcome again = {&r[1], 1, pos, 1, 1};
+        pos[0].next = 2;
+        assert_true(journal_consume_commit(fx->j, &again) < 0);
+        assert_int_equal(live(fx->j, nik[1], &w), 0);
+        assert_int_equal(slots(fx->j, n.prog[0]), 1);
+        assert_int_equal(position_of(fx->j, n.topic, 0), 1);
+        decide_worker_release(&w);
+}
+
 /* ---- what a commit queues ---- */
 
 static void test_a_commit_queues_outbox_rows_and_operations_in_order(void **state)
@@ -1749,6 +1806,8 @@ int main(void)
                 test_a_failed_commit_leaves_nothing_of_the_batch, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(test_one_event_is_never_journaled_twice,
                                             fx_open, fx_close),
+            cmocka_unit_test_setup_teardown(
+                test_an_id_read_as_new_is_written_once_in_its_batch, fx_open, fx_close),
             cmocka_unit_test_setup_teardown(
                 test_a_commit_queues_outbox_rows_and_operations_in_order, fx_open,
                 fx_close),
