@@ -503,11 +503,11 @@ int main(int argc, char **argv)
          * libmicrohttpd's threads an arena of its own; two keep the peak
          * resident size down at no measurable cost in speed */
         mallopt(M_ARENA_MAX, 2);
-        /* and blocks of 256 KiB and more (librdkafka's fetch buffers,
-         * SQLite's sorter in a merge) mapped and given back when freed: a
-         * fixed threshold, not glibc's, which rises with the first such
-         * block freed and then keeps them in the heap, where the prefetch's
-         * churn leaves them scattered (docs/performance.md, "The prefetch") */
+        /* and blocks of 256 KiB and more (librdkafka's fetch responses,
+         * up to fetch.max.bytes) mapped and given back when freed: a fixed
+         * threshold, not glibc's, which rises with the first such block
+         * freed and then keeps them in the heap, where the prefetch's churn
+         * leaves them scattered (docs/performance.md, "The prefetch") */
         mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
         while ((c = getopt_long(argc, argv, "c:t:hV", opts, NULL)) != -1) {
