@@ -46,8 +46,12 @@ enum lg_stmt {
         LG_EV_INSERT,
         LG_COV_MERGE,
         LG_COV_DELETE,
+        LG_COV_LAST,
+        LG_COV_CLEAR,
         LG_EV_MERGE,
         LG_EV_DELETE,
+        LG_EV_LAST,
+        LG_EV_CLEAR,
         LG_MERGES_ADD,
         LG_EV_OLDEST,
         LG__COUNT
@@ -90,12 +94,19 @@ static const char *const sql[LG__COUNT] = {
                      "  FROM coverage_log WHERE seq <= ?1)"
                      " WHERE newest = 1 ORDER BY nik, reg_seq",
     [LG_COV_DELETE] = "DELETE FROM coverage_log WHERE seq <= ?1",
+    /* without a WHERE, SQLite frees a table's pages whole (its truncate
+     * optimisation) instead of deleting row by row and writing every page
+     * it changed; AUTOINCREMENT still never gives a seq twice */
+    [LG_COV_LAST] = "SELECT coalesce(max(seq), 0) FROM coverage_log",
+    [LG_COV_CLEAR] = "DELETE FROM coverage_log",
     /* an id is logged once (jsql_ev_add refuses a second): a plain insert,
      * so that a broken promise fails the merge instead of hiding */
     [LG_EV_MERGE] =
         "INSERT INTO events(" JSQL_EVENT_COLUMNS ") SELECT " JSQL_EVENT_COLUMNS
         " FROM event_log WHERE seq <= ?1 ORDER BY event_id",
     [LG_EV_DELETE] = "DELETE FROM event_log WHERE seq <= ?1",
+    [LG_EV_LAST] = "SELECT coalesce(max(seq), 0) FROM event_log",
+    [LG_EV_CLEAR] = "DELETE FROM event_log",
     [LG_MERGES_ADD] =
         "INSERT INTO meta(key, value) VALUES('log_merges', 1)"
         " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
@@ -677,6 +688,23 @@ static int run_through(struct journal *j, enum lg_stmt st, int64_t through)
         return stmt_run(j, s, false, "log merge");
 }
 
+/* A log's rows through seq `through`, merged: all of them, as a rule (the
+ * merge's transaction synced the index and holds the write lock, so no
+ * row is newer), the table emptied whole; the range otherwise. */
+static int log_cut(struct journal *j, enum lg_stmt last, enum lg_stmt clear,
+                   enum lg_stmt range, int64_t through)
+{
+        sqlite3_stmt *s = use(j, last);
+        int rc = sqlite3_step(s);
+        int64_t newest = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(j, rc, "log merge");
+        return newest <= through ? stmt_run(j, use(j, clear), false, "log merge")
+                                 : run_through(j, range, through);
+}
+
 int jsql_logs_merge(struct journal *j)
 {
         struct jsql_logs *lg = &j->lg;
@@ -693,9 +721,9 @@ int jsql_logs_merge(struct journal *j)
         /* the logs' freed pages hold rows the tables now have: zeroing them
          * would write the logs a second time */
         if (rc == 0 && (rc = jsql_exec(j, "PRAGMA secure_delete=FAST")) == 0) {
-                rc = run_through(j, LG_COV_DELETE, cov);
+                rc = log_cut(j, LG_COV_LAST, LG_COV_CLEAR, LG_COV_DELETE, cov);
                 if (rc == 0)
-                        rc = run_through(j, LG_EV_DELETE, ev);
+                        rc = log_cut(j, LG_EV_LAST, LG_EV_CLEAR, LG_EV_DELETE, ev);
                 r = jsql_exec(j, "PRAGMA secure_delete=ON");
                 rc = rc ? rc : r;
         }
