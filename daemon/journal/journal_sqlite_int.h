@@ -14,6 +14,7 @@
 
 #include "journal.h"
 #include "journal_backend.h"
+#include "textpool.h"
 
 /* What a write on a read-only open (JOURNAL_READONLY) is told. */
 #define JOURNAL_SQLITE_READONLY_TEXT "the journal was opened read-only: no change is made"
@@ -70,9 +71,8 @@ struct jsql_logidx {
 struct jsql_absent {
         uint32_t *slot; /* 0: empty, else 1 + the id's number */
         uint32_t n_slots, n, cap;
-        uint32_t *off; /* each id's start in buf */
-        char *buf;
-        size_t len, buf_cap;
+        const char **id; /* the ids, copied into texts */
+        struct textpool texts;
 };
 
 /* The coverage log and the event log, as one handle knows them. */

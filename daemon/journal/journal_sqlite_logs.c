@@ -163,14 +163,14 @@ static void absent_clear(struct jsql_absent *a)
         if (a->n)
                 memset(a->slot, 0, a->n_slots * sizeof(*a->slot));
         a->n = 0;
-        a->len = 0;
+        textpool_clear(&a->texts);
 }
 
 static void absent_free(struct jsql_absent *a)
 {
         free(a->slot);
-        free(a->off);
-        free(a->buf);
+        free(a->id);
+        textpool_free(&a->texts);
 }
 
 void jsql_logs_finalize(struct journal *j)
@@ -504,10 +504,9 @@ int jsql_cov_change(struct journal *j, const char *nik, const struct jsql_cov *f
 }
 
 /* Whether the event log holds event_id: 1, 0, or -errno. */
-static int ev_logged(struct journal *j, const char *event_id)
+static int ev_logged(struct journal *j, const char *event_id, uint32_t h)
 {
         struct jsql_logidx *x = &j->lg.ev;
-        uint32_t h = key_hash(event_id);
         int rc = 0;
 
         for (uint32_t e = index_head(x, h); rc == 0 && e < ENT_NONE; e = x->ent[e].prev) {
@@ -532,7 +531,7 @@ static int ev_logged(struct journal *j, const char *event_id)
 int jsql_ev_seen(struct journal *j, const char *event_id)
 {
         sqlite3_stmt *s;
-        int rc = ev_logged(j, event_id);
+        int rc = ev_logged(j, event_id, key_hash(event_id));
 
         if (rc)
                 return rc;
@@ -554,43 +553,40 @@ static int64_t absent_find(const struct jsql_absent *a, const char *event_id, ui
                 uint32_t k = a->slot[i];
                 if (k == 0)
                         return -1;
-                if (strcmp(a->buf + a->off[k - 1], event_id) == 0)
+                if (strcmp(a->id[k - 1], event_id) == 0)
                         return k - 1;
         }
 }
 
-static int absent_grow(struct jsql_absent *a, size_t more)
+/* Id number k into the first free slot from its hash on. */
+static void absent_put(uint32_t *slot, uint32_t n_slots, uint32_t h, uint32_t k)
+{
+        uint32_t i = h & (n_slots - 1);
+
+        while (slot[i])
+                i = (i + 1) & (n_slots - 1);
+        slot[i] = k + 1;
+}
+
+/* Room for one more id: its number, and slots at most half full. */
+static int absent_grow(struct jsql_absent *a)
 {
         if (a->n + 1 > a->cap) {
                 uint32_t cap = a->cap ? a->cap * 2 : 1024;
-                uint32_t *off = realloc(a->off, cap * sizeof(*off));
-                if (!off)
+                const char **id = realloc(a->id, cap * sizeof(*id));
+                if (!id)
                         return -ENOMEM;
-                a->off = off;
+                a->id = id;
                 a->cap = cap;
         }
-        if (a->len + more > a->buf_cap) {
-                size_t cap = a->buf_cap ? a->buf_cap * 2 : 64 * 1024;
-                while (cap < a->len + more)
-                        cap *= 2;
-                char *buf = realloc(a->buf, cap);
-                if (!buf)
-                        return -ENOMEM;
-                a->buf = buf;
-                a->buf_cap = cap;
-        }
         if ((a->n + 1) * 2 > a->n_slots) {
-                /* at most half full; the ids hashed again into twice the slots */
+                /* the ids hashed again into twice the slots */
                 uint32_t n_slots = a->n_slots ? a->n_slots * 2 : 2048;
                 uint32_t *slot = calloc(n_slots, sizeof(*slot));
                 if (!slot)
                         return -ENOMEM;
-                for (uint32_t k = 0; k < a->n; k++) {
-                        uint32_t i = key_hash(a->buf + a->off[k]) & (n_slots - 1);
-                        while (slot[i])
-                                i = (i + 1) & (n_slots - 1);
-                        slot[i] = k + 1;
-                }
+                for (uint32_t k = 0; k < a->n; k++)
+                        absent_put(slot, n_slots, key_hash(a->id[k]), k);
                 free(a->slot);
                 a->slot = slot;
                 a->n_slots = n_slots;
@@ -605,17 +601,14 @@ void jsql_ev_absent(struct journal *j, const char *event_id)
 {
         struct jsql_absent *a = &j->lg.absent;
         uint32_t h = key_hash(event_id);
-        size_t len = strlen(event_id) + 1;
+        const char *copy;
 
-        if (absent_find(a, event_id, h) >= 0 || absent_grow(a, len))
+        if (absent_find(a, event_id, h) >= 0 || absent_grow(a) ||
+            !(copy = textpool_copy(&a->texts, event_id, strlen(event_id))))
                 return;
-        memcpy(a->buf + a->len, event_id, len);
-        a->off[a->n] = (uint32_t)a->len;
-        a->len += len;
-        uint32_t i = h & (a->n_slots - 1);
-        while (a->slot[i])
-                i = (i + 1) & (a->n_slots - 1);
-        a->slot[i] = ++a->n;
+        a->id[a->n] = copy;
+        absent_put(a->slot, a->n_slots, h, a->n);
+        a->n++;
 }
 
 int jsql_ev_add(struct journal *j, const struct journal_record *r)
@@ -625,8 +618,9 @@ int jsql_ev_add(struct journal *j, const struct journal_record *r)
          * recognised before it gets here; two of one batch are a caller's
          * fault), whether the first is in the log or the table. An id this
          * transaction found in neither can since be in the log only. */
-        int rc = absent_find(&j->lg.absent, r->event_id, key_hash(r->event_id)) >= 0
-                     ? ev_logged(j, r->event_id)
+        uint32_t h = key_hash(r->event_id);
+        int rc = absent_find(&j->lg.absent, r->event_id, h) >= 0
+                     ? ev_logged(j, r->event_id, h)
                      : jsql_ev_seen(j, r->event_id);
 
         if (rc == 1) {
